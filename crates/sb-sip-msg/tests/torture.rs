@@ -242,9 +242,10 @@ fn agrees_with_rsip_where_rsip_parses() {
     for sub in ["rfc4475", "rfc5118"] {
         for e in std::fs::read_dir(torture_dir().join(sub)).expect("dir") {
             let bytes = std::fs::read(e.expect("entry").path()).expect("read");
-            let (Ok(theirs), Ok(Some(ours))) =
-                (rsip::SipMessage::try_from(&bytes[..]), parse_datagram(&bytes))
-            else {
+            let (Ok(theirs), Ok(Some(ours))) = (
+                rsip::SipMessage::try_from(&bytes[..]),
+                parse_datagram(&bytes),
+            ) else {
                 continue;
             };
             let core = ours.core();

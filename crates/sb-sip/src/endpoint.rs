@@ -1,0 +1,793 @@
+//! The SIP endpoint: the transaction user in front of the transaction layer. It answers
+//! what the SIP layer owns by itself (OPTIONS, REGISTER, CANCEL, BYE, 481s, the checks of
+//! RFC 3261 §8.2, digest challenges) and hands every other request up as an [`Event`].
+//!
+//! Sans-IO: `handle_*` take the time and an input, `poll_*` hand back what to send, what
+//! happened and when to be called again.
+
+use crate::dialog::{Dialog, DialogId};
+use crate::digest::{AuthFailure, DigestAuth};
+use crate::ids::IdGen;
+use crate::peer::{response_peer, stamp_via, Peer};
+use crate::registrar::{
+    Change, ContactRequest, Location, RegisterRequest, RegistrarSettings, Update,
+};
+use crate::timer::{DeadlineQueue, TimerSettings};
+use crate::transaction::{LayerEvent, ServerState, TransactionLayer, TxId};
+use sb_sip_msg::message::Core;
+use sb_sip_msg::{
+    parse_datagram, AuthParams, CSeq, Headers, Message, Method, NameAddr, Request, Response,
+    ResponseBuilder, Uri, Via,
+};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY";
+/// Option tags we implement (RFC 3261 §19.2); anything else in Require gets a 420.
+pub const SUPPORTED: &[&str] = &[];
+
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub realm: String,
+    /// Our own address as the runtime bound it, for Via and Contact of requests we send.
+    pub local_addr: SocketAddr,
+    /// Extension -> digest password.
+    pub users: HashMap<String, String>,
+    pub registrar: RegistrarSettings,
+    pub timers: TimerSettings,
+    pub qualify_interval: Duration,
+    pub nonce_lifetime: Duration,
+    /// Authentication failures from one address within `failure_window` before it is
+    /// ignored for `ban_time`.
+    pub max_auth_failures: u32,
+    pub failure_window: Duration,
+    pub ban_time: Duration,
+    pub user_agent: String,
+}
+
+impl EndpointConfig {
+    pub fn new(realm: &str, local_addr: SocketAddr) -> EndpointConfig {
+        EndpointConfig {
+            realm: realm.to_string(),
+            local_addr,
+            users: HashMap::new(),
+            registrar: RegistrarSettings::default(),
+            timers: TimerSettings::default(),
+            qualify_interval: Duration::from_secs(30),
+            nonce_lifetime: Duration::from_secs(120),
+            max_auth_failures: 10,
+            failure_window: Duration::from_secs(60),
+            ban_time: Duration::from_secs(300),
+            user_agent: "Switchboard".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecurityKind {
+    /// Wrong password, unknown user, forged or replayed nonce. `user` is the extension the
+    /// peer claimed (staff numbers, not patient data).
+    AuthFailed { user: String, reason: &'static str },
+    /// Too many failures: the address is ignored until the ban ends.
+    Banned { failures: usize, seconds: u64 },
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Registered {
+        user: String,
+        binding: u64,
+        flow: Peer,
+    },
+    Unregistered {
+        user: String,
+        binding: u64,
+    },
+    Reachability {
+        user: String,
+        binding: u64,
+        reachable: bool,
+    },
+    Security {
+        source: IpAddr,
+        kind: SecurityKind,
+    },
+    /// An authenticated request outside any dialog that the layers above must answer with
+    /// [`Endpoint::respond`].
+    Request {
+        tx: TxId,
+        req: Box<Request>,
+        source: Peer,
+        user: String,
+    },
+    /// A request inside a known dialog; `tx` is `None` for an ACK (no response).
+    DialogRequest {
+        tx: Option<TxId>,
+        dialog: DialogId,
+        req: Box<Request>,
+    },
+    /// A CANCEL ended INVITE transaction `tx` (487 already sent).
+    Cancelled {
+        tx: TxId,
+    },
+    /// No ACK came for the final response of `tx` (Timer H).
+    AckTimeout {
+        tx: TxId,
+    },
+    /// A message that could not be parsed, for the log.
+    Malformed {
+        source: Peer,
+        error: String,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Failures {
+    times: VecDeque<Instant>,
+    banned_until: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub struct Endpoint {
+    cfg: EndpointConfig,
+    layer: TransactionLayer,
+    auth: DigestAuth,
+    location: Location,
+    dialogs: HashMap<DialogId, Dialog>,
+    ids: IdGen,
+    epoch: Instant,
+    /// Requests handed to the TU, kept until it sends a final response.
+    pending: HashMap<TxId, Request>,
+    qualify_due: DeadlineQueue<u64>,
+    binding_owner: HashMap<u64, String>,
+    qualifying: HashMap<TxId, (String, u64)>,
+    failures: HashMap<IpAddr, Failures>,
+    next_housekeeping: Instant,
+    transmits: VecDeque<(Peer, Vec<u8>)>,
+    events: VecDeque<Event>,
+}
+
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
+impl Endpoint {
+    /// `key` seeds tags, branches and nonces: random per run in production, fixed in tests.
+    pub fn new(cfg: EndpointConfig, key: [u8; 32], now: Instant) -> Endpoint {
+        let mut auth_key = key;
+        auth_key[0] ^= 0x5a;
+        Endpoint {
+            layer: TransactionLayer::new(cfg.timers),
+            auth: DigestAuth::new(&cfg.realm, auth_key, cfg.nonce_lifetime),
+            location: Location::default(),
+            dialogs: HashMap::new(),
+            ids: IdGen::new(key),
+            epoch: now,
+            pending: HashMap::new(),
+            qualify_due: DeadlineQueue::default(),
+            binding_owner: HashMap::new(),
+            qualifying: HashMap::new(),
+            failures: HashMap::new(),
+            next_housekeeping: now + HOUSEKEEPING,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            cfg,
+        }
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    pub fn layer(&self) -> &TransactionLayer {
+        &self.layer
+    }
+
+    pub fn dialogs(&self) -> &HashMap<DialogId, Dialog> {
+        &self.dialogs
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<(Peer, Vec<u8>)> {
+        self.transmits
+            .pop_front()
+            .or_else(|| self.layer.poll_transmit())
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.layer.poll_timeout(),
+            self.qualify_due.next(),
+            Some(self.next_housekeeping),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn secs(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_secs()
+    }
+
+    fn is_banned(&self, now: Instant, ip: IpAddr) -> bool {
+        self.failures
+            .get(&ip)
+            .and_then(|f| f.banned_until)
+            .is_some_and(|t| t > now)
+    }
+
+    /// One UDP datagram.
+    pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8], source: Peer) {
+        if self.is_banned(now, source.addr.ip()) {
+            return;
+        }
+        match parse_datagram(bytes) {
+            Ok(Some(msg)) => self.handle_message(now, msg, source),
+            Ok(None) => {}
+            Err(rej) => self.on_malformed(rej, source),
+        }
+    }
+
+    /// One message framed off a stream by [`sb_sip_msg::StreamFramer`].
+    pub fn handle_stream_message(&mut self, now: Instant, bytes: &[u8], source: Peer) {
+        if self.is_banned(now, source.addr.ip()) {
+            return;
+        }
+        match Message::parse_framed(bytes) {
+            Ok(msg) => self.handle_message(now, msg, source),
+            Err(rej) => self.on_malformed(rej, source),
+        }
+    }
+
+    fn on_malformed(&mut self, rej: sb_sip_msg::Rejection, source: Peer) {
+        let tag = self.ids.tag();
+        if let Some(bytes) = rej.response_bytes(&tag) {
+            self.transmits.push_back((source, bytes));
+        }
+        self.events.push_back(Event::Malformed {
+            source,
+            error: rej.error.to_string(),
+        });
+    }
+
+    pub fn handle_message(&mut self, now: Instant, msg: Message, source: Peer) {
+        match msg {
+            Message::Request(mut req) => {
+                stamp_via(req.top_via_mut(), &source);
+                let ids = &mut self.ids;
+                self.layer.on_request(now, req, source, || ids.tag());
+            }
+            Message::Response(resp) => self.layer.on_response(now, resp, source),
+        }
+        self.drain_layer(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.layer.handle_timeout(now);
+        self.drain_layer(now);
+        while let Some(id) = self.qualify_due.pop_due(now) {
+            self.qualify(now, id);
+        }
+        if now >= self.next_housekeeping {
+            self.housekeeping(now);
+            self.next_housekeeping = now + HOUSEKEEPING;
+        }
+    }
+
+    fn drain_layer(&mut self, now: Instant) {
+        while let Some(ev) = self.layer.poll_event() {
+            match ev {
+                LayerEvent::Request { tx, req, source } => self.on_request(now, tx, req, source),
+                LayerEvent::Ack { req, .. } => {
+                    if let Some(id) = DialogId::of_incoming(&req) {
+                        if let Some(d) = self.dialogs.get_mut(&id) {
+                            let _ = d.on_remote_request(&req);
+                            self.events.push_back(Event::DialogRequest {
+                                tx: None,
+                                dialog: id,
+                                req: Box::new(req),
+                            });
+                        }
+                    }
+                }
+                LayerEvent::Response { tx, resp } => self.on_client_response(tx, &resp),
+                LayerEvent::StrayResponse { .. } => {}
+                LayerEvent::ClientTimeout { tx } => {
+                    if let Some((user, id)) = self.qualifying.remove(&tx) {
+                        self.set_reachable(&user, id, false);
+                    }
+                }
+                LayerEvent::AckTimeout { tx } => self.events.push_back(Event::AckTimeout { tx }),
+            }
+        }
+    }
+
+    /// Answers a request the endpoint handed up. Does nothing if `tx` is unknown or
+    /// already answered finally.
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        status: u16,
+        f: impl FnOnce(ResponseBuilder) -> ResponseBuilder,
+    ) {
+        let Some(req) = self.pending.get(&tx) else {
+            return;
+        };
+        let tag = self.layer.server_to_tag(tx).unwrap_or_default().to_string();
+        let resp = f(ResponseBuilder::new(req, status).to_tag(&tag)).build();
+        if status >= 200 {
+            self.pending.remove(&tx);
+        }
+        self.layer.respond(now, tx, &resp);
+    }
+
+    fn reply(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Request,
+        status: u16,
+        f: impl FnOnce(ResponseBuilder) -> ResponseBuilder,
+    ) {
+        let tag = self.layer.server_to_tag(tx).unwrap_or_default().to_string();
+        let b = ResponseBuilder::new(req, status)
+            .to_tag(&tag)
+            .header("Server", self.cfg.user_agent.clone());
+        let resp = f(b).build();
+        self.layer.respond(now, tx, &resp);
+    }
+
+    fn on_request(&mut self, now: Instant, tx: TxId, req: Request, source: Peer) {
+        if req.method == Method::Cancel {
+            return self.on_cancel(now, tx, &req);
+        }
+        if req.core.to.tag().is_some() {
+            return self.on_in_dialog(now, tx, req);
+        }
+        if let Some((status, extra)) = precheck(&req) {
+            return self.reply(now, tx, &req, status, |b| match extra {
+                Some((name, value)) => b.header(name, value),
+                None => b,
+            });
+        }
+        match req.method {
+            Method::Options => self.reply(now, tx, &req, 200, |b| {
+                b.header("Allow", ALLOW)
+                    .header("Accept", "application/sdp")
+                    .header("Supported", SUPPORTED.join(", "))
+            }),
+            Method::Register => self.on_register(now, tx, &req, source),
+            Method::Invite | Method::Info | Method::Update | Method::Refer | Method::Notify => {
+                match self.authenticate(now, &req, source, "Authorization") {
+                    Ok(user) => {
+                        self.pending.insert(tx, req.clone());
+                        self.events.push_back(Event::Request {
+                            tx,
+                            req: Box::new(req),
+                            source,
+                            user,
+                        });
+                    }
+                    Err(stale) => self.challenge(now, tx, &req, stale),
+                }
+            }
+            _ => self.reply(now, tx, &req, 405, |b| b.header("Allow", ALLOW)),
+        }
+    }
+
+    fn on_cancel(&mut self, now: Instant, tx: TxId, cancel: &Request) {
+        let target = self.layer.find_invite_for_cancel(cancel);
+        match target.filter(|t| self.layer.server_state(*t) == Some(ServerState::Proceeding)) {
+            Some(inv_tx) => {
+                self.reply(now, tx, cancel, 200, |b| b);
+                if let Some(invite) = self.pending.remove(&inv_tx) {
+                    self.reply(now, inv_tx, &invite, 487, |b| b);
+                }
+                self.events.push_back(Event::Cancelled { tx: inv_tx });
+            }
+            None => self.reply(now, tx, cancel, 481, |b| b),
+        }
+    }
+
+    fn on_in_dialog(&mut self, now: Instant, tx: TxId, req: Request) {
+        let Some(id) = DialogId::of_incoming(&req) else {
+            return;
+        };
+        let Some(dialog) = self.dialogs.get_mut(&id) else {
+            return self.reply(now, tx, &req, 481, |b| b);
+        };
+        if dialog.on_remote_request(&req).is_err() {
+            return self.reply(now, tx, &req, 500, |b| b.reason("CSeq Out Of Order"));
+        }
+        match req.method {
+            Method::Bye => {
+                self.dialogs.remove(&id);
+                self.reply(now, tx, &req, 200, |b| b);
+                self.events.push_back(Event::DialogRequest {
+                    tx: None,
+                    dialog: id,
+                    req: Box::new(req),
+                });
+            }
+            Method::Options => self.reply(now, tx, &req, 200, |b| b.header("Allow", ALLOW)),
+            Method::Invite | Method::Update | Method::Info | Method::Refer | Method::Notify => {
+                self.pending.insert(tx, req.clone());
+                self.events.push_back(Event::DialogRequest {
+                    tx: Some(tx),
+                    dialog: id,
+                    req: Box::new(req),
+                });
+            }
+            _ => self.reply(now, tx, &req, 405, |b| b.header("Allow", ALLOW)),
+        }
+    }
+
+    /// Checks the credentials in `header`. `Err(stale)` means challenge (again).
+    fn authenticate(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        source: Peer,
+        header: &str,
+    ) -> Result<String, bool> {
+        let secs = self.secs(now);
+        let creds = req
+            .headers
+            .get_all(header)
+            .chain(req.headers.get_all("Proxy-Authorization"))
+            .filter_map(AuthParams::parse)
+            .find(|c| c.is_digest() && c.get("realm") == Some(self.auth.realm()));
+        let Some(creds) = creds else {
+            return Err(false);
+        };
+        let user = creds.get("username").unwrap_or_default().to_string();
+        let password = self.cfg.users.get(&user).map(String::as_str);
+        match self
+            .auth
+            .verify(secs, &creds, req.method.as_str(), password)
+        {
+            Ok(a) => Ok(a.username),
+            Err(AuthFailure::Stale) => Err(true),
+            Err(AuthFailure::Missing) => Err(false),
+            Err(AuthFailure::Invalid(reason)) => {
+                self.record_failure(now, source.addr.ip(), user, reason);
+                Err(false)
+            }
+        }
+    }
+
+    fn challenge(&mut self, now: Instant, tx: TxId, req: &Request, stale: bool) {
+        let challenges = self.auth.challenges(self.secs(now), stale);
+        self.reply(now, tx, req, 401, |mut b| {
+            for c in challenges {
+                b = b.header("WWW-Authenticate", c.to_string());
+            }
+            b
+        });
+    }
+
+    fn record_failure(&mut self, now: Instant, ip: IpAddr, user: String, reason: &'static str) {
+        self.events.push_back(Event::Security {
+            source: ip,
+            kind: SecurityKind::AuthFailed { user, reason },
+        });
+        let window = self.cfg.failure_window;
+        let f = self.failures.entry(ip).or_default();
+        f.times.push_back(now);
+        while f
+            .times
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > window)
+        {
+            f.times.pop_front();
+        }
+        if f.times.len() >= self.cfg.max_auth_failures as usize {
+            f.banned_until = Some(now + self.cfg.ban_time);
+            let failures = f.times.len();
+            f.times.clear();
+            self.events.push_back(Event::Security {
+                source: ip,
+                kind: SecurityKind::Banned {
+                    failures,
+                    seconds: self.cfg.ban_time.as_secs(),
+                },
+            });
+        }
+    }
+
+    fn on_register(&mut self, now: Instant, tx: TxId, req: &Request, source: Peer) {
+        let Some(aor) = req.core.to.uri.as_sip().and_then(|u| u.user_unescaped()) else {
+            return self.reply(now, tx, req, 400, |b| {
+                b.reason("To Is Not A SIP Address Of Record")
+            });
+        };
+        let contacts = match parse_contacts(req, &self.cfg.registrar) {
+            Ok(c) => c,
+            Err(why) => return self.reply(now, tx, req, 400, |b| b.reason(why)),
+        };
+        let user = match self.authenticate(now, req, source, "Authorization") {
+            Ok(u) => u,
+            Err(stale) => return self.challenge(now, tx, req, stale),
+        };
+        if user != aor {
+            return self.reply(now, tx, req, 403, |b| {
+                b.reason("Credentials Do Not Match The Address Of Record")
+            });
+        }
+        let (cid, seq) = (req.core.call_id.as_str(), req.core.cseq.seq);
+        let (update, changes) = match &contacts {
+            Contacts::Wildcard => self.location.remove_all(&aor, cid, seq),
+            Contacts::List(list) => {
+                let r = RegisterRequest {
+                    user: &aor,
+                    flow: source,
+                    call_id: cid,
+                    cseq: seq,
+                    contacts: list,
+                };
+                self.location.update(now, &self.cfg.registrar, &r)
+            }
+        };
+        match update {
+            Update::Ok => {}
+            Update::TooBrief(min) => {
+                return self.reply(now, tx, req, 423, |b| {
+                    b.header("Min-Expires", min.to_string())
+                })
+            }
+            Update::TooMany => {
+                return self.reply(now, tx, req, 403, |b| b.reason("Too Many Contacts"))
+            }
+            Update::OutOfOrder => {
+                return self.reply(now, tx, req, 500, |b| b.reason("Out Of Order Registration"))
+            }
+        }
+        for change in changes {
+            match change {
+                Change::Added { user, id } | Change::Refreshed { user, id } => {
+                    self.binding_owner.insert(id, user.clone());
+                    self.qualify_due.push(now + self.cfg.qualify_interval, id);
+                    self.events.push_back(Event::Registered {
+                        user,
+                        binding: id,
+                        flow: source,
+                    });
+                }
+                Change::Removed { user, id } => {
+                    self.binding_owner.remove(&id);
+                    self.events
+                        .push_back(Event::Unregistered { user, binding: id });
+                }
+            }
+        }
+        let current: Vec<String> = self
+            .location
+            .bindings(&aor)
+            .iter()
+            .map(|b| {
+                let left = b.expires_at.saturating_duration_since(now).as_secs();
+                format!("<{}>;expires={left}", b.contact.uri)
+            })
+            .collect();
+        self.reply(now, tx, req, 200, |mut b| {
+            for c in current {
+                b = b.header("Contact", c);
+            }
+            b
+        });
+    }
+
+    fn set_reachable(&mut self, user: &str, id: u64, reachable: bool) {
+        if let Some(b) = self.location.binding_mut(user, id) {
+            if b.reachable != reachable {
+                b.reachable = reachable;
+                self.events.push_back(Event::Reachability {
+                    user: user.to_string(),
+                    binding: id,
+                    reachable,
+                });
+            }
+        }
+    }
+
+    fn on_client_response(&mut self, tx: TxId, resp: &Response) {
+        if resp.status < 200 {
+            return;
+        }
+        if let Some((user, id)) = self.qualifying.remove(&tx) {
+            // Any final response proves the phone is alive (RFC 3261 §11: even 4xx/5xx).
+            self.set_reachable(&user, id, true);
+        }
+    }
+
+    /// Our own Via for a request over `flow`.
+    pub fn local_via(&mut self, flow: Peer) -> Via {
+        let mut via = Via {
+            transport: flow.transport.via_transport(),
+            host: sb_sip_msg::Host::from_ip(self.cfg.local_addr.ip()),
+            port: Some(self.cfg.local_addr.port()),
+            params: Default::default(),
+        };
+        via.params.set("branch", Some(self.ids.branch()));
+        via.params.set("rport", None);
+        via
+    }
+
+    /// Sends an OPTIONS to a registered contact over the flow it registered from (RFC 3261
+    /// §11), so a phone that vanished is marked unavailable.
+    fn qualify(&mut self, now: Instant, id: u64) {
+        let Some(user) = self.binding_owner.get(&id).cloned() else {
+            return;
+        };
+        let Some(binding) = self
+            .location
+            .bindings(&user)
+            .iter()
+            .find(|b| b.id == id)
+            .cloned()
+        else {
+            self.binding_owner.remove(&id);
+            return;
+        };
+        let via = self.local_via(binding.flow);
+        let mut from = NameAddr::parse(&format!("<sip:switchboard@{}>", self.cfg.realm))
+            .unwrap_or_else(|_| NameAddr::new(binding.contact.uri.clone()));
+        from.params.set("tag", Some(self.ids.tag()));
+        let host = self.cfg.realm.clone();
+        let req = Request {
+            method: Method::Options,
+            uri: binding.contact.uri.clone(),
+            core: Core {
+                via: vec![via],
+                from,
+                to: NameAddr::new(binding.contact.uri.clone()),
+                call_id: self.ids.call_id(&host),
+                cseq: CSeq {
+                    seq: 1,
+                    method: Method::Options,
+                },
+                max_forwards: Some(70),
+            },
+            headers: Headers::default(),
+            body: Vec::new(),
+        };
+        let tx = self.layer.send_request(now, &req, binding.flow);
+        self.qualifying.insert(tx, (user, id));
+        self.qualify_due.push(now + self.cfg.qualify_interval, id);
+    }
+
+    fn housekeeping(&mut self, now: Instant) {
+        for change in self.location.expire(now) {
+            if let Change::Removed { user, id } = change {
+                self.binding_owner.remove(&id);
+                self.events
+                    .push_back(Event::Unregistered { user, binding: id });
+            }
+        }
+        let secs = self.secs(now);
+        self.auth.prune(secs);
+        self.failures
+            .retain(|_, f| f.banned_until.is_some_and(|t| t > now) || !f.times.is_empty());
+        let window = self.cfg.failure_window;
+        for f in self.failures.values_mut() {
+            while f
+                .times
+                .front()
+                .is_some_and(|t| now.saturating_duration_since(*t) > window)
+            {
+                f.times.pop_front();
+            }
+        }
+    }
+
+    /// Creates the UAS dialog when the TU answers INVITE `tx` with a 2xx (RFC 3261 §12.1.1).
+    pub fn create_uas_dialog(&mut self, tx: TxId, source: Peer) -> Option<DialogId> {
+        let req = self.pending.get(&tx)?;
+        let tag = self.layer.server_to_tag(tx)?.to_string();
+        let contact = NameAddr::new(Uri::Sip(sb_sip_msg::uri::SipUri::new(
+            None,
+            sb_sip_msg::Host::from_ip(self.cfg.local_addr.ip()),
+            Some(self.cfg.local_addr.port()),
+        )));
+        let peer = response_peer(req.top_via(), &source);
+        let d = Dialog::uas(req, &tag, contact, peer, 1)?;
+        let id = d.id.clone();
+        self.dialogs.insert(id.clone(), d);
+        Some(id)
+    }
+}
+
+enum Contacts {
+    Wildcard,
+    List(Vec<ContactRequest>),
+}
+
+fn parse_contacts(req: &Request, s: &RegistrarSettings) -> Result<Contacts, &'static str> {
+    let expires_hdr = match req.headers.get("Expires") {
+        None => None,
+        Some(v) => Some(parse_expires(v).ok_or("Bad Expires")?),
+    };
+    let raw: Vec<&str> = req.headers.list("Contact").collect();
+    if raw.contains(&"*") {
+        if raw.len() != 1 || expires_hdr != Some(0) {
+            return Err("Wildcard Contact Needs Expires 0");
+        }
+        return Ok(Contacts::Wildcard);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for c in raw {
+        let contact = NameAddr::parse(c).map_err(|_| "Bad Contact")?;
+        if contact.uri.as_sip().is_none() {
+            return Err("Contact Must Be A SIP URI");
+        }
+        let expires = match contact.params.value("expires") {
+            Some(v) => parse_expires(v).ok_or("Bad Contact Expires")?,
+            None => expires_hdr.unwrap_or(s.default_expires),
+        };
+        out.push(ContactRequest { contact, expires });
+    }
+    Ok(Contacts::List(out))
+}
+
+/// delta-seconds; absurdly large values mean "as long as allowed" (RFC 3261 §20.19 and
+/// RFC 4475 §3.1.2.4 scalar02).
+fn parse_expires(v: &str) -> Option<u32> {
+    let v = v.trim();
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(v.parse::<u32>().unwrap_or(u32::MAX))
+}
+
+/// The checks of RFC 3261 §8.2.2-§8.2.3 that need no state: URI scheme (416), extensions
+/// (420), content type (415) and what the caller accepts (406). They run before
+/// authentication: they reveal nothing and spare a challenge round trip.
+fn precheck(req: &Request) -> Option<(u16, Option<(&'static str, String)>)> {
+    if req.uri.as_sip().is_none() {
+        return Some((416, None));
+    }
+    let unsupported: Vec<&str> = req
+        .headers
+        .list("Require")
+        .filter(|t| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
+        .collect();
+    if !unsupported.is_empty() && !matches!(req.method, Method::Ack | Method::Cancel) {
+        return Some((420, Some(("Unsupported", unsupported.join(", ")))));
+    }
+    if let Method::Extension(_) = req.method {
+        return Some((501, None));
+    }
+    let wants_sdp = matches!(req.method, Method::Invite | Method::Update);
+    if wants_sdp && !req.body.is_empty() {
+        let ct = req.headers.get("Content-Type").unwrap_or_default();
+        let base = ct
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if base != "application/sdp" && base != "multipart/mixed" {
+            return Some((415, Some(("Accept", "application/sdp".to_string()))));
+        }
+    }
+    if wants_sdp {
+        let mut accepts = req.headers.list("Accept").peekable();
+        if accepts.peek().is_some()
+            && !accepts.any(|a| {
+                let a = a
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase();
+                a == "application/sdp" || a == "application/*" || a == "*/*"
+            })
+        {
+            return Some((406, Some(("Accept", "application/sdp".to_string()))));
+        }
+    }
+    None
+}

@@ -1,0 +1,52 @@
+//! Tags, branches and nonces from a keyed hash over a counter: unpredictable to a peer
+//! (the key is random per run, chosen by the runtime) yet deterministic in simulation.
+
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone)]
+pub struct IdGen {
+    key: [u8; 32],
+    counter: u64,
+}
+
+impl IdGen {
+    pub fn new(key: [u8; 32]) -> IdGen {
+        IdGen { key, counter: 0 }
+    }
+
+    /// 16 hex characters (64 bits).
+    pub fn next_hex(&mut self) -> String {
+        self.counter += 1;
+        let mut h = Sha256::new();
+        h.update(self.key);
+        h.update(self.counter.to_be_bytes());
+        hex(&h.finalize()[..8])
+    }
+
+    pub fn tag(&mut self) -> String {
+        self.next_hex()
+    }
+
+    /// A Via branch with the RFC 3261 magic cookie (§8.1.1.7).
+    pub fn branch(&mut self) -> String {
+        format!("{}{}", sb_sip_msg::via::MAGIC_COOKIE, self.next_hex())
+    }
+
+    pub fn call_id(&mut self, host: &str) -> String {
+        format!("{}@{host}", self.next_hex())
+    }
+
+    pub fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}

@@ -1,0 +1,80 @@
+//! Where a message came from or goes to. The runtime owns sockets and connections; the
+//! sans-IO core names a peer by transport and address only.
+
+use sb_sip_msg::{Transport, Via};
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TransportKind {
+    Udp,
+    Tcp,
+}
+
+impl TransportKind {
+    pub fn is_reliable(self) -> bool {
+        self == TransportKind::Tcp
+    }
+
+    pub fn via_transport(self) -> Transport {
+        match self {
+            TransportKind::Udp => Transport::Udp,
+            TransportKind::Tcp => Transport::Tcp,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Peer {
+    pub transport: TransportKind,
+    pub addr: SocketAddr,
+}
+
+impl Peer {
+    pub fn udp(addr: SocketAddr) -> Peer {
+        Peer {
+            transport: TransportKind::Udp,
+            addr,
+        }
+    }
+
+    pub fn tcp(addr: SocketAddr) -> Peer {
+        Peer {
+            transport: TransportKind::Tcp,
+            addr,
+        }
+    }
+}
+
+/// Stamps the top Via of a received request with `received` and fills a bare `rport`
+/// (RFC 3261 §18.2.1, RFC 3581 §4).
+pub fn stamp_via(via: &mut Via, source: &Peer) {
+    let src_ip = source.addr.ip();
+    let sent_by_matches = via.host.ip() == Some(src_ip);
+    if !sent_by_matches || via.rport().is_some() {
+        let host = sb_sip_msg::Host::from_ip(src_ip).to_string();
+        // IPv6 received values are written without brackets (RFC 5118 §4.5 accepts both).
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        via.params.set("received", Some(host));
+    }
+    if via.rport().is_some() {
+        via.params
+            .set("rport", Some(source.addr.port().to_string()));
+    }
+}
+
+/// Where the response to a request goes (RFC 3261 §18.2.2, RFC 3581 §4): over a stream,
+/// back on the connection it came from; over UDP to the source address when `rport` asked
+/// for it, otherwise to the `received` address and the sent-by port.
+pub fn response_peer(via: &Via, source: &Peer) -> Peer {
+    if source.transport.is_reliable() || via.rport().is_some() {
+        return *source;
+    }
+    let port = via.port.unwrap_or(5060);
+    Peer {
+        transport: source.transport,
+        addr: SocketAddr::new(source.addr.ip(), port),
+    }
+}

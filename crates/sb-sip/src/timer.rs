@@ -1,0 +1,118 @@
+//! The RFC 3261 timer table (§17, Table 4 of Appendix A). State machines name their timers;
+//! the runtime only learns "call me again at this instant".
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+/// T1, T2 and T4 of RFC 3261 §17.1.1.1 and Appendix A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerSettings {
+    /// RTT estimate, 500 ms by default.
+    pub t1: Duration,
+    /// Maximum retransmit interval for non-INVITE requests and INVITE responses, 4 s.
+    pub t2: Duration,
+    /// Maximum time a message remains in the network, 5 s.
+    pub t4: Duration,
+}
+
+impl Default for TimerSettings {
+    fn default() -> Self {
+        TimerSettings {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+impl TimerSettings {
+    /// 64*T1: Timers B, F, H and J.
+    pub fn t1_x64(&self) -> Duration {
+        self.t1 * 64
+    }
+
+    /// Timer D: at least 32 s on unreliable transports, zero on reliable ones.
+    pub fn timer_d(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(32).max(self.t1_x64())
+        }
+    }
+
+    /// Timers I and K: T4 on unreliable transports, zero on reliable ones.
+    pub fn t4_or_zero(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            self.t4
+        }
+    }
+}
+
+/// The timers of RFC 3261 §17, named as the RFC names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerName {
+    /// INVITE client: request retransmission.
+    A,
+    /// INVITE client: transaction timeout.
+    B,
+    /// INVITE client: wait for response retransmissions in Completed.
+    D,
+    /// Non-INVITE client: request retransmission.
+    E,
+    /// Non-INVITE client: transaction timeout.
+    F,
+    /// INVITE server: final response retransmission.
+    G,
+    /// INVITE server: wait for ACK.
+    H,
+    /// INVITE server: wait for ACK retransmissions in Confirmed.
+    I,
+    /// Non-INVITE server: wait for request retransmissions in Completed.
+    J,
+    /// Non-INVITE client: wait for response retransmissions in Completed.
+    K,
+}
+
+/// A deadline heap with lazy deletion: entries name an owner, and the owner decides when
+/// popped whether anything of it is really due.
+#[derive(Debug)]
+pub struct DeadlineQueue<K: Ord + Copy> {
+    heap: BinaryHeap<Reverse<(Instant, K)>>,
+}
+
+impl<K: Ord + Copy> Default for DeadlineQueue<K> {
+    fn default() -> Self {
+        DeadlineQueue {
+            heap: BinaryHeap::new(),
+        }
+    }
+}
+
+impl<K: Ord + Copy> DeadlineQueue<K> {
+    pub fn push(&mut self, at: Instant, owner: K) {
+        self.heap.push(Reverse((at, owner)));
+    }
+
+    pub fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Removes and returns an owner whose deadline is at or before `now`.
+    pub fn pop_due(&mut self, now: Instant) -> Option<K> {
+        match self.heap.peek() {
+            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse((_, k))| k),
+            _ => None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}

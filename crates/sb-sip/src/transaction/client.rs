@@ -1,0 +1,198 @@
+//! Client transactions: INVITE (RFC 3261 §17.1.1, Figure 5) and non-INVITE (§17.1.2,
+//! Figure 6).
+
+use crate::peer::Peer;
+use crate::timer::{TimerName, TimerSettings};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientState {
+    /// INVITE: request sent, nothing received.
+    Calling,
+    /// Non-INVITE: request sent, nothing received.
+    Trying,
+    Proceeding,
+    Completed,
+    Terminated,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientAction {
+    Send(Vec<u8>),
+    /// Pass the response to the TU.
+    Deliver,
+    /// Timer B or F fired (§17.1.1.2, §17.1.2.2): the TU sees a timeout.
+    Timeout,
+}
+
+#[derive(Debug)]
+pub struct ClientTx {
+    pub invite: bool,
+    pub state: ClientState,
+    pub peer: Peer,
+    request: Vec<u8>,
+    /// The ACK for a non-2xx final response, built by the layer (§17.1.1.3).
+    pub ack: Option<Vec<u8>>,
+    interval: Duration,
+    timers: Vec<(TimerName, Instant)>,
+}
+
+impl ClientTx {
+    /// Creates the transaction; the caller sends `request` once right away.
+    pub fn new(
+        invite: bool,
+        peer: Peer,
+        request: Vec<u8>,
+        now: Instant,
+        t: &TimerSettings,
+    ) -> ClientTx {
+        let mut tx = ClientTx {
+            invite,
+            state: if invite {
+                ClientState::Calling
+            } else {
+                ClientState::Trying
+            },
+            peer,
+            request,
+            ack: None,
+            interval: t.t1,
+            timers: Vec::new(),
+        };
+        let reliable = peer.transport.is_reliable();
+        if invite {
+            if !reliable {
+                tx.set(TimerName::A, now + t.t1);
+            }
+            tx.set(TimerName::B, now + t.t1_x64());
+        } else {
+            if !reliable {
+                tx.set(TimerName::E, now + t.t1);
+            }
+            tx.set(TimerName::F, now + t.t1_x64());
+        }
+        tx
+    }
+
+    pub fn request_bytes(&self) -> &[u8] {
+        &self.request
+    }
+
+    fn reliable(&self) -> bool {
+        self.peer.transport.is_reliable()
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.iter().map(|(_, at)| *at).min()
+    }
+
+    fn set(&mut self, name: TimerName, at: Instant) {
+        self.timers.retain(|(n, _)| *n != name);
+        self.timers.push((name, at));
+    }
+
+    fn clear(&mut self, name: TimerName) {
+        self.timers.retain(|(n, _)| *n != name);
+    }
+
+    /// A response matched this transaction.
+    pub fn on_response(
+        &mut self,
+        now: Instant,
+        t: &TimerSettings,
+        status: u16,
+    ) -> Vec<ClientAction> {
+        use ClientState::*;
+        let mut out = Vec::new();
+        match (self.invite, self.state, status) {
+            (true, Calling | Proceeding, 100..=199) => {
+                self.state = Proceeding;
+                self.clear(TimerName::A);
+                self.clear(TimerName::B);
+                out.push(ClientAction::Deliver);
+            }
+            (true, Calling | Proceeding, 200..=299) => {
+                self.state = Terminated;
+                self.timers.clear();
+                out.push(ClientAction::Deliver);
+            }
+            (true, Calling | Proceeding, _) => {
+                self.state = Completed;
+                self.timers.clear();
+                self.set(TimerName::D, now + t.timer_d(self.reliable()));
+                if let Some(ack) = &self.ack {
+                    out.push(ClientAction::Send(ack.clone()));
+                }
+                out.push(ClientAction::Deliver);
+            }
+            (true, Completed, 300..) => {
+                // A retransmitted final response: re-ACK, do not pass up (§17.1.1.2).
+                if let Some(ack) = &self.ack {
+                    out.push(ClientAction::Send(ack.clone()));
+                }
+            }
+            (false, Trying | Proceeding, 100..=199) => {
+                self.state = Proceeding;
+                out.push(ClientAction::Deliver);
+            }
+            (false, Trying | Proceeding, _) => {
+                self.state = Completed;
+                self.timers.clear();
+                self.set(TimerName::K, now + t.t4_or_zero(self.reliable()));
+                out.push(ClientAction::Deliver);
+            }
+            // Timer K absorbs retransmitted responses in Completed (§17.1.2.2).
+            _ => {}
+        }
+        out
+    }
+
+    pub fn on_timers(&mut self, now: Instant, t: &TimerSettings) -> Vec<ClientAction> {
+        let mut out = Vec::new();
+        let due: Vec<TimerName> = self
+            .timers
+            .iter()
+            .filter(|(_, at)| *at <= now)
+            .map(|(n, _)| *n)
+            .collect();
+        for name in due {
+            self.clear(name);
+            match name {
+                TimerName::A if self.state == ClientState::Calling => {
+                    // §17.1.1.2: Timer A doubles each time, with no cap.
+                    self.interval *= 2;
+                    self.set(TimerName::A, now + self.interval);
+                    out.push(ClientAction::Send(self.request.clone()));
+                }
+                TimerName::E
+                    if matches!(self.state, ClientState::Trying | ClientState::Proceeding) =>
+                {
+                    // §17.1.2.2: doubling capped at T2 in Trying; T2 flat in Proceeding.
+                    self.interval = if self.state == ClientState::Trying {
+                        (self.interval * 2).min(t.t2)
+                    } else {
+                        t.t2
+                    };
+                    self.set(TimerName::E, now + self.interval);
+                    out.push(ClientAction::Send(self.request.clone()));
+                }
+                TimerName::B | TimerName::F => {
+                    if matches!(
+                        self.state,
+                        ClientState::Calling | ClientState::Trying | ClientState::Proceeding
+                    ) {
+                        self.state = ClientState::Terminated;
+                        self.timers.clear();
+                        out.push(ClientAction::Timeout);
+                    }
+                }
+                TimerName::D | TimerName::K => {
+                    self.state = ClientState::Terminated;
+                    self.timers.clear();
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,171 @@
+//! Server transactions: INVITE (RFC 3261 §17.2.1, Figure 7) and non-INVITE (§17.2.2,
+//! Figure 8).
+
+use crate::peer::Peer;
+use crate::timer::{TimerName, TimerSettings};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerState {
+    /// Non-INVITE only: nothing sent yet.
+    Trying,
+    Proceeding,
+    Completed,
+    /// INVITE only: ACK received, absorbing ACK retransmissions (Timer I).
+    Confirmed,
+    Terminated,
+}
+
+/// What a server transaction asks of the layer around it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ServerAction {
+    Send(Vec<u8>),
+    /// Timer H fired: the ACK never came (§17.2.1). The TU is told.
+    AckTimeout,
+}
+
+#[derive(Debug)]
+pub struct ServerTx {
+    pub invite: bool,
+    pub state: ServerState,
+    pub peer: Peer,
+    pub to_tag: String,
+    last_response: Option<Vec<u8>>,
+    pub final_status: Option<u16>,
+    g_interval: Duration,
+    timers: Vec<(TimerName, Instant)>,
+}
+
+impl ServerTx {
+    pub fn new(invite: bool, peer: Peer, to_tag: String) -> ServerTx {
+        ServerTx {
+            invite,
+            // §17.2.1: an INVITE server transaction starts in Proceeding.
+            state: if invite {
+                ServerState::Proceeding
+            } else {
+                ServerState::Trying
+            },
+            peer,
+            to_tag,
+            last_response: None,
+            final_status: None,
+            g_interval: Duration::ZERO,
+            timers: Vec::new(),
+        }
+    }
+
+    fn reliable(&self) -> bool {
+        self.peer.transport.is_reliable()
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.iter().map(|(_, at)| *at).min()
+    }
+
+    pub fn has_timer(&self, name: TimerName) -> bool {
+        self.timers.iter().any(|(n, _)| *n == name)
+    }
+
+    fn set(&mut self, name: TimerName, at: Instant) {
+        self.timers.retain(|(n, _)| *n != name);
+        self.timers.push((name, at));
+    }
+
+    /// A retransmission of the request arrived: resend the last response, if any
+    /// (§17.2.1 Proceeding/Completed, §17.2.2 Proceeding/Completed; dropped in Trying).
+    pub fn on_request_retransmission(&self) -> Option<Vec<u8>> {
+        match self.state {
+            ServerState::Proceeding | ServerState::Completed => self.last_response.clone(),
+            _ => None,
+        }
+    }
+
+    /// The TU sends a response through this transaction.
+    pub fn send_response(
+        &mut self,
+        now: Instant,
+        t: &TimerSettings,
+        status: u16,
+        bytes: Vec<u8>,
+    ) -> Option<ServerAction> {
+        match self.state {
+            ServerState::Trying | ServerState::Proceeding => {}
+            _ => return None,
+        }
+        self.last_response = Some(bytes.clone());
+        if status < 200 {
+            self.state = ServerState::Proceeding;
+            return Some(ServerAction::Send(bytes));
+        }
+        self.final_status = Some(status);
+        if self.invite {
+            if status < 300 {
+                // §17.2.1: a 2xx ends the transaction; the TU retransmits it (§13.3.1.4).
+                self.state = ServerState::Terminated;
+            } else {
+                self.state = ServerState::Completed;
+                if !self.reliable() {
+                    self.g_interval = t.t1;
+                    self.set(TimerName::G, now + t.t1);
+                }
+                self.set(TimerName::H, now + t.t1_x64());
+            }
+        } else {
+            self.state = ServerState::Completed;
+            let j = if self.reliable() {
+                Duration::ZERO
+            } else {
+                t.t1_x64()
+            };
+            self.set(TimerName::J, now + j);
+        }
+        Some(ServerAction::Send(bytes))
+    }
+
+    /// An ACK matched this INVITE transaction. Returns true when it was the first one.
+    pub fn on_ack(&mut self, now: Instant, t: &TimerSettings) -> bool {
+        if self.state != ServerState::Completed {
+            return false;
+        }
+        self.state = ServerState::Confirmed;
+        self.timers.clear();
+        self.set(TimerName::I, now + t.t4_or_zero(self.reliable()));
+        true
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn on_timers(&mut self, now: Instant, t: &TimerSettings) -> Vec<ServerAction> {
+        let mut out = Vec::new();
+        let due: Vec<TimerName> = self
+            .timers
+            .iter()
+            .filter(|(_, at)| *at <= now)
+            .map(|(n, _)| *n)
+            .collect();
+        for name in due {
+            self.timers.retain(|(n, _)| *n != name);
+            match name {
+                TimerName::G if self.state == ServerState::Completed => {
+                    // §17.2.1: the interval doubles and is capped at T2.
+                    self.g_interval = (self.g_interval * 2).min(t.t2);
+                    self.set(TimerName::G, now + self.g_interval);
+                    if let Some(r) = &self.last_response {
+                        out.push(ServerAction::Send(r.clone()));
+                    }
+                }
+                TimerName::H if self.state == ServerState::Completed => {
+                    self.state = ServerState::Terminated;
+                    self.timers.clear();
+                    out.push(ServerAction::AckTimeout);
+                }
+                TimerName::I | TimerName::J => {
+                    self.state = ServerState::Terminated;
+                    self.timers.clear();
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
