@@ -91,6 +91,8 @@ pub struct DigestAuth {
     lifetime: Duration,
     /// Highest nonce count seen per nonce, pruned as nonces expire.
     nonce_counts: HashMap<String, (u32, u64)>,
+    /// Nonces issued so far, the salt of the next one.
+    issued: u64,
 }
 
 /// The outcome of a successful check: who authenticated.
@@ -106,6 +108,7 @@ impl DigestAuth {
             key,
             lifetime,
             nonce_counts: HashMap::new(),
+            issued: 0,
         }
     }
 
@@ -113,22 +116,26 @@ impl DigestAuth {
         &self.realm
     }
 
-    fn seal(&self, issued: u64) -> String {
+    fn seal(&self, issued: u64, salt: &str) -> String {
         let mut h = Sha256::new();
         h.update(self.key);
         h.update(issued.to_be_bytes());
+        h.update(salt.as_bytes());
         h.update(self.realm.as_bytes());
         hex(&h.finalize()[..12])
     }
 
-    /// A fresh nonce for time `now_s` (seconds on the endpoint's own clock).
-    pub fn nonce(&self, now_s: u64) -> String {
-        format!("{now_s:x}.{}", self.seal(now_s))
+    /// A fresh nonce for time `now_s` (seconds on the endpoint's own clock). The salt makes
+    /// every challenge's nonce unique, so nonce counts of two phones never collide.
+    pub fn nonce(&mut self, now_s: u64) -> String {
+        self.issued += 1;
+        let salt = format!("{:x}", self.issued);
+        format!("{now_s:x}.{salt}.{}", self.seal(now_s, &salt))
     }
 
     /// The challenges to send, SHA-256 first as RFC 8760 §2.4 asks, then MD5 for older
     /// phones.
-    pub fn challenges(&self, now_s: u64, stale: bool) -> Vec<Challenge> {
+    pub fn challenges(&mut self, now_s: u64, stale: bool) -> Vec<Challenge> {
         let nonce = self.nonce(now_s);
         [Algorithm::Sha256, Algorithm::Md5]
             .into_iter()
@@ -216,9 +223,12 @@ impl DigestAuth {
     }
 
     fn check_nonce(&self, nonce: &str) -> Result<u64, AuthFailure> {
-        let (ts, seal) = nonce.split_once('.').ok_or(AuthFailure::Invalid("nonce"))?;
+        let mut parts = nonce.splitn(3, '.');
+        let (Some(ts), Some(salt), Some(seal)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(AuthFailure::Invalid("nonce"));
+        };
         let issued = u64::from_str_radix(ts, 16).map_err(|_| AuthFailure::Invalid("nonce"))?;
-        if !constant_time_eq(self.seal(issued).as_bytes(), seal.as_bytes()) {
+        if !constant_time_eq(self.seal(issued, salt).as_bytes(), seal.as_bytes()) {
             return Err(AuthFailure::Invalid("nonce not ours"));
         }
         Ok(issued)
@@ -319,7 +329,7 @@ mod tests {
             a.verify(1400, &late, "REGISTER", Some("demo-1001")),
             Err(AuthFailure::Stale)
         );
-        let other = DigestAuth::new("hospital", [8; 32], Duration::from_secs(300));
+        let mut other = DigestAuth::new("hospital", [8; 32], Duration::from_secs(300));
         let forged = creds(
             &a,
             &other.nonce(1000),
