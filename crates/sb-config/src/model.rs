@@ -1,0 +1,82 @@
+//! The validated configuration the runtime runs on: parsed, typed, consistent.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtensionKind {
+    Agent,
+    Operator,
+    Department,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    pub number: String,
+    pub name: String,
+    pub kind: ExtensionKind,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    pub name: String,
+    pub agents: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registrar {
+    pub default_expires: u32,
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub max_contacts: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Security {
+    pub max_auth_failures: u32,
+    pub failure_window: Duration,
+    pub ban: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    pub hospital_name: String,
+    pub hospital_number: String,
+    pub sip_listen: SocketAddr,
+    pub realm: String,
+    pub qualify_interval: Duration,
+    pub nonce_lifetime: Duration,
+    pub tcp_idle: Duration,
+    pub t1: Duration,
+    pub t2: Duration,
+    pub t4: Duration,
+    pub registrar: Registrar,
+    pub security: Security,
+    pub rtp_ports: RangeInclusive<u16>,
+    pub http_listen: SocketAddr,
+    pub store_path: PathBuf,
+    pub sla_rings: u32,
+    pub sla_ring_cycle: Duration,
+    pub extensions: Vec<Extension>,
+    pub queues: Vec<Queue>,
+    pub on_duty: Vec<String>,
+}
+
+impl Model {
+    /// Extensions still using the documented demo password pattern.
+    pub fn demo_credentials(&self) -> Vec<&str> {
+        self.extensions
+            .iter()
+            .filter(|e| e.password == format!("demo-{}", e.number))
+            .map(|e| e.number.as_str())
+            .collect()
+    }
+
+    /// The answer threshold of the three-ring rule: rings times the ring cycle.
+    pub fn sla_threshold(&self) -> Duration {
+        self.sla_ring_cycle * self.sla_rings
+    }
+}

@@ -1,0 +1,172 @@
+//! Phase one: the file's shape, with spans for every value a diagnostic may point at.
+//! Unknown keys are rejected here by serde (house rule 6).
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub hospital: Hospital,
+    pub sip: Sip,
+    #[serde(default)]
+    pub security: Security,
+    pub rtp: Rtp,
+    pub http: Http,
+    pub store: Store,
+    #[serde(default)]
+    pub sla: Sla,
+    #[serde(default)]
+    pub extensions: Vec<Extension>,
+    #[serde(default)]
+    pub queues: Vec<Queue>,
+    #[serde(default)]
+    pub roster: Roster,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hospital {
+    pub name: Spanned<String>,
+    pub number: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sip {
+    pub listen: Spanned<String>,
+    pub realm: Spanned<String>,
+    #[serde(default = "d30")]
+    pub qualify_seconds: Spanned<u64>,
+    #[serde(default = "d120")]
+    pub nonce_seconds: Spanned<u64>,
+    #[serde(default = "d300")]
+    pub tcp_idle_seconds: Spanned<u64>,
+    #[serde(default)]
+    pub timers: Timers,
+    #[serde(default)]
+    pub registrar: Registrar,
+}
+
+fn d30() -> Spanned<u64> {
+    Spanned::new(0..0, 30)
+}
+fn d120() -> Spanned<u64> {
+    Spanned::new(0..0, 120)
+}
+fn d300() -> Spanned<u64> {
+    Spanned::new(0..0, 300)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timers {
+    pub t1_ms: Spanned<u64>,
+    pub t2_ms: Spanned<u64>,
+    pub t4_ms: Spanned<u64>,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            t1_ms: Spanned::new(0..0, 500),
+            t2_ms: Spanned::new(0..0, 4000),
+            t4_ms: Spanned::new(0..0, 5000),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registrar {
+    pub default_expires: Spanned<u32>,
+    pub min_expires: Spanned<u32>,
+    pub max_expires: Spanned<u32>,
+    pub max_contacts: Spanned<u32>,
+}
+
+impl Default for Registrar {
+    fn default() -> Self {
+        Registrar {
+            default_expires: Spanned::new(0..0, 3600),
+            min_expires: Spanned::new(0..0, 60),
+            max_expires: Spanned::new(0..0, 7200),
+            max_contacts: Spanned::new(0..0, 5),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    pub max_auth_failures: Spanned<u32>,
+    pub failure_window_seconds: Spanned<u64>,
+    pub ban_seconds: Spanned<u64>,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            max_auth_failures: Spanned::new(0..0, 10),
+            failure_window_seconds: Spanned::new(0..0, 60),
+            ban_seconds: Spanned::new(0..0, 300),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rtp {
+    pub port_range: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    pub listen: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    pub path: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sla {
+    pub rings: Spanned<u32>,
+    pub ring_cycle_seconds: Spanned<u32>,
+}
+
+impl Default for Sla {
+    fn default() -> Self {
+        Sla {
+            rings: Spanned::new(0..0, 3),
+            ring_cycle_seconds: Spanned::new(0..0, 5),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extension {
+    pub number: Spanned<String>,
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub password: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    pub name: Spanned<String>,
+    pub agents: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roster {
+    #[serde(default)]
+    pub on_duty: Vec<Spanned<String>>,
+}

@@ -1,0 +1,327 @@
+//! Phase two: every check, every problem collected, none short-circuiting another.
+
+use crate::model::{self, ExtensionKind, Model};
+use crate::raw::RawConfig;
+use crate::{Diagnostic, Source};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use toml::Spanned;
+
+struct Checker<'a> {
+    source: &'a Source,
+    out: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error<T>(&mut self, code: &'static str, at: &Spanned<T>, message: String) {
+        let span = at.span();
+        let line = if span.end == 0 {
+            0
+        } else {
+            self.source.line_of(span.start)
+        };
+        self.out.push(Diagnostic {
+            code,
+            file: self.source.name.clone(),
+            line,
+            message,
+        });
+    }
+
+    fn addr(&mut self, key: &str, v: &Spanned<String>) -> Option<SocketAddr> {
+        match v.get_ref().parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.error(
+                    "SB101",
+                    v,
+                    format!(
+                        "{key}: `{}` is not an IP address with a port (like 127.0.0.1:5060)",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn positive(&mut self, key: &str, v: &Spanned<u64>) -> Duration {
+        if *v.get_ref() == 0 {
+            self.error("SB115", v, format!("{key} must be greater than zero"));
+        }
+        Duration::from_secs(*v.get_ref())
+    }
+}
+
+fn port_range(s: &str) -> Option<std::ops::RangeInclusive<u16>> {
+    let (a, b) = s.split_once('-')?;
+    let (a, b): (u16, u16) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    // RTP wants an even start and room for at least one RTP/RTCP pair (RFC 3550 §11).
+    (a > 0 && a < b).then_some(a..=b)
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnostic>> {
+    let mut c = Checker {
+        source,
+        out: Vec::new(),
+    };
+
+    if raw.hospital.name.get_ref().trim().is_empty() {
+        c.error(
+            "SB114",
+            &raw.hospital.name,
+            "hospital.name must not be empty".into(),
+        );
+    }
+    let number = &raw.hospital.number;
+    if !is_number(number.get_ref()) {
+        c.error(
+            "SB113",
+            number,
+            format!("hospital.number `{}` must be digits", number.get_ref()),
+        );
+    }
+    let sip_listen = c.addr("sip.listen", &raw.sip.listen);
+    let http_listen = c.addr("http.listen", &raw.http.listen);
+    if raw.sip.realm.get_ref().trim().is_empty() || raw.sip.realm.get_ref().contains(['"', '\\']) {
+        c.error(
+            "SB114",
+            &raw.sip.realm,
+            "sip.realm must be a non-empty name without quotes or backslashes".into(),
+        );
+    }
+    let qualify_interval = c.positive("sip.qualify_seconds", &raw.sip.qualify_seconds);
+    let nonce_lifetime = c.positive("sip.nonce_seconds", &raw.sip.nonce_seconds);
+    let tcp_idle = c.positive("sip.tcp_idle_seconds", &raw.sip.tcp_idle_seconds);
+
+    let t = &raw.sip.timers;
+    let (t1, t2, t4) = (*t.t1_ms.get_ref(), *t.t2_ms.get_ref(), *t.t4_ms.get_ref());
+    if t1 == 0 || t1 > t2 {
+        c.error(
+            "SB110",
+            &t.t1_ms,
+            format!("sip.timers: T1 ({t1} ms) must be above zero and at most T2 ({t2} ms)"),
+        );
+    }
+    if t4 == 0 {
+        c.error(
+            "SB110",
+            &t.t4_ms,
+            "sip.timers: T4 must be above zero".into(),
+        );
+    }
+
+    let r = &raw.sip.registrar;
+    let (min, max, def) = (
+        *r.min_expires.get_ref(),
+        *r.max_expires.get_ref(),
+        *r.default_expires.get_ref(),
+    );
+    if min == 0 || min > max {
+        c.error("SB111", &r.min_expires, format!("sip.registrar: min_expires ({min}) must be above zero and at most max_expires ({max})"));
+    }
+    if def < min || def > max {
+        c.error("SB111", &r.default_expires, format!("sip.registrar: default_expires ({def}) must lie between min_expires ({min}) and max_expires ({max})"));
+    }
+    if *r.max_contacts.get_ref() == 0 {
+        c.error(
+            "SB111",
+            &r.max_contacts,
+            "sip.registrar: max_contacts must be at least 1".into(),
+        );
+    }
+
+    let s = &raw.security;
+    if *s.max_auth_failures.get_ref() == 0 {
+        c.error(
+            "SB115",
+            &s.max_auth_failures,
+            "security.max_auth_failures must be greater than zero".into(),
+        );
+    }
+    let failure_window = c.positive("security.failure_window_seconds", &s.failure_window_seconds);
+    let ban = c.positive("security.ban_seconds", &s.ban_seconds);
+
+    let rtp_ports = port_range(raw.rtp.port_range.get_ref());
+    if rtp_ports.is_none() {
+        c.error(
+            "SB102",
+            &raw.rtp.port_range,
+            format!(
+                "rtp.port_range `{}` must be LOW-HIGH with 0 < LOW < HIGH <= 65535",
+                raw.rtp.port_range.get_ref()
+            ),
+        );
+    }
+    if raw.store.path.get_ref().trim().is_empty() {
+        c.error(
+            "SB114",
+            &raw.store.path,
+            "store.path must not be empty".into(),
+        );
+    }
+    let (rings, cycle) = (
+        *raw.sla.rings.get_ref(),
+        *raw.sla.ring_cycle_seconds.get_ref(),
+    );
+    if !(1..=20).contains(&rings) {
+        c.error(
+            "SB112",
+            &raw.sla.rings,
+            format!("sla.rings ({rings}) must be between 1 and 20"),
+        );
+    }
+    if !(1..=30).contains(&cycle) {
+        c.error(
+            "SB112",
+            &raw.sla.ring_cycle_seconds,
+            format!("sla.ring_cycle_seconds ({cycle}) must be between 1 and 30"),
+        );
+    }
+
+    let mut extensions = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for e in &raw.extensions {
+        let n = e.number.get_ref().as_str();
+        if !is_number(n) {
+            c.error(
+                "SB104",
+                &e.number,
+                format!("extension number `{n}` must be digits"),
+            );
+        }
+        if let Some(first) = seen.insert(n, c.source.line_of(e.number.span().start)) {
+            c.error(
+                "SB103",
+                &e.number,
+                format!("extension {n} is defined twice (first on line {first})"),
+            );
+        }
+        if n == number.get_ref() {
+            c.error(
+                "SB113",
+                &e.number,
+                format!("extension {n} clashes with the hospital number"),
+            );
+        }
+        let kind = match e.kind.get_ref().as_str() {
+            "agent" => Some(ExtensionKind::Agent),
+            "operator" => Some(ExtensionKind::Operator),
+            "department" => Some(ExtensionKind::Department),
+            other => {
+                c.error(
+                    "SB105",
+                    &e.kind,
+                    format!(
+                        "extension {n}: kind `{other}` is not one of agent, operator, department"
+                    ),
+                );
+                None
+            }
+        };
+        if e.password.get_ref().len() < 8 {
+            c.error(
+                "SB106",
+                &e.password,
+                format!("extension {n}: password must have at least 8 characters"),
+            );
+        }
+        if let Some(kind) = kind {
+            extensions.push(model::Extension {
+                number: n.to_string(),
+                name: e.name.get_ref().clone(),
+                kind,
+                password: e.password.get_ref().clone(),
+            });
+        }
+    }
+
+    let mut queues = Vec::new();
+    let mut queue_names: HashMap<&str, ()> = HashMap::new();
+    for q in &raw.queues {
+        let name = q.name.get_ref().as_str();
+        if queue_names.insert(name, ()).is_some() {
+            c.error("SB107", &q.name, format!("queue `{name}` is defined twice"));
+        }
+        for a in &q.agents {
+            if !seen.contains_key(a.get_ref().as_str()) {
+                c.error(
+                    "SB108",
+                    a,
+                    format!(
+                        "queue `{name}` names agent {} which is not an extension",
+                        a.get_ref()
+                    ),
+                );
+            }
+        }
+        queues.push(model::Queue {
+            name: name.to_string(),
+            agents: q.agents.iter().map(|a| a.get_ref().clone()).collect(),
+        });
+    }
+    for d in &raw.roster.on_duty {
+        if !seen.contains_key(d.get_ref().as_str()) {
+            c.error(
+                "SB109",
+                d,
+                format!(
+                    "roster.on_duty names {} which is not an extension",
+                    d.get_ref()
+                ),
+            );
+        }
+    }
+
+    if !c.out.is_empty() {
+        return Err(c.out);
+    }
+    // Every Option below is Some when no diagnostic was recorded.
+    let (Some(sip_listen), Some(http_listen), Some(rtp_ports)) =
+        (sip_listen, http_listen, rtp_ports)
+    else {
+        return Err(c.out);
+    };
+    Ok(Model {
+        hospital_name: raw.hospital.name.get_ref().clone(),
+        hospital_number: number.get_ref().clone(),
+        sip_listen,
+        realm: raw.sip.realm.get_ref().clone(),
+        qualify_interval,
+        nonce_lifetime,
+        tcp_idle,
+        t1: Duration::from_millis(t1),
+        t2: Duration::from_millis(t2),
+        t4: Duration::from_millis(t4),
+        registrar: model::Registrar {
+            default_expires: def,
+            min_expires: min,
+            max_expires: max,
+            max_contacts: *r.max_contacts.get_ref() as usize,
+        },
+        security: model::Security {
+            max_auth_failures: *s.max_auth_failures.get_ref(),
+            failure_window,
+            ban,
+        },
+        rtp_ports,
+        http_listen,
+        store_path: PathBuf::from(raw.store.path.get_ref()),
+        sla_rings: rings,
+        sla_ring_cycle: Duration::from_secs(cycle.into()),
+        extensions,
+        queues,
+        on_duty: raw
+            .roster
+            .on_duty
+            .iter()
+            .map(|d| d.get_ref().clone())
+            .collect(),
+    })
+}

@@ -1,0 +1,114 @@
+use sb_config::{load, Source};
+
+fn shipped() -> Source {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/switchboard.toml");
+    Source {
+        name: "config/switchboard.toml".into(),
+        text: std::fs::read_to_string(path).expect("shipped config"),
+    }
+}
+
+#[test]
+fn the_shipped_demo_config_is_valid() {
+    let m = load(shipped(), &[]).expect("valid");
+    assert_eq!(m.hospital_number, "8000");
+    let agents: Vec<&str> = m
+        .extensions
+        .iter()
+        .filter(|e| e.number.starts_with("100"))
+        .map(|e| e.number.as_str())
+        .collect();
+    assert_eq!(agents, ["1001", "1002", "1003", "1004", "1005", "1006"]);
+    assert!(m.extensions.iter().any(|e| e.number.starts_with('2')));
+    assert_eq!(m.sla_threshold().as_secs(), 15);
+    assert!(m.demo_credentials().contains(&"1001"));
+    assert_eq!(m.extensions[0].password, "demo-1001");
+}
+
+#[test]
+fn set_overrides_keys_by_dotted_path() {
+    let sets = [
+        "sip.listen=127.0.0.1:5099",
+        "rtp.port_range=30000-30100",
+        "http.listen=127.0.0.1:0",
+        "store.path=/tmp/x.db",
+        "sla.rings=4",
+    ]
+    .map(String::from);
+    let m = load(shipped(), &sets).expect("valid");
+    assert_eq!(m.sip_listen.port(), 5099);
+    assert_eq!(m.rtp_ports, 30000..=30100);
+    assert_eq!(m.store_path.to_str(), Some("/tmp/x.db"));
+    assert_eq!(m.sla_rings, 4);
+    let bad = load(shipped(), &["sip.listen=nowhere".into()]).expect_err("bad address");
+    assert_eq!(bad[0].code, "SB101");
+    assert_eq!(bad[0].line, 14, "an overridden value keeps its line");
+    assert_eq!(
+        load(shipped(), &["nonsense".into()]).expect_err("not KEY=VALUE")[0].code,
+        "SB002"
+    );
+}
+
+#[test]
+fn three_mistakes_are_all_reported_with_lines() {
+    let text = shipped()
+        .text
+        .replace(
+            "listen = \"127.0.0.1:5060\"",
+            "listen = \"127.0.0.1:99999\"",
+        )
+        .replace("number = \"2002\"", "number = \"2001\"")
+        .replace(
+            "agents = [\"1005\", \"1006\"]",
+            "agents = [\"1005\", \"1007\"]",
+        );
+    let errs = load(
+        Source {
+            name: "bad.toml".into(),
+            text: text.clone(),
+        },
+        &[],
+    )
+    .expect_err("three mistakes");
+    let codes: Vec<&str> = errs.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["SB101", "SB103", "SB108"], "{errs:?}");
+    for d in &errs {
+        assert!(d.line > 0);
+        let line = text.lines().nth(d.line - 1).expect("line exists");
+        assert!(
+            line.contains("99999") || line.contains("2001") || line.contains("1007"),
+            "{d}: {line}"
+        );
+        assert!(d
+            .to_string()
+            .starts_with(&format!("bad.toml:{}: error[{}]", d.line, d.code)));
+    }
+}
+
+#[test]
+fn unknown_keys_and_bad_types_are_rejected_at_parse() {
+    let text = shipped().text.replace(
+        "realm = \"switchboard\"",
+        "realm = \"switchboard\"\nrelam = \"typo\"",
+    );
+    let errs = load(
+        Source {
+            name: "typo.toml".into(),
+            text,
+        },
+        &[],
+    )
+    .expect_err("unknown key");
+    assert_eq!(errs[0].code, "SB001");
+    assert!(errs[0].message.contains("relam"), "{}", errs[0].message);
+    assert_eq!(errs[0].line, 17);
+    let errs = load(
+        Source {
+            name: "t.toml".into(),
+            text: "[[[".into(),
+        },
+        &[],
+    )
+    .expect_err("syntax");
+    assert_eq!(errs[0].code, "SB001");
+}
