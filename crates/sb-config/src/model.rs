@@ -50,6 +50,8 @@ pub struct Model {
     pub qualify_interval: Duration,
     pub nonce_lifetime: Duration,
     pub tcp_idle: Duration,
+    /// "SHA-256" and/or "MD5", most preferred first.
+    pub digest_algorithms: Vec<String>,
     pub t1: Duration,
     pub t2: Duration,
     pub t4: Duration,

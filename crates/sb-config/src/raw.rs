@@ -42,12 +42,17 @@ pub struct Sip {
     pub nonce_seconds: Spanned<u64>,
     #[serde(default = "d300")]
     pub tcp_idle_seconds: Spanned<u64>,
+    #[serde(default = "default_algorithms")]
+    pub digest_algorithms: Spanned<Vec<String>>,
     #[serde(default)]
     pub timers: Timers,
     #[serde(default)]
     pub registrar: Registrar,
 }
 
+fn default_algorithms() -> Spanned<Vec<String>> {
+    Spanned::new(0..0, vec!["MD5".into()])
+}
 fn d30() -> Spanned<u64> {
     Spanned::new(0..0, 30)
 }

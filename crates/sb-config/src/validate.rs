@@ -100,6 +100,13 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
     let nonce_lifetime = c.positive("sip.nonce_seconds", &raw.sip.nonce_seconds);
     let tcp_idle = c.positive("sip.tcp_idle_seconds", &raw.sip.tcp_idle_seconds);
 
+    let algs = &raw.sip.digest_algorithms;
+    let known = algs.get_ref().iter().all(|a| a == "SHA-256" || a == "MD5");
+    let dup = algs.get_ref().len() == 2 && algs.get_ref()[0] == algs.get_ref()[1];
+    if algs.get_ref().is_empty() || algs.get_ref().len() > 2 || !known || dup {
+        c.error("SB116", algs, "sip.digest_algorithms must list \"SHA-256\" and/or \"MD5\", each once, most preferred first".into());
+    }
+
     let t = &raw.sip.timers;
     let (t1, t2, t4) = (*t.t1_ms.get_ref(), *t.t2_ms.get_ref(), *t.t4_ms.get_ref());
     if t1 == 0 || t1 > t2 {
@@ -296,6 +303,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         qualify_interval,
         nonce_lifetime,
         tcp_idle,
+        digest_algorithms: algs.get_ref().clone(),
         t1: Duration::from_millis(t1),
         t2: Duration::from_millis(t2),
         t4: Duration::from_millis(t4),

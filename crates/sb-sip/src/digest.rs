@@ -93,6 +93,8 @@ pub struct DigestAuth {
     nonce_counts: HashMap<String, (u32, u64)>,
     /// Nonces issued so far, the salt of the next one.
     issued: u64,
+    /// Offered in this order, most preferred first (RFC 8760 §2.4).
+    algorithms: Vec<Algorithm>,
 }
 
 /// The outcome of a successful check: who authenticated.
@@ -109,7 +111,17 @@ impl DigestAuth {
             lifetime,
             nonce_counts: HashMap::new(),
             issued: 0,
+            algorithms: vec![Algorithm::Md5],
         }
+    }
+
+    /// Sets the algorithms to offer, most preferred first; answers with any other are
+    /// refused. An empty list keeps the default (MD5 alone).
+    pub fn with_algorithms(mut self, algorithms: &[Algorithm]) -> DigestAuth {
+        if !algorithms.is_empty() {
+            self.algorithms = algorithms.to_vec();
+        }
+        self
     }
 
     pub fn realm(&self) -> &str {
@@ -137,8 +149,8 @@ impl DigestAuth {
     /// phones.
     pub fn challenges(&mut self, now_s: u64, stale: bool) -> Vec<Challenge> {
         let nonce = self.nonce(now_s);
-        [Algorithm::Sha256, Algorithm::Md5]
-            .into_iter()
+        self.algorithms
+            .iter()
             .map(|a| Challenge {
                 realm: self.realm.clone(),
                 nonce: nonce.clone(),
@@ -298,7 +310,8 @@ mod tests {
 
     #[test]
     fn nonce_life_cycle() {
-        let mut a = DigestAuth::new("hospital", [7; 32], Duration::from_secs(300));
+        let mut a = DigestAuth::new("hospital", [7; 32], Duration::from_secs(300))
+            .with_algorithms(&[Algorithm::Sha256, Algorithm::Md5]);
         let n = a.nonce(1000);
         for alg in [Algorithm::Md5, Algorithm::Sha256] {
             let ok = creds(&a, &n, "00000001", "demo-1001", alg);

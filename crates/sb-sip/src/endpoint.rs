@@ -44,6 +44,9 @@ pub struct EndpointConfig {
     pub failure_window: Duration,
     pub ban_time: Duration,
     pub user_agent: String,
+    /// Digest algorithms to offer, most preferred first. MD5 alone by default: many phones
+    /// give up on a 401 that names any algorithm they lack.
+    pub digest_algorithms: Vec<crate::digest::Algorithm>,
 }
 
 impl EndpointConfig {
@@ -60,6 +63,7 @@ impl EndpointConfig {
             failure_window: Duration::from_secs(60),
             ban_time: Duration::from_secs(300),
             user_agent: "Switchboard".to_string(),
+            digest_algorithms: vec![crate::digest::Algorithm::Md5],
         }
     }
 }
@@ -157,7 +161,8 @@ impl Endpoint {
         auth_key[0] ^= 0x5a;
         Endpoint {
             layer: TransactionLayer::new(cfg.timers),
-            auth: DigestAuth::new(&cfg.realm, auth_key, cfg.nonce_lifetime),
+            auth: DigestAuth::new(&cfg.realm, auth_key, cfg.nonce_lifetime)
+                .with_algorithms(&cfg.digest_algorithms),
             location: Location::default(),
             dialogs: HashMap::new(),
             ids: IdGen::new(key),
@@ -218,30 +223,21 @@ impl Endpoint {
             .is_some_and(|t| t > now)
     }
 
-    /// One UDP datagram.
+    /// One UDP datagram, parsed here. The runtime may parse itself (to open a span per
+    /// call) and use [`Endpoint::handle_message`] and [`Endpoint::handle_rejection`].
     pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8], source: Peer) {
-        if self.is_banned(now, source.addr.ip()) {
-            return;
-        }
         match parse_datagram(bytes) {
             Ok(Some(msg)) => self.handle_message(now, msg, source),
             Ok(None) => {}
-            Err(rej) => self.on_malformed(rej, source),
+            Err(rej) => self.handle_rejection(now, rej, source),
         }
     }
 
-    /// One message framed off a stream by [`sb_sip_msg::StreamFramer`].
-    pub fn handle_stream_message(&mut self, now: Instant, bytes: &[u8], source: Peer) {
+    /// A message that failed to parse: answered with 400/505 where it can be addressed.
+    pub fn handle_rejection(&mut self, now: Instant, rej: sb_sip_msg::Rejection, source: Peer) {
         if self.is_banned(now, source.addr.ip()) {
             return;
         }
-        match Message::parse_framed(bytes) {
-            Ok(msg) => self.handle_message(now, msg, source),
-            Err(rej) => self.on_malformed(rej, source),
-        }
-    }
-
-    fn on_malformed(&mut self, rej: sb_sip_msg::Rejection, source: Peer) {
         let tag = self.ids.tag();
         if let Some(bytes) = rej.response_bytes(&tag) {
             self.transmits.push_back((source, bytes));
@@ -253,6 +249,9 @@ impl Endpoint {
     }
 
     pub fn handle_message(&mut self, now: Instant, msg: Message, source: Peer) {
+        if self.is_banned(now, source.addr.ip()) {
+            return;
+        }
         match msg {
             Message::Request(mut req) => {
                 stamp_via(req.top_via_mut(), &source);

@@ -19,6 +19,7 @@ pub fn endpoint(now: Instant) -> Endpoint {
     for ext in 1001..=1006 {
         cfg.users.insert(ext.to_string(), format!("demo-{ext}"));
     }
+    cfg.digest_algorithms = vec![Algorithm::Sha256, Algorithm::Md5];
     Endpoint::new(cfg, [42; 32], now)
 }
 
