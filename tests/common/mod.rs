@@ -1,0 +1,224 @@
+//! Shared harness of the end-to-end tests: start the real binary on free loopback ports,
+//! wait until it answers OPTIONS, and always kill it at the end.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_switchboard")
+}
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn torture_dir() -> PathBuf {
+    std::env::var_os("SB_TORTURE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared/testdata/sip-torture"))
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("sb-e2e-{}-{name}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 (the engine binds both).
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = udp.local_addr().expect("addr").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port pair found");
+}
+
+/// Panics (a failed test, never a skip) when a peer the test needs is not installed.
+pub fn require_tool(tool: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is not installed: run the README's test command (it installs the SIP peers)"
+    );
+}
+
+pub struct Engine {
+    pub child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Engine {
+    pub fn start(name: &str, sets: &[&str]) -> Engine {
+        let dir = scratch(name);
+        let port = free_port();
+        let log = dir.join("engine.log");
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve")
+            .arg("--set")
+            .arg(format!("sip.listen=127.0.0.1:{port}"))
+            .arg("--set")
+            .arg("http.listen=127.0.0.1:0")
+            .arg("--set")
+            .arg(format!(
+                "store.path={}",
+                dir.join("switchboard.db").display()
+            ));
+        for s in sets {
+            cmd.arg("--set").arg(s);
+        }
+        let child = cmd
+            .env("SWITCHBOARD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start switchboard");
+        let mut engine = Engine {
+            child,
+            port,
+            dir,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while options_udp(port, Duration::from_millis(200)) != Some(200) {
+            if let Ok(Some(status)) = engine.child.try_wait() {
+                panic!("engine exited early ({status}): {}", engine.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "engine did not answer OPTIONS: {}",
+                engine.log()
+            );
+        }
+        engine
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `pred` holds for the log, or the timeout passes; returns the last log.
+    pub fn wait_log(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> (bool, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if pred(&log) {
+                return (true, log);
+            }
+            if Instant::now() > deadline {
+                return (false, log);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "kill -{sig}");
+    }
+
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn options_request(local: SocketAddr, transport: &str, n: usize) -> String {
+    format!(
+        "OPTIONS sip:8000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{transport} {local};branch=z9hG4bKprobe{n}x{};rport\r\nFrom: <sip:probe@127.0.0.1>;tag=probe{n}\r\nTo: <sip:8000@127.0.0.1>\r\nCall-ID: probe-{n}-{}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        std::process::id(),
+        std::process::id()
+    )
+}
+
+fn status_of(bytes: &[u8]) -> Option<u16> {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines()
+        .next()?
+        .strip_prefix("SIP/2.0 ")?
+        .get(..3)?
+        .parse()
+        .ok()
+}
+
+/// Sends OPTIONS over UDP and returns the response status.
+pub fn options_udp(port: u16, wait: Duration) -> Option<u16> {
+    let sock = UdpSocket::bind("127.0.0.1:0").ok()?;
+    sock.set_read_timeout(Some(wait)).ok()?;
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let req = options_request(sock.local_addr().ok()?, "UDP", n);
+    sock.send_to(req.as_bytes(), ("127.0.0.1", port)).ok()?;
+    let mut buf = [0u8; 4096];
+    let (len, _) = sock.recv_from(&mut buf).ok()?;
+    status_of(&buf[..len])
+}
+
+/// Sends OPTIONS over a new TCP connection and returns the response status.
+pub fn options_tcp(port: u16, wait: Duration) -> Option<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(wait)).ok()?;
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let req = options_request(s.local_addr().ok()?, "TCP", n);
+    s.write_all(req.as_bytes()).ok()?;
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let k = s.read(&mut buf).ok()?;
+        if k == 0 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..k]);
+    }
+    status_of(&got)
+}
+
+pub fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("entry").path())
+        .collect();
+    v.sort();
+    v
+}

@@ -1,0 +1,191 @@
+//! End to end through the real binary with real SIP peers from Debian: SIPp and baresip.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn options_is_answered_over_udp_and_tcp() {
+    let e = Engine::start("options", &[]);
+    assert_eq!(options_udp(e.port, Duration::from_secs(2)), Some(200));
+    assert_eq!(options_tcp(e.port, Duration::from_secs(2)), Some(200));
+}
+
+fn sipp(
+    engine: &Engine,
+    scenario: &str,
+    user: &str,
+    password: &str,
+    transport: &str,
+) -> std::process::Output {
+    require_tool("sipp");
+    let dir = scratch("sipp");
+    Command::new("sipp")
+        .current_dir(&dir)
+        .arg("-sf")
+        .arg(workspace().join("tests/sipp").join(scenario))
+        .args([
+            "-s",
+            user,
+            "-au",
+            user,
+            "-ap",
+            password,
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+        ])
+        .arg(free_port().to_string())
+        .args(["-t", transport, "-timeout", "20s", "-nostdin", "-trace_err"])
+        .arg(engine.addr().to_string())
+        .output()
+        .expect("run sipp")
+}
+
+#[test]
+fn sipp_registers_1001_through_the_digest_challenge() {
+    let e = Engine::start("sipp-register", &[]);
+    let out = sipp(&e, "register.xml", "1001", "demo-1001", "u1");
+    assert!(
+        out.status.success(),
+        "SIPp scenario failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (ok, log) = e.wait_log(Duration::from_secs(5), |l| {
+        l.contains("registered extension=1001")
+    });
+    assert!(ok, "no binding for 1001: {log}");
+    // The same over TCP.
+    let out = sipp(&e, "register.xml", "1001", "demo-1001", "t1");
+    assert!(
+        out.status.success(),
+        "SIPp over TCP failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (ok, log) = e.wait_log(Duration::from_secs(5), |l| l.contains("transport=Tcp"));
+    assert!(ok, "no TCP binding: {log}");
+}
+
+#[test]
+fn sipp_with_a_wrong_password_gets_401_and_no_binding() {
+    let e = Engine::start("sipp-wrong", &[]);
+    let out = sipp(&e, "register_wrong.xml", "1001", "not-the-password", "u1");
+    assert!(
+        out.status.success(),
+        "SIPp scenario failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (ok, log) = e.wait_log(Duration::from_secs(5), |l| {
+        l.contains("authentication failed")
+    });
+    assert!(ok, "the failure is logged as a security event: {log}");
+    assert!(
+        !log.contains("registered extension=1001"),
+        "a wrong password created a binding: {log}"
+    );
+}
+
+#[test]
+fn baresip_registers_as_1002_and_stays_registered_across_refreshes() {
+    require_tool("baresip");
+    let e = Engine::start(
+        "baresip",
+        &[
+            "sip.registrar.min_expires=5",
+            "sip.registrar.default_expires=10",
+        ],
+    );
+    let dir = scratch("baresip-1002");
+    let sip_port = free_port();
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            "sip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule account.so\nmodule aufile.so\naudio_player aufile,/dev/null\naudio_source aufile,/dev/null\n"
+        ),
+    )
+    .expect("baresip config");
+    std::fs::write(
+        dir.join("accounts"),
+        format!("<sip:1002@127.0.0.1:{}>;auth_pass=demo-1002;regint=6;answermode=auto;audio_codecs=PCMU\n", e.port),
+    )
+    .expect("baresip accounts");
+    let mut phone = Command::new("baresip")
+        .arg("-f")
+        .arg(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.join("baresip.log")).expect("log"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start baresip");
+    // A first registration and at least two refreshes (regint=6 s).
+    let (ok, log) = e.wait_log(Duration::from_secs(30), |l| {
+        l.matches("registered extension=1002").count() >= 3
+    });
+    let _ = phone.kill();
+    let _ = phone.wait();
+    assert!(
+        ok,
+        "baresip did not register and refresh: {log}\nbaresip: {}",
+        std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default()
+    );
+    assert!(!log.contains("authentication failed"), "{log}");
+    assert!(
+        !log.contains("unregistered extension=1002"),
+        "the binding lapsed between refreshes: {log}"
+    );
+}
+
+#[test]
+fn every_torture_message_over_udp_and_tcp_leaves_the_engine_answering() {
+    let e = Engine::start("torture", &[]);
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let mut files = read_dir_sorted(&torture_dir().join("rfc4475"));
+    files.extend(read_dir_sorted(&torture_dir().join("rfc5118")));
+    let files: Vec<_> = files
+        .into_iter()
+        .filter(|p| p.extension().is_none_or(|x| x == "dat"))
+        .collect();
+    assert_eq!(files.len(), 62);
+    for f in &files {
+        let bytes = std::fs::read(f).expect("torture file");
+        udp.send_to(&bytes, e.addr()).expect("send");
+        if let Ok(mut tcp) = TcpStream::connect(e.addr()) {
+            let _ = tcp.write_all(&bytes);
+            let _ = tcp.set_read_timeout(Some(Duration::from_millis(200)));
+            let mut sink = [0u8; 4096];
+            let _ = tcp.read(&mut sink);
+        }
+        assert_eq!(
+            options_udp(e.port, Duration::from_secs(2)),
+            Some(200),
+            "after {} (UDP)",
+            f.display()
+        );
+        assert_eq!(
+            options_tcp(e.port, Duration::from_secs(2)),
+            Some(200),
+            "after {} (TCP)",
+            f.display()
+        );
+    }
+    assert!(e.child.id() > 0);
+}
+
+#[test]
+fn sigterm_and_sigint_stop_the_engine_cleanly() {
+    for sig in ["TERM", "INT"] {
+        let mut e = Engine::start("signal", &[]);
+        e.signal(sig);
+        let status = e
+            .wait_exit(Duration::from_secs(10))
+            .expect("exits after the signal");
+        assert!(status.success(), "SIG{sig}: {status}");
+        assert!(e.log().contains("shut down cleanly"));
+    }
+}
