@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# REGISTER load benchmark: the release binary pinned to core 0, SIPp pinned to core 1, every
+# REGISTER going through the digest challenge (two transactions per registration).
+# Usage: bench/register.sh [RATE_PER_SECOND] [SECONDS]      (defaults: 6000 10)
+# Prints completed registrations per second, failures, and the engine's CPU time and peak RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rate=${1:-6000}
+secs=${2:-10}
+command -v sipp >/dev/null || { echo "sipp is not installed (apt-get install sip-tester)"; exit 1; }
+cargo build --release -q --bin switchboard
+work=$(mktemp -d)
+trap 'kill "$engine" 2>/dev/null || true; rm -rf "$work"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SWITCHBOARD_LOG=warn taskset -c 0 target/release/switchboard serve \
+  --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
+  2>"$work/engine.log" &
+engine=$!
+sleep 1
+total=$((rate * secs))
+(cd "$work" && taskset -c 1 sipp -sf "$OLDPWD/tests/sipp/register.xml" -s 1001 -au 1001 -ap demo-1001 \
+  -r "$rate" -m "$total" -l 20000 -i 127.0.0.1 -nostdin -timeout $((secs * 3 + 30))s \
+  -trace_stat -stf stat.csv -fd 1 "127.0.0.1:$port" >/dev/null 2>&1) || true
+cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$engine/stat")
+rss=$(awk '/VmHWM/ {print $2 / 1024}' "/proc/$engine/status")
+python3 - "$work/stat.csv" "$rate" "$cpu" "$rss" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1]), delimiter=';'))
+head, last = rows[0], rows[-1]
+col = lambda name: last[head.index(name)]
+def secs(hms):
+    h, m, s = hms.split(':')[:3]
+    return int(h) * 3600 + int(m) * 60 + float(s)
+ok, failed = int(col('SuccessfulCall(C)')), int(col('FailedCall(C)'))
+elapsed = secs(col('ElapsedTime(C)'))
+print(f"offered rate         {sys.argv[2]} REGISTER/s (each through a 401 challenge)")
+print(f"completed            {ok} registrations in {elapsed:.1f} s = {ok / elapsed:.0f} REGISTER/s")
+print(f"failed               {failed}")
+cpu = float(sys.argv[3])
+print(f"engine CPU time      {cpu:.1f} s on its one core = {ok / cpu:.0f} REGISTER/s per CPU-second")
+print(f"engine peak RSS      {float(sys.argv[4]):.0f} MiB")
+PY
