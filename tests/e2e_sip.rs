@@ -178,6 +178,40 @@ fn every_torture_message_over_udp_and_tcp_leaves_the_engine_answering() {
 }
 
 #[test]
+fn idle_tcp_connections_are_reaped_and_broken_framing_closes_them() {
+    let e = Engine::start("tcp-idle", &["sip.tcp_idle_seconds=1"]);
+    let mut idle = TcpStream::connect(e.addr()).expect("connect");
+    idle.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        idle.read(&mut buf).expect("closed, not timed out"),
+        0,
+        "the engine closes an idle connection"
+    );
+    // A message without Content-Length cannot be framed on a stream (RFC 3261 §18.3).
+    let mut bad = TcpStream::connect(e.addr()).expect("connect");
+    bad.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    bad.write_all(b"OPTIONS sip:8000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKx\r\n\r\n").expect("write");
+    let mut got = Vec::new();
+    bad.read_to_end(&mut got)
+        .expect("the engine closes the connection");
+    assert!(got.is_empty(), "no answer to an unframeable message");
+    let (ok, log) = e.wait_log(Duration::from_secs(2), |l| {
+        l.contains("closing TCP connection on a framing error")
+    });
+    assert!(ok, "closed for the framing error, not for idleness: {log}");
+    // A CRLFCRLF keep-alive ping gets a CRLF pong (RFC 5626 §3.5.1).
+    let mut ka = TcpStream::connect(e.addr()).expect("connect");
+    ka.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    ka.write_all(b"\r\n\r\n").expect("ping");
+    let n = ka.read(&mut buf).expect("pong");
+    assert_eq!(&buf[..n], b"\r\n");
+}
+
+#[test]
 fn sigterm_and_sigint_stop_the_engine_cleanly() {
     for sig in ["TERM", "INT"] {
         let mut e = Engine::start("signal", &[]);

@@ -15,9 +15,22 @@ const OK: &str = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4
 const OPTIONS: &str = "OPTIONS sip:8000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bKprobe;rport\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:8000@127.0.0.1>\r\nCall-ID: probe-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
 
 fn corpus() -> Vec<Vec<u8>> {
-    let mut msgs: Vec<Vec<u8>> = [REGISTER, INVITE, OK, OPTIONS].iter().map(|s| s.as_bytes().to_vec()).collect();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/sip-torture/rfc4475");
-    for name in ["wsinv", "intmeth", "esc01", "lwsdisp", "longreq", "semiuri", "transports", "unreason"] {
+    let mut msgs: Vec<Vec<u8>> = [REGISTER, INVITE, OK, OPTIONS]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/sip-torture/rfc4475");
+    for name in [
+        "wsinv",
+        "intmeth",
+        "esc01",
+        "lwsdisp",
+        "longreq",
+        "semiuri",
+        "transports",
+        "unreason",
+    ] {
         if let Ok(b) = std::fs::read(dir.join(format!("{name}.dat"))) {
             msgs.push(b);
         }
@@ -48,7 +61,10 @@ fn main() {
     let mix = corpus();
     let common: Vec<Vec<u8>> = mix[..4].to_vec();
     println!("SIP parse + validate, one core, median of 7 rounds");
-    for (name, msgs, reps) in [("registrar/call mix (4 messages)", &common, 50_000), ("mix + RFC 4475 valid torture", &mix, 10_000)] {
+    for (name, msgs, reps) in [
+        ("registrar/call mix (4 messages)", &common, 50_000),
+        ("mix + RFC 4475 valid torture", &mix, 10_000),
+    ] {
         let _ = round(msgs, reps / 10);
         let mut rates = Vec::new();
         for _ in 0..7 {
@@ -57,6 +73,10 @@ fn main() {
             rates.push(rate);
         }
         let bytes: usize = msgs.iter().map(Vec::len).sum();
-        println!("  {name:34} {:>10.0} msg/s  (avg {} bytes/msg)", median(rates), bytes / msgs.len());
+        println!(
+            "  {name:34} {:>10.0} msg/s  (avg {} bytes/msg)",
+            median(rates),
+            bytes / msgs.len()
+        );
     }
 }

@@ -78,3 +78,41 @@ pub fn response_peer(via: &Via, source: &Peer) -> Peer {
         addr: SocketAddr::new(source.addr.ip(), port),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn via(s: &str) -> Via {
+        Via::parse(s).expect("valid Via")
+    }
+
+    #[test]
+    fn received_and_rport_follow_rfc_3581() {
+        let src = Peer::udp("192.0.2.7:40123".parse().expect("addr"));
+        // rport asked: both filled, and the response goes back to the source port.
+        let mut v = via("SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKa;rport");
+        stamp_via(&mut v, &src);
+        assert_eq!(v.received(), Some("192.0.2.7"));
+        assert_eq!(v.rport(), Some(Some(40123)));
+        assert_eq!(response_peer(&v, &src), src);
+        // No rport: received only, and the response goes to the sent-by port (§18.2.2).
+        let mut v = via("SIP/2.0/UDP 10.0.0.2:5070;branch=z9hG4bKb");
+        stamp_via(&mut v, &src);
+        assert_eq!(v.received(), Some("192.0.2.7"));
+        assert_eq!(
+            response_peer(&v, &src).addr,
+            "192.0.2.7:5070".parse().expect("addr")
+        );
+        // sent-by already right: nothing added.
+        let mut v = via("SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bKc");
+        stamp_via(&mut v, &src);
+        assert_eq!(v.received(), None);
+        // Streams answer on the connection the request came over.
+        let tcp = Peer::tcp("192.0.2.7:40999".parse().expect("addr"));
+        assert_eq!(
+            response_peer(&via("SIP/2.0/TCP 10.0.0.2;branch=z9hG4bKd"), &tcp),
+            tcp
+        );
+    }
+}

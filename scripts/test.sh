@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command: installs the real SIP peers the end-to-end tests drive (SIPp, baresip)
+# when they are missing, then runs every test of the workspace. Tests never skip: a missing
+# peer is a failure, so this script installs them first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || need+=(baresip-core)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing SIP peers: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The torture messages live beside the repository in ../shared (see DESIGN.md).
+if [ -z "${SB_TORTURE_DIR:-}" ] && [ ! -d ../shared/testdata/sip-torture ]; then
+  echo "missing ../shared/testdata/sip-torture (or set SB_TORTURE_DIR)" >&2
+  exit 1
+fi
+
+cargo test --workspace --all-targets --no-fail-fast "$@"
