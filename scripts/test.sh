@@ -22,4 +22,4 @@ if [ -z "${SB_TORTURE_DIR:-}" ] && [ ! -d ../shared/testdata/sip-torture ]; then
   exit 1
 fi
 
-cargo test --workspace --all-targets --no-fail-fast "$@"
+cargo test --workspace --no-fail-fast "$@"

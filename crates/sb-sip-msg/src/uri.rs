@@ -217,7 +217,9 @@ impl Uri {
         } else if scheme.eq_ignore_ascii_case("sips") {
             Scheme::Sips
         } else {
-            if rest.is_empty() || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            // absoluteURI (RFC 3261 §25.1): uric characters only, so '<', '>', quotes and
+            // spaces can never leak out of a name-addr when the URI is printed back.
+            if rest.is_empty() || !escaped_ok(rest, |c| is_unreserved(c) || ";/?:@&=+$,[]".contains(c)) {
                 return Err(ParseError::Uri("bad opaque URI"));
             }
             return Ok(Uri::Other {
@@ -395,5 +397,10 @@ mod tests {
         assert!(Uri::parse("sip:[2001:db8::10").is_err());
         assert_eq!(unescape("%75se%72"), "user");
         assert!(Uri::parse("sip:a%4@b").is_err());
+        // Found by the fuzzer: an opaque URI holding '>' printed as a name-addr that did
+        // not re-parse.
+        assert!(Uri::parse("Fsip:kumiko@example.org>").is_err());
+        assert!(Uri::parse("tel:+86-10-1234;phone-context=example.org").is_ok());
+        assert!(Uri::parse("soap.beep://192.0.2.103:3002").is_ok());
     }
 }
