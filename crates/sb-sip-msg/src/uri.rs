@@ -219,7 +219,9 @@ impl Uri {
         } else {
             // absoluteURI (RFC 3261 §25.1): uric characters only, so '<', '>', quotes and
             // spaces can never leak out of a name-addr when the URI is printed back.
-            if rest.is_empty() || !escaped_ok(rest, |c| is_unreserved(c) || ";/?:@&=+$,[]".contains(c)) {
+            if rest.is_empty()
+                || !escaped_ok(rest, |c| is_unreserved(c) || ";/?:@&=+$,[]".contains(c))
+            {
                 return Err(ParseError::Uri("bad opaque URI"));
             }
             return Ok(Uri::Other {

@@ -116,3 +116,44 @@ impl<K: Ord + Copy> DeadlineQueue<K> {
         self.heap.is_empty()
     }
 }
+
+/// The running timers of one state machine: at most a few, each named.
+#[derive(Debug, Default, Clone)]
+pub struct TimerSet(Vec<(TimerName, Instant)>);
+
+impl TimerSet {
+    /// Starts or restarts `name`.
+    pub fn set(&mut self, name: TimerName, at: Instant) {
+        self.clear(name);
+        self.0.push((name, at));
+    }
+
+    pub fn clear(&mut self, name: TimerName) {
+        self.0.retain(|(n, _)| *n != name);
+    }
+
+    pub fn clear_all(&mut self) {
+        self.0.clear();
+    }
+
+    pub fn has(&self, name: TimerName) -> bool {
+        self.0.iter().any(|(n, _)| *n == name)
+    }
+
+    pub fn next(&self) -> Option<Instant> {
+        self.0.iter().map(|(_, at)| *at).min()
+    }
+
+    /// Removes and returns the timers due at `now`, earliest first.
+    pub fn take_due(&mut self, now: Instant) -> Vec<TimerName> {
+        let mut due: Vec<(TimerName, Instant)> = self
+            .0
+            .iter()
+            .copied()
+            .filter(|(_, at)| *at <= now)
+            .collect();
+        due.sort_by_key(|(_, at)| *at);
+        self.0.retain(|(_, at)| *at > now);
+        due.into_iter().map(|(n, _)| n).collect()
+    }
+}

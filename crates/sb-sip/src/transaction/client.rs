@@ -2,7 +2,7 @@
 //! Figure 6).
 
 use crate::peer::Peer;
-use crate::timer::{TimerName, TimerSettings};
+use crate::timer::{TimerName, TimerSet, TimerSettings};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub struct ClientTx {
     /// The ACK for a non-2xx final response, built by the layer (§17.1.1.3).
     pub ack: Option<Vec<u8>>,
     interval: Duration,
-    timers: Vec<(TimerName, Instant)>,
+    timers: TimerSet,
 }
 
 impl ClientTx {
@@ -57,19 +57,19 @@ impl ClientTx {
             request,
             ack: None,
             interval: t.t1,
-            timers: Vec::new(),
+            timers: TimerSet::default(),
         };
         let reliable = peer.transport.is_reliable();
         if invite {
             if !reliable {
-                tx.set(TimerName::A, now + t.t1);
+                tx.timers.set(TimerName::A, now + t.t1);
             }
-            tx.set(TimerName::B, now + t.t1_x64());
+            tx.timers.set(TimerName::B, now + t.t1_x64());
         } else {
             if !reliable {
-                tx.set(TimerName::E, now + t.t1);
+                tx.timers.set(TimerName::E, now + t.t1);
             }
-            tx.set(TimerName::F, now + t.t1_x64());
+            tx.timers.set(TimerName::F, now + t.t1_x64());
         }
         tx
     }
@@ -83,16 +83,7 @@ impl ClientTx {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.iter().map(|(_, at)| *at).min()
-    }
-
-    fn set(&mut self, name: TimerName, at: Instant) {
-        self.timers.retain(|(n, _)| *n != name);
-        self.timers.push((name, at));
-    }
-
-    fn clear(&mut self, name: TimerName) {
-        self.timers.retain(|(n, _)| *n != name);
+        self.timers.next()
     }
 
     /// A response matched this transaction.
@@ -107,19 +98,20 @@ impl ClientTx {
         match (self.invite, self.state, status) {
             (true, Calling | Proceeding, 100..=199) => {
                 self.state = Proceeding;
-                self.clear(TimerName::A);
-                self.clear(TimerName::B);
+                self.timers.clear(TimerName::A);
+                self.timers.clear(TimerName::B);
                 out.push(ClientAction::Deliver);
             }
             (true, Calling | Proceeding, 200..=299) => {
                 self.state = Terminated;
-                self.timers.clear();
+                self.timers.clear_all();
                 out.push(ClientAction::Deliver);
             }
             (true, Calling | Proceeding, _) => {
                 self.state = Completed;
-                self.timers.clear();
-                self.set(TimerName::D, now + t.timer_d(self.reliable()));
+                self.timers.clear_all();
+                self.timers
+                    .set(TimerName::D, now + t.timer_d(self.reliable()));
                 if let Some(ack) = &self.ack {
                     out.push(ClientAction::Send(ack.clone()));
                 }
@@ -137,8 +129,9 @@ impl ClientTx {
             }
             (false, Trying | Proceeding, _) => {
                 self.state = Completed;
-                self.timers.clear();
-                self.set(TimerName::K, now + t.t4_or_zero(self.reliable()));
+                self.timers.clear_all();
+                self.timers
+                    .set(TimerName::K, now + t.t4_or_zero(self.reliable()));
                 out.push(ClientAction::Deliver);
             }
             // Timer K absorbs retransmitted responses in Completed (§17.1.2.2).
@@ -149,19 +142,13 @@ impl ClientTx {
 
     pub fn on_timers(&mut self, now: Instant, t: &TimerSettings) -> Vec<ClientAction> {
         let mut out = Vec::new();
-        let due: Vec<TimerName> = self
-            .timers
-            .iter()
-            .filter(|(_, at)| *at <= now)
-            .map(|(n, _)| *n)
-            .collect();
+        let due = self.timers.take_due(now);
         for name in due {
-            self.clear(name);
             match name {
                 TimerName::A if self.state == ClientState::Calling => {
                     // §17.1.1.2: Timer A doubles each time, with no cap.
                     self.interval *= 2;
-                    self.set(TimerName::A, now + self.interval);
+                    self.timers.set(TimerName::A, now + self.interval);
                     out.push(ClientAction::Send(self.request.clone()));
                 }
                 TimerName::E
@@ -173,7 +160,7 @@ impl ClientTx {
                     } else {
                         t.t2
                     };
-                    self.set(TimerName::E, now + self.interval);
+                    self.timers.set(TimerName::E, now + self.interval);
                     out.push(ClientAction::Send(self.request.clone()));
                 }
                 TimerName::B | TimerName::F => {
@@ -182,13 +169,13 @@ impl ClientTx {
                         ClientState::Calling | ClientState::Trying | ClientState::Proceeding
                     ) {
                         self.state = ClientState::Terminated;
-                        self.timers.clear();
+                        self.timers.clear_all();
                         out.push(ClientAction::Timeout);
                     }
                 }
                 TimerName::D | TimerName::K => {
                     self.state = ClientState::Terminated;
-                    self.timers.clear();
+                    self.timers.clear_all();
                 }
                 _ => {}
             }

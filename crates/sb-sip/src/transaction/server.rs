@@ -2,7 +2,7 @@
 //! Figure 8).
 
 use crate::peer::Peer;
-use crate::timer::{TimerName, TimerSettings};
+use crate::timer::{TimerName, TimerSet, TimerSettings};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct ServerTx {
     last_response: Option<Vec<u8>>,
     pub final_status: Option<u16>,
     g_interval: Duration,
-    timers: Vec<(TimerName, Instant)>,
+    timers: TimerSet,
 }
 
 impl ServerTx {
@@ -51,7 +51,7 @@ impl ServerTx {
             last_response: None,
             final_status: None,
             g_interval: Duration::ZERO,
-            timers: Vec::new(),
+            timers: TimerSet::default(),
         }
     }
 
@@ -60,16 +60,11 @@ impl ServerTx {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.iter().map(|(_, at)| *at).min()
+        self.timers.next()
     }
 
     pub fn has_timer(&self, name: TimerName) -> bool {
-        self.timers.iter().any(|(n, _)| *n == name)
-    }
-
-    fn set(&mut self, name: TimerName, at: Instant) {
-        self.timers.retain(|(n, _)| *n != name);
-        self.timers.push((name, at));
+        self.timers.has(name)
     }
 
     /// A retransmission of the request arrived: resend the last response, if any
@@ -107,9 +102,9 @@ impl ServerTx {
                 self.state = ServerState::Completed;
                 if !self.reliable() {
                     self.g_interval = t.t1;
-                    self.set(TimerName::G, now + t.t1);
+                    self.timers.set(TimerName::G, now + t.t1);
                 }
-                self.set(TimerName::H, now + t.t1_x64());
+                self.timers.set(TimerName::H, now + t.t1_x64());
             }
         } else {
             self.state = ServerState::Completed;
@@ -118,7 +113,7 @@ impl ServerTx {
             } else {
                 t.t1_x64()
             };
-            self.set(TimerName::J, now + j);
+            self.timers.set(TimerName::J, now + j);
         }
         Some(ServerAction::Send(bytes))
     }
@@ -129,39 +124,34 @@ impl ServerTx {
             return false;
         }
         self.state = ServerState::Confirmed;
-        self.timers.clear();
-        self.set(TimerName::I, now + t.t4_or_zero(self.reliable()));
+        self.timers.clear_all();
+        self.timers
+            .set(TimerName::I, now + t.t4_or_zero(self.reliable()));
         true
     }
 
     /// Fires every timer due at `now`.
     pub fn on_timers(&mut self, now: Instant, t: &TimerSettings) -> Vec<ServerAction> {
         let mut out = Vec::new();
-        let due: Vec<TimerName> = self
-            .timers
-            .iter()
-            .filter(|(_, at)| *at <= now)
-            .map(|(n, _)| *n)
-            .collect();
+        let due = self.timers.take_due(now);
         for name in due {
-            self.timers.retain(|(n, _)| *n != name);
             match name {
                 TimerName::G if self.state == ServerState::Completed => {
                     // §17.2.1: the interval doubles and is capped at T2.
                     self.g_interval = (self.g_interval * 2).min(t.t2);
-                    self.set(TimerName::G, now + self.g_interval);
+                    self.timers.set(TimerName::G, now + self.g_interval);
                     if let Some(r) = &self.last_response {
                         out.push(ServerAction::Send(r.clone()));
                     }
                 }
                 TimerName::H if self.state == ServerState::Completed => {
                     self.state = ServerState::Terminated;
-                    self.timers.clear();
+                    self.timers.clear_all();
                     out.push(ServerAction::AckTimeout);
                 }
                 TimerName::I | TimerName::J => {
                     self.state = ServerState::Terminated;
-                    self.timers.clear();
+                    self.timers.clear_all();
                 }
                 _ => {}
             }
