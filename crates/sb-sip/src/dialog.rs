@@ -164,6 +164,7 @@ impl Dialog {
         } else {
             // Strict routing (§12.2.1.1): the first route becomes the Request-URI and the
             // remote target goes last in Route.
+            // Strict routing implies a first route: an empty set counts as loose above.
             let mut first = self.route_set[0].uri.clone();
             if let Some(s) = first.as_sip_mut() {
                 s.params.0.retain(|(n, _)| {

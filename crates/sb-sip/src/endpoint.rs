@@ -126,6 +126,18 @@ pub enum Event {
     },
 }
 
+/// A 2xx to an INVITE that the UAS core retransmits until the ACK (RFC 3261 §13.3.1.4):
+/// the INVITE server transaction ends with the 2xx, so the transaction layer does not.
+#[derive(Debug)]
+struct Unacked2xx {
+    tx: TxId,
+    bytes: Vec<u8>,
+    peer: Peer,
+    interval: Duration,
+    next: Instant,
+    give_up: Instant,
+}
+
 #[derive(Debug, Default)]
 struct Failures {
     times: VecDeque<Instant>,
@@ -147,6 +159,7 @@ pub struct Endpoint {
     binding_owner: HashMap<u64, String>,
     qualifying: HashMap<TxId, (String, u64)>,
     failures: HashMap<IpAddr, Failures>,
+    unacked: HashMap<DialogId, Unacked2xx>,
     next_housekeeping: Instant,
     transmits: VecDeque<(Peer, Vec<u8>)>,
     events: VecDeque<Event>,
@@ -172,6 +185,7 @@ impl Endpoint {
             binding_owner: HashMap::new(),
             qualifying: HashMap::new(),
             failures: HashMap::new(),
+            unacked: HashMap::new(),
             next_housekeeping: now + HOUSEKEEPING,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -205,6 +219,7 @@ impl Endpoint {
         [
             self.layer.poll_timeout(),
             self.qualify_due.next(),
+            self.unacked.values().map(|u| u.next).min(),
             Some(self.next_housekeeping),
         ]
         .into_iter()
@@ -269,6 +284,7 @@ impl Endpoint {
         while let Some(id) = self.qualify_due.pop_due(now) {
             self.qualify(now, id);
         }
+        self.retransmit_2xx(now);
         if now >= self.next_housekeeping {
             self.housekeeping(now);
             self.next_housekeeping = now + HOUSEKEEPING;
@@ -283,6 +299,7 @@ impl Endpoint {
                     if let Some(id) = DialogId::of_incoming(&req) {
                         if let Some(d) = self.dialogs.get_mut(&id) {
                             let _ = d.on_remote_request(&req);
+                            self.unacked.remove(&id);
                             self.events.push_back(Event::DialogRequest {
                                 tx: None,
                                 dialog: id,
@@ -317,6 +334,29 @@ impl Endpoint {
         };
         let tag = self.layer.server_to_tag(tx).unwrap_or_default().to_string();
         let resp = f(ResponseBuilder::new(req, status).to_tag(&tag)).build();
+        let peer = self.layer.server_peer(tx);
+        if req.method == Method::Invite && (200..300).contains(&status) {
+            let id = DialogId {
+                call_id: req.core.call_id.clone(),
+                local_tag: tag.clone(),
+                remote_tag: req.core.from.tag().unwrap_or_default().to_string(),
+            };
+            let unreliable = peer.filter(|p| !p.transport.is_reliable());
+            if let (Some(peer), true) = (unreliable, self.dialogs.contains_key(&id)) {
+                let t1 = self.cfg.timers.t1;
+                self.unacked.insert(
+                    id,
+                    Unacked2xx {
+                        tx,
+                        bytes: resp.to_bytes(),
+                        peer,
+                        interval: t1,
+                        next: now + t1,
+                        give_up: now + self.cfg.timers.t1_x64(),
+                    },
+                );
+            }
+        }
         if status >= 200 {
             self.pending.remove(&tx);
         }
@@ -656,6 +696,26 @@ impl Endpoint {
         let tx = self.layer.send_request(now, &req, binding.flow);
         self.qualifying.insert(tx, (user, id));
         self.qualify_due.push(now + self.cfg.qualify_interval, id);
+    }
+
+    /// §13.3.1.4: the 2xx goes again at T1, doubling to T2, until the ACK; after 64*T1
+    /// without one the TU is told (and should end the session with a BYE).
+    fn retransmit_2xx(&mut self, now: Instant) {
+        let t2 = self.cfg.timers.t2;
+        let mut lost = Vec::new();
+        for (id, u) in self.unacked.iter_mut().filter(|(_, u)| u.next <= now) {
+            if now >= u.give_up {
+                lost.push((id.clone(), u.tx));
+                continue;
+            }
+            self.transmits.push_back((u.peer, u.bytes.clone()));
+            u.interval = (u.interval * 2).min(t2);
+            u.next = (now + u.interval).min(u.give_up);
+        }
+        for (id, tx) in lost {
+            self.unacked.remove(&id);
+            self.events.push_back(Event::AckTimeout { tx });
+        }
     }
 
     fn housekeeping(&mut self, now: Instant) {

@@ -314,3 +314,73 @@ fn only_register_and_options_pass_without_credentials() {
         .iter()
         .all(|e| !matches!(e, Event::Request { .. })));
 }
+
+#[test]
+fn a_2xx_to_invite_is_retransmitted_until_the_ack() {
+    let mut clock = sb_sim::Clock::new();
+    let start = clock.now();
+    let mut ep = endpoint(clock.now());
+    let (tx, _) = authed_invite(&mut ep, &clock);
+    ep.create_uas_dialog(tx, Peer::udp(addr(PHONE)))
+        .expect("dialog");
+    ep.respond(clock.now(), tx, 200, |b| b);
+    let ok = responses(&mut ep).remove(0);
+    let tag = ok.core.to.tag().expect("to tag").to_string();
+    let mut sends = Vec::new();
+    while clock.now() - start < std::time::Duration::from_secs(4) {
+        let next = ep.poll_timeout().expect("timer");
+        clock.advance_to(next);
+        ep.handle_timeout(clock.now());
+        // (The unanswered 401 of the first, unauthenticated INVITE repeats too: Timer G.)
+        for r in responses(&mut ep).into_iter().filter(|r| r.status == 200) {
+            assert_eq!(r.core.to.tag(), Some(tag.as_str()));
+            sends.push((clock.now() - start).as_millis());
+        }
+    }
+    // RFC 3261 §13.3.1.4: T1, then doubling.
+    assert_eq!(sends, [500, 1500, 3500]);
+    let ack = String::from_utf8(in_dialog("ACK", &tag, 2))
+        .expect("utf8")
+        .replace("sip:caller@", "sip:1001@")
+        .replace("sip:8000@", "sip:2001@");
+    ep.handle_datagram(clock.now(), ack.as_bytes(), Peer::udp(addr(PHONE)));
+    assert!(events(&mut ep)
+        .iter()
+        .any(|e| matches!(e, Event::DialogRequest { tx: None, .. })));
+    for _ in 0..40 {
+        clock.advance(std::time::Duration::from_secs(1));
+        ep.handle_timeout(clock.now());
+    }
+    assert!(
+        responses(&mut ep).iter().all(|r| r.status != 200),
+        "the ACK stopped the retransmissions"
+    );
+    assert!(!events(&mut ep)
+        .iter()
+        .any(|e| matches!(e, Event::AckTimeout { .. })));
+}
+
+#[test]
+fn a_2xx_never_acked_is_given_up_after_64_t1() {
+    let mut clock = sb_sim::Clock::new();
+    let start = clock.now();
+    let mut ep = endpoint(clock.now());
+    let (tx, _) = authed_invite(&mut ep, &clock);
+    ep.create_uas_dialog(tx, Peer::udp(addr(PHONE)))
+        .expect("dialog");
+    ep.respond(clock.now(), tx, 200, |b| b);
+    let mut gave_up = None;
+    while gave_up.is_none() && clock.now() - start < std::time::Duration::from_secs(40) {
+        let next = ep.poll_timeout().expect("timer");
+        clock.advance_to(next);
+        ep.handle_timeout(clock.now());
+        let _ = responses(&mut ep);
+        if events(&mut ep)
+            .iter()
+            .any(|e| matches!(e, Event::AckTimeout { tx: t } if *t == tx))
+        {
+            gave_up = Some((clock.now() - start).as_millis());
+        }
+    }
+    assert_eq!(gave_up, Some(32_000));
+}

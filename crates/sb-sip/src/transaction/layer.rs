@@ -182,6 +182,10 @@ impl TransactionLayer {
         self.servers.get(&tx).map(|e| e.tx.to_tag.as_str())
     }
 
+    pub fn server_peer(&self, tx: TxId) -> Option<Peer> {
+        self.servers.get(&tx).map(|e| e.tx.peer)
+    }
+
     pub fn server_state(&self, tx: TxId) -> Option<ServerState> {
         self.servers.get(&tx).map(|e| e.tx.state)
     }
