@@ -355,9 +355,10 @@ fn a_2xx_to_invite_is_retransmitted_until_the_ack() {
         responses(&mut ep).iter().all(|r| r.status != 200),
         "the ACK stopped the retransmissions"
     );
+    // (Timer H does fire for the unACKed 401 of the first INVITE, another transaction.)
     assert!(!events(&mut ep)
         .iter()
-        .any(|e| matches!(e, Event::AckTimeout { .. })));
+        .any(|e| matches!(e, Event::AckTimeout { tx: t } if *t == tx)));
 }
 
 #[test]
