@@ -354,3 +354,37 @@ fn qualify_marks_a_silent_phone_unreachable_and_a_live_one_reachable() {
     )));
     assert_eq!(ep.location().lookup("1006", clock.now()).len(), 1);
 }
+
+#[test]
+fn register_without_contact_queries_the_bindings() {
+    let clock = Clock::new();
+    let mut ep = endpoint(clock.now());
+    let r = ask(&mut ep, clock.now(), &register("1003", 1, "y1", None, 600));
+    let ch = challenge_of(&r, "MD5");
+    let a1 = authorization(&ch, "1003", "demo-1003", "REGISTER", "sip:127.0.0.1", 1);
+    assert_eq!(
+        ask(
+            &mut ep,
+            clock.now(),
+            &register("1003", 2, "y2", Some(&a1), 600)
+        )
+        .status,
+        200
+    );
+    let a2 = authorization(&ch, "1003", "demo-1003", "REGISTER", "sip:127.0.0.1", 2);
+    let query = String::from_utf8(register("1003", 3, "y3", Some(&a2), 600))
+        .expect("utf8")
+        .replace("Contact: <sip:1003@127.0.0.1:6001>\r\n", "")
+        .replace("Expires: 600\r\n", "");
+    let q = ask(&mut ep, clock.now(), query.as_bytes());
+    assert_eq!(q.status, 200);
+    assert!(q
+        .headers
+        .get("Contact")
+        .is_some_and(|c| c.contains("sip:1003@127.0.0.1:6001")));
+    assert_eq!(
+        ep.location().lookup("1003", clock.now()).len(),
+        1,
+        "a query changes nothing"
+    );
+}

@@ -303,3 +303,40 @@ fn simulation_is_deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn rfc2543_requests_match_without_a_branch() {
+    // No magic cookie: the transaction is keyed by Request-URI, From tag, Call-ID, CSeq and
+    // top Via (RFC 3261 §17.2.3), so a retransmission is still recognised and the ACK to
+    // the final response still reaches its transaction.
+    let mut clock = Clock::new();
+    let mut ep = endpoint(clock.now());
+    let phone = Peer::udp(addr(PHONE));
+    let old = req("INVITE sip:2001@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001\nFrom: <sip:old@127.0.0.1>;tag=o1\nTo: <sip:2001@127.0.0.1>\nCall-ID: rfc2543-1\nCSeq: 7 INVITE\nContent-Length: 0\n\n");
+    ep.handle_datagram(clock.now(), &old, phone);
+    let first = responses(&mut ep);
+    assert_eq!(first.len(), 1);
+    ep.handle_datagram(clock.now(), &old, phone);
+    assert_eq!(
+        responses(&mut ep),
+        first,
+        "the retransmission gets the same 401 back"
+    );
+    assert_eq!(ep.layer().live_transactions(), (1, 0));
+    let tag = first[0].core.to.tag().expect("tag").to_string();
+    let ack = req(&format!("ACK sip:2001@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001\nFrom: <sip:old@127.0.0.1>;tag=o1\nTo: <sip:2001@127.0.0.1>;tag={tag}\nCall-ID: rfc2543-1\nCSeq: 7 ACK\nContent-Length: 0\n\n"));
+    ep.handle_datagram(clock.now(), &ack, phone);
+    clock.advance(Duration::from_secs(2));
+    ep.handle_timeout(clock.now());
+    assert!(
+        responses(&mut ep).is_empty(),
+        "the ACK matched: Timer G stopped"
+    );
+    // A different CSeq is a different transaction.
+    let next = String::from_utf8(old)
+        .expect("utf8")
+        .replace("CSeq: 7", "CSeq: 8");
+    ep.handle_datagram(clock.now(), next.as_bytes(), phone);
+    assert_eq!(responses(&mut ep).len(), 1);
+    assert_eq!(ep.layer().live_transactions(), (2, 0));
+}
