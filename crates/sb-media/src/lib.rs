@@ -1,9 +1,12 @@
-//! Sans-IO media for Switchboard: SDP offer/answer (RFC 3264, RFC 8866) and G.711.
-//! Nothing here touches a socket or a clock.
+//! Sans-IO media for Switchboard: SDP offer/answer (RFC 3264, RFC 8866), G.711, RTP
+//! sessions with receiver statistics. Nothing here touches a socket or a clock.
 
 pub mod g711;
 pub mod negotiate;
+pub mod rtp;
 pub mod sdp;
+pub mod stats;
 
 pub use negotiate::{answer, Codec, Direction, LocalMedia, Negotiated, OfferError};
+pub use rtp::RtpSession;
 pub use sdp::{Attribute, Connection, MediaDescription, SdpError, SessionDescription};
