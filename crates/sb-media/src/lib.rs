@@ -1,7 +1,9 @@
 //! Sans-IO media for Switchboard: SDP offer/answer (RFC 3264, RFC 8866), G.711, RTP
 //! sessions with receiver statistics. Nothing here touches a socket or a clock.
 
+pub mod dtmf;
 pub mod g711;
+pub mod goertzel;
 pub mod negotiate;
 pub mod rtp;
 pub mod sdp;
