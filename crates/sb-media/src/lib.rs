@@ -5,6 +5,7 @@ pub mod dtmf;
 pub mod g711;
 pub mod goertzel;
 pub mod negotiate;
+pub mod prompt;
 pub mod rtp;
 pub mod sdp;
 pub mod stats;
