@@ -1,0 +1,13 @@
+//! Dialplans and the IVR interpreter: one TOML file per flow, validated like the
+//! configuration (every problem with file, line and a stable code), compiled into indices,
+//! and run per call by a sans-IO interpreter.
+
+pub mod clock;
+pub mod interp;
+pub mod model;
+pub mod raw;
+pub mod validate;
+
+pub use interp::{Action, Input, PromptRef, Session};
+pub use model::{Dialplans, FlowId, Node, NodeId, Target};
+pub use validate::{load, Context};
