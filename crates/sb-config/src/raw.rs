@@ -29,6 +29,9 @@ pub struct RawConfig {
 pub struct Hospital {
     pub name: Spanned<String>,
     pub number: Spanned<String>,
+    /// The hospital's name as each prompt language says it (read by prompts/generate.py).
+    #[serde(default)]
+    pub spoken_name: std::collections::BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Generates the IVR prompts: prompts/<language>/<name>.wav, 8 kHz mono 16-bit PCM.
+
+Speech comes from espeak-ng (voices cmn, yue, en) and is resampled by sox. The greeting names
+the hospital as config/switchboard.toml spells it under [hospital.spoken_name]. The output is
+committed, so the engine runs with no generation step; run this again after changing the
+hospital's name or a text below:
+
+    apt-get install espeak-ng sox
+    python3 prompts/generate.py [--config config/switchboard.toml]
+"""
+
+import argparse
+import pathlib
+import subprocess
+import tempfile
+import tomllib
+
+VOICES = {"zh-CN": "cmn", "yue": "yue", "en": "en"}
+
+TEXTS = {
+    "zh-CN": {
+        "greeting": "您好，{name}，很高兴为您服务。",
+        "menu": "预约挂号请按1，医疗咨询请按2，投诉建议请按3，人工服务请按0。粤语服务请按8。For English, press 9.",
+        "invalid": "您的输入有误，请重新选择。",
+        "no-input": "没有收到您的选择。",
+        "transferring": "正在为您转接，请稍候。",
+        "after-hours-appointments": "预约挂号的服务时间是周一至周五，上午八点至十二点，下午两点至五点半。现在为您转接值班人员。",
+        "after-hours-consultation": "医疗咨询的服务时间是每天早上八点至晚上八点。现在为您转接值班人员。",
+        "closing": "祝您早日康复，再见。",
+    },
+    "yue": {
+        "greeting": "你好，{name}，好高興為你服務。",
+        "menu": "預約掛號請按1，醫療諮詢請按2，投訴建議請按3，人工服務請按0。普通話服務請按7。For English, press 9.",
+        "invalid": "你輸入嘅選擇唔正確，請重新選擇。",
+        "no-input": "未收到你嘅選擇。",
+        "transferring": "而家為你轉駁，請稍等。",
+        "after-hours-appointments": "預約掛號嘅服務時間係星期一至星期五，上晝八點至十二點，下晝兩點至五點半。而家為你轉駁當值人員。",
+        "after-hours-consultation": "醫療諮詢嘅服務時間係每日朝早八點至夜晚八點。而家為你轉駁當值人員。",
+        "closing": "祝你早日康復，再見。",
+    },
+    "en": {
+        "greeting": "Hello, this is {name}. How may we help you?",
+        "menu": "For appointments, press 1. For medical consultation, press 2. For complaints and suggestions, press 3. For an operator, press 0. For Mandarin, press 7. For Cantonese, press 8.",
+        "invalid": "Sorry, that is not a valid choice. Please try again.",
+        "no-input": "We did not receive your choice.",
+        "transferring": "Transferring your call, please hold.",
+        "after-hours-appointments": "Appointments are open Monday to Friday, from 8 to 12 in the morning and from 2 to 5:30 in the afternoon. We are putting you through to the staff on duty.",
+        "after-hours-consultation": "Medical consultation is open every day from 8 in the morning to 8 in the evening. We are putting you through to the staff on duty.",
+        "closing": "We wish you a speedy recovery. Goodbye.",
+    },
+}
+
+
+def render(voice: str, text: str, out: pathlib.Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = pathlib.Path(tmp) / "raw.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
+        # 8 kHz mono 16-bit, normalised to -3 dBFS, with 100 ms of silence trimmed to at most
+        # that at either end so prompts follow each other without long gaps.
+        subprocess.run(
+            ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(out),
+             "silence", "1", "0.05", "0.5%", "reverse", "silence", "1", "0.05", "0.5%", "reverse",
+             "pad", "0.1", "0.1", "gain", "-n", "-3"],
+            check=True,
+        )
+
+
+def main() -> None:
+    here = pathlib.Path(__file__).resolve().parent
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default=str(here.parent / "config" / "switchboard.toml"))
+    args = ap.parse_args()
+    with open(args.config, "rb") as f:
+        names = tomllib.load(f)["hospital"]["spoken_name"]
+    for lang, voice in VOICES.items():
+        d = here / lang
+        d.mkdir(exist_ok=True)
+        for name, text in TEXTS[lang].items():
+            render(voice, text.format(name=names[lang]), d / f"{name}.wav")
+            print(f"prompts/{lang}/{name}.wav")
+
+
+if __name__ == "__main__":
+    main()
