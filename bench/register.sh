@@ -10,7 +10,7 @@ secs=${2:-10}
 command -v sipp >/dev/null || { echo "sipp is not installed (apt-get install sip-tester)"; exit 1; }
 cargo build --release -q --bin switchboard
 work=$(mktemp -d)
-trap 'kill "$engine" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 SWITCHBOARD_LOG=warn taskset -c 0 target/release/switchboard serve \
   --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
@@ -19,10 +19,11 @@ engine=$!
 sleep 1
 total=$((rate * secs))
 (cd "$work" && taskset -c 1 sipp -sf "$OLDPWD/tests/sipp/register.xml" -s 1001 -au 1001 -ap demo-1001 \
-  -r "$rate" -m "$total" -l 20000 -i 127.0.0.1 -nostdin -timeout $((secs * 3 + 30))s \
+  -r "$rate" -m "$total" -l 20000 -buff_size 4194304 -i 127.0.0.1 -nostdin -timeout $((secs * 3 + 30))s \
   -trace_stat -stf stat.csv -fd 1 "127.0.0.1:$port" >/dev/null 2>&1) || true
 cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$engine/stat")
 rss=$(awk '/VmHWM/ {print $2 / 1024}' "/proc/$engine/status")
+echo "stats: $work/stat.csv" >&2
 python3 - "$work/stat.csv" "$rate" "$cpu" "$rss" <<'PY'
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1]), delimiter=';'))
@@ -32,10 +33,16 @@ def secs(hms):
     h, m, s = hms.split(':')[:3]
     return int(h) * 3600 + int(m) * 60 + float(s)
 ok, failed = int(col('SuccessfulCall(C)')), int(col('FailedCall(C)'))
+# Seconds in which SIPp was creating calls: the steady state, without ramp-down.
+steady = sorted(int(r[head.index('SuccessfulCall(P)')]) for r in rows[2:] if float(r[head.index('CallRate(P)')]) > 0)
+median = steady[len(steady) // 2] if steady else 0
+retrans = int(col('Retransmissions(C)'))
 elapsed = secs(col('ElapsedTime(C)'))
 print(f"offered rate         {sys.argv[2]} REGISTER/s (each through a 401 challenge)")
 print(f"completed            {ok} registrations in {elapsed:.1f} s = {ok / elapsed:.0f} REGISTER/s")
+print(f"steady state         {median} REGISTER/s completed (median of {len(steady)} one-second samples)")
 print(f"failed               {failed}")
+print(f"SIPp retransmissions {retrans}")
 cpu = float(sys.argv[3])
 print(f"engine CPU time      {cpu:.1f} s on its one core = {ok / cpu:.0f} REGISTER/s per CPU-second")
 print(f"engine peak RSS      {float(sys.argv[4]):.0f} MiB")

@@ -41,6 +41,22 @@ pub struct Server {
     conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
 }
 
+/// Socket buffers for SIP over UDP: bursts (a carrier's retransmissions, phones
+/// re-registering together after a power cut) must wait in the kernel, not be dropped. The
+/// kernel caps the request at net.core.rmem_max / wmem_max.
+const UDP_BUFFER: usize = 4 * 1024 * 1024;
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer still works, it only drops earlier under bursts.
+    let _ = sock.set_recv_buffer_size(UDP_BUFFER);
+    let _ = sock.set_send_buffer_size(UDP_BUFFER);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    UdpSocket::from_std(sock.into())
+}
+
 /// Datagrams read per turn before the timers get a look in.
 const BATCH: usize = 64;
 
@@ -48,13 +64,11 @@ impl Server {
     /// Binds UDP and TCP on `sip.listen` (the same port for both, RFC 3261 §18).
     pub async fn bind(model: &Model) -> Result<Server, RuntimeError> {
         let addr = model.sip_listen;
-        let udp = UdpSocket::bind(addr)
-            .await
-            .map_err(|source| RuntimeError::Bind {
-                addr,
-                proto: "UDP",
-                source,
-            })?;
+        let udp = bind_udp(addr).map_err(|source| RuntimeError::Bind {
+            addr,
+            proto: "UDP",
+            source,
+        })?;
         let local = udp.local_addr()?;
         let tcp = TcpListener::bind(local)
             .await
