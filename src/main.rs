@@ -4,12 +4,15 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sb_config::{Diagnostic, Model, Source};
+use sb_engine::{load_assets, AssetSource, Assets};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The shipped demo configuration, embedded so `serve` runs with no files around it.
 const DEFAULT_CONFIG: &str = include_str!("../config/switchboard.toml");
 const DEFAULT_CONFIG_NAME: &str = "config/switchboard.toml (embedded)";
+
+include!(concat!(env!("OUT_DIR"), "/embedded_assets.rs"));
 /// EX_CONFIG would be 78; the interface in DESIGN.md fixes 64 (EX_USAGE) for a bad config.
 const EXIT_BAD_CONFIG: u8 = 64;
 
@@ -57,29 +60,50 @@ fn read_source(config: Option<&PathBuf>) -> anyhow::Result<Source> {
     })
 }
 
-fn load(config: Option<&PathBuf>, sets: &[String]) -> Result<Model, ExitCode> {
+fn report(diags: &[Diagnostic]) -> ExitCode {
+    for d in diags {
+        eprintln!("{d}");
+    }
+    eprintln!("{} problem(s) in the configuration", diags.len());
+    ExitCode::from(EXIT_BAD_CONFIG)
+}
+
+/// The configuration, then the dialplans and prompts it names, all checked before anything
+/// is bound. Relative asset paths are taken from the configuration file's folder; the
+/// embedded configuration uses the embedded assets.
+fn load(config: Option<&PathBuf>, sets: &[String]) -> Result<(Model, Assets), ExitCode> {
     let source = read_source(config).map_err(|e| {
         eprintln!("error: {e:#}");
         ExitCode::from(EXIT_BAD_CONFIG)
     })?;
-    sb_config::load(source, sets).map_err(|diags: Vec<Diagnostic>| {
-        for d in &diags {
-            eprintln!("{d}");
+    let model = sb_config::load(source, sets).map_err(|d| report(&d))?;
+    let base = config.and_then(|p| p.parent()).map(|p| {
+        if p.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            p
         }
-        eprintln!("{} problem(s) in the configuration", diags.len());
-        ExitCode::from(EXIT_BAD_CONFIG)
-    })
+    });
+    let src = match base {
+        Some(dir) => AssetSource::Dir(dir),
+        None => AssetSource::Embedded(EMBEDDED),
+    };
+    let assets = load_assets(&model, src).map_err(|d| report(&d))?;
+    Ok((model, assets))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config, sets } => match load(config.as_ref(), &sets) {
-            Ok(m) => {
+            Ok((m, a)) => {
                 println!(
-                    "configuration OK: {} extensions, {} queues, SIP on {}",
+                    "configuration OK: {} extensions, {} queues, {} IVR flows, {} prompts in {} languages, SIP on {}",
                     m.extensions.len(),
                     m.queues.len(),
+                    a.plans.flows.len(),
+                    a.prompts.len(),
+                    m.languages.len(),
                     m.sip_listen
                 );
                 ExitCode::SUCCESS
@@ -87,8 +111,8 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Serve { config, sets } => {
-            let model = match load(config.as_ref(), &sets) {
-                Ok(m) => m,
+            let (model, _assets) = match load(config.as_ref(), &sets) {
+                Ok(loaded) => loaded,
                 Err(code) => return code,
             };
             init_tracing();

@@ -14,6 +14,7 @@ pub struct RawConfig {
     pub rtp: Rtp,
     pub http: Http,
     pub store: Store,
+    pub ivr: Ivr,
     #[serde(default)]
     pub sla: Sla,
     #[serde(default)]
@@ -138,6 +139,15 @@ pub struct Http {
 #[serde(deny_unknown_fields)]
 pub struct Store {
     pub path: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ivr {
+    pub dialplans: Spanned<String>,
+    pub prompts: Spanned<String>,
+    pub languages: Spanned<Vec<Spanned<String>>>,
+    pub default_language: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

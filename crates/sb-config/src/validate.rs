@@ -173,6 +173,46 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             "store.path must not be empty".into(),
         );
     }
+    let ivr = &raw.ivr;
+    let languages: Vec<String> = ivr
+        .languages
+        .get_ref()
+        .iter()
+        .map(|l| l.get_ref().clone())
+        .collect();
+    if languages.is_empty() {
+        c.error(
+            "SB117",
+            &ivr.languages,
+            "ivr.languages must name at least one prompt language".into(),
+        );
+    }
+    for l in ivr.languages.get_ref() {
+        let ok = !l.get_ref().is_empty()
+            && l.get_ref()
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+        if !ok {
+            c.error(
+                "SB117",
+                l,
+                format!(
+                    "ivr.languages: `{}` is not a language tag like zh-CN",
+                    l.get_ref()
+                ),
+            );
+        }
+    }
+    if !languages.contains(ivr.default_language.get_ref()) {
+        c.error(
+            "SB117",
+            &ivr.default_language,
+            format!(
+                "ivr.default_language `{}` is not one of ivr.languages",
+                ivr.default_language.get_ref()
+            ),
+        );
+    }
     let (rings, cycle) = (
         *raw.sla.rings.get_ref(),
         *raw.sla.ring_cycle_seconds.get_ref(),
@@ -321,6 +361,10 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         rtp_ports,
         http_listen,
         store_path: PathBuf::from(raw.store.path.get_ref()),
+        dialplans_dir: PathBuf::from(ivr.dialplans.get_ref()),
+        prompts_dir: PathBuf::from(ivr.prompts.get_ref()),
+        languages,
+        default_language: ivr.default_language.get_ref().clone(),
         sla_rings: rings,
         sla_ring_cycle: Duration::from_secs(cycle.into()),
         extensions,
