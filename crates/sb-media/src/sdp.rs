@@ -242,6 +242,10 @@ impl SessionDescription {
             if l.is_empty() {
                 continue;
             }
+            // RFC 8866 §9: no field may hold NUL, CR or LF.
+            if l.contains(['\0', '\r']) {
+                return Err(err(n, "control character in a line"));
+            }
             let b = l.as_bytes();
             if b.len() < 2 || b[1] != b'=' || !b[0].is_ascii_lowercase() {
                 return Err(err(n, "not a `x=value` line"));
@@ -270,10 +274,14 @@ impl SessionDescription {
                     Some(m) => m.attributes.push(parse_attr(v)),
                     None => sd.attributes.push(parse_attr(v)),
                 },
-                'i' | 'u' | 'e' | 'p' | 'b' | 'k' => match sd.media.last_mut() {
-                    Some(m) => m.info.push((kind, v.to_string())),
-                    None => sd.info.push((kind, v.to_string())),
-                },
+                'i' | 'b' | 'k' if in_media => {
+                    if let Some(m) = sd.media.last_mut() {
+                        m.info.push((kind, v.to_string()));
+                    }
+                }
+                'i' | 'u' | 'e' | 'p' | 'b' | 'k' if !in_media => {
+                    sd.info.push((kind, v.to_string()))
+                }
                 _ => return Err(err(n, "line type not allowed here")),
             }
         }
