@@ -420,5 +420,21 @@ mod tests {
             SessionDescription::parse(&[0xff, 0xfe]),
             Err(SdpError::NotUtf8)
         );
+        let nul = "v=0\r\no=x 1 1 IN IP4 192.0.2.1\r\ns=a\0b\r\nt=0 0\r\n";
+        assert!(SessionDescription::parse(nul.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn lines_out_of_order_print_in_rfc_order_and_reparse_equal() {
+        // Found by the fuzzer: b= before i= inside a media section.
+        let text = "v=0\r\no=x 1 1 IN IP4 192.0.2.1\r\ns=-\r\nb=AS:64\r\ni=session\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\nb=AS:64\r\ni=voice\r\n";
+        let sd = SessionDescription::parse(text.as_bytes()).expect("lenient about order");
+        assert_eq!(
+            SessionDescription::parse(&sd.to_bytes()).expect("reparses"),
+            sd
+        );
+        assert!(sd
+            .to_string()
+            .contains("m=audio 4000 RTP/AVP 0\r\ni=voice\r\nb=AS:64\r\n"));
     }
 }
