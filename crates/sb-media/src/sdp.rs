@@ -302,6 +302,13 @@ impl SessionDescription {
         {
             return Err(SdpError::Missing('t'));
         }
+        // Keep the RFC 8866 §5 order (i u e p, then b, then k) whatever order they came in,
+        // so the description prints as it parsed.
+        let rank = |k: char| "iuepbk".find(k).unwrap_or(6);
+        sd.info.sort_by_key(|(k, _)| rank(*k));
+        for m in &mut sd.media {
+            m.info.sort_by_key(|(k, _)| rank(*k));
+        }
         Ok(sd)
     }
 
