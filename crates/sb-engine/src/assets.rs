@@ -19,7 +19,7 @@ pub enum AssetSource<'a> {
 
 #[derive(Debug)]
 pub struct Assets {
-    pub plans: Dialplans,
+    pub plans: Arc<Dialplans>,
     /// (language, prompt name) -> prompt.
     pub prompts: HashMap<(String, String), Arc<Prompt>>,
 }
@@ -171,7 +171,10 @@ pub fn load_assets(m: &Model, src: AssetSource<'_>) -> Result<Assets, Vec<Diagno
         }
     }
     match (plans, out.is_empty()) {
-        (Some(plans), true) => Ok(Assets { plans, prompts }),
+        (Some(plans), true) => Ok(Assets {
+            plans: Arc::new(plans),
+            prompts,
+        }),
         _ => Err(out),
     }
 }

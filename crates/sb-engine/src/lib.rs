@@ -1,6 +1,11 @@
-//! The engine: the B2BUA that ties calls, the IVR, the ACD and media together. This first
-//! part loads and checks what the IVR runs on: the dialplans and the prompts.
+//! The engine: the B2BUA that ties calls, the IVR, the ACD and media together. So far it
+//! answers calls to the hospital's numbers, runs the IVR on them and carries their media;
+//! it also loads and checks what the IVR runs on: the dialplans and the prompts.
 
 pub mod assets;
+pub mod call;
+pub mod engine;
 
 pub use assets::{load_assets, AssetSource, Assets};
+pub use call::CallId;
+pub use engine::{Engine, EngineConfig, EngineEvent, MediaRequest, RtpOut};

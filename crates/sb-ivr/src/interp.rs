@@ -3,6 +3,7 @@
 
 use crate::model::{CollectSpec, Dialplans, MenuSpec, Node, Target};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +55,8 @@ enum Wait {
 const MAX_STEPS: usize = 64;
 
 #[derive(Debug)]
-pub struct Session<'a> {
-    plans: &'a Dialplans,
+pub struct Session {
+    plans: Arc<Dialplans>,
     at: Target,
     wait: Wait,
     pub vars: BTreeMap<String, String>,
@@ -66,8 +67,8 @@ pub struct Session<'a> {
     pub path: Vec<String>,
 }
 
-impl<'a> Session<'a> {
-    pub fn new(plans: &'a Dialplans, entry: Target, default_language: &str) -> Session<'a> {
+impl Session {
+    pub fn new(plans: Arc<Dialplans>, entry: Target, default_language: &str) -> Session {
         Session {
             plans,
             at: entry,

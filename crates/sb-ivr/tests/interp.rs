@@ -158,16 +158,20 @@ fn last(actions: &[Action]) -> Option<&Action> {
         .find(|a| !matches!(a, Action::Entered(_)))
 }
 
-struct Call<'a> {
-    s: Session<'a>,
+struct Call {
+    s: Session,
     clock: Clock,
     wall: i64,
 }
 
-impl<'a> Call<'a> {
-    fn new(p: &'a Dialplans, number: &str, wall: i64) -> (Call<'a>, Vec<Action>) {
+impl Call {
+    fn new(p: &Dialplans, number: &str, wall: i64) -> (Call, Vec<Action>) {
         let clock = Clock::new();
-        let mut s = Session::new(p, p.entry(number).expect("number has a flow"), "zh-CN");
+        let mut s = Session::new(
+            std::sync::Arc::new(p.clone()),
+            p.entry(number).expect("number has a flow"),
+            "zh-CN",
+        );
         let a = s.start(wall);
         (Call { s, clock, wall }, a)
     }

@@ -58,7 +58,11 @@ fn monday_at(h: i64, m: i64) -> i64 {
 
 fn run(number: &str, wall: i64, keys: &str) -> (Vec<Action>, Vec<String>) {
     let p = shipped();
-    let mut s = Session::new(&p, p.entry(number).expect("number routed"), "zh-CN");
+    let mut s = Session::new(
+        std::sync::Arc::new(p.clone()),
+        p.entry(number).expect("number routed"),
+        "zh-CN",
+    );
     let t = sb_sim::Clock::new().now();
     let mut all = s.start(wall);
     all.extend(s.handle(t, wall, Input::PromptDone));

@@ -742,15 +742,36 @@ impl Endpoint {
         }
     }
 
-    /// Creates the UAS dialog when the TU answers INVITE `tx` with a 2xx (RFC 3261 §12.1.1).
-    pub fn create_uas_dialog(&mut self, tx: TxId, source: Peer) -> Option<DialogId> {
-        let req = self.pending.get(&tx)?;
-        let tag = self.layer.server_to_tag(tx)?.to_string();
-        let contact = NameAddr::new(Uri::Sip(sb_sip_msg::uri::SipUri::new(
+    /// Our Contact for dialogs we take part in: where the peer sends in-dialog requests.
+    pub fn local_contact(&self) -> NameAddr {
+        NameAddr::new(Uri::Sip(sb_sip_msg::uri::SipUri::new(
             None,
             sb_sip_msg::Host::from_ip(self.cfg.local_addr.ip()),
             Some(self.cfg.local_addr.port()),
-        )));
+        )))
+    }
+
+    /// Sends a request inside a dialog (a BYE ends the dialog at once, RFC 3261 §15.1.1).
+    /// It goes over the flow the dialog's peer used, so phones behind NAT receive it.
+    pub fn send_in_dialog(&mut self, now: Instant, id: &DialogId, method: Method) -> Option<TxId> {
+        let peer = self.dialogs.get(id)?.peer;
+        let via = self.local_via(peer);
+        let req = self
+            .dialogs
+            .get_mut(id)?
+            .new_request(method.clone(), via, None);
+        if method == Method::Bye {
+            self.dialogs.remove(id);
+            self.unacked.remove(id);
+        }
+        Some(self.layer.send_request(now, &req, peer))
+    }
+
+    /// Creates the UAS dialog when the TU answers INVITE `tx` with a 2xx (RFC 3261 §12.1.1).
+    pub fn create_uas_dialog(&mut self, tx: TxId, source: Peer) -> Option<DialogId> {
+        let contact = self.local_contact();
+        let req = self.pending.get(&tx)?;
+        let tag = self.layer.server_to_tag(tx)?.to_string();
         let peer = response_peer(req.top_via(), &source);
         let d = Dialog::uas(req, &tag, contact, peer, 1)?;
         let id = d.id.clone();

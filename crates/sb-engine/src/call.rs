@@ -1,0 +1,56 @@
+//! One call answered by the engine: its SIP side, its media leg and its IVR session.
+
+use sb_ivr::Session;
+use sb_media::dtmf::{DigitCollector, Rfc4733Receiver};
+use sb_media::goertzel::ToneDetector;
+use sb_media::prompt::Playlist;
+use sb_media::{Negotiated, RtpSession, SessionDescription};
+use sb_sip::dialog::DialogId;
+use sb_sip::transaction::TxId;
+use sb_sip::Peer;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "call-{}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// INVITE received, waiting for a media port.
+    Setup,
+    /// 200 sent; the IVR runs.
+    Answered,
+    /// The IVR handed the call on (queue, transfer): the caller waits.
+    Waiting,
+}
+
+#[derive(Debug)]
+pub struct Call {
+    pub id: CallId,
+    pub phase: Phase,
+    pub invite_tx: TxId,
+    pub source: Peer,
+    pub sip_call_id: String,
+    pub dialled: String,
+    pub dialog: Option<DialogId>,
+    /// The caller's offer; `None` for a late offer (we offer in the 200, they answer in the ACK).
+    pub offer: Option<SessionDescription>,
+    pub our_sdp: Option<SessionDescription>,
+    pub local_port: Option<u16>,
+    pub media: Option<Negotiated>,
+    pub rtp: Option<RtpSession>,
+    pub playlist: Playlist,
+    /// Whether the playlist had something since the IVR last heard "prompt done".
+    pub playing: bool,
+    pub next_tick: Option<Instant>,
+    pub ivr: Session,
+    pub rfc4733: Rfc4733Receiver,
+    /// In-band detection, only on legs that did not negotiate telephone-event.
+    pub tones: Option<ToneDetector>,
+    pub digits: DigitCollector,
+}

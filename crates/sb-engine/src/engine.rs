@@ -1,0 +1,710 @@
+//! The engine: answers calls to the hospital's numbers, runs the IVR on them and carries
+//! their media. Sans-IO like the layers under it: `handle_*` take the time and an input,
+//! `poll_*` hand back SIP to send, RTP to send, media ports to open or close, and events.
+
+use crate::assets::Assets;
+use crate::call::{Call, CallId, Phase};
+use sb_ivr::{Action, Input, Session};
+use sb_media::dtmf::{DigitCollector, Rfc4733Receiver, Source};
+use sb_media::goertzel::ToneDetector;
+use sb_media::negotiate::{accept_answer, answer, offer, Codec, Direction, LocalMedia};
+use sb_media::prompt::{Playlist, FRAME};
+use sb_media::{g711, RtpSession, SessionDescription};
+use sb_sip::dialog::DialogId;
+use sb_sip::timer::DeadlineQueue;
+use sb_sip::transaction::TxId;
+use sb_sip::{Endpoint, Event, Peer};
+use sb_sip_msg::pii::Redacted;
+use sb_sip_msg::{Message, Method, Request};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PTIME: Duration = Duration::from_millis(20);
+/// RTP header (12 bytes) plus 20 ms of G.711.
+pub const RTP_MAX: usize = 12 + FRAME;
+/// A late runtime sends at most this many frames to catch up, then re-anchors the clock.
+const MAX_CATCH_UP: u32 = 3;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The address put in SDP for our media.
+    pub media_ip: IpAddr,
+    pub default_language: String,
+    pub codecs: Vec<Codec>,
+    /// The Unix time at `origin`, so opening hours follow the wall clock (or a clock a test
+    /// or a drill sets) while every timer runs on `Instant`s.
+    pub origin: Instant,
+    pub wall_at_origin: i64,
+}
+
+/// What happened, for the logs, the events stream and (later) the call records.
+#[derive(Debug)]
+pub enum EngineEvent {
+    Sip(Event),
+    CallStarted {
+        call: CallId,
+        dialled: String,
+        caller: Redacted<String>,
+        sip_call_id: String,
+    },
+    CallAnswered {
+        call: CallId,
+    },
+    Ivr {
+        call: CallId,
+        node: String,
+    },
+    Tag {
+        call: CallId,
+        var: String,
+        value: String,
+    },
+    Digit {
+        call: CallId,
+        digit: char,
+        source: Source,
+    },
+    Queued {
+        call: CallId,
+        queue: String,
+    },
+    TransferRequested {
+        call: CallId,
+        extension: String,
+    },
+    CallEnded {
+        call: CallId,
+        reason: &'static str,
+    },
+    Rejected {
+        dialled: String,
+        status: u16,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaRequest {
+    /// Bind an RTP port for this call and report it with `handle_media_opened`.
+    Open(CallId),
+    Close(u16),
+}
+
+/// One outgoing RTP packet, in a fixed buffer: nothing is allocated per packet.
+#[derive(Debug, Clone, Copy)]
+pub struct RtpOut {
+    pub port: u16,
+    pub to: SocketAddr,
+    pub len: usize,
+    pub buf: [u8; RTP_MAX],
+}
+
+pub struct Engine {
+    sip: Endpoint,
+    assets: Arc<Assets>,
+    cfg: EngineConfig,
+    calls: HashMap<CallId, Call>,
+    next_call: u64,
+    by_tx: HashMap<TxId, CallId>,
+    by_dialog: HashMap<DialogId, CallId>,
+    by_port: HashMap<u16, CallId>,
+    due: DeadlineQueue<CallId>,
+    media: VecDeque<MediaRequest>,
+    rtp_out: VecDeque<RtpOut>,
+    events: VecDeque<EngineEvent>,
+    seed: u64,
+    scratch_digits: Vec<char>,
+}
+
+impl Engine {
+    pub fn new(sip: Endpoint, assets: Arc<Assets>, cfg: EngineConfig, seed: u64) -> Engine {
+        Engine {
+            sip,
+            assets,
+            cfg,
+            calls: HashMap::new(),
+            next_call: 1,
+            by_tx: HashMap::new(),
+            by_dialog: HashMap::new(),
+            by_port: HashMap::new(),
+            due: DeadlineQueue::default(),
+            media: VecDeque::new(),
+            rtp_out: VecDeque::new(),
+            events: VecDeque::new(),
+            seed,
+            scratch_digits: Vec::new(),
+        }
+    }
+
+    pub fn sip(&self) -> &Endpoint {
+        &self.sip
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    fn wall(&self, now: Instant) -> i64 {
+        self.cfg.wall_at_origin + now.saturating_duration_since(self.cfg.origin).as_secs() as i64
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8], source: Peer) {
+        self.sip.handle_datagram(now, bytes, source);
+        self.drain_sip(now);
+    }
+
+    pub fn handle_message(&mut self, now: Instant, msg: Message, source: Peer) {
+        self.sip.handle_message(now, msg, source);
+        self.drain_sip(now);
+    }
+
+    pub fn handle_rejection(&mut self, now: Instant, rej: sb_sip_msg::Rejection, source: Peer) {
+        self.sip.handle_rejection(now, rej, source);
+        self.drain_sip(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.sip.handle_timeout(now);
+        self.drain_sip(now);
+        while let Some(id) = self.due.pop_due(now) {
+            self.run_call(now, id);
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.sip.poll_timeout(), self.due.next()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<(Peer, Vec<u8>)> {
+        self.sip.poll_transmit()
+    }
+
+    pub fn poll_event(&mut self) -> Option<EngineEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_media(&mut self) -> Option<MediaRequest> {
+        self.media.pop_front()
+    }
+
+    pub fn poll_rtp(&mut self) -> Option<RtpOut> {
+        self.rtp_out.pop_front()
+    }
+
+    /// The runtime bound `port` for `call`: answer the call and start the IVR.
+    pub fn handle_media_opened(&mut self, now: Instant, id: CallId, port: u16) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            // The call ended meanwhile: give the port back.
+            self.media.push_back(MediaRequest::Close(port));
+            return;
+        };
+        call.local_port = Some(port);
+        self.by_port.insert(port, id);
+        let local = LocalMedia {
+            addr: self.cfg.media_ip,
+            port,
+            codecs: self.cfg.codecs.clone(),
+            session_id: id.0,
+            session_version: 1,
+        };
+        let sdp = match &call.offer {
+            Some(o) => match answer(o, &local) {
+                Ok((sdp, neg)) => {
+                    call.media = Some(neg);
+                    sdp
+                }
+                // Checked when the INVITE came; cannot change since.
+                Err(_) => return self.end_call(now, id, 488, "no common codec"),
+            },
+            None => offer(&local, Direction::SendRecv),
+        };
+        let seed = self.seed ^ id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let remote = call.media.as_ref().and_then(|m| m.remote);
+        call.rtp = Some(RtpSession::new(now, seed, remote));
+        call.tones = call
+            .media
+            .as_ref()
+            .filter(|m| m.dtmf_pt.is_none())
+            .map(|_| ToneDetector::default());
+        call.our_sdp = Some(sdp.clone());
+        let (tx, source) = (call.invite_tx, call.source);
+        let dialog = self.sip.create_uas_dialog(tx, source);
+        let contact = self.sip.local_contact().to_string();
+        self.sip.respond(now, tx, 200, |b| {
+            b.header("Contact", contact)
+                .body("application/sdp", sdp.to_bytes())
+        });
+        let Some(dialog) = dialog else {
+            return self.end_call(now, id, 0, "no dialog could be formed");
+        };
+        self.by_dialog.insert(dialog.clone(), id);
+        let wall = self.wall(now);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.dialog = Some(dialog);
+        call.phase = Phase::Answered;
+        call.next_tick = Some(now);
+        let actions = call.ivr.start(wall);
+        self.events
+            .push_back(EngineEvent::CallAnswered { call: id });
+        self.apply(now, id, actions);
+        self.schedule(id);
+    }
+
+    /// No port could be bound: the call cannot be answered.
+    pub fn handle_media_failed(&mut self, now: Instant, id: CallId) {
+        self.end_call(now, id, 503, "no media port");
+    }
+
+    pub fn handle_rtp(&mut self, now: Instant, port: u16, from: SocketAddr, bytes: &[u8]) {
+        let Some(&id) = self.by_port.get(&port) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let (Some(rtp), Some(media)) = (call.rtp.as_mut(), call.media.as_ref()) else {
+            return;
+        };
+        let Ok(pkt) = rtp.on_packet(now, from, bytes) else {
+            return;
+        };
+        let mut found: Option<(char, Source)> = None;
+        if Some(pkt.payload_type) == media.dtmf_pt {
+            found = call
+                .rfc4733
+                .on_packet(pkt.timestamp, pkt.payload)
+                .map(|d| (d, Source::Rfc4733));
+        } else if pkt.payload_type == media.codec.payload_type() {
+            if let Some(det) = call.tones.as_mut() {
+                let mut pcm = [0i16; 2 * FRAME];
+                let n = pkt.payload.len().min(pcm.len());
+                let decode = match media.codec {
+                    Codec::Pcmu => g711::ulaw_to_linear,
+                    Codec::Pcma => g711::alaw_to_linear,
+                };
+                for (o, b) in pcm.iter_mut().zip(&pkt.payload[..n]) {
+                    *o = decode(*b);
+                }
+                self.scratch_digits.clear();
+                det.push(&pcm[..n], &mut self.scratch_digits);
+                found = self.scratch_digits.first().map(|d| (*d, Source::InBand));
+            }
+        }
+        if let Some((digit, source)) = found {
+            self.on_digit(now, id, digit, source);
+        }
+    }
+
+    // ---- SIP ----------------------------------------------------------------------------
+
+    fn drain_sip(&mut self, now: Instant) {
+        while let Some(ev) = self.sip.poll_event() {
+            match ev {
+                Event::Request {
+                    tx, req, source, ..
+                } if req.method == Method::Invite => self.on_invite(now, tx, *req, source),
+                Event::DialogRequest { tx, dialog, req } => {
+                    match self.by_dialog.get(&dialog).copied() {
+                        Some(id) => self.on_dialog_request(now, id, tx, *req),
+                        None => {
+                            if let Some(tx) = tx {
+                                self.sip.respond(now, tx, 481, |b| b);
+                            }
+                        }
+                    }
+                }
+                Event::Cancelled { tx } => {
+                    if let Some(id) = self.by_tx.get(&tx).copied() {
+                        self.end_call(now, id, 0, "caller cancelled");
+                    }
+                }
+                Event::AckTimeout { tx } => match self.by_tx.get(&tx).copied() {
+                    Some(id) if self.calls.get(&id).is_some_and(|c| c.phase != Phase::Setup) => {
+                        self.hang_up(now, id, "no ACK for the 200 OK")
+                    }
+                    _ => self
+                        .events
+                        .push_back(EngineEvent::Sip(Event::AckTimeout { tx })),
+                },
+                other => self.events.push_back(EngineEvent::Sip(other)),
+            }
+        }
+    }
+
+    fn on_invite(&mut self, now: Instant, tx: TxId, req: Request, source: Peer) {
+        let dialled = req
+            .uri
+            .as_sip()
+            .and_then(|u| u.user_unescaped())
+            .unwrap_or_default();
+        let Some(entry) = self.assets.plans.entry(&dialled) else {
+            // Calls between extensions and to queues come with the ACD and call-control work.
+            self.sip.respond(now, tx, 404, |b| {
+                b.header("Warning", "399 switchboard \"no IVR flow for this number\"")
+            });
+            self.events.push_back(EngineEvent::Rejected {
+                dialled,
+                status: 404,
+            });
+            return;
+        };
+        let offer = if req.body.is_empty() {
+            None
+        } else {
+            match SessionDescription::parse(&req.body) {
+                Ok(sd) => Some(sd),
+                Err(e) => {
+                    let warning = format!(
+                        "399 switchboard \"malformed SDP: {}\"",
+                        e.to_string().replace('"', "'")
+                    );
+                    self.sip.respond(now, tx, 400, |b| {
+                        b.reason("Malformed SDP").header("Warning", warning)
+                    });
+                    self.events.push_back(EngineEvent::Rejected {
+                        dialled,
+                        status: 400,
+                    });
+                    return;
+                }
+            }
+        };
+        if let Some(o) = &offer {
+            let probe = LocalMedia {
+                addr: self.cfg.media_ip,
+                port: 9,
+                codecs: self.cfg.codecs.clone(),
+                session_id: 0,
+                session_version: 0,
+            };
+            if let Err(e) = answer(o, &probe) {
+                self.sip
+                    .respond(now, tx, 488, |b| b.header("Warning", e.warning()));
+                self.events.push_back(EngineEvent::Rejected {
+                    dialled,
+                    status: 488,
+                });
+                return;
+            }
+        }
+        self.sip.respond(now, tx, 100, |b| b);
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let caller = req
+            .core
+            .from
+            .uri
+            .as_sip()
+            .and_then(|u| u.user.clone())
+            .unwrap_or_default();
+        self.events.push_back(EngineEvent::CallStarted {
+            call: id,
+            dialled: dialled.clone(),
+            caller: Redacted(caller),
+            sip_call_id: req.core.call_id.clone(),
+        });
+        let call = Call {
+            id,
+            phase: Phase::Setup,
+            invite_tx: tx,
+            source,
+            sip_call_id: req.core.call_id.clone(),
+            dialled,
+            dialog: None,
+            offer,
+            our_sdp: None,
+            local_port: None,
+            media: None,
+            rtp: None,
+            playlist: Playlist::default(),
+            playing: false,
+            next_tick: None,
+            ivr: Session::new(self.assets.plans.clone(), entry, &self.cfg.default_language),
+            rfc4733: Rfc4733Receiver::default(),
+            tones: None,
+            digits: DigitCollector::default(),
+        };
+        self.calls.insert(id, call);
+        self.by_tx.insert(tx, id);
+        self.media.push_back(MediaRequest::Open(id));
+    }
+
+    fn on_dialog_request(&mut self, now: Instant, id: CallId, tx: Option<TxId>, req: Request) {
+        match (req.method.clone(), tx) {
+            (Method::Bye, _) => self.end_call(now, id, 0, "caller hung up"),
+            (Method::Ack, None) => {
+                // A late offer's answer comes in the ACK (RFC 3264 §5, RFC 3261 §13.2.1).
+                let Some(call) = self.calls.get_mut(&id) else {
+                    return;
+                };
+                if call.media.is_none() && !req.body.is_empty() {
+                    let neg = SessionDescription::parse(&req.body)
+                        .ok()
+                        .zip(call.our_sdp.as_ref())
+                        .and_then(|(ans, ours)| accept_answer(ours, &ans).ok());
+                    match neg {
+                        Some(neg) => {
+                            if let Some(rtp) = call.rtp.as_mut() {
+                                rtp.set_remote(now, neg.remote);
+                            }
+                            call.tones = neg.dtmf_pt.is_none().then(ToneDetector::default);
+                            call.media = Some(neg);
+                        }
+                        None => self.hang_up(now, id, "unusable SDP answer in the ACK"),
+                    }
+                }
+            }
+            (Method::Info, Some(tx)) => {
+                let ct = req
+                    .headers
+                    .get("Content-Type")
+                    .unwrap_or_default()
+                    .to_string();
+                match sb_media::dtmf::digit_from_info(&ct, &req.body) {
+                    Some(d) => {
+                        self.sip.respond(now, tx, 200, |b| b);
+                        self.on_digit(now, id, d, Source::Info);
+                    }
+                    None => self.sip.respond(now, tx, 415, |b| {
+                        b.header("Accept", "application/dtmf-relay, application/dtmf")
+                    }),
+                }
+            }
+            (Method::Invite | Method::Update, Some(tx)) => self.on_reoffer(now, id, tx, &req),
+            (_, Some(tx)) => self.sip.respond(now, tx, 501, |b| b),
+            _ => {}
+        }
+    }
+
+    /// A re-INVITE or UPDATE: session refresh, hold, a new address (RFC 3264 §8).
+    fn on_reoffer(&mut self, now: Instant, id: CallId, tx: TxId, req: &Request) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(port) = call.local_port else {
+            return self.sip.respond(now, tx, 491, |b| b);
+        };
+        let version = call
+            .our_sdp
+            .as_ref()
+            .map(|s| s.session_version + 1)
+            .unwrap_or(2);
+        let local = LocalMedia {
+            addr: self.cfg.media_ip,
+            port,
+            codecs: self.cfg.codecs.clone(),
+            session_id: id.0,
+            session_version: version,
+        };
+        let sdp = if req.body.is_empty() {
+            offer(&local, Direction::SendRecv)
+        } else {
+            let parsed = SessionDescription::parse(&req.body);
+            match parsed.as_ref().map(|o| answer(o, &local)) {
+                Ok(Ok((sdp, neg))) => {
+                    if let Some(rtp) = call.rtp.as_mut() {
+                        if rtp.remote() != neg.remote {
+                            rtp.set_remote(now, neg.remote);
+                        }
+                    }
+                    call.media = Some(neg);
+                    sdp
+                }
+                Ok(Err(e)) => {
+                    return self
+                        .sip
+                        .respond(now, tx, 488, |b| b.header("Warning", e.warning()))
+                }
+                Err(_) => {
+                    return self
+                        .sip
+                        .respond(now, tx, 400, |b| b.reason("Malformed SDP"))
+                }
+            }
+        };
+        call.our_sdp = Some(sdp.clone());
+        let contact = self.sip.local_contact().to_string();
+        self.sip.respond(now, tx, 200, |b| {
+            b.header("Contact", contact)
+                .body("application/sdp", sdp.to_bytes())
+        });
+    }
+
+    // ---- the call's clock: playout and IVR timers ----------------------------------------
+
+    fn schedule(&mut self, id: CallId) {
+        if let Some(c) = self.calls.get(&id) {
+            if let Some(at) = [c.next_tick, c.ivr.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+            {
+                self.due.push(at, id);
+            }
+        }
+    }
+
+    fn run_call(&mut self, now: Instant, id: CallId) {
+        let wall = self.wall(now);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let due = [call.next_tick, call.ivr.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        if due.is_none_or(|d| d > now) {
+            // A stale heap entry: the call was rescheduled since.
+            return;
+        }
+        let mut actions = Vec::new();
+        if call.ivr.poll_timeout().is_some_and(|d| d <= now) {
+            actions.extend(call.ivr.handle_timeout(now, wall));
+        }
+        let mut frames = 0;
+        while let Some(t) = call.next_tick.filter(|t| *t <= now) {
+            frames += 1;
+            if frames > MAX_CATCH_UP {
+                call.next_tick = Some(now + PTIME);
+                break;
+            }
+            call.next_tick = Some(t + PTIME);
+            let (Some(rtp), Some(media), Some(port)) =
+                (call.rtp.as_mut(), call.media.as_ref(), call.local_port)
+            else {
+                continue;
+            };
+            let codec = media.codec;
+            match call.playlist.next_frame(codec) {
+                Some(frame) => {
+                    let marker = !call.playing;
+                    call.playing = true;
+                    // Symmetric RTP: where the caller's media comes from, once learned.
+                    if let (Some(to), true) = (rtp.remote(), media.direction.sends()) {
+                        let mut out = RtpOut {
+                            port,
+                            to,
+                            len: 0,
+                            buf: [0; RTP_MAX],
+                        };
+                        if let Some(n) = rtp.write_packet(
+                            &mut out.buf,
+                            codec.payload_type(),
+                            marker,
+                            frame,
+                            FRAME as u32,
+                        ) {
+                            out.len = n;
+                            self.rtp_out.push_back(out);
+                        }
+                    } else {
+                        rtp.skip(FRAME as u32);
+                    }
+                }
+                None => {
+                    rtp.skip(FRAME as u32);
+                    if std::mem::take(&mut call.playing) {
+                        actions.extend(call.ivr.handle(now, wall, Input::PromptDone));
+                    }
+                }
+            }
+        }
+        self.apply(now, id, actions);
+        self.schedule(id);
+    }
+
+    fn on_digit(&mut self, now: Instant, id: CallId, digit: char, source: Source) {
+        let wall = self.wall(now);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.digits.on_digit(now, digit, source).is_none() {
+            return;
+        }
+        self.events.push_back(EngineEvent::Digit {
+            call: id,
+            digit,
+            source,
+        });
+        let actions = call.ivr.handle(now, wall, Input::Digit(digit));
+        self.apply(now, id, actions);
+        self.schedule(id);
+    }
+
+    fn apply(&mut self, now: Instant, id: CallId, actions: Vec<Action>) {
+        for a in actions {
+            let Some(call) = self.calls.get_mut(&id) else {
+                return;
+            };
+            match a {
+                Action::Play(list) => {
+                    for p in list {
+                        if let Some(prompt) = self.assets.prompt(&p.language, &p.name) {
+                            call.playlist.push(prompt.clone());
+                        }
+                    }
+                }
+                Action::StopPlayback => {
+                    call.playlist.clear();
+                    call.playing = false;
+                }
+                Action::Entered(node) => self.events.push_back(EngineEvent::Ivr { call: id, node }),
+                Action::Set { var, value } => self.events.push_back(EngineEvent::Tag {
+                    call: id,
+                    var,
+                    value,
+                }),
+                Action::Queue(queue) => {
+                    // The ACD takes over here (issue 4); until then the caller waits on the line.
+                    call.phase = Phase::Waiting;
+                    self.events
+                        .push_back(EngineEvent::Queued { call: id, queue });
+                }
+                Action::Transfer(extension) => {
+                    call.phase = Phase::Waiting;
+                    self.events.push_back(EngineEvent::TransferRequested {
+                        call: id,
+                        extension,
+                    });
+                }
+                Action::Hangup => self.hang_up(now, id, "IVR ended the call"),
+            }
+        }
+    }
+
+    /// We end an answered call: BYE, then forget it.
+    fn hang_up(&mut self, now: Instant, id: CallId, reason: &'static str) {
+        if let Some(d) = self.calls.get(&id).and_then(|c| c.dialog.clone()) {
+            self.sip.send_in_dialog(now, &d, Method::Bye);
+        }
+        self.end_call(now, id, 0, reason);
+    }
+
+    /// Forgets a call; `status` answers the INVITE first if the call was still being set up.
+    fn end_call(&mut self, now: Instant, id: CallId, status: u16, reason: &'static str) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        if status != 0 && call.phase == Phase::Setup {
+            self.sip.respond(now, call.invite_tx, status, |b| b);
+        }
+        self.by_tx.remove(&call.invite_tx);
+        if let Some(d) = &call.dialog {
+            self.by_dialog.remove(d);
+        }
+        if let Some(p) = call.local_port {
+            self.by_port.remove(&p);
+            self.media.push_back(MediaRequest::Close(p));
+        }
+        self.events
+            .push_back(EngineEvent::CallEnded { call: id, reason });
+    }
+}
