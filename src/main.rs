@@ -111,12 +111,12 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Serve { config, sets } => {
-            let (model, _assets) = match load(config.as_ref(), &sets) {
+            let (model, assets) = match load(config.as_ref(), &sets) {
                 Ok(loaded) => loaded,
                 Err(code) => return code,
             };
             init_tracing();
-            match serve(model) {
+            match serve(model, assets) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
@@ -140,7 +140,7 @@ fn init_tracing() {
         .init();
 }
 
-fn serve(model: Model) -> anyhow::Result<()> {
+fn serve(model: Model, assets: Assets) -> anyhow::Result<()> {
     let demo = model.demo_credentials();
     if !demo.is_empty() && !model.sip_listen.ip().is_loopback() {
         tracing::warn!(
@@ -155,7 +155,7 @@ fn serve(model: Model) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let server = sb_runtime::Server::bind(&model).await?;
+        let server = sb_runtime::Server::bind(&model, assets).await?;
         tracing::info!(
             sip = %server.local_addr(),
             hospital = %model.hospital_name,

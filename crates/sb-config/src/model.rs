@@ -64,6 +64,8 @@ pub struct Model {
     pub prompts_dir: PathBuf,
     pub languages: Vec<String>,
     pub default_language: String,
+    /// Unix time the IVR's clock starts at, instead of the wall clock.
+    pub clock_start: Option<i64>,
     pub sla_rings: u32,
     pub sla_ring_cycle: Duration,
     pub extensions: Vec<Extension>,

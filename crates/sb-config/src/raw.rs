@@ -148,6 +148,9 @@ pub struct Ivr {
     pub prompts: Spanned<String>,
     pub languages: Spanned<Vec<Spanned<String>>>,
     pub default_language: Spanned<String>,
+    /// Runs opening hours from this moment instead of the wall clock (drills and tests).
+    #[serde(default)]
+    pub clock_start: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

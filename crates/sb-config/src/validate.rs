@@ -62,6 +62,52 @@ fn port_range(s: &str) -> Option<std::ops::RangeInclusive<u16>> {
     (a > 0 && a < b).then_some(a..=b)
 }
 
+/// Days since 1970-01-01 of a civil date (H. Hinnant's days_from_civil).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DDTHH:MM:SS+HH:MM` (or `Z`) to Unix seconds.
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let (date, rest) = s.split_once('T')?;
+    let mut d = date.split('-');
+    let (y, mo, da): (i64, i64, i64) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
+    let (time, offset) = match rest.strip_suffix('Z') {
+        Some(t) => (t, 0),
+        None => {
+            let at = rest.rfind(['+', '-'])?;
+            let sign = if &rest[at..at + 1] == "-" { -1 } else { 1 };
+            let (oh, om) = rest[at + 1..].split_once(':')?;
+            (
+                &rest[..at],
+                sign * (oh.parse::<i64>().ok()? * 60 + om.parse::<i64>().ok()?),
+            )
+        }
+    };
+    let mut t = time.split(':');
+    let (h, mi) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
+    let sec = t.next().map(|x| x.parse::<i64>().ok()).unwrap_or(Some(0))?;
+    let valid = (1..=12).contains(&mo)
+        && (1..=31).contains(&da)
+        && h < 24
+        && mi < 60
+        && sec < 60
+        && offset.abs() <= 14 * 60;
+    valid.then(|| days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + sec - offset * 60)
+}
+
 fn is_number(s: &str) -> bool {
     !s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -213,6 +259,23 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             ),
         );
     }
+    let clock_start = match &ivr.clock_start {
+        None => None,
+        Some(v) => {
+            let t = parse_rfc3339(v.get_ref());
+            if t.is_none() {
+                c.error(
+                    "SB117",
+                    v,
+                    format!(
+                        "ivr.clock_start `{}` is not like 2026-11-23T21:00:00+08:00",
+                        v.get_ref()
+                    ),
+                );
+            }
+            t
+        }
+    };
     let (rings, cycle) = (
         *raw.sla.rings.get_ref(),
         *raw.sla.ring_cycle_seconds.get_ref(),
@@ -365,6 +428,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         prompts_dir: PathBuf::from(ivr.prompts.get_ref()),
         languages,
         default_language: ivr.default_language.get_ref().clone(),
+        clock_start,
         sla_rings: rings,
         sla_ring_cycle: Duration::from_secs(cycle.into()),
         extensions,
@@ -376,4 +440,22 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             .map(|d| d.get_ref().clone())
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_instants() {
+        assert_eq!(
+            super::parse_rfc3339("2026-11-23T00:00:00+08:00"),
+            Some(1_795_363_200)
+        );
+        assert_eq!(super::parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            super::parse_rfc3339("2026-11-22T07:00:00Z"),
+            Some(1_795_330_800)
+        );
+        assert_eq!(super::parse_rfc3339("2026-13-01T00:00:00Z"), None);
+        assert_eq!(super::parse_rfc3339("tomorrow"), None);
+    }
 }

@@ -311,6 +311,8 @@ impl Engine {
                 Event::Request {
                     tx, req, source, ..
                 } if req.method == Method::Invite => self.on_invite(now, tx, *req, source),
+                // INFO, UPDATE, REFER, NOTIFY outside a dialog: there is nothing they refer to.
+                Event::Request { tx, .. } => self.sip.respond(now, tx, 481, |b| b),
                 Event::DialogRequest { tx, dialog, req } => {
                     match self.by_dialog.get(&dialog).copied() {
                         Some(id) => self.on_dialog_request(now, id, tx, *req),

@@ -1,15 +1,18 @@
-//! The core loop: one task, one clock read per turn, one timer.
+//! The core loop: one task owns the sans-IO engine; one clock read per turn, one timer.
 
+use crate::media::MediaPorts;
 use crate::{endpoint_config, os_random_key, tcp, RuntimeError};
 use sb_config::Model;
+use sb_engine::{Assets, Engine, EngineConfig, EngineEvent, MediaRequest};
+use sb_media::negotiate::Codec;
 use sb_sip::{Endpoint, Event, Peer, SecurityKind, TransportKind};
-use sb_sip_msg::pii::Redacted;
-use sb_sip_msg::{parse_datagram, Message, Method};
+use sb_sip_msg::{parse_datagram, Message};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::ErrorKind;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
@@ -30,15 +33,21 @@ pub enum Input {
     Disconnected {
         peer: SocketAddr,
     },
+    Rtp {
+        port: u16,
+        from: SocketAddr,
+        bytes: Vec<u8>,
+    },
 }
 
 pub struct Server {
     udp: UdpSocket,
     tcp: Option<TcpListener>,
-    endpoint: Endpoint,
+    engine: Engine,
     local: SocketAddr,
     tcp_idle: Duration,
     conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    media: MediaPorts,
 }
 
 /// Socket buffers for SIP over UDP: bursts (a carrier's retransmissions, phones
@@ -57,12 +66,26 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(sock.into())
 }
 
+/// The address to put in SDP: the SIP address, or when SIP listens on every interface, the
+/// one the system would route out of (a connected UDP socket sends nothing).
+fn media_address(listen: IpAddr) -> IpAddr {
+    if !listen.is_unspecified() {
+        return listen;
+    }
+    let probe =
+        std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| s.connect("192.0.2.1:9").map(|_| s));
+    probe
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
 /// Datagrams read per turn before the timers get a look in.
 const BATCH: usize = 64;
 
 impl Server {
     /// Binds UDP and TCP on `sip.listen` (the same port for both, RFC 3261 §18).
-    pub async fn bind(model: &Model) -> Result<Server, RuntimeError> {
+    pub async fn bind(model: &Model, assets: Assets) -> Result<Server, RuntimeError> {
         let addr = model.sip_listen;
         let udp = bind_udp(addr).map_err(|source| RuntimeError::Bind {
             addr,
@@ -77,15 +100,39 @@ impl Server {
                 proto: "TCP",
                 source,
             })?;
+        // The one read of the wall clock: opening hours run from it on `Instant`s.
         let now = Instant::now();
-        let endpoint = Endpoint::new(endpoint_config(model, local), os_random_key()?, now);
+        let wall = model.clock_start.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        });
+        let key = os_random_key()?;
+        let sip = Endpoint::new(endpoint_config(model, local), key, now);
+        let media_ip = media_address(local.ip());
+        let cfg = EngineConfig {
+            media_ip,
+            default_language: model.default_language.clone(),
+            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            origin: now,
+            wall_at_origin: wall,
+        };
+        let seed = u64::from_le_bytes(key[..8].try_into().unwrap_or([7; 8])) ^ 0x5EED;
+        let engine = Engine::new(sip, Arc::new(assets), cfg, seed);
+        let bind_ip = if local.ip().is_unspecified() {
+            local.ip()
+        } else {
+            media_ip
+        };
         Ok(Server {
             udp,
             tcp: Some(tcp),
-            endpoint,
+            engine,
             local,
             tcp_idle: model.tcp_idle,
             conns: HashMap::new(),
+            media: MediaPorts::new(bind_ip, model.rtp_ports.clone()),
         })
     }
 
@@ -94,18 +141,18 @@ impl Server {
     }
 
     /// Runs until `shutdown` completes. New messages stop being read at once; what the
-    /// endpoint already queued is sent before returning.
+    /// engine already queued is sent before returning.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), RuntimeError> {
         let (tx, mut rx) = mpsc::channel::<Input>(4096);
         let acceptor = self
             .tcp
             .take()
-            .map(|l| tokio::spawn(tcp::accept_loop(l, tx, self.tcp_idle)));
+            .map(|l| tokio::spawn(tcp::accept_loop(l, tx.clone(), self.tcp_idle)));
         tokio::pin!(shutdown);
         let mut buf = vec![0u8; 65_536];
         loop {
             let deadline = self
-                .endpoint
+                .engine
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             tokio::select! {
@@ -126,33 +173,39 @@ impl Server {
                         Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
                         Err(e) => tracing::warn!(error = %e, "UDP receive failed"),
                     }
-                    self.after_input(now).await;
+                    self.after_input(now, &tx);
                 }
                 Some(input) = rx.recv() => {
                     let now = Instant::now();
                     self.on_input(now, input);
-                    self.after_input(now).await;
+                    for _ in 1..BATCH {
+                        match rx.try_recv() {
+                            Ok(input) => self.on_input(now, input),
+                            Err(_) => break,
+                        }
+                    }
+                    self.after_input(now, &tx);
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     let now = Instant::now();
-                    self.endpoint.handle_timeout(now);
-                    self.flush(now).await;
+                    self.engine.handle_timeout(now);
+                    self.flush(now, &tx);
                 }
             }
         }
         if let Some(a) = acceptor {
             a.abort();
         }
-        self.flush(Instant::now()).await;
-        tracing::info!("SIP stopped");
+        self.flush(Instant::now(), &tx);
+        tracing::info!(calls = self.engine.calls(), "SIP stopped");
         Ok(())
     }
 
-    async fn after_input(&mut self, now: Instant) {
-        if self.endpoint.poll_timeout().is_some_and(|d| d <= now) {
-            self.endpoint.handle_timeout(now);
+    fn after_input(&mut self, now: Instant, tx: &mpsc::Sender<Input>) {
+        if self.engine.poll_timeout().is_some_and(|d| d <= now) {
+            self.engine.handle_timeout(now);
         }
-        self.flush(now).await;
+        self.flush(now, tx);
     }
 
     fn on_datagram(&mut self, now: Instant, bytes: &[u8], from: SocketAddr) {
@@ -169,10 +222,10 @@ impl Server {
             Ok(Some(msg)) => {
                 let span = tracing::debug_span!("sip", call = %msg.core().call_id);
                 let _enter = span.enter();
-                self.endpoint.handle_message(now, msg, peer);
+                self.engine.handle_message(now, msg, peer);
             }
             Ok(None) => {}
-            Err(rej) => self.endpoint.handle_rejection(now, rej, peer),
+            Err(rej) => self.engine.handle_rejection(now, rej, peer),
         }
     }
 
@@ -194,19 +247,37 @@ impl Server {
                     let _ = c.try_send(b"\r\n".to_vec());
                 }
             }
+            Input::Rtp { port, from, bytes } => self.engine.handle_rtp(now, port, from, &bytes),
         }
     }
 
-    async fn flush(&mut self, now: Instant) {
+    fn flush(&mut self, now: Instant, tx: &mpsc::Sender<Input>) {
         loop {
             let mut progressed = false;
-            while let Some(ev) = self.endpoint.poll_event() {
+            while let Some(req) = self.engine.poll_media() {
                 progressed = true;
-                self.on_event(now, ev);
+                match req {
+                    MediaRequest::Open(call) => match self.media.open(tx) {
+                        Ok(port) => self.engine.handle_media_opened(now, call, port),
+                        Err(e) => {
+                            tracing::warn!(%call, error = %e, "no RTP port for the call");
+                            self.engine.handle_media_failed(now, call);
+                        }
+                    },
+                    MediaRequest::Close(port) => self.media.close(port),
+                }
             }
-            while let Some((peer, bytes)) = self.endpoint.poll_transmit() {
+            while let Some(p) = self.engine.poll_rtp() {
                 progressed = true;
-                self.send(peer, bytes).await;
+                self.media.send(p.port, p.to, &p.buf[..p.len]);
+            }
+            while let Some(ev) = self.engine.poll_event() {
+                progressed = true;
+                log_event(ev);
+            }
+            while let Some((peer, bytes)) = self.engine.poll_transmit() {
+                progressed = true;
+                self.send(peer, bytes);
             }
             if !progressed {
                 break;
@@ -214,17 +285,15 @@ impl Server {
         }
     }
 
-    async fn send(&mut self, peer: Peer, bytes: Vec<u8>) {
+    fn send(&mut self, peer: Peer, bytes: Vec<u8>) {
         match peer.transport {
-            TransportKind::Udp => match self.udp.try_send_to(&bytes, peer.addr) {
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if let Err(e) = self.udp.send_to(&bytes, peer.addr).await {
-                        tracing::debug!(to = %peer.addr, error = %e, "UDP send failed");
-                    }
+            TransportKind::Udp => {
+                // With 4 MiB of socket buffer a full one means the host is overwhelmed;
+                // SIP over UDP retransmits, so the datagram is dropped rather than waited on.
+                if let Err(e) = self.udp.try_send_to(&bytes, peer.addr) {
+                    tracing::debug!(to = %peer.addr, error = %e, "UDP send failed");
                 }
-                Err(e) => tracing::debug!(to = %peer.addr, error = %e, "UDP send failed"),
-            },
+            }
             TransportKind::Tcp => match self.conns.get(&peer.addr) {
                 Some(c) => {
                     if c.try_send(bytes).is_err() {
@@ -237,71 +306,77 @@ impl Server {
             },
         }
     }
+}
 
-    fn on_event(&mut self, now: Instant, ev: Event) {
-        match ev {
-            Event::Registered {
-                user,
-                binding,
-                flow,
-            } => {
-                tracing::info!(extension = %user, binding, from = %flow.addr, transport = ?flow.transport, "registered")
-            }
-            Event::Unregistered { user, binding } => {
-                tracing::info!(extension = %user, binding, "unregistered")
-            }
-            Event::Reachability {
-                user,
-                binding,
-                reachable,
-            } => {
-                if reachable {
-                    tracing::info!(extension = %user, binding, "phone reachable again");
-                } else {
-                    tracing::warn!(extension = %user, binding, "phone does not answer OPTIONS: unavailable");
-                }
-            }
-            Event::Security { source, kind } => match kind {
-                SecurityKind::AuthFailed { user, reason } => {
-                    tracing::warn!(target: "security", %source, claimed_extension = %user, reason, "authentication failed")
-                }
-                SecurityKind::Banned { failures, seconds } => {
-                    tracing::warn!(target: "security", %source, failures, seconds, "too many authentication failures: address ignored")
-                }
-            },
-            Event::Request {
-                tx,
-                req,
-                source,
-                user,
-            } => {
-                let span = tracing::info_span!("call", id = %req.core.call_id);
-                let _enter = span.enter();
-                let from = req
-                    .core
-                    .from
-                    .uri
-                    .as_sip()
-                    .and_then(|u| u.user.clone())
-                    .unwrap_or_default();
-                if req.method == Method::Invite {
-                    // Calls are routed by the engine (IVR and ACD issues); until a route
-                    // exists for the target the caller is told it is unavailable.
-                    tracing::info!(caller = %Redacted(from), authenticated_as = %user, from = %source.addr, "call attempt: no call routing configured");
-                    self.endpoint.respond(now, tx, 480, |b| {
-                        b.header("Warning", "399 switchboard \"no route for this number\"")
-                    });
-                } else {
-                    self.endpoint.respond(now, tx, 481, |b| b);
-                }
-            }
-            Event::DialogRequest { tx: Some(tx), .. } => self.endpoint.respond(now, tx, 501, |b| b),
-            Event::DialogRequest { tx: None, .. }
-            | Event::Cancelled { .. }
-            | Event::AckTimeout { .. } => {}
-            Event::Malformed { source, error } => {
-                tracing::debug!(from = %source.addr, %error, "malformed SIP message")
+fn log_event(ev: EngineEvent) {
+    match ev {
+        EngineEvent::Sip(e) => log_sip_event(e),
+        EngineEvent::CallStarted {
+            call,
+            dialled,
+            caller,
+            sip_call_id,
+        } => {
+            tracing::info!(%call, %dialled, %caller, %sip_call_id, "call started")
+        }
+        EngineEvent::CallAnswered { call } => tracing::info!(%call, "call answered"),
+        EngineEvent::Ivr { call, node } => tracing::info!(%call, %node, "ivr node"),
+        EngineEvent::Tag { call, var, value } => tracing::info!(%call, %var, %value, "call tagged"),
+        EngineEvent::Digit {
+            call,
+            digit,
+            source,
+        } => tracing::info!(%call, %digit, ?source, "digit"),
+        EngineEvent::Queued { call, queue } => {
+            tracing::info!(%call, %queue, "call queued (waiting for the ACD)")
+        }
+        EngineEvent::TransferRequested { call, extension } => {
+            tracing::info!(%call, %extension, "transfer requested (waiting for call control)")
+        }
+        EngineEvent::CallEnded { call, reason } => tracing::info!(%call, reason, "call ended"),
+        EngineEvent::Rejected { dialled, status } => {
+            tracing::info!(%dialled, status, "call refused")
+        }
+    }
+}
+
+fn log_sip_event(ev: Event) {
+    match ev {
+        Event::Registered {
+            user,
+            binding,
+            flow,
+        } => {
+            tracing::info!(extension = %user, binding, from = %flow.addr, transport = ?flow.transport, "registered")
+        }
+        Event::Unregistered { user, binding } => {
+            tracing::info!(extension = %user, binding, "unregistered")
+        }
+        Event::Reachability {
+            user,
+            binding,
+            reachable,
+        } => {
+            if reachable {
+                tracing::info!(extension = %user, binding, "phone reachable again");
+            } else {
+                tracing::warn!(extension = %user, binding, "phone does not answer OPTIONS: unavailable");
             }
         }
+        Event::Security { source, kind } => match kind {
+            SecurityKind::AuthFailed { user, reason } => {
+                tracing::warn!(target: "security", %source, claimed_extension = %user, reason, "authentication failed")
+            }
+            SecurityKind::Banned { failures, seconds } => {
+                tracing::warn!(target: "security", %source, failures, seconds, "too many authentication failures: address ignored")
+            }
+        },
+        Event::Malformed { source, error } => {
+            tracing::debug!(from = %source.addr, %error, "malformed SIP message")
+        }
+        Event::Request { .. }
+        | Event::DialogRequest { .. }
+        | Event::Cancelled { .. }
+        | Event::AckTimeout { .. } => {}
     }
 }

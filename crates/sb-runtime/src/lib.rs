@@ -3,6 +3,7 @@
 //! endpoint what arrived, sends what it asks for and sleeps until its next deadline.
 
 mod core;
+mod media;
 mod tcp;
 
 pub use crate::core::Server;
