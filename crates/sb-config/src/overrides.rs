@@ -36,10 +36,11 @@ pub fn apply(source: Source, sets: &[String]) -> Result<Source, Vec<Diagnostic>>
         }
         // A value that is valid TOML keeps its type (numbers, booleans); anything else is a
         // string, so `--set sip.listen=0.0.0.0:5060` needs no quoting.
-        let value: Value = value
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| Value::from(value.trim()));
+        // A date-time stays text: the configuration spells instants as RFC 3339 strings.
+        let value: Value = match value.trim().parse::<Value>() {
+            Ok(v) if !v.is_datetime() => v,
+            _ => Value::from(value.trim()),
+        };
         let (last, parents) = keys
             .split_last()
             .expect("split on '.' yields at least one key");

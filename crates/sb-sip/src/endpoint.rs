@@ -270,8 +270,10 @@ impl Endpoint {
         match msg {
             Message::Request(mut req) => {
                 stamp_via(req.top_via_mut(), &source);
-                let ids = &mut self.ids;
-                self.layer.on_request(now, req, source, || ids.tag());
+                let tag = self
+                    .ids
+                    .tag_for(&req.core.call_id, req.core.from.tag().unwrap_or_default());
+                self.layer.on_request(now, req, source, || tag);
             }
             Message::Response(resp) => self.layer.on_response(now, resp, source),
         }

@@ -27,6 +27,19 @@ impl IdGen {
         self.next_hex()
     }
 
+    /// Our To tag for every request of one caller's leg (same Call-ID and From tag): the 401
+    /// and the 200 to the retried INVITE carry the same tag, which clients that remember
+    /// the first tag they saw (SIPp's `[peer_tag_param]`) rely on. Still unguessable.
+    pub fn tag_for(&self, call_id: &str, from_tag: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(self.key);
+        h.update(b"to-tag");
+        h.update(call_id.as_bytes());
+        h.update([0]);
+        h.update(from_tag.as_bytes());
+        hex(&h.finalize()[..8])
+    }
+
     /// A Via branch with the RFC 3261 magic cookie (§8.1.1.7).
     pub fn branch(&mut self) -> String {
         format!("{}{}", sb_sip_msg::via::MAGIC_COOKIE, self.next_hex())

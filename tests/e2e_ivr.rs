@@ -1,0 +1,357 @@
+//! The IVR end to end: real callers (baresip, SIPp with RTP) dial 8000 on the real binary;
+//! the tests listen to what the callers recorded and read the engine's log for where each
+//! call went.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const MONDAY_10: &str = "ivr.clock_start=2026-11-23T10:00:00+08:00";
+const MONDAY_21: &str = "ivr.clock_start=2026-11-23T21:00:00+08:00";
+/// The log line of the consultation queue node (not `consultation-hours` before it).
+const CONSULTATION: &str = "node=main/consultation\n";
+
+fn rtp_range() -> String {
+    let p = free_port() & !1;
+    format!(
+        "rtp.port_range={}-{}",
+        p.saturating_sub(200).max(10_000),
+        p.saturating_sub(100).max(10_100)
+    )
+}
+
+fn prompt(lang: &str, name: &str) -> PathBuf {
+    workspace()
+        .join("prompts")
+        .join(lang)
+        .join(format!("{name}.wav"))
+}
+
+fn read_wav(path: &Path) -> Vec<i16> {
+    let r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let ch = r.spec().channels as usize;
+    let all: Vec<i16> = r
+        .into_samples::<i16>()
+        .map(|s| s.expect("sample"))
+        .collect();
+    all.into_iter().step_by(ch).collect()
+}
+
+/// 20 ms RMS envelope.
+fn envelope(s: &[i16]) -> Vec<f64> {
+    s.chunks_exact(160)
+        .map(|c| (c.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / 160.0).sqrt())
+        .collect()
+}
+
+/// Best Pearson correlation of the prompt's envelope against the recording's, over every
+/// offset: robust to G.711 and to level changes.
+fn best_match(recording: &[i16], prompt: &[i16]) -> f64 {
+    let (r, p) = (envelope(recording), envelope(prompt));
+    if r.len() < p.len() {
+        return 0.0;
+    }
+    let mp = p.iter().sum::<f64>() / p.len() as f64;
+    let vp: f64 = p.iter().map(|x| (x - mp).powi(2)).sum();
+    (0..=r.len() - p.len())
+        .map(|off| {
+            let w = &r[off..off + p.len()];
+            let mw = w.iter().sum::<f64>() / w.len() as f64;
+            let cov: f64 = w.iter().zip(&p).map(|(a, b)| (a - mw) * (b - mp)).sum();
+            let vw: f64 = w.iter().map(|x| (x - mw).powi(2)).sum();
+            if vw == 0.0 || vp == 0.0 {
+                0.0
+            } else {
+                cov / (vw * vp).sqrt()
+            }
+        })
+        .fold(0.0, f64::max)
+}
+
+struct Phone {
+    child: Child,
+    dir: PathBuf,
+    ctrl: u16,
+}
+
+impl Phone {
+    /// baresip as extension 1001 (auto-answer off: it is the caller), recording what it hears.
+    fn dial(engine: &Engine, number: &str) -> Phone {
+        require_tool("baresip");
+        let dir = scratch("caller");
+        std::fs::create_dir_all(dir.join("rec")).expect("rec dir");
+        let (sip, ctrl) = (free_port(), free_port());
+        let silence = dir.join("silence.wav");
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&silence, spec).expect("wav");
+        for _ in 0..8000 * 60 {
+            w.write_sample(0i16).expect("sample");
+        }
+        w.finalize().expect("wav");
+        std::fs::write(
+            dir.join("config"),
+            format!(
+                "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule account.so\nmodule aufile.so\nmodule sndfile.so\nmodule menu.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\nsnd_path {}\naudio_player aufile,/dev/null\naudio_source aufile,{}\naudio_srate 8000\n",
+                dir.join("rec").display(),
+                silence.display()
+            ),
+        )
+        .expect("config");
+        std::fs::write(
+            dir.join("accounts"),
+            format!(
+                "<sip:1001@127.0.0.1:{}>;auth_pass=demo-1001;regint=0;audio_codecs=PCMU\n",
+                engine.port
+            ),
+        )
+        .expect("accounts");
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(&dir)
+            .arg("-e")
+            .arg(format!("/dial sip:{number}@127.0.0.1:{}", engine.port))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join("baresip.log")).expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start baresip");
+        Phone { child, dir, ctrl }
+    }
+
+    /// Presses a key (RFC 4733: baresip's only way).
+    fn press(&self, key: char) {
+        let body = format!("{{\"command\":\"sndcode\",\"params\":\"{key}\"}}");
+        let mut s = TcpStream::connect(("127.0.0.1", self.ctrl)).expect("ctrl_tcp");
+        s.write_all(format!("{}:{body},", body.len()).as_bytes())
+            .expect("write");
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut sink = [0u8; 256];
+        let _ = s.read(&mut sink);
+    }
+
+    /// Hangs up and returns what the phone heard. SIGTERM, so baresip closes its WAV files.
+    fn finish(mut self) -> Vec<i16> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let rec = std::fs::read_dir(self.dir.join("rec"))
+            .expect("rec dir")
+            .map(|e| e.expect("entry").path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no recording; baresip said: {}",
+                    std::fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default()
+                )
+            });
+        read_wav(&rec)
+    }
+}
+
+#[test]
+fn baresip_hears_the_greeting_and_reaches_consultation_with_rfc4733() {
+    let e = Engine::start("ivr-4733", &[MONDAY_10, &rtp_range()]);
+    let phone = Phone::dial(&e, "8000");
+    let (ok, log) = e.wait_log(Duration::from_secs(20), |l| l.contains("node=main/menu"));
+    assert!(ok, "the menu never started: {log}");
+    phone.press('2');
+    let (ok, log) = e.wait_log(Duration::from_secs(10), |l| l.contains(CONSULTATION));
+    assert!(ok, "digit 2 did not reach consultation: {log}");
+    assert!(log.contains("digit=2 source=Rfc4733"), "{log}");
+    let (queued, log) = e.wait_log(Duration::from_secs(10), |l| {
+        l.contains("queue=consultation")
+    });
+    assert!(queued, "{log}");
+    let heard = phone.finish();
+    let score = best_match(&heard, &read_wav(&prompt("zh-CN", "greeting")));
+    assert!(
+        score > 0.9,
+        "the greeting is not in what the caller heard (correlation {score:.3})"
+    );
+}
+
+#[test]
+fn outside_consultation_hours_the_caller_hears_the_after_hours_message() {
+    let e = Engine::start("ivr-closed", &[MONDAY_21, &rtp_range()]);
+    let phone = Phone::dial(&e, "8000");
+    let (ok, log) = e.wait_log(Duration::from_secs(20), |l| l.contains("node=main/menu"));
+    assert!(ok, "{log}");
+    phone.press('2');
+    let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
+        l.contains("node=main/consultation-closed")
+    });
+    assert!(ok, "{log}");
+    let secs = read_wav(&prompt("zh-CN", "after-hours-consultation")).len() as u64 / 8000;
+    let _ = e.wait_log(Duration::from_secs(secs + 3), |l| {
+        l.contains("extension=2005")
+    });
+    let heard = phone.finish();
+    let score = best_match(
+        &heard,
+        &read_wav(&prompt("zh-CN", "after-hours-consultation")),
+    );
+    assert!(
+        score > 0.9,
+        "the after-hours message is not in what the caller heard ({score:.3})"
+    );
+}
+
+fn greeting_ms() -> u64 {
+    read_wav(&prompt("zh-CN", "greeting")).len() as u64 / 8
+}
+
+fn sipp_call(engine: &Engine, scenario: &str, replace: &[(&str, String)]) -> std::process::Output {
+    require_tool("sipp");
+    let dir = scratch("sipp-ivr");
+    let mut text =
+        std::fs::read_to_string(workspace().join("tests/sipp").join(scenario)).expect("scenario");
+    for (k, v) in replace {
+        text = text.replace(k, v);
+    }
+    let path = dir.join(scenario);
+    std::fs::write(&path, text).expect("write scenario");
+    Command::new("sipp")
+        .current_dir(&dir)
+        .arg("-sf")
+        .arg(&path)
+        .args(["-s", "8000", "-au", "1001", "-ap", "demo-1001", "-auth_uri"])
+        .arg(format!("8000@127.0.0.1:{}", engine.port))
+        .args(["-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
+        .arg(free_port().to_string())
+        .arg("-mp")
+        .arg((free_port() & !1).to_string())
+        .args(["-timeout", "40s", "-nostdin", "-trace_err"])
+        .arg(engine.addr().to_string())
+        .output()
+        .expect("run sipp")
+}
+
+#[test]
+fn sipp_presses_two_by_sip_info() {
+    let e = Engine::start("ivr-info", &[MONDAY_10, &rtp_range()]);
+    let out = sipp_call(
+        &e,
+        "ivr_info.xml",
+        &[("PAUSE_MS", (greeting_ms() + 1500).to_string())],
+    );
+    assert!(
+        out.status.success(),
+        "SIPp: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (ok, log) = e.wait_log(Duration::from_secs(5), |l| {
+        l.contains("digit=2 source=Info") && l.contains(CONSULTATION)
+    });
+    assert!(ok, "{log}");
+}
+
+/// A pcap (Ethernet/IPv4/UDP/RTP) of G.711 u-law frames holding a DTMF tone, for SIPp's
+/// play_pcap_audio.
+fn dtmf_pcap(path: &Path, key: char) {
+    let mut samples = sb_media::goertzel::synthesize(key, 120, 0.3);
+    samples.extend(std::iter::repeat_n(0i16, 8 * 200));
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (i, frame) in samples.chunks(160).enumerate() {
+        let payload: Vec<u8> = frame
+            .iter()
+            .map(|s| sb_media::g711::linear_to_ulaw(*s))
+            .collect();
+        let mut rtp = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34];
+        rtp[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+        rtp[4..8].copy_from_slice(&(i as u32 * 160).to_be_bytes());
+        rtp.extend_from_slice(&payload);
+        let udp_len = 8 + rtp.len();
+        let ip_len = 20 + udp_len;
+        let mut pkt = vec![0u8; 12];
+        pkt.extend_from_slice(&[0x08, 0x00]);
+        pkt.extend_from_slice(&[
+            0x45,
+            0,
+            (ip_len >> 8) as u8,
+            ip_len as u8,
+            0,
+            0,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+            127,
+            0,
+            0,
+            1,
+            127,
+            0,
+            0,
+            1,
+        ]);
+        pkt.extend_from_slice(&[
+            0x1f,
+            0x40,
+            0x1f,
+            0x40,
+            (udp_len >> 8) as u8,
+            udp_len as u8,
+            0,
+            0,
+        ]);
+        pkt.extend_from_slice(&rtp);
+        let usec = (i as u32) * 20_000;
+        out.extend_from_slice(&(usec / 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(usec % 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
+        out.extend_from_slice(&pkt);
+    }
+    std::fs::write(path, out).expect("write pcap");
+}
+
+#[test]
+fn sipp_presses_two_as_an_inband_tone() {
+    let e = Engine::start("ivr-inband", &[MONDAY_10, &rtp_range()]);
+    let pcap = scratch("pcap").join("dtmf2.pcap");
+    dtmf_pcap(&pcap, '2');
+    let out = sipp_call(
+        &e,
+        "ivr_inband.xml",
+        &[
+            ("PAUSE_MS", (greeting_ms() + 1500).to_string()),
+            ("PCAP_FILE", pcap.display().to_string()),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "SIPp: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (ok, log) = e.wait_log(Duration::from_secs(5), |l| {
+        l.contains("digit=2 source=InBand") && l.contains(CONSULTATION)
+    });
+    assert!(ok, "{log}");
+}
