@@ -173,6 +173,29 @@ fn baresip_hears_the_greeting_and_reaches_consultation_with_rfc4733() {
     let phone = Phone::dial(&e, "8000");
     let (ok, log) = e.wait_log(Duration::from_secs(20), |l| l.contains("node=main/menu"));
     assert!(ok, "the menu never started: {log}");
+    // Mid-call, a third party sprays RTP at the leg's port, key presses included: it must
+    // neither take the media over nor press keys (RTP Bleed).
+    let port: u16 = log
+        .split("rtp_port=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .expect("the answer logs the RTP port");
+    let rogue = std::net::UdpSocket::bind("127.0.0.1:0").expect("rogue socket");
+    for i in 0..100u16 {
+        let mut pkt = vec![0x80, 101, 0, 0, 0, 0, 0x10, 0, 0xBA, 0xD0, 0xBA, 0xD0];
+        pkt[2..4].copy_from_slice(&i.to_be_bytes());
+        pkt.extend_from_slice(&[0, if i > 50 { 0x80 } else { 0 }, 0, 160]);
+        rogue.send_to(&pkt, ("127.0.0.1", port)).expect("send");
+    }
+    rogue
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let mut buf = [0u8; 512];
+    assert!(
+        rogue.recv_from(&mut buf).is_err(),
+        "the engine sent media to the third party"
+    );
     phone.press('2');
     let (ok, log) = e.wait_log(Duration::from_secs(10), |l| l.contains(CONSULTATION));
     assert!(ok, "digit 2 did not reach consultation: {log}");
@@ -181,6 +204,10 @@ fn baresip_hears_the_greeting_and_reaches_consultation_with_rfc4733() {
         l.contains("queue=consultation")
     });
     assert!(queued, "{log}");
+    assert!(
+        !log.contains("digit=0"),
+        "the rogue's key press was taken: {log}"
+    );
     let heard = phone.finish();
     let score = best_match(&heard, &read_wav(&prompt("zh-CN", "greeting")));
     assert!(

@@ -51,6 +51,7 @@ pub enum EngineEvent {
     },
     CallAnswered {
         call: CallId,
+        rtp_port: u16,
     },
     Ivr {
         call: CallId,
@@ -252,8 +253,10 @@ impl Engine {
         call.phase = Phase::Answered;
         call.next_tick = Some(now);
         let actions = call.ivr.start(wall);
-        self.events
-            .push_back(EngineEvent::CallAnswered { call: id });
+        self.events.push_back(EngineEvent::CallAnswered {
+            call: id,
+            rtp_port: port,
+        });
         self.apply(now, id, actions);
         self.schedule(id);
     }

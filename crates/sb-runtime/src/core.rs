@@ -319,7 +319,9 @@ fn log_event(ev: EngineEvent) {
         } => {
             tracing::info!(%call, %dialled, %caller, %sip_call_id, "call started")
         }
-        EngineEvent::CallAnswered { call } => tracing::info!(%call, "call answered"),
+        EngineEvent::CallAnswered { call, rtp_port } => {
+            tracing::info!(%call, rtp_port, "call answered")
+        }
         EngineEvent::Ivr { call, node } => tracing::info!(%call, %node, "ivr node"),
         EngineEvent::Tag { call, var, value } => tracing::info!(%call, %var, %value, "call tagged"),
         EngineEvent::Digit {
