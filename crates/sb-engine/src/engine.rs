@@ -24,6 +24,16 @@ use std::time::{Duration, Instant};
 const PTIME: Duration = Duration::from_millis(20);
 /// RTP header (12 bytes) plus 20 ms of G.711.
 pub const RTP_MAX: usize = 12 + FRAME;
+static SILENCE_ULAW: [u8; FRAME] = [0xFF; FRAME];
+static SILENCE_ALAW: [u8; FRAME] = [0xD5; FRAME];
+
+fn silence(codec: Codec) -> &'static [u8; FRAME] {
+    match codec {
+        Codec::Pcmu => &SILENCE_ULAW,
+        Codec::Pcma => &SILENCE_ALAW,
+    }
+}
+
 /// A late runtime sends at most this many frames to catch up, then re-anchors the clock.
 const MAX_CATCH_UP: u32 = 3;
 
@@ -588,38 +598,42 @@ impl Engine {
                 continue;
             };
             let codec = media.codec;
-            match call.playlist.next_frame(codec) {
+            // Between prompts the leg carries silence: the stream never stops while the
+            // call is up, which keeps NAT bindings open and phones' RTP timeouts quiet.
+            let (frame, marker) = match call.playlist.next_frame(codec) {
                 Some(frame) => {
                     let marker = !call.playing;
                     call.playing = true;
-                    // Symmetric RTP: where the caller's media comes from, once learned.
-                    if let (Some(to), true) = (rtp.remote(), media.direction.sends()) {
-                        let mut out = RtpOut {
-                            port,
-                            to,
-                            len: 0,
-                            buf: [0; RTP_MAX],
-                        };
-                        if let Some(n) = rtp.write_packet(
-                            &mut out.buf,
-                            codec.payload_type(),
-                            marker,
-                            frame,
-                            FRAME as u32,
-                        ) {
-                            out.len = n;
-                            self.rtp_out.push_back(out);
-                        }
-                    } else {
-                        rtp.skip(FRAME as u32);
-                    }
+                    (frame, marker)
                 }
                 None => {
-                    rtp.skip(FRAME as u32);
                     if std::mem::take(&mut call.playing) {
                         actions.extend(call.ivr.handle(now, wall, Input::PromptDone));
                     }
+                    (silence(codec), false)
                 }
+            };
+            // Symmetric RTP: where the caller's media comes from, once learned.
+            match (rtp.remote(), media.direction.sends()) {
+                (Some(to), true) => {
+                    let mut out = RtpOut {
+                        port,
+                        to,
+                        len: 0,
+                        buf: [0; RTP_MAX],
+                    };
+                    if let Some(n) = rtp.write_packet(
+                        &mut out.buf,
+                        codec.payload_type(),
+                        marker,
+                        frame,
+                        FRAME as u32,
+                    ) {
+                        out.len = n;
+                        self.rtp_out.push_back(out);
+                    }
+                }
+                _ => rtp.skip(FRAME as u32),
             }
         }
         self.apply(now, id, actions);
