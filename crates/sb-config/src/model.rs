@@ -58,6 +58,8 @@ pub struct Model {
     pub registrar: Registrar,
     pub security: Security,
     pub rtp_ports: RangeInclusive<u16>,
+    /// How long before a media tick the core stops sleeping and spins (0: never spin).
+    pub rtp_timer_spin: Duration,
     pub http_listen: SocketAddr,
     pub store_path: PathBuf,
     pub dialplans_dir: PathBuf,

@@ -57,6 +57,9 @@ pub struct Sip {
 fn default_algorithms() -> Spanned<Vec<String>> {
     Spanned::new(0..0, vec!["MD5".into()])
 }
+fn d_spin() -> Spanned<u64> {
+    Spanned::new(0..0, 5)
+}
 fn d30() -> Spanned<u64> {
     Spanned::new(0..0, 30)
 }
@@ -127,6 +130,8 @@ impl Default for Security {
 #[serde(deny_unknown_fields)]
 pub struct Rtp {
     pub port_range: Spanned<String>,
+    #[serde(default = "d_spin")]
+    pub timer_spin_ms: Spanned<u64>,
 }
 
 #[derive(Debug, Deserialize)]

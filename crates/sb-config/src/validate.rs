@@ -212,6 +212,14 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             ),
         );
     }
+    let spin = *raw.rtp.timer_spin_ms.get_ref();
+    if spin > 15 {
+        c.error(
+            "SB102",
+            &raw.rtp.timer_spin_ms,
+            format!("rtp.timer_spin_ms ({spin}) must be at most 15 (a 20 ms packet interval)"),
+        );
+    }
     if raw.store.path.get_ref().trim().is_empty() {
         c.error(
             "SB114",
@@ -423,6 +431,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         },
         rtp_ports,
         http_listen,
+        rtp_timer_spin: Duration::from_millis(spin),
         store_path: PathBuf::from(raw.store.path.get_ref()),
         dialplans_dir: PathBuf::from(ivr.dialplans.get_ref()),
         prompts_dir: PathBuf::from(ivr.prompts.get_ref()),

@@ -24,6 +24,13 @@ use std::time::{Duration, Instant};
 const PTIME: Duration = Duration::from_millis(20);
 /// RTP header (12 bytes) plus 20 ms of G.711.
 pub const RTP_MAX: usize = 12 + FRAME;
+/// The first point of the 20 ms grid anchored at `origin` strictly after `t`.
+fn grid_after(origin: Instant, t: Instant) -> Instant {
+    let step = PTIME.as_micros();
+    let slots = t.saturating_duration_since(origin).as_micros() / step + 1;
+    origin + Duration::from_micros((slots * step) as u64)
+}
+
 static SILENCE_ULAW: [u8; FRAME] = [0xFF; FRAME];
 static SILENCE_ALAW: [u8; FRAME] = [0xD5; FRAME];
 
@@ -156,6 +163,15 @@ impl Engine {
         self.calls.len()
     }
 
+    /// The first point of the shared 20 ms media grid at or after `t`. Every call ticks on
+    /// it, so the runtime wakes once per 20 ms for all of them.
+    fn grid_at_or_after(&self, t: Instant) -> Instant {
+        let since = t.saturating_duration_since(self.cfg.origin).as_micros();
+        let step = PTIME.as_micros();
+        let slots = since.div_ceil(step);
+        self.cfg.origin + Duration::from_micros((slots * step) as u64)
+    }
+
     fn wall(&self, now: Instant) -> i64 {
         self.cfg.wall_at_origin + now.saturating_duration_since(self.cfg.origin).as_secs() as i64
     }
@@ -256,12 +272,13 @@ impl Engine {
         };
         self.by_dialog.insert(dialog.clone(), id);
         let wall = self.wall(now);
+        let first_tick = self.grid_at_or_after(now);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         call.dialog = Some(dialog);
         call.phase = Phase::Answered;
-        call.next_tick = Some(now);
+        call.next_tick = Some(first_tick);
         let actions = call.ivr.start(wall);
         self.events.push_back(EngineEvent::CallAnswered {
             call: id,
@@ -588,7 +605,7 @@ impl Engine {
         while let Some(t) = call.next_tick.filter(|t| *t <= now) {
             frames += 1;
             if frames > MAX_CATCH_UP {
-                call.next_tick = Some(now + PTIME);
+                call.next_tick = Some(grid_after(self.cfg.origin, now));
                 break;
             }
             call.next_tick = Some(t + PTIME);
