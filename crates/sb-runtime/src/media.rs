@@ -7,7 +7,8 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -15,7 +16,8 @@ pub struct MediaPorts {
     ip: IpAddr,
     range: RangeInclusive<u16>,
     next: u16,
-    open: HashMap<u16, (Arc<UdpSocket>, JoinHandle<()>)>,
+    /// The socket (sent on directly, without the reactor) and the task reading it.
+    open: HashMap<u16, (Arc<AsyncFd<std::net::UdpSocket>>, JoinHandle<()>)>,
     pub send_dropped: u64,
 }
 
@@ -50,7 +52,13 @@ impl MediaPorts {
                 Err(e) => return Err(e),
             };
             std_sock.set_nonblocking(true)?;
-            let sock = Arc::new(UdpSocket::from_std(std_sock)?);
+            // Registered for reading only: sends go straight to the socket, so the thousands
+            // of "writable again" edges a busy media core causes never wake the reactor.
+            // SAFETY: the AsyncFd owns `std_sock`, an open socket whose descriptor stays the
+            // same until the AsyncFd drops it.
+            let registered =
+                unsafe { AsyncFd::register_with_interest(std_sock, Interest::READABLE) };
+            let sock = Arc::new(registered?);
             let reader = tokio::spawn(read_loop(sock.clone(), port, core.clone()));
             self.open.insert(port, (sock, reader));
             return Ok(port);
@@ -71,7 +79,7 @@ impl MediaPorts {
     pub fn send(&mut self, port: u16, to: SocketAddr, bytes: &[u8]) {
         match self.open.get(&port) {
             Some((sock, _)) => {
-                if sock.try_send_to(bytes, to).is_err() {
+                if sock.get_ref().send_to(bytes, to).is_err() {
                     self.send_dropped += 1;
                 }
             }
@@ -80,25 +88,34 @@ impl MediaPorts {
     }
 }
 
-async fn read_loop(sock: Arc<UdpSocket>, port: u16, core: mpsc::Sender<Input>) {
+async fn read_loop(sock: Arc<AsyncFd<std::net::UdpSocket>>, port: u16, core: mpsc::Sender<Input>) {
     let mut buf = [0u8; 2048];
     loop {
-        match sock.recv_from(&mut buf).await {
-            Ok((n, from)) => {
-                if core
-                    .send(Input::Rtp {
-                        port,
-                        from,
-                        bytes: buf[..n].to_vec(),
-                    })
-                    .await
-                    .is_err()
-                {
-                    return;
+        let Ok(mut ready) = sock.readable().await else {
+            return;
+        };
+        loop {
+            match ready.get_inner().recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    if core
+                        .send(Input::Rtp {
+                            port,
+                            from,
+                            bytes: buf[..n].to_vec(),
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    ready.clear_ready();
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
+                Err(_) => return,
             }
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
-            Err(_) => return,
         }
     }
 }
