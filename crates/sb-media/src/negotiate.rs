@@ -236,19 +236,7 @@ pub fn answer(
             }
         })
         .collect();
-    let sd = SessionDescription {
-        origin_user: "switchboard".into(),
-        session_id: local.session_id,
-        session_version: local.session_version,
-        origin_addr: local.addr.to_string(),
-        origin_ipv6: local.addr.is_ipv6(),
-        session_name: "switchboard".into(),
-        info: Vec::new(),
-        connection: Some(Connection { addr: local.addr }),
-        times: vec!["0 0".into()],
-        attributes: Vec::new(),
-        media,
-    };
+    let sd = our_session(local, media);
     let ptime_ms = om
         .ptime()
         .filter(|p| (10..=60).contains(p) && p % 10 == 0)
@@ -270,6 +258,23 @@ pub fn answer(
     ))
 }
 
+/// The session-level lines of every description we send.
+fn our_session(local: &LocalMedia, media: Vec<MediaDescription>) -> SessionDescription {
+    SessionDescription {
+        origin_user: "switchboard".into(),
+        session_id: local.session_id,
+        session_version: local.session_version,
+        origin_addr: local.addr.to_string(),
+        origin_ipv6: local.addr.is_ipv6(),
+        session_name: "switchboard".into(),
+        info: Vec::new(),
+        connection: Some(Connection { addr: local.addr }),
+        times: vec!["0 0".into()],
+        attributes: Vec::new(),
+        media,
+    }
+}
+
 /// Our offer, for an outgoing leg or a late-offer INVITE (offer in our 200, answer in the ACK).
 pub fn offer(local: &LocalMedia, direction: Direction) -> SessionDescription {
     let mut formats: Vec<String> = local
@@ -287,18 +292,9 @@ pub fn offer(local: &LocalMedia, direction: Direction) -> SessionDescription {
     attributes.push(Attribute::new("fmtp", "101 0-16"));
     attributes.push(Attribute::new("ptime", "20"));
     attributes.push(Attribute::flag(direction.attr()));
-    SessionDescription {
-        origin_user: "switchboard".into(),
-        session_id: local.session_id,
-        session_version: local.session_version,
-        origin_addr: local.addr.to_string(),
-        origin_ipv6: local.addr.is_ipv6(),
-        session_name: "switchboard".into(),
-        info: Vec::new(),
-        connection: Some(Connection { addr: local.addr }),
-        times: vec!["0 0".into()],
-        attributes: Vec::new(),
-        media: vec![MediaDescription {
+    our_session(
+        local,
+        vec![MediaDescription {
             media: "audio".into(),
             port: local.port,
             port_count: None,
@@ -308,7 +304,7 @@ pub fn offer(local: &LocalMedia, direction: Direction) -> SessionDescription {
             connection: None,
             attributes,
         }],
-    }
+    )
 }
 
 /// Reads the answer to our offer (RFC 3264 §7): the codec is the answer's first format

@@ -167,30 +167,6 @@ impl RtpSession {
         Some(n)
     }
 
-    /// A DTMF event packet (RFC 4733) shares the timestamp of the event's start, so the
-    /// media clock is not advanced by it; the caller advances it with [`Self::skip`].
-    pub fn write_event(
-        &mut self,
-        out: &mut [u8],
-        payload_type: u8,
-        marker: bool,
-        event_ts: u32,
-        payload: &[u8],
-    ) -> Option<usize> {
-        let n = RtpPacketBuilder::new()
-            .payload_type(payload_type)
-            .marked(marker)
-            .sequence(Seq::from(self.seq))
-            .ssrc(self.ssrc)
-            .timestamp(event_ts)
-            .payload(payload)
-            .build_into(out)
-            .ok()?;
-        self.seq = self.seq.wrapping_add(1);
-        self.sent_packets += 1;
-        Some(n)
-    }
-
     /// The timestamp the next audio packet will carry.
     pub fn next_timestamp(&self) -> u32 {
         self.timestamp
