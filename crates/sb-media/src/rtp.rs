@@ -167,11 +167,6 @@ impl RtpSession {
         Some(n)
     }
 
-    /// The timestamp the next audio packet will carry.
-    pub fn next_timestamp(&self) -> u32 {
-        self.timestamp
-    }
-
     /// Moves the media clock without sending (silence suppressed, a gap in the feed).
     pub fn skip(&mut self, samples: u32) {
         self.timestamp = self.timestamp.wrapping_add(samples);
