@@ -116,6 +116,25 @@ impl Session {
                     self.enter(unix_secs, t, &mut out);
                 }
             }
+            // Type-ahead: a caller who knows the menu may press during the greeting. The key
+            // ends the greeting and goes to the menu or collect that follows; before anything
+            // else (an after-hours message, say) it is ignored.
+            (Wait::Play, Input::Digit(d)) => {
+                let Node::Play { next, .. } = self.plans.node(self.at) else {
+                    return out;
+                };
+                let t = Target {
+                    flow: self.at.flow,
+                    node: *next,
+                };
+                if matches!(self.plans.node(t), Node::Menu(_) | Node::Collect(_)) {
+                    self.enter(unix_secs, t, &mut out);
+                    // Stops the greeting and the menu prompt just queued alike.
+                    out.push(Action::StopPlayback);
+                    self.wait = Wait::Digits;
+                    self.on_digit(now, unix_secs, d, &mut out);
+                }
+            }
             (Wait::Final, Input::PromptDone) => self.finish(&mut out),
             (Wait::Prompting, Input::PromptDone) => {
                 self.wait = Wait::Digits;
@@ -127,7 +146,7 @@ impl Session {
                 self.on_digit(now, unix_secs, d, &mut out);
             }
             (Wait::Digits, Input::Digit(d)) => self.on_digit(now, unix_secs, d, &mut out),
-            // Digits while a plain prompt plays, and stray prompt-done events, are ignored.
+            // Digits while final prompts play, and stray prompt-done events, are ignored.
             _ => {}
         }
         out

@@ -387,3 +387,22 @@ fn validation_reports_every_problem_with_lines() {
     let e = plans(&syntax).expect_err("unknown key");
     assert_eq!((e[0].code, e[0].line), ("IV001", 3));
 }
+
+#[test]
+fn a_key_during_the_greeting_goes_to_the_menu_but_not_past_a_message() {
+    let p = plans(MAIN).expect("valid");
+    let (mut c, _) = Call::new(&p, "8000", MONDAY_10);
+    // Still in the greeting: "1" skips it and is the menu's choice.
+    let a = c.digits("1");
+    assert!(a.contains(&Action::StopPlayback));
+    assert!(a.contains(&Action::Entered("main/hours".into())), "{a:?}");
+    assert_eq!(played(&a).last().map(String::as_str), Some("zh-CN/hold"));
+    // After hours the closing message is a hangup's prompt: keys do not cut it short.
+    let (mut c, _) = Call::new(&p, "8000", MONDAY_10 + 12 * HOUR);
+    c.input(Input::PromptDone);
+    c.digits("1");
+    assert!(
+        c.digits("5").is_empty(),
+        "no effect while the final prompts play"
+    );
+}
