@@ -1,0 +1,650 @@
+//! The ACD state machine.
+
+use crate::model::*;
+use sb_sip::timer::DeadlineQueue;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+struct Agent {
+    id: AgentId,
+    /// Registered and answering keep-alives: the phone can ring.
+    reachable: bool,
+    /// Queues (indices) the agent is logged in to.
+    queues: BTreeSet<usize>,
+    paused: Option<String>,
+    activity: Activity,
+    idle_since: Instant,
+    wrap_until: Option<Instant>,
+    misses: u32,
+    calls_taken: u32,
+}
+
+impl Agent {
+    fn available(&self) -> bool {
+        self.reachable
+            && !self.queues.is_empty()
+            && self.paused.is_none()
+            && self.activity == Activity::Idle
+    }
+}
+
+#[derive(Debug)]
+struct Waiting {
+    queue: usize,
+    priority: i32,
+    joined: Instant,
+    order: u64,
+    /// Agent index -> when its phone started ringing.
+    offers: BTreeMap<usize, Instant>,
+    escalated: bool,
+    /// Skills strategy: when the next skill level joins the pool.
+    next_widen: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub struct Acd {
+    cfg: AcdConfig,
+    queues: Vec<QueueSpec>,
+    by_name: HashMap<String, usize>,
+    cursor: Vec<usize>,
+    agents: Vec<Agent>,
+    by_agent: HashMap<AgentId, usize>,
+    waiting: BTreeMap<CallId, Waiting>,
+    connected: HashMap<CallId, usize>,
+    call_timers: DeadlineQueue<CallId>,
+    agent_timers: DeadlineQueue<usize>,
+    next_order: u64,
+    actions: VecDeque<AcdAction>,
+    events: VecDeque<AcdEvent>,
+}
+
+impl Acd {
+    /// Agents are every member of every queue; none is logged in until told.
+    pub fn new(cfg: AcdConfig, queues: Vec<QueueSpec>, now: Instant) -> Acd {
+        let mut acd = Acd {
+            cfg,
+            by_name: queues
+                .iter()
+                .enumerate()
+                .map(|(i, q)| (q.name.clone(), i))
+                .collect(),
+            cursor: vec![usize::MAX; queues.len()],
+            queues,
+            agents: Vec::new(),
+            by_agent: HashMap::new(),
+            waiting: BTreeMap::new(),
+            connected: HashMap::new(),
+            call_timers: DeadlineQueue::default(),
+            agent_timers: DeadlineQueue::default(),
+            next_order: 0,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        let ids: Vec<AgentId> = acd
+            .queues
+            .iter()
+            .flat_map(|q| q.members.iter().map(|(a, _)| a.clone()))
+            .collect();
+        for id in ids {
+            if !acd.by_agent.contains_key(&id) {
+                acd.by_agent.insert(id.clone(), acd.agents.len());
+                acd.agents.push(Agent {
+                    id,
+                    reachable: false,
+                    queues: BTreeSet::new(),
+                    paused: None,
+                    activity: Activity::Idle,
+                    idle_since: now,
+                    wrap_until: None,
+                    misses: 0,
+                    calls_taken: 0,
+                });
+            }
+        }
+        acd
+    }
+
+    pub fn poll_action(&mut self) -> Option<AcdAction> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<AcdEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.call_timers.next(), self.agent_timers.next()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The agent's activity and whether calls may be offered to them.
+    pub fn agent(&self, id: &AgentId) -> Option<(Activity, bool)> {
+        self.by_agent
+            .get(id)
+            .map(|&i| (self.agents[i].activity.clone(), self.agents[i].available()))
+    }
+
+    pub fn agent_ids(&self) -> impl Iterator<Item = &AgentId> {
+        self.agents.iter().map(|a| &a.id)
+    }
+
+    pub fn paused(&self, id: &AgentId) -> Option<String> {
+        self.by_agent
+            .get(id)
+            .and_then(|&i| self.agents[i].paused.clone())
+    }
+
+    /// Patients waiting in `queue` now.
+    pub fn waiting(&self, queue: &str) -> usize {
+        let Some(&q) = self.by_name.get(queue) else {
+            return 0;
+        };
+        self.waiting.values().filter(|w| w.queue == q).count()
+    }
+
+    pub fn longest_wait(&self, queue: &str, now: Instant) -> Duration {
+        let Some(&q) = self.by_name.get(queue) else {
+            return Duration::ZERO;
+        };
+        self.waiting
+            .values()
+            .filter(|w| w.queue == q)
+            .map(|w| now - w.joined)
+            .max()
+            .unwrap_or_default()
+    }
+
+    pub fn is_waiting(&self, call: CallId) -> bool {
+        self.waiting.contains_key(&call)
+    }
+
+    pub fn connected_to(&self, call: CallId) -> Option<&AgentId> {
+        self.connected.get(&call).map(|&i| &self.agents[i].id)
+    }
+
+    fn report(&mut self, a: usize) {
+        let ag = &self.agents[a];
+        self.events.push_back(AcdEvent::AgentState {
+            agent: ag.id.clone(),
+            activity: ag.activity.clone(),
+            paused: ag.paused.clone(),
+            available: ag.available(),
+        });
+    }
+
+    fn set_idle(&mut self, a: usize, now: Instant) {
+        let ag = &mut self.agents[a];
+        ag.activity = Activity::Idle;
+        ag.idle_since = now;
+        ag.wrap_until = None;
+        self.report(a);
+    }
+
+    // ---- the truth about agents ---------------------------------------------------------
+
+    /// The registrar's view: the phone is registered and answers keep-alives, or not.
+    pub fn handle_reachability(&mut self, now: Instant, agent: &AgentId, reachable: bool) {
+        let Some(&a) = self.by_agent.get(agent) else {
+            return;
+        };
+        if self.agents[a].reachable == reachable {
+            return;
+        }
+        self.agents[a].reachable = reachable;
+        if !reachable {
+            // A phone that vanished mid-offer cannot answer: the call goes back in line.
+            if let Activity::Offered(call) = self.agents[a].activity {
+                self.withdraw_offer(now, call, a, false);
+            }
+        }
+        self.report(a);
+        self.dispatch(now);
+    }
+
+    /// Logs the agent in to the named queues they are a member of.
+    pub fn handle_login(&mut self, now: Instant, agent: &AgentId, queues: &[&str]) {
+        let Some(&a) = self.by_agent.get(agent) else {
+            return;
+        };
+        for name in queues {
+            if let Some(&q) = self.by_name.get(*name) {
+                if self.queues[q].members.iter().any(|(m, _)| m == agent) {
+                    self.agents[a].queues.insert(q);
+                }
+            }
+        }
+        self.agents[a].idle_since = now;
+        self.report(a);
+        self.dispatch(now);
+    }
+
+    pub fn handle_logout(&mut self, now: Instant, agent: &AgentId) {
+        let Some(&a) = self.by_agent.get(agent) else {
+            return;
+        };
+        if let Activity::Offered(call) = self.agents[a].activity {
+            self.withdraw_offer(now, call, a, false);
+        }
+        self.agents[a].queues.clear();
+        self.report(a);
+        self.dispatch(now);
+    }
+
+    pub fn handle_pause(&mut self, now: Instant, agent: &AgentId, reason: &str) {
+        let Some(&a) = self.by_agent.get(agent) else {
+            return;
+        };
+        if let Activity::Offered(call) = self.agents[a].activity {
+            self.withdraw_offer(now, call, a, false);
+        }
+        self.agents[a].paused = Some(reason.to_string());
+        self.report(a);
+        self.dispatch(now);
+    }
+
+    pub fn handle_unpause(&mut self, now: Instant, agent: &AgentId) {
+        let Some(&a) = self.by_agent.get(agent) else {
+            return;
+        };
+        self.agents[a].paused = None;
+        self.agents[a].misses = 0;
+        self.agents[a].idle_since = now;
+        self.report(a);
+        self.dispatch(now);
+    }
+
+    // ---- calls --------------------------------------------------------------------------
+
+    /// A patient joins `queue`. Higher `priority` is served first.
+    pub fn handle_enqueue(&mut self, now: Instant, call: CallId, queue: &str, priority: i32) {
+        let Some(&q) = self.by_name.get(queue) else {
+            self.overflow_now(call, queue, None, OverflowReason::NoAgents, Duration::ZERO);
+            return;
+        };
+        let to = self.queues[q].overflow_to.clone();
+        let staffed = self.agents.iter().any(|a| a.queues.contains(&q));
+        if !staffed {
+            return self.overflow_now(call, queue, to, OverflowReason::NoAgents, Duration::ZERO);
+        }
+        let waiting = self.waiting.values().filter(|w| w.queue == q).count();
+        if waiting >= self.cfg.max_waiting {
+            return self.overflow_now(
+                call,
+                queue,
+                to,
+                OverflowReason::TooManyWaiting,
+                Duration::ZERO,
+            );
+        }
+        self.next_order += 1;
+        let next_widen = match self.queues[q].strategy {
+            Strategy::Skills { widen_every } if !widen_every.is_zero() => Some(now + widen_every),
+            _ => None,
+        };
+        self.waiting.insert(
+            call,
+            Waiting {
+                queue: q,
+                priority,
+                joined: now,
+                order: self.next_order,
+                offers: BTreeMap::new(),
+                escalated: false,
+                next_widen,
+            },
+        );
+        self.events.push_back(AcdEvent::Joined {
+            call,
+            queue: queue.to_string(),
+            position: waiting + 1,
+        });
+        self.schedule_call(call);
+        self.dispatch(now);
+    }
+
+    fn overflow_now(
+        &mut self,
+        call: CallId,
+        queue: &str,
+        to: Option<String>,
+        reason: OverflowReason,
+        waited: Duration,
+    ) {
+        self.events.push_back(AcdEvent::Overflowed {
+            call,
+            queue: queue.to_string(),
+            reason: reason.clone(),
+            waited,
+        });
+        self.actions.push_back(AcdAction::Overflow {
+            call,
+            queue: queue.to_string(),
+            to,
+            reason,
+        });
+    }
+
+    /// The patient hung up while waiting.
+    pub fn handle_abandon(&mut self, now: Instant, call: CallId) {
+        let Some(w) = self.waiting.remove(&call) else {
+            return;
+        };
+        let queue = self.queues[w.queue].name.clone();
+        for &a in w.offers.keys() {
+            self.actions.push_back(AcdAction::CancelOffer {
+                call,
+                agent: self.agents[a].id.clone(),
+            });
+            self.set_idle(a, now);
+        }
+        self.events.push_back(AcdEvent::Abandoned {
+            call,
+            queue,
+            waited: now - w.joined,
+        });
+        self.dispatch(now);
+    }
+
+    /// An agent picked up. Returns false when the offer was no longer open (the engine
+    /// then drops that agent's leg).
+    pub fn handle_answered(&mut self, now: Instant, call: CallId, agent: &AgentId) -> bool {
+        let Some(&a) = self.by_agent.get(agent) else {
+            return false;
+        };
+        let open = self
+            .waiting
+            .get(&call)
+            .and_then(|w| w.offers.get(&a).copied());
+        let Some(rang_since) = open else { return false };
+        let Some(w) = self.waiting.remove(&call) else {
+            return false;
+        };
+        for (&other, _) in w.offers.iter().filter(|(o, _)| **o != a) {
+            self.actions.push_back(AcdAction::CancelOffer {
+                call,
+                agent: self.agents[other].id.clone(),
+            });
+            self.set_idle(other, now);
+        }
+        let rang = now - rang_since;
+        let waited = now - w.joined;
+        self.agents[a].activity = Activity::OnCall(call);
+        self.agents[a].misses = 0;
+        self.connected.insert(call, a);
+        self.actions.push_back(AcdAction::Connect {
+            call,
+            agent: agent.clone(),
+        });
+        self.events.push_back(AcdEvent::Answered {
+            call,
+            agent: agent.clone(),
+            rang,
+            within_rings: rang <= self.cfg.sla_threshold,
+            waited,
+        });
+        self.report(a);
+        self.dispatch(now);
+        true
+    }
+
+    /// The agent's phone refused or could not take the offer (busy, error, gone).
+    pub fn handle_offer_failed(&mut self, now: Instant, call: CallId, agent: &AgentId) {
+        let Some(&a) = self.by_agent.get(agent) else {
+            return;
+        };
+        if self.agents[a].activity == Activity::Offered(call) {
+            self.withdraw_offer(now, call, a, false);
+            self.dispatch(now);
+        }
+    }
+
+    /// A connected call ended: the agent wraps up, then is free again.
+    pub fn handle_call_ended(&mut self, now: Instant, call: CallId) {
+        let Some(a) = self.connected.remove(&call) else {
+            return;
+        };
+        let ag = &mut self.agents[a];
+        ag.calls_taken += 1;
+        if self.cfg.wrap_up.is_zero() {
+            self.set_idle(a, now);
+        } else {
+            ag.activity = Activity::WrapUp;
+            ag.wrap_until = Some(now + self.cfg.wrap_up);
+            self.agent_timers.push(now + self.cfg.wrap_up, a);
+            self.report(a);
+        }
+        self.dispatch(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(a) = self.agent_timers.pop_due(now) {
+            let ag = &self.agents[a];
+            if ag.activity == Activity::WrapUp && ag.wrap_until.is_some_and(|t| t <= now) {
+                self.set_idle(a, now);
+            }
+        }
+        while let Some(call) = self.call_timers.pop_due(now) {
+            self.check_call(now, call);
+        }
+        self.dispatch(now);
+    }
+
+    /// Takes an offer back: the agent is free again (or paused after too many misses) and
+    /// the call waits for the next agent.
+    fn withdraw_offer(&mut self, now: Instant, call: CallId, a: usize, missed: bool) {
+        let rang_since = self
+            .waiting
+            .get_mut(&call)
+            .and_then(|w| w.offers.remove(&a));
+        self.actions.push_back(AcdAction::CancelOffer {
+            call,
+            agent: self.agents[a].id.clone(),
+        });
+        if missed {
+            let rang = rang_since.map(|t| now - t).unwrap_or_default();
+            self.events.push_back(AcdEvent::RingNoAnswer {
+                call,
+                agent: self.agents[a].id.clone(),
+                rang,
+            });
+            self.agents[a].misses += 1;
+            if self.agents[a].misses >= self.cfg.max_misses {
+                let misses = self.agents[a].misses;
+                self.agents[a].paused = Some("no answer".into());
+                self.events.push_back(AcdEvent::AutoPaused {
+                    agent: self.agents[a].id.clone(),
+                    misses,
+                });
+            }
+        }
+        self.set_idle(a, now);
+        self.schedule_call(call);
+    }
+
+    fn check_call(&mut self, now: Instant, call: CallId) {
+        let Some(w) = self.waiting.get(&call) else {
+            return;
+        };
+        let expired: Vec<usize> = w
+            .offers
+            .iter()
+            .filter(|(_, t)| **t + self.cfg.ring_timeout <= now)
+            .map(|(a, _)| *a)
+            .collect();
+        for a in expired {
+            self.withdraw_offer(now, call, a, true);
+        }
+        let escalate_after = self.escalate_after();
+        let Some(w) = self.waiting.get_mut(&call) else {
+            return;
+        };
+        let waited = now - w.joined;
+        if waited >= self.cfg.max_wait {
+            let w = self
+                .waiting
+                .remove(&call)
+                .expect("present: looked up above");
+            for &a in w.offers.keys() {
+                self.actions.push_back(AcdAction::CancelOffer {
+                    call,
+                    agent: self.agents[a].id.clone(),
+                });
+                self.set_idle(a, now);
+            }
+            let q = &self.queues[w.queue];
+            let (name, to) = (q.name.clone(), q.overflow_to.clone());
+            self.overflow_now(call, &name, to, OverflowReason::MaxWait, waited);
+            return;
+        }
+        if let (Some(t), Strategy::Skills { widen_every }) =
+            (w.next_widen, self.queues[w.queue].strategy)
+        {
+            // dispatch() after the timers sees the wider pool; the next widening is later.
+            if t <= now {
+                w.next_widen = Some(now + widen_every);
+            }
+        }
+        if !w.escalated && waited >= escalate_after {
+            w.escalated = true;
+            self.events.push_back(AcdEvent::Escalated { call, waited });
+        }
+        self.schedule_call(call);
+    }
+
+    fn escalate_after(&self) -> Duration {
+        self.cfg.sla_threshold.mul_f64(self.cfg.escalate_at)
+    }
+
+    fn schedule_call(&mut self, call: CallId) {
+        let Some(w) = self.waiting.get(&call) else {
+            return;
+        };
+        let mut next = w.joined + self.cfg.max_wait;
+        if !w.escalated {
+            next = next.min(w.joined + self.escalate_after());
+        }
+        if let Some(t) = w.offers.values().min() {
+            next = next.min(*t + self.cfg.ring_timeout);
+        }
+        if let Some(t) = w.next_widen {
+            next = next.min(t);
+        }
+        self.call_timers.push(next, call);
+    }
+
+    /// Offers waiting calls to free agents: higher priority first, then first come.
+    fn dispatch(&mut self, now: Instant) {
+        let mut order: Vec<(i32, u64, CallId)> = self
+            .waiting
+            .iter()
+            .map(|(c, w)| (-w.priority, w.order, *c))
+            .collect();
+        order.sort();
+        for (_, _, call) in order {
+            if !self.agents.iter().any(Agent::available) {
+                return;
+            }
+            let Some(w) = self.waiting.get(&call) else {
+                continue;
+            };
+            let q = w.queue;
+            let wide = w.escalated || self.queues[q].strategy == Strategy::RingAll;
+            if !wide && !w.offers.is_empty() {
+                continue;
+            }
+            let picks = if wide {
+                self.all_candidates(q, call, now)
+            } else {
+                self.pick(q, call, now).into_iter().collect()
+            };
+            for a in picks {
+                self.offer(now, call, a);
+            }
+        }
+    }
+
+    fn candidates(&self, q: usize, call: CallId, now: Instant) -> Vec<(usize, u8)> {
+        let w = &self.waiting[&call];
+        let max_level = match self.queues[q].strategy {
+            Strategy::Skills { widen_every } if !widen_every.is_zero() => {
+                let steps = (now - w.joined).as_millis() / widen_every.as_millis().max(1);
+                1 + steps.min(254) as u8
+            }
+            _ => u8::MAX,
+        };
+        self.queues[q]
+            .members
+            .iter()
+            .filter(|(_, level)| *level <= max_level || w.escalated)
+            .filter_map(|(id, level)| self.by_agent.get(id).map(|&a| (a, *level)))
+            .filter(|(a, _)| {
+                self.agents[*a].available()
+                    && self.agents[*a].queues.contains(&q)
+                    && !w.offers.contains_key(a)
+            })
+            .collect()
+    }
+
+    fn all_candidates(&self, q: usize, call: CallId, now: Instant) -> Vec<usize> {
+        self.candidates(q, call, now)
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect()
+    }
+
+    fn pick(&mut self, q: usize, call: CallId, now: Instant) -> Option<usize> {
+        let c = self.candidates(q, call, now);
+        let idle = |a: usize| self.agents[a].idle_since;
+        match self.queues[q].strategy {
+            Strategy::LongestIdle | Strategy::RingAll => c
+                .iter()
+                .min_by_key(|(a, _)| (idle(*a), *a))
+                .map(|(a, _)| *a),
+            Strategy::FewestCalls => c
+                .iter()
+                .min_by_key(|(a, _)| (self.agents[*a].calls_taken, idle(*a), *a))
+                .map(|(a, _)| *a),
+            Strategy::Skills { .. } => c
+                .iter()
+                .min_by_key(|(a, level)| (*level, idle(*a), *a))
+                .map(|(a, _)| *a),
+            Strategy::RoundRobin => {
+                let members: Vec<usize> = self.queues[q]
+                    .members
+                    .iter()
+                    .filter_map(|(id, _)| self.by_agent.get(id).copied())
+                    .collect();
+                let n = members.len();
+                let start = members
+                    .iter()
+                    .position(|m| *m == self.cursor[q])
+                    .map(|p| p + 1)
+                    .unwrap_or(0);
+                let chosen = (0..n)
+                    .map(|k| members[(start + k) % n])
+                    .find(|m| c.iter().any(|(a, _)| a == m))?;
+                self.cursor[q] = chosen;
+                Some(chosen)
+            }
+        }
+    }
+
+    fn offer(&mut self, now: Instant, call: CallId, a: usize) {
+        let Some(w) = self.waiting.get_mut(&call) else {
+            return;
+        };
+        w.offers.insert(a, now);
+        self.agents[a].activity = Activity::Offered(call);
+        let agent = self.agents[a].id.clone();
+        self.actions.push_back(AcdAction::Offer {
+            call,
+            agent: agent.clone(),
+        });
+        self.events.push_back(AcdEvent::Offered { call, agent });
+        self.report(a);
+        self.schedule_call(call);
+    }
+}
