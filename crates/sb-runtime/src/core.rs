@@ -393,6 +393,9 @@ fn log_sip_event(ev: Event) {
         Event::Request { .. }
         | Event::DialogRequest { .. }
         | Event::Cancelled { .. }
-        | Event::AckTimeout { .. } => {}
+        | Event::AckTimeout { .. }
+        | Event::OutgoingProgress { .. }
+        | Event::OutgoingAnswered { .. }
+        | Event::OutgoingFailed { .. } => {}
     }
 }

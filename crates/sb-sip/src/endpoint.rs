@@ -124,6 +124,42 @@ pub enum Event {
         source: Peer,
         error: String,
     },
+    /// A provisional response to an INVITE we sent.
+    OutgoingProgress {
+        tx: TxId,
+        status: u16,
+    },
+    /// Our INVITE was answered: the dialog exists and the ACK is sent.
+    OutgoingAnswered {
+        tx: TxId,
+        dialog: DialogId,
+        resp: Box<Response>,
+    },
+    /// Our INVITE failed (final non-2xx, or 408 when Timer B fired).
+    OutgoingFailed {
+        tx: TxId,
+        status: u16,
+    },
+}
+
+/// An INVITE we send (to an agent's phone), with what the UAC core needs of it.
+#[derive(Debug, Clone)]
+pub struct OutgoingCall {
+    /// Where the phone is: its registered contact.
+    pub uri: Uri,
+    /// The flow to send over: the one the phone registered from.
+    pub peer: Peer,
+    pub from: NameAddr,
+    pub to: NameAddr,
+    pub sdp: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Outgoing {
+    req: Request,
+    peer: Peer,
+    /// The ACK for the 2xx, kept to answer its retransmissions (RFC 3261 §13.2.2.4).
+    ack: Option<(DialogId, Vec<u8>)>,
 }
 
 /// A 2xx to an INVITE that the UAS core retransmits until the ACK (RFC 3261 §13.3.1.4):
@@ -160,6 +196,7 @@ pub struct Endpoint {
     qualifying: HashMap<TxId, (String, u64)>,
     failures: HashMap<IpAddr, Failures>,
     unacked: HashMap<DialogId, Unacked2xx>,
+    outgoing: HashMap<TxId, Outgoing>,
     next_housekeeping: Instant,
     transmits: VecDeque<(Peer, Vec<u8>)>,
     events: VecDeque<Event>,
@@ -186,6 +223,7 @@ impl Endpoint {
             qualifying: HashMap::new(),
             failures: HashMap::new(),
             unacked: HashMap::new(),
+            outgoing: HashMap::new(),
             next_housekeeping: now + HOUSEKEEPING,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -311,10 +349,14 @@ impl Endpoint {
                     }
                 }
                 LayerEvent::Response { tx, resp } => self.on_client_response(tx, &resp),
-                LayerEvent::StrayResponse { .. } => {}
+                LayerEvent::StrayResponse { resp, .. } => self.on_stray_response(&resp),
                 LayerEvent::ClientTimeout { tx } => {
                     if let Some((user, id)) = self.qualifying.remove(&tx) {
                         self.set_reachable(&user, id, false);
+                    }
+                    if self.outgoing.remove(&tx).is_some() {
+                        self.events
+                            .push_back(Event::OutgoingFailed { tx, status: 408 });
                     }
                 }
                 LayerEvent::AckTimeout { tx } => self.events.push_back(Event::AckTimeout { tx }),
@@ -635,6 +677,9 @@ impl Endpoint {
     }
 
     fn on_client_response(&mut self, tx: TxId, resp: &Response) {
+        if self.outgoing.contains_key(&tx) {
+            return self.on_invite_response(tx, resp);
+        }
         if resp.status < 200 {
             return;
         }
@@ -742,6 +787,132 @@ impl Endpoint {
                 f.times.pop_front();
             }
         }
+    }
+
+    /// Sends an INVITE (to an agent's phone). Responses come back as `Outgoing*` events.
+    pub fn invite(&mut self, now: Instant, call: OutgoingCall) -> TxId {
+        let via = self.local_via(call.peer);
+        let mut from = call.from;
+        from.params.set("tag", Some(self.ids.tag()));
+        let realm = self.cfg.realm.clone();
+        let mut headers = Headers::default();
+        headers.push("Contact", self.local_contact().to_string());
+        headers.push("Allow", ALLOW);
+        headers.push("Content-Type", "application/sdp");
+        let req = Request {
+            method: Method::Invite,
+            uri: call.uri,
+            core: Core {
+                via: vec![via],
+                from,
+                to: call.to,
+                call_id: self.ids.call_id(&realm),
+                cseq: CSeq {
+                    seq: 1,
+                    method: Method::Invite,
+                },
+                max_forwards: Some(70),
+            },
+            headers,
+            body: call.sdp,
+        };
+        let tx = self.layer.send_request(now, &req, call.peer);
+        self.outgoing.insert(
+            tx,
+            Outgoing {
+                req,
+                peer: call.peer,
+                ack: None,
+            },
+        );
+        tx
+    }
+
+    /// Gives up on an INVITE that has not been answered (RFC 3261 §9.1): the CANCEL copies
+    /// the INVITE's Request-URI, Call-ID, From, To, CSeq number and top Via.
+    pub fn cancel(&mut self, now: Instant, tx: TxId) {
+        let Some(o) = self.outgoing.get(&tx) else {
+            return;
+        };
+        if o.ack.is_some() {
+            return;
+        }
+        let mut core = o.req.core.clone();
+        core.cseq.method = Method::Cancel;
+        let cancel = Request {
+            method: Method::Cancel,
+            uri: o.req.uri.clone(),
+            core,
+            headers: Headers::default(),
+            body: Vec::new(),
+        };
+        let peer = o.peer;
+        self.layer.send_request(now, &cancel, peer);
+    }
+
+    fn on_invite_response(&mut self, tx: TxId, resp: &Response) {
+        if resp.status < 200 {
+            self.events.push_back(Event::OutgoingProgress {
+                tx,
+                status: resp.status,
+            });
+            return;
+        }
+        if resp.status >= 300 {
+            self.outgoing.remove(&tx);
+            self.events.push_back(Event::OutgoingFailed {
+                tx,
+                status: resp.status,
+            });
+            return;
+        }
+        let Some(o) = self.outgoing.get(&tx) else {
+            return;
+        };
+        let (req, peer) = (o.req.clone(), o.peer);
+        let Some(mut dialog) = Dialog::uac(&req, resp, peer) else {
+            // A 2xx without a To tag or Contact cannot form a dialog: give up on the call.
+            self.outgoing.remove(&tx);
+            self.events
+                .push_back(Event::OutgoingFailed { tx, status: 500 });
+            return;
+        };
+        // The ACK for a 2xx is sent by the UAC core in its own transaction (§13.2.2.4).
+        let via = self.local_via(peer);
+        let ack = dialog
+            .new_request(Method::Ack, via, Some(req.core.cseq.seq))
+            .to_bytes();
+        let id = dialog.id.clone();
+        self.dialogs.insert(id.clone(), dialog);
+        self.transmits.push_back((peer, ack.clone()));
+        if let Some(o) = self.outgoing.get_mut(&tx) {
+            o.ack = Some((id.clone(), ack));
+        }
+        self.events.push_back(Event::OutgoingAnswered {
+            tx,
+            dialog: id,
+            resp: Box::new(resp.clone()),
+        });
+    }
+
+    /// A 2xx retransmitted after its transaction ended: ACK it again.
+    fn on_stray_response(&mut self, resp: &Response) {
+        if resp.core.cseq.method != Method::Invite || !(200..300).contains(&resp.status) {
+            return;
+        }
+        let again = self.outgoing.values().find_map(|o| {
+            let (id, bytes) = o.ack.as_ref()?;
+            (id.call_id == resp.core.call_id && Some(id.remote_tag.as_str()) == resp.core.to.tag())
+                .then(|| (o.peer, bytes.clone()))
+        });
+        if let Some(t) = again {
+            self.transmits.push_back(t);
+        }
+    }
+
+    /// Forgets an outgoing INVITE once its call is over.
+    pub fn forget_outgoing(&mut self, tx: TxId) {
+        self.outgoing.remove(&tx);
     }
 
     /// Our Contact for dialogs we take part in: where the peer sends in-dialog requests.

@@ -11,6 +11,6 @@ pub mod registrar;
 pub mod timer;
 pub mod transaction;
 
-pub use endpoint::{Endpoint, EndpointConfig, Event, SecurityKind};
+pub use endpoint::{Endpoint, EndpointConfig, Event, OutgoingCall, SecurityKind};
 pub use peer::{Peer, TransportKind};
 pub use timer::{TimerName, TimerSettings};
