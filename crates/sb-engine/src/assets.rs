@@ -178,3 +178,35 @@ pub fn load_assets(m: &Model, src: AssetSource<'_>) -> Result<Assets, Vec<Diagno
         _ => Err(out),
     }
 }
+
+/// The ACD for the configured queues: every member logged in to their queues from the start,
+/// so an agent is offered calls as soon as their phone registers (the demo needs no step).
+/// The operator queue takes the other queues' overflow.
+pub fn acd_from_model(m: &Model, now: std::time::Instant) -> sb_acd::Acd {
+    use sb_acd::{Acd, AcdConfig, AgentId, QueueSpec, Strategy};
+    let threshold = m.sla_threshold();
+    let cfg = AcdConfig {
+        ring_timeout: threshold,
+        sla_threshold: threshold,
+        ..AcdConfig::default()
+    };
+    let has_operator = m.queues.iter().any(|q| q.name == "operator");
+    let queues: Vec<QueueSpec> = m
+        .queues
+        .iter()
+        .map(|q| QueueSpec {
+            name: q.name.clone(),
+            strategy: Strategy::LongestIdle,
+            members: q.agents.iter().map(|a| (AgentId(a.clone()), 1)).collect(),
+            overflow_to: (has_operator && q.name != "operator").then(|| "operator".to_string()),
+        })
+        .collect();
+    let mut acd = Acd::new(cfg, queues, now);
+    for q in &m.queues {
+        for a in &q.agents {
+            acd.handle_login(now, &AgentId(a.clone()), &[q.name.as_str()]);
+        }
+    }
+    while acd.poll_event().is_some() {}
+    acd
+}

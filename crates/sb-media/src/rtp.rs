@@ -51,6 +51,7 @@ pub struct RtpSession {
     learn_until: Instant,
     candidate: Option<Candidate>,
     epoch: Instant,
+    relay_offset: Option<u32>,
     pub stats: ReceiverStats,
     pub strangers_dropped: u64,
     pub sent_packets: u64,
@@ -69,6 +70,7 @@ impl RtpSession {
             learn_until: now + LEARN_WINDOW,
             candidate: None,
             epoch: now,
+            relay_offset: None,
             stats: ReceiverStats::default(),
             strangers_dropped: 0,
             sent_packets: 0,
@@ -171,7 +173,45 @@ impl RtpSession {
     pub fn skip(&mut self, samples: u32) {
         self.timestamp = self.timestamp.wrapping_add(samples);
     }
+
+    /// Relays a packet from another leg: our SSRC and sequence number, and its timestamp
+    /// re-based once so our media clock runs on without a jump (RFC 3550 §5.1). Events
+    /// (RFC 4733) keep their shared start timestamp because the offset is constant.
+    pub fn write_relayed(
+        &mut self,
+        out: &mut [u8],
+        payload_type: u8,
+        marker: bool,
+        in_ts: u32,
+        payload: &[u8],
+    ) -> Option<usize> {
+        let offset = *self
+            .relay_offset
+            .get_or_insert(self.timestamp.wrapping_sub(in_ts));
+        let ts = in_ts.wrapping_add(offset);
+        let n = RtpPacketBuilder::new()
+            .payload_type(payload_type)
+            .marked(marker)
+            .sequence(Seq::from(self.seq))
+            .ssrc(self.ssrc)
+            .timestamp(ts)
+            .payload(payload)
+            .build_into(out)
+            .ok()?;
+        self.seq = self.seq.wrapping_add(1);
+        self.timestamp = ts.wrapping_add(FRAME_SAMPLES);
+        self.sent_packets += 1;
+        self.sent_octets += payload.len() as u64;
+        Some(n)
+    }
+
+    /// The relay stopped (the call left the bridge): the next relay re-bases again.
+    pub fn end_relay(&mut self) {
+        self.relay_offset = None;
+    }
 }
+
+const FRAME_SAMPLES: u32 = 160;
 
 #[cfg(test)]
 mod tests {

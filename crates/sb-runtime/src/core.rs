@@ -128,7 +128,8 @@ impl Server {
             wall_at_origin: wall,
         };
         let seed = u64::from_le_bytes(key[..8].try_into().unwrap_or([7; 8])) ^ 0x5EED;
-        let engine = Engine::new(sip, Arc::new(assets), cfg, seed);
+        let acd = sb_engine::acd_from_model(model, now);
+        let engine = Engine::new(sip, Arc::new(assets), cfg, acd, seed);
         let bind_ip = if local.ip().is_unspecified() {
             local.ip()
         } else {
@@ -278,6 +279,13 @@ impl Server {
                             self.engine.handle_media_failed(now, call);
                         }
                     },
+                    MediaRequest::OpenLeg(leg) => match self.media.open(tx) {
+                        Ok(port) => self.engine.handle_leg_media_opened(now, leg, port),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "no RTP port for an agent leg");
+                            self.engine.handle_leg_media_failed(now, leg);
+                        }
+                    },
                     MediaRequest::Close(port) => self.media.close(port),
                 }
             }
@@ -352,6 +360,13 @@ fn log_event(ev: EngineEvent) {
         EngineEvent::CallEnded { call, reason } => tracing::info!(%call, reason, "call ended"),
         EngineEvent::Rejected { dialled, status } => {
             tracing::info!(%dialled, status, "call refused")
+        }
+        EngineEvent::Offered { call, agent } => tracing::info!(%call, %agent, "offered to agent"),
+        EngineEvent::Bridged { call, agent } => {
+            tracing::info!(%call, %agent, "caller and agent bridged")
+        }
+        EngineEvent::Overflowed { call, queue, to } => {
+            tracing::info!(%call, %queue, to = ?to, "queue overflow")
         }
     }
 }

@@ -231,6 +231,10 @@ impl Endpoint {
         }
     }
 
+    pub fn realm(&self) -> &str {
+        &self.cfg.realm
+    }
+
     pub fn location(&self) -> &Location {
         &self.location
     }

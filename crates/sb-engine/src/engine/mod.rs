@@ -4,6 +4,7 @@
 
 use crate::assets::Assets;
 use crate::call::{Call, CallId, Phase};
+use sb_acd::{Acd, AgentId, CallId as AcdCall};
 use sb_ivr::{Action, Input, Session};
 use sb_media::dtmf::{DigitCollector, Rfc4733Receiver, Source};
 use sb_media::goertzel::ToneDetector;
@@ -14,6 +15,10 @@ use sb_sip::dialog::DialogId;
 use sb_sip::timer::DeadlineQueue;
 use sb_sip::transaction::TxId;
 use sb_sip::{Endpoint, Event, Peer};
+
+mod agents;
+use agents::AgentLeg;
+pub use agents::LegId;
 use sb_sip_msg::pii::Redacted;
 use sb_sip_msg::{Message, Method, Request};
 use std::collections::{HashMap, VecDeque};
@@ -96,6 +101,21 @@ pub enum EngineEvent {
         call: CallId,
         reason: &'static str,
     },
+    /// The ACD offered the call to an agent (their phone rings).
+    Offered {
+        call: CallId,
+        agent: String,
+    },
+    /// The agent answered: caller and agent are bridged.
+    Bridged {
+        call: CallId,
+        agent: String,
+    },
+    Overflowed {
+        call: CallId,
+        queue: String,
+        to: Option<String>,
+    },
     Rejected {
         dialled: String,
         status: u16,
@@ -106,6 +126,8 @@ pub enum EngineEvent {
 pub enum MediaRequest {
     /// Bind an RTP port for this call and report it with `handle_media_opened`.
     Open(CallId),
+    /// Bind an RTP port for an agent leg and report it with `handle_leg_media_opened`.
+    OpenLeg(LegId),
     Close(u16),
 }
 
@@ -120,6 +142,13 @@ pub struct RtpOut {
 
 pub struct Engine {
     sip: Endpoint,
+    acd: Acd,
+    legs: HashMap<LegId, AgentLeg>,
+    leg_by_tx: HashMap<TxId, LegId>,
+    leg_by_dialog: HashMap<DialogId, LegId>,
+    leg_by_port: HashMap<u16, LegId>,
+    bridged: HashMap<CallId, LegId>,
+    next_leg: u64,
     assets: Arc<Assets>,
     cfg: EngineConfig,
     calls: HashMap<CallId, Call>,
@@ -136,9 +165,22 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(sip: Endpoint, assets: Arc<Assets>, cfg: EngineConfig, seed: u64) -> Engine {
+    pub fn new(
+        sip: Endpoint,
+        assets: Arc<Assets>,
+        cfg: EngineConfig,
+        acd: Acd,
+        seed: u64,
+    ) -> Engine {
         Engine {
             sip,
+            acd,
+            legs: HashMap::new(),
+            leg_by_tx: HashMap::new(),
+            leg_by_dialog: HashMap::new(),
+            leg_by_port: HashMap::new(),
+            bridged: HashMap::new(),
+            next_leg: 1,
             assets,
             cfg,
             calls: HashMap::new(),
@@ -196,16 +238,22 @@ impl Engine {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.sip.handle_timeout(now);
         self.drain_sip(now);
+        self.acd.handle_timeout(now);
+        self.run_acd(now);
         while let Some(id) = self.due.pop_due(now) {
             self.run_call(now, id);
         }
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.sip.poll_timeout(), self.due.next()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.sip.poll_timeout(),
+            self.due.next(),
+            self.acd.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn poll_transmit(&mut self) -> Option<(Peer, Vec<u8>)> {
@@ -294,9 +342,15 @@ impl Engine {
     }
 
     pub fn handle_rtp(&mut self, now: Instant, port: u16, from: SocketAddr, bytes: &[u8]) {
+        if let Some(&leg) = self.leg_by_port.get(&port) {
+            return self.leg_rtp(now, leg, from, bytes);
+        }
         let Some(&id) = self.by_port.get(&port) else {
             return;
         };
+        if self.bridged.contains_key(&id) {
+            return self.caller_rtp_to_agent(now, id, from, bytes);
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -346,6 +400,9 @@ impl Engine {
                 Event::DialogRequest { tx, dialog, req } => {
                     match self.by_dialog.get(&dialog).copied() {
                         Some(id) => self.on_dialog_request(now, id, tx, *req),
+                        None if self.leg_by_dialog.contains_key(&dialog) => {
+                            self.on_leg_request(now, &dialog, tx, *req)
+                        }
                         None => {
                             if let Some(tx) = tx {
                                 self.sip.respond(now, tx, 481, |b| b);
@@ -366,6 +423,20 @@ impl Engine {
                         .events
                         .push_back(EngineEvent::Sip(Event::AckTimeout { tx })),
                 },
+                Event::OutgoingProgress { .. } => {}
+                Event::OutgoingAnswered { tx, dialog, resp } => {
+                    self.on_leg_answered(now, tx, dialog, &resp)
+                }
+                Event::OutgoingFailed { tx, status } => self.on_leg_failed(now, tx, status),
+                Event::Registered { ref user, .. }
+                | Event::Unregistered { ref user, .. }
+                | Event::Reachability { ref user, .. } => {
+                    let reachable = !self.sip.location().lookup(user, now).is_empty();
+                    self.acd
+                        .handle_reachability(now, &AgentId(user.clone()), reachable);
+                    self.events.push_back(EngineEvent::Sip(ev));
+                    self.run_acd(now);
+                }
                 other => self.events.push_back(EngineEvent::Sip(other)),
             }
         }
@@ -586,6 +657,13 @@ impl Engine {
 
     fn run_call(&mut self, now: Instant, id: CallId) {
         let wall = self.wall(now);
+        if self.bridged.contains_key(&id) {
+            // The caller hears the agent now: no prompts, no silence from us.
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.next_tick = None;
+            }
+            return;
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -701,8 +779,10 @@ impl Engine {
                 Action::Queue(queue) => {
                     // The ACD takes over here (issue 4); until then the caller waits on the line.
                     call.phase = Phase::Waiting;
+                    self.acd.handle_enqueue(now, AcdCall(id.0), &queue, 0);
                     self.events
                         .push_back(EngineEvent::Queued { call: id, queue });
+                    self.run_acd(now);
                 }
                 Action::Transfer(extension) => {
                     call.phase = Phase::Waiting;
@@ -729,6 +809,7 @@ impl Engine {
         let Some(call) = self.calls.remove(&id) else {
             return;
         };
+        self.release_agents(now, id);
         if status != 0 && call.phase == Phase::Setup {
             self.sip.respond(now, call.invite_tx, status, |b| b);
         }

@@ -1,0 +1,425 @@
+//! Agent legs: the ACD's offers become INVITEs to agents' phones, the first answer is
+//! bridged to the waiting caller, and media is relayed between the two legs (transcoding
+//! PCMU and PCMA when they differ, RFC 4733 events passed through).
+
+use super::{Engine, EngineEvent, MediaRequest, RtpOut, RTP_MAX};
+use crate::call::CallId;
+use sb_acd::{AcdAction, AgentId, CallId as AcdCall};
+use sb_media::negotiate::{accept_answer, offer, Codec, Direction, LocalMedia, Negotiated};
+use sb_media::prompt::FRAME;
+use sb_media::{g711, RtpSession, SessionDescription};
+use sb_sip::dialog::DialogId;
+use sb_sip::transaction::TxId;
+use sb_sip::{OutgoingCall, Peer};
+use sb_sip_msg::{Method, NameAddr, Request, Response, Uri};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId(pub u64);
+
+#[derive(Debug)]
+pub(super) struct AgentLeg {
+    call: CallId,
+    agent: AgentId,
+    contact: Uri,
+    flow: Peer,
+    port: Option<u16>,
+    tx: Option<TxId>,
+    dialog: Option<DialogId>,
+    our_sdp: Option<SessionDescription>,
+    media: Option<Negotiated>,
+    rtp: Option<RtpSession>,
+    connected: bool,
+}
+
+fn transcode(from: Codec, to: Codec, payload: &[u8], out: &mut [u8; FRAME * 2]) -> usize {
+    let n = payload.len().min(out.len());
+    for (o, b) in out.iter_mut().zip(&payload[..n]) {
+        *o = match (from, to) {
+            (Codec::Pcmu, Codec::Pcma) => g711::ulaw_to_alaw(*b),
+            (Codec::Pcma, Codec::Pcmu) => g711::alaw_to_ulaw(*b),
+            _ => *b,
+        };
+    }
+    n
+}
+
+impl Engine {
+    /// Carries out what the ACD decided.
+    pub(super) fn run_acd(&mut self, now: Instant) {
+        while let Some(a) = self.acd.poll_action() {
+            match a {
+                AcdAction::Offer { call, agent } => self.offer_to(now, CallId(call.0), agent),
+                AcdAction::CancelOffer { call, agent } => {
+                    self.withdraw(now, CallId(call.0), &agent)
+                }
+                AcdAction::Connect { call, agent } => self.bridge(now, CallId(call.0), &agent),
+                AcdAction::Overflow {
+                    call, queue, to, ..
+                } => {
+                    self.events.push_back(EngineEvent::Overflowed {
+                        call: CallId(call.0),
+                        queue,
+                        to: to.clone(),
+                    });
+                    // The operator group takes the overflow; without one the caller stays on
+                    // the line (the callback offer comes with the call-records work).
+                    if let Some(q) = to {
+                        self.acd.handle_enqueue(now, call, &q, 0);
+                    }
+                }
+            }
+        }
+    }
+
+    fn offer_to(&mut self, now: Instant, call: CallId, agent: AgentId) {
+        let binding = self
+            .sip
+            .location()
+            .lookup(&agent.0, now)
+            .first()
+            .map(|b| (b.contact.uri.clone(), b.flow));
+        let Some((contact, flow)) = binding else {
+            self.acd.handle_offer_failed(now, AcdCall(call.0), &agent);
+            return;
+        };
+        let id = LegId(self.next_leg);
+        self.next_leg += 1;
+        self.events.push_back(EngineEvent::Offered {
+            call,
+            agent: agent.0.clone(),
+        });
+        self.legs.insert(
+            id,
+            AgentLeg {
+                call,
+                agent,
+                contact,
+                flow,
+                port: None,
+                tx: None,
+                dialog: None,
+                our_sdp: None,
+                media: None,
+                rtp: None,
+                connected: false,
+            },
+        );
+        self.media.push_back(MediaRequest::OpenLeg(id));
+    }
+
+    /// The runtime bound `port` for an agent leg: ring the agent's phone.
+    pub fn handle_leg_media_opened(&mut self, now: Instant, id: LegId, port: u16) {
+        let realm = self.sip.realm().to_string();
+        let Some(leg) = self.legs.get_mut(&id) else {
+            self.media.push_back(MediaRequest::Close(port));
+            return;
+        };
+        leg.port = Some(port);
+        self.leg_by_port.insert(port, id);
+        let local = LocalMedia {
+            addr: self.cfg.media_ip,
+            port,
+            codecs: self.cfg.codecs.clone(),
+            session_id: 1_000_000 + id.0,
+            session_version: 1,
+        };
+        let sdp = offer(&local, Direction::SendRecv);
+        leg.our_sdp = Some(sdp.clone());
+        let from = NameAddr::parse(&format!("\"Hospital\" <sip:queue@{realm}>"))
+            .unwrap_or_else(|_| NameAddr::new(leg.contact.clone()));
+        let to = NameAddr::parse(&format!("<sip:{}@{realm}>", leg.agent.0))
+            .unwrap_or_else(|_| NameAddr::new(leg.contact.clone()));
+        let out = OutgoingCall {
+            uri: leg.contact.clone(),
+            peer: leg.flow,
+            from,
+            to,
+            sdp: sdp.to_bytes(),
+        };
+        let tx = self.sip.invite(now, out);
+        if let Some(leg) = self.legs.get_mut(&id) {
+            leg.tx = Some(tx);
+        }
+        self.leg_by_tx.insert(tx, id);
+    }
+
+    pub fn handle_leg_media_failed(&mut self, now: Instant, id: LegId) {
+        if let Some(leg) = self.legs.remove(&id) {
+            self.acd
+                .handle_offer_failed(now, AcdCall(leg.call.0), &leg.agent);
+            self.run_acd(now);
+        }
+    }
+
+    pub(super) fn on_leg_answered(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        dialog: DialogId,
+        resp: &Response,
+    ) {
+        let Some(&id) = self.leg_by_tx.get(&tx) else {
+            // Answered after we gave up (a CANCEL crossed the 200): hang that phone up.
+            self.sip.send_in_dialog(now, &dialog, Method::Bye);
+            self.sip.forget_outgoing(tx);
+            return;
+        };
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return;
+        };
+        let neg = SessionDescription::parse(&resp.body)
+            .ok()
+            .zip(leg.our_sdp.as_ref())
+            .and_then(|(ans, ours)| accept_answer(ours, &ans).ok());
+        leg.dialog = Some(dialog.clone());
+        self.leg_by_dialog.insert(dialog, id);
+        let Some(neg) = neg else {
+            return self.drop_leg(now, id, true);
+        };
+        let seed = self.seed ^ (id.0 << 20) ^ 0xA6E7;
+        leg.rtp = Some(RtpSession::new(now, seed, neg.remote));
+        leg.media = Some(neg);
+        let (call, agent) = (leg.call, leg.agent.clone());
+        if !self.acd.handle_answered(now, AcdCall(call.0), &agent) {
+            // The offer was withdrawn meanwhile (the caller left, another agent was faster).
+            self.drop_leg(now, id, true);
+        }
+        self.run_acd(now);
+    }
+
+    pub(super) fn on_leg_failed(&mut self, now: Instant, tx: TxId, _status: u16) {
+        let Some(id) = self.leg_by_tx.remove(&tx) else {
+            return;
+        };
+        if let Some(leg) = self.legs.get(&id) {
+            let (call, agent) = (leg.call, leg.agent.clone());
+            self.drop_leg(now, id, false);
+            self.acd.handle_offer_failed(now, AcdCall(call.0), &agent);
+            self.run_acd(now);
+        }
+    }
+
+    /// The ACD withdrew an offer: stop the phone ringing.
+    fn withdraw(&mut self, now: Instant, call: CallId, agent: &AgentId) {
+        let found = self
+            .legs
+            .iter()
+            .find(|(_, l)| l.call == call && l.agent == *agent && !l.connected)
+            .map(|(id, _)| *id);
+        if let Some(id) = found {
+            if let Some(tx) = self.legs.get(&id).and_then(|l| l.tx) {
+                self.sip.cancel(now, tx);
+            }
+            self.drop_leg(now, id, false);
+        }
+    }
+
+    /// Forgets a leg, hanging it up first if its dialog is up.
+    fn drop_leg(&mut self, now: Instant, id: LegId, bye: bool) {
+        let Some(leg) = self.legs.remove(&id) else {
+            return;
+        };
+        if let Some(d) = &leg.dialog {
+            if bye {
+                self.sip.send_in_dialog(now, d, Method::Bye);
+            }
+            self.leg_by_dialog.remove(d);
+        }
+        if let Some(tx) = leg.tx {
+            self.leg_by_tx.remove(&tx);
+        }
+        if let Some(p) = leg.port {
+            self.leg_by_port.remove(&p);
+            self.media.push_back(MediaRequest::Close(p));
+        }
+        if self.bridged.get(&leg.call) == Some(&id) {
+            self.bridged.remove(&leg.call);
+        }
+    }
+
+    fn bridge(&mut self, _now: Instant, call: CallId, agent: &AgentId) {
+        let found = self
+            .legs
+            .iter_mut()
+            .find(|(_, l)| l.call == call && l.agent == *agent)
+            .map(|(id, l)| {
+                l.connected = true;
+                *id
+            });
+        let Some(id) = found else { return };
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.playlist.clear();
+            c.playing = false;
+            c.next_tick = None;
+            if let Some(rtp) = c.rtp.as_mut() {
+                rtp.end_relay();
+            }
+        }
+        self.bridged.insert(call, id);
+        self.events.push_back(EngineEvent::Bridged {
+            call,
+            agent: agent.0.clone(),
+        });
+    }
+
+    /// The caller's call ended: whatever agent legs it had go too.
+    pub(super) fn release_agents(&mut self, now: Instant, call: CallId) {
+        let acd_call = AcdCall(call.0);
+        if self.acd.is_waiting(acd_call) {
+            self.acd.handle_abandon(now, acd_call);
+        }
+        if self.acd.connected_to(acd_call).is_some() {
+            self.acd.handle_call_ended(now, acd_call);
+        }
+        let legs: Vec<LegId> = self
+            .legs
+            .iter()
+            .filter(|(_, l)| l.call == call)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in legs {
+            if let Some(tx) = self
+                .legs
+                .get(&id)
+                .filter(|l| l.dialog.is_none())
+                .and_then(|l| l.tx)
+            {
+                self.sip.cancel(now, tx);
+            }
+            self.drop_leg(now, id, true);
+        }
+        self.run_acd(now);
+    }
+
+    /// A request inside an agent leg's dialog.
+    pub(super) fn on_leg_request(
+        &mut self,
+        now: Instant,
+        dialog: &DialogId,
+        tx: Option<TxId>,
+        req: Request,
+    ) {
+        let Some(&id) = self.leg_by_dialog.get(dialog) else {
+            return;
+        };
+        match (&req.method, tx) {
+            (Method::Bye, _) => {
+                // The agent hung up: the patient's call ends with the standard BYE.
+                let call = self.legs.get(&id).map(|l| l.call);
+                self.leg_by_dialog.remove(dialog);
+                if let Some(l) = self.legs.get_mut(&id) {
+                    l.dialog = None;
+                }
+                if let Some(call) = call {
+                    self.acd.handle_call_ended(now, AcdCall(call.0));
+                    self.drop_leg(now, id, false);
+                    self.hang_up(now, call, "agent hung up");
+                }
+            }
+            (Method::Invite | Method::Update, Some(tx)) => {
+                // Hold or refresh from the agent's phone: answer with our current offer.
+                let sdp = self.legs.get(&id).and_then(|l| l.our_sdp.clone());
+                let contact = self.sip.local_contact().to_string();
+                match sdp {
+                    Some(sdp) => self.sip.respond(now, tx, 200, |b| {
+                        b.header("Contact", contact)
+                            .body("application/sdp", sdp.to_bytes())
+                    }),
+                    None => self.sip.respond(now, tx, 488, |b| b),
+                }
+            }
+            (_, Some(tx)) => self.sip.respond(now, tx, 200, |b| b),
+            _ => {}
+        }
+    }
+
+    /// RTP from the caller while bridged: on to the agent's phone.
+    pub(super) fn caller_rtp_to_agent(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let Some(&leg_id) = self.bridged.get(&id) else {
+            return;
+        };
+        let (Some(call), Some(leg)) = (self.calls.get_mut(&id), self.legs.get_mut(&leg_id)) else {
+            return;
+        };
+        let (Some(crtp), Some(cmedia)) = (call.rtp.as_mut(), call.media.as_ref()) else {
+            return;
+        };
+        let Ok(pkt) = crtp.on_packet(now, from, bytes) else {
+            return;
+        };
+        let (Some(lrtp), Some(lmedia), Some(port)) =
+            (leg.rtp.as_mut(), leg.media.as_ref(), leg.port)
+        else {
+            return;
+        };
+        let Some(to) = lrtp.remote() else { return };
+        if let Some(out) = relay(&pkt, cmedia, lmedia, lrtp, port, to) {
+            self.rtp_out.push_back(out);
+        }
+    }
+
+    /// RTP from an agent's phone: on to the caller once bridged.
+    pub(super) fn leg_rtp(&mut self, now: Instant, leg_id: LegId, from: SocketAddr, bytes: &[u8]) {
+        let Some(leg) = self.legs.get_mut(&leg_id) else {
+            return;
+        };
+        let (Some(lrtp), Some(lmedia)) = (leg.rtp.as_mut(), leg.media.as_ref()) else {
+            return;
+        };
+        let Ok(pkt) = lrtp.on_packet(now, from, bytes) else {
+            return;
+        };
+        if !leg.connected {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&leg.call) else {
+            return;
+        };
+        let (Some(crtp), Some(cmedia), Some(port)) =
+            (call.rtp.as_mut(), call.media.as_ref(), call.local_port)
+        else {
+            return;
+        };
+        let Some(to) = crtp.remote() else { return };
+        if let Some(out) = relay(&pkt, lmedia, cmedia, crtp, port, to) {
+            self.rtp_out.push_back(out);
+        }
+    }
+}
+
+/// One packet across the bridge: audio transcoded when the laws differ, RFC 4733 events
+/// passed through when the other side takes them, anything else dropped.
+fn relay(
+    pkt: &sb_media::rtp::Incoming<'_>,
+    from: &Negotiated,
+    to: &Negotiated,
+    rtp: &mut RtpSession,
+    port: u16,
+    dest: SocketAddr,
+) -> Option<RtpOut> {
+    let mut out = RtpOut {
+        port,
+        to: dest,
+        len: 0,
+        buf: [0; RTP_MAX],
+    };
+    let mut scratch = [0u8; FRAME * 2];
+    let (pt, payload): (u8, &[u8]) = if pkt.payload_type == from.codec.payload_type() {
+        let n = transcode(from.codec, to.codec, pkt.payload, &mut scratch);
+        (to.codec.payload_type(), &scratch[..n])
+    } else if Some(pkt.payload_type) == from.dtmf_pt {
+        (to.dtmf_pt?, pkt.payload)
+    } else {
+        return None;
+    };
+    out.len = rtp.write_relayed(&mut out.buf, pt, pkt.marker, pkt.timestamp, payload)?;
+    Some(out)
+}

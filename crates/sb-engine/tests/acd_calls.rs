@@ -1,0 +1,159 @@
+//! A patient in the IVR presses 2, waits in the consultation queue, an agent's phone rings,
+//! the agent answers and the two are bridged; then the agent hangs up.
+
+mod common;
+
+use common::*;
+use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
+use sb_engine::EngineEvent;
+use sb_media::g711;
+use sb_sip::digest::{response, Algorithm, DigestInput};
+use sb_sip_msg::{AuthParams, Message, Method, Request, ResponseBuilder};
+
+const AGENT: &str = "127.0.0.1:6003";
+const AGENT_RTP: &str = "127.0.0.1:7003";
+
+fn register_agent(s: &mut Sim) {
+    let reg = |auth: &str, cseq: u32| {
+        format!("REGISTER sip:127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKreg{cseq};rport\nFrom: <sip:1003@127.0.0.1>;tag=a3\nTo: <sip:1003@127.0.0.1>\nCall-ID: reg-1003\nCSeq: {cseq} REGISTER\nContact: <sip:1003@{AGENT}>\nExpires: 600\nMax-Forwards: 70\n{auth}Content-Length: 0\n\n")
+    };
+    s.send_from(AGENT, &reg("", 1));
+    let ch = s
+        .last_response()
+        .headers
+        .get("WWW-Authenticate")
+        .expect("challenge")
+        .to_string();
+    let c = AuthParams::parse(&ch).expect("challenge");
+    let nonce = c.get("nonce").expect("nonce").to_string();
+    let input = DigestInput {
+        username: "1003",
+        realm: "switchboard",
+        password: "demo-1003",
+        method: "REGISTER",
+        uri: "sip:127.0.0.1",
+        nonce: &nonce,
+        qop: Some(("00000001", "ab")),
+    };
+    let r = response(Algorithm::Md5, &input);
+    let auth = format!("Authorization: Digest username=\"1003\", realm=\"switchboard\", nonce=\"{nonce}\", uri=\"sip:127.0.0.1\", response=\"{r}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"ab\"\n");
+    s.send_from(AGENT, &reg(&auth, 2));
+    assert_eq!(s.last_response().status, 200);
+}
+
+fn invite_to_agent(s: &Sim) -> Option<Request> {
+    s.inbox.iter().rev().find_map(|m| match m {
+        Message::Request(r) if r.method == Method::Invite => Some(r.clone()),
+        _ => None,
+    })
+}
+
+fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+    RtpPacketBuilder::new()
+        .payload_type(pt)
+        .sequence(Seq::from(seq))
+        .timestamp(ts)
+        .ssrc(77)
+        .payload(payload)
+        .build()
+        .expect("rtp")
+}
+
+#[test]
+fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent_hangs_up() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s);
+    let tag = s.call("8000", OFFER_4733).expect("answered");
+    past_the_menu(&mut s);
+    s.in_dialog(&tag, "INFO", 3, "application/dtmf-relay", "Signal=2\r\n");
+    s.advance(4000);
+    assert!(
+        s.events
+            .iter()
+            .any(|e| matches!(e, EngineEvent::Offered { agent, .. } if agent == "1003")),
+        "offered to the only registered agent"
+    );
+    let inv = invite_to_agent(&s).expect("the agent's phone is called");
+    assert_eq!(inv.uri.to_string(), format!("sip:1003@{AGENT}"));
+    // The agent answers with PCMA: the bridge transcodes.
+    let sdp = "v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7003 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let ringing = ResponseBuilder::new(&inv, 180).to_tag("ag").build();
+    s.send_from(AGENT, &String::from_utf8(ringing.to_bytes()).expect("utf8"));
+    let ok = ResponseBuilder::new(&inv, 200)
+        .to_tag("ag")
+        .header("Contact", format!("<sip:1003@{AGENT}>"))
+        .body("application/sdp", sdp.as_bytes().to_vec())
+        .build();
+    s.send_from(AGENT, &String::from_utf8(ok.to_bytes()).expect("utf8"));
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::Bridged { agent, .. } if agent == "1003")));
+    assert!(s.inbox.iter().any(|m| matches!(m, Message::Request(r) if r.method == Method::Ack && r.core.to.tag() == Some("ag"))));
+    // The IVR stops talking to the caller; what the caller says reaches the agent in A-law.
+    let before = s.rtp.len();
+    s.advance(500);
+    assert!(
+        s.rtp[before..]
+            .iter()
+            .all(|(_, to, _)| *to != addr(PHONE_RTP)),
+        "no prompts or silence to a bridged caller"
+    );
+    let voice: Vec<u8> = (0..160)
+        .map(|i| g711::linear_to_ulaw(((i as f32 * 0.3).sin() * 8000.0) as i16))
+        .collect();
+    for i in 0..3u16 {
+        s.engine.handle_rtp(
+            s.clock.now(),
+            20_002,
+            addr(PHONE_RTP),
+            &rtp(0, 500 + i, 9_000 + 160 * i as u32, &voice),
+        );
+        s.pump();
+    }
+    let to_agent: Vec<&(std::time::Instant, std::net::SocketAddr, Vec<u8>)> = s
+        .rtp
+        .iter()
+        .filter(|(_, to, _)| *to == addr(AGENT_RTP))
+        .collect();
+    assert_eq!(to_agent.len(), 3);
+    let first = RtpReader::new(&to_agent[0].2).expect("rtp");
+    assert_eq!(first.payload_type(), 8);
+    let expect: Vec<u8> = voice.iter().map(|b| g711::ulaw_to_alaw(*b)).collect();
+    assert_eq!(first.payload(), &expect[..]);
+    let second = RtpReader::new(&to_agent[1].2).expect("rtp");
+    assert_eq!(
+        u16::from(second.sequence_number()),
+        u16::from(first.sequence_number()).wrapping_add(1)
+    );
+    assert_eq!(second.timestamp(), first.timestamp().wrapping_add(160));
+    // And the agent is heard by the caller, in mu-law, continuing the caller leg's stream.
+    let agent_voice = vec![0xD5u8; 160];
+    s.engine.handle_rtp(
+        s.clock.now(),
+        30_002,
+        addr(AGENT_RTP),
+        &rtp(8, 1, 40_000, &agent_voice),
+    );
+    s.pump();
+    let (_, to, pkt) = s.rtp.last().expect("relayed");
+    assert_eq!(*to, addr(PHONE_RTP));
+    let back = RtpReader::new(pkt).expect("rtp");
+    assert_eq!(back.payload_type(), 0);
+    assert!(back
+        .payload()
+        .iter()
+        .all(|b| *b == g711::alaw_to_ulaw(0xD5)));
+    // The agent hangs up: the patient's leg gets a BYE and the call ends.
+    let bye = format!("BYE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKbye;rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: 2 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n", inv.core.from, inv.core.call_id);
+    s.send_from(AGENT, &bye);
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::CallEnded {
+            reason: "agent hung up",
+            ..
+        }
+    )));
+    assert!(s.inbox.iter().any(|m| matches!(m, Message::Request(r) if r.method == Method::Bye && r.core.call_id == "ivr-call-1")), "the caller gets a BYE");
+    assert_eq!(s.engine.calls(), 0);
+}

@@ -1,0 +1,284 @@
+//! The sans-IO engine driven on virtual time: SIP in and out as bytes, RTP in and out as
+//! packets, the real dialplans and prompts of the repository.
+#![allow(dead_code)]
+
+use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
+use sb_config::Source;
+use sb_engine::{load_assets, AssetSource, Engine, EngineConfig, EngineEvent, MediaRequest};
+use sb_media::dtmf::Event as TelEvent;
+use sb_media::negotiate::Codec;
+use sb_sim::Clock;
+use sb_sip::digest::{response, Algorithm, DigestInput};
+use sb_sip::{Endpoint, EndpointConfig, Peer};
+use sb_sip_msg::{parse_datagram, AuthParams, Message, Response};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// 2026-11-23 (Monday) 00:00 in Shanghai, as Unix time.
+pub const MONDAY: i64 = 1_795_363_200;
+pub const PHONE: &str = "127.0.0.1:6001";
+pub const PHONE_RTP: &str = "127.0.0.1:7000";
+
+pub fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("address")
+}
+
+pub struct Sim {
+    pub clock: Clock,
+    pub engine: Engine,
+    pub assets: Arc<sb_engine::Assets>,
+    pub inbox: Vec<Message>,
+    pub rtp: Vec<(Instant, SocketAddr, Vec<u8>)>,
+    pub events: Vec<EngineEvent>,
+    pub closed: Vec<u16>,
+    pub answered_at: Option<Instant>,
+    pub seq: u16,
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+impl Sim {
+    pub fn new(wall_at_start: i64) -> Sim {
+        let text = std::fs::read_to_string(root().join("config/switchboard.toml")).expect("config");
+        let model = sb_config::load(
+            Source {
+                name: "c".into(),
+                text,
+            },
+            &[],
+        )
+        .expect("config");
+        let assets = Arc::new(
+            load_assets(&model, AssetSource::Dir(&root().join("config"))).expect("assets"),
+        );
+        let clock = Clock::new();
+        let mut cfg = EndpointConfig::new("switchboard", addr("127.0.0.1:5060"));
+        cfg.users = model
+            .extensions
+            .iter()
+            .map(|e| (e.number.clone(), e.password.clone()))
+            .collect();
+        let sip = Endpoint::new(cfg, [3; 32], clock.now());
+        let ecfg = EngineConfig {
+            media_ip: "127.0.0.1".parse().expect("ip"),
+            default_language: "zh-CN".into(),
+            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            origin: clock.now(),
+            wall_at_origin: wall_at_start,
+        };
+        let acd = sb_engine::acd_from_model(&model, clock.now());
+        let engine = Engine::new(sip, assets.clone(), ecfg, acd, 99);
+        Sim {
+            clock,
+            engine,
+            assets,
+            inbox: vec![],
+            rtp: vec![],
+            events: vec![],
+            closed: vec![],
+            answered_at: None,
+            seq: 1,
+        }
+    }
+
+    pub fn pump(&mut self) {
+        loop {
+            let mut any = false;
+            while let Some((_, bytes)) = self.engine.poll_transmit() {
+                any = true;
+                if let Ok(Some(m)) = parse_datagram(&bytes) {
+                    if let Message::Response(r) = &m {
+                        if r.status == 200 && r.core.cseq.method == sb_sip_msg::Method::Invite {
+                            self.answered_at.get_or_insert(self.clock.now());
+                        }
+                    }
+                    self.inbox.push(m);
+                }
+            }
+            while let Some(req) = self.engine.poll_media() {
+                any = true;
+                match req {
+                    MediaRequest::Open(id) => self.engine.handle_media_opened(
+                        self.clock.now(),
+                        id,
+                        20_000 + 2 * id.0 as u16,
+                    ),
+                    MediaRequest::OpenLeg(leg) => self.engine.handle_leg_media_opened(
+                        self.clock.now(),
+                        leg,
+                        30_000 + 2 * leg.0 as u16,
+                    ),
+                    MediaRequest::Close(p) => self.closed.push(p),
+                }
+            }
+            while let Some(p) = self.engine.poll_rtp() {
+                any = true;
+                self.rtp
+                    .push((self.clock.now(), p.to, p.buf[..p.len].to_vec()));
+            }
+            while let Some(e) = self.engine.poll_event() {
+                any = true;
+                self.events.push(e);
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+
+    /// Sends a SIP message from another address (an agent's phone).
+    pub fn send_from(&mut self, from: &str, text: &str) {
+        let bytes = text.replace("\r\n", "\n").replace('\n', "\r\n");
+        self.engine
+            .handle_datagram(self.clock.now(), bytes.as_bytes(), Peer::udp(addr(from)));
+        self.pump();
+    }
+
+    pub fn send(&mut self, text: &str) {
+        let bytes = text.replace("\r\n", "\n").replace('\n', "\r\n");
+        self.engine
+            .handle_datagram(self.clock.now(), bytes.as_bytes(), Peer::udp(addr(PHONE)));
+        self.pump();
+    }
+
+    pub fn advance(&mut self, ms: u64) {
+        let end = self.clock.now() + Duration::from_millis(ms);
+        while let Some(next) = self.engine.poll_timeout().filter(|t| *t <= end) {
+            self.clock.advance_to(next);
+            self.engine.handle_timeout(self.clock.now());
+            self.pump();
+        }
+        self.clock.advance_to(end);
+    }
+
+    pub fn last_response(&self) -> &Response {
+        self.inbox
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                Message::Response(r) => Some(r),
+                _ => None,
+            })
+            .expect("a response")
+    }
+
+    pub fn invite(&self, number: &str, cseq: u32, sdp: &str, auth: Option<&str>) -> String {
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\n"))
+            .unwrap_or_default();
+        let body = sdp.replace("\r\n", "\n").replace('\n', "\r\n");
+        format!(
+            "INVITE sip:{number}@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKinv{cseq};rport\nFrom: <sip:1001@127.0.0.1>;tag=caller\nTo: <sip:{number}@127.0.0.1>\nCall-ID: ivr-call-1\nCSeq: {cseq} INVITE\nContact: <sip:1001@127.0.0.1:6001>\nMax-Forwards: 70\n{auth}Content-Type: application/sdp\nContent-Length: {}\n\n{body}",
+            body.len()
+        )
+    }
+
+    /// Dials `number` through the digest challenge and ACKs the 200. Returns the To tag.
+    pub fn call(&mut self, number: &str, sdp: &str) -> Option<String> {
+        self.send(&self.invite(number, 1, sdp, None));
+        let ch = self
+            .last_response()
+            .headers
+            .get("WWW-Authenticate")
+            .expect("challenge")
+            .to_string();
+        let c = AuthParams::parse(&ch).expect("challenge parses");
+        let nonce = c.get("nonce").expect("nonce").to_string();
+        let uri = format!("sip:{number}@127.0.0.1");
+        let input = DigestInput {
+            username: "1001",
+            realm: "switchboard",
+            password: "demo-1001",
+            method: "INVITE",
+            uri: &uri,
+            nonce: &nonce,
+            qop: Some(("00000001", "c0ffee")),
+        };
+        let r = response(Algorithm::Md5, &input);
+        let auth = format!("Digest username=\"1001\", realm=\"switchboard\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{r}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\"");
+        self.send(&self.invite(number, 2, sdp, Some(&auth)));
+        let resp = self.last_response().clone();
+        if resp.status != 200 {
+            return None;
+        }
+        let tag = resp.core.to.tag().expect("tag").to_string();
+        self.send(&format!("ACK sip:{number}@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKack;rport\nFrom: <sip:1001@127.0.0.1>;tag=caller\nTo: <sip:{number}@127.0.0.1>;tag={tag}\nCall-ID: ivr-call-1\nCSeq: 2 ACK\nMax-Forwards: 70\nContent-Length: 0\n\n"));
+        Some(tag)
+    }
+
+    pub fn in_dialog(&mut self, tag: &str, method: &str, cseq: u32, ct: &str, body: &str) {
+        self.send(&format!("{method} sip:8000@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bK{method}{cseq};rport\nFrom: <sip:1001@127.0.0.1>;tag=caller\nTo: <sip:8000@127.0.0.1>;tag={tag}\nCall-ID: ivr-call-1\nCSeq: {cseq} {method}\nMax-Forwards: 70\nContent-Type: {ct}\nContent-Length: {}\n\n{body}", body.len()));
+    }
+
+    pub fn rtp_from(&mut self, from: &str, pt: u8, ts: u32, payload: &[u8]) {
+        let pkt = RtpPacketBuilder::new()
+            .payload_type(pt)
+            .sequence(Seq::from(self.seq))
+            .timestamp(ts)
+            .ssrc(0xCAFE)
+            .payload(payload)
+            .build()
+            .expect("rtp");
+        self.seq = self.seq.wrapping_add(1);
+        // The engine's port for call 1.
+        self.engine
+            .handle_rtp(self.clock.now(), 20_002, addr(from), &pkt);
+        self.pump();
+    }
+
+    pub fn rfc4733(&mut self, digit_event: u8, ts: u32) {
+        for (end, dur) in [
+            (false, 160u16),
+            (false, 320),
+            (true, 800),
+            (true, 800),
+            (true, 800),
+        ] {
+            let mut b = [0u8; 4];
+            TelEvent {
+                code: digit_event,
+                end,
+                volume: 10,
+                duration: dur,
+            }
+            .write(&mut b);
+            self.rtp_from(PHONE_RTP, 101, ts, &b);
+            self.advance(20);
+        }
+    }
+
+    pub fn nodes(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::Ivr { node, .. } => Some(node.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn payloads_to(&self, to: &str) -> Vec<u8> {
+        self.rtp
+            .iter()
+            .filter(|(_, a, _)| *a == addr(to))
+            .flat_map(|(_, _, p)| RtpReader::new(p).expect("rtp").payload().to_vec())
+            .collect()
+    }
+}
+
+pub const OFFER_4733: &str = "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 7000 RTP/AVP 0 101\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n";
+pub const OFFER_PLAIN: &str =
+    "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 7000 RTP/AVP 0\n";
+
+/// Lets the greeting and the menu play out, so the menu waits for a key.
+pub fn past_the_menu(s: &mut Sim) {
+    let ms = ["greeting", "menu"]
+        .iter()
+        .map(|n| s.assets.prompt("zh-CN", n).expect("prompt").duration_ms())
+        .sum::<u64>();
+    s.advance(ms + 200);
+}
