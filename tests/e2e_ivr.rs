@@ -5,10 +5,8 @@
 mod common;
 
 use common::*;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const MONDAY_10: &str = "ivr.clock_start=2026-11-23T10:00:00+08:00";
@@ -34,141 +32,6 @@ fn prompt(lang: &str, name: &str) -> PathBuf {
         .join("prompts")
         .join(lang)
         .join(format!("{name}.wav"))
-}
-
-fn read_wav(path: &Path) -> Vec<i16> {
-    let r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let ch = r.spec().channels as usize;
-    let all: Vec<i16> = r
-        .into_samples::<i16>()
-        .map(|s| s.expect("sample"))
-        .collect();
-    all.into_iter().step_by(ch).collect()
-}
-
-/// 20 ms RMS envelope.
-fn envelope(s: &[i16]) -> Vec<f64> {
-    s.chunks_exact(160)
-        .map(|c| (c.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / 160.0).sqrt())
-        .collect()
-}
-
-/// Best Pearson correlation of the prompt's envelope against the recording's, over every
-/// offset: robust to G.711 and to level changes.
-fn best_match(recording: &[i16], prompt: &[i16]) -> f64 {
-    let (r, p) = (envelope(recording), envelope(prompt));
-    if r.len() < p.len() {
-        return 0.0;
-    }
-    let mp = p.iter().sum::<f64>() / p.len() as f64;
-    let vp: f64 = p.iter().map(|x| (x - mp).powi(2)).sum();
-    (0..=r.len() - p.len())
-        .map(|off| {
-            let w = &r[off..off + p.len()];
-            let mw = w.iter().sum::<f64>() / w.len() as f64;
-            let cov: f64 = w.iter().zip(&p).map(|(a, b)| (a - mw) * (b - mp)).sum();
-            let vw: f64 = w.iter().map(|x| (x - mw).powi(2)).sum();
-            if vw == 0.0 || vp == 0.0 {
-                0.0
-            } else {
-                cov / (vw * vp).sqrt()
-            }
-        })
-        .fold(0.0, f64::max)
-}
-
-struct Phone {
-    child: Child,
-    dir: PathBuf,
-    ctrl: u16,
-}
-
-impl Phone {
-    /// baresip as extension 1001 (auto-answer off: it is the caller), recording what it hears.
-    fn dial(engine: &Engine, number: &str) -> Phone {
-        require_tool("baresip");
-        let dir = scratch("caller");
-        std::fs::create_dir_all(dir.join("rec")).expect("rec dir");
-        let (sip, ctrl) = (free_port(), free_port());
-        let silence = dir.join("silence.wav");
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: 8000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut w = hound::WavWriter::create(&silence, spec).expect("wav");
-        for _ in 0..8000 * 60 {
-            w.write_sample(0i16).expect("sample");
-        }
-        w.finalize().expect("wav");
-        std::fs::write(
-            dir.join("config"),
-            format!(
-                "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule account.so\nmodule aufile.so\nmodule sndfile.so\nmodule menu.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\nsnd_path {}\naudio_player aufile,/dev/null\naudio_source aufile,{}\naudio_srate 8000\n",
-                dir.join("rec").display(),
-                silence.display()
-            ),
-        )
-        .expect("config");
-        std::fs::write(
-            dir.join("accounts"),
-            format!(
-                "<sip:1001@127.0.0.1:{}>;auth_pass=demo-1001;regint=0;audio_codecs=PCMU\n",
-                engine.port
-            ),
-        )
-        .expect("accounts");
-        let child = Command::new("baresip")
-            .arg("-f")
-            .arg(&dir)
-            .arg("-e")
-            .arg(format!("/dial sip:{number}@127.0.0.1:{}", engine.port))
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.join("baresip.log")).expect("log"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start baresip");
-        Phone { child, dir, ctrl }
-    }
-
-    /// Presses a key (RFC 4733: baresip's only way).
-    fn press(&self, key: char) {
-        let body = format!("{{\"command\":\"sndcode\",\"params\":\"{key}\"}}");
-        let mut s = TcpStream::connect(("127.0.0.1", self.ctrl)).expect("ctrl_tcp");
-        s.write_all(format!("{}:{body},", body.len()).as_bytes())
-            .expect("write");
-        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut sink = [0u8; 256];
-        let _ = s.read(&mut sink);
-    }
-
-    /// Hangs up and returns what the phone heard. SIGTERM, so baresip closes its WAV files.
-    fn finish(mut self) -> Vec<i16> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        for _ in 0..50 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let rec = std::fs::read_dir(self.dir.join("rec"))
-            .expect("rec dir")
-            .map(|e| e.expect("entry").path())
-            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-            .unwrap_or_else(|| {
-                panic!(
-                    "no recording; baresip said: {}",
-                    std::fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default()
-                )
-            });
-        read_wav(&rec)
-    }
 }
 
 #[test]

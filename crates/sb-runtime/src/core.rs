@@ -361,6 +361,7 @@ fn log_event(ev: EngineEvent) {
         EngineEvent::Rejected { dialled, status } => {
             tracing::info!(%dialled, status, "call refused")
         }
+        EngineEvent::Acd(e) => log_acd_event(e),
         EngineEvent::Offered { call, agent } => tracing::info!(%call, %agent, "offered to agent"),
         EngineEvent::Bridged { call, agent } => {
             tracing::info!(%call, %agent, "caller and agent bridged")
@@ -368,6 +369,51 @@ fn log_event(ev: EngineEvent) {
         EngineEvent::Overflowed { call, queue, to } => {
             tracing::info!(%call, %queue, to = ?to, "queue overflow")
         }
+    }
+}
+
+fn log_acd_event(e: sb_acd::AcdEvent) {
+    use sb_acd::AcdEvent as A;
+    match e {
+        A::Answered {
+            call,
+            agent,
+            rang,
+            within_rings,
+            waited,
+        } => tracing::info!(
+            call = call.0, agent = %agent.0, rang_ms = rang.as_millis() as u64, within_rings, waited_ms = waited.as_millis() as u64, "agent answered"
+        ),
+        A::RingNoAnswer { call, agent, rang } => {
+            tracing::info!(call = call.0, agent = %agent.0, rang_ms = rang.as_millis() as u64, "ring no answer")
+        }
+        A::AutoPaused { agent, misses } => {
+            tracing::warn!(agent = %agent.0, misses, "agent paused after missed offers")
+        }
+        A::Escalated { call, waited } => tracing::info!(
+            call = call.0,
+            waited_ms = waited.as_millis() as u64,
+            "offered to every free agent"
+        ),
+        A::Overflowed {
+            call,
+            queue,
+            reason,
+            ..
+        } => tracing::info!(call = call.0, %queue, ?reason, "overflow"),
+        A::Abandoned {
+            call,
+            queue,
+            waited,
+        } => {
+            tracing::info!(call = call.0, %queue, waited_ms = waited.as_millis() as u64, "caller left the queue")
+        }
+        A::Joined {
+            call,
+            queue,
+            position,
+        } => tracing::info!(call = call.0, %queue, position, "joined queue"),
+        A::Offered { .. } | A::AgentState { .. } => {}
     }
 }
 

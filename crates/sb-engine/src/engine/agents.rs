@@ -48,6 +48,9 @@ fn transcode(from: Codec, to: Codec, payload: &[u8], out: &mut [u8; FRAME * 2]) 
 impl Engine {
     /// Carries out what the ACD decided.
     pub(super) fn run_acd(&mut self, now: Instant) {
+        while let Some(e) = self.acd.poll_event() {
+            self.events.push_back(EngineEvent::Acd(e));
+        }
         while let Some(a) = self.acd.poll_action() {
             match a {
                 AcdAction::Offer { call, agent } => self.offer_to(now, CallId(call.0), agent),

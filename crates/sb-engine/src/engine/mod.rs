@@ -101,6 +101,8 @@ pub enum EngineEvent {
         call: CallId,
         reason: &'static str,
     },
+    /// What the ACD reports: ring times, answers within three rings, overflows, pauses.
+    Acd(sb_acd::AcdEvent),
     /// The ACD offered the call to an agent (their phone rings).
     Offered {
         call: CallId,
