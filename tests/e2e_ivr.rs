@@ -114,6 +114,16 @@ fn greeting_ms() -> u64 {
 }
 
 fn sipp_call(engine: &Engine, scenario: &str, replace: &[(&str, String)]) -> std::process::Output {
+    sipp_calls(engine, scenario, replace, 1)
+}
+
+/// `calls` calls of the scenario, started half a second apart.
+fn sipp_calls(
+    engine: &Engine,
+    scenario: &str,
+    replace: &[(&str, String)],
+    calls: usize,
+) -> std::process::Output {
     require_tool("sipp");
     let dir = scratch("sipp-ivr");
     let mut text =
@@ -129,7 +139,17 @@ fn sipp_call(engine: &Engine, scenario: &str, replace: &[(&str, String)]) -> std
         .arg(&path)
         .args(["-s", "8000", "-au", "1001", "-ap", "demo-1001", "-auth_uri"])
         .arg(format!("8000@127.0.0.1:{}", engine.port))
-        .args(["-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
+        .args([
+            "-m",
+            &calls.to_string(),
+            "-r",
+            "2",
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-p",
+        ])
         .arg(free_port().to_string())
         .arg("-mp")
         .arg((free_port() & !1).to_string())
@@ -145,7 +165,10 @@ fn sipp_presses_two_by_sip_info() {
     let out = sipp_call(
         &e,
         "ivr_info.xml",
-        &[("PAUSE_MS", (greeting_ms() + 1500).to_string())],
+        &[
+            ("PAUSE_MS", (greeting_ms() + 1500).to_string()),
+            ("HOLD_MS", "1500".into()),
+        ],
     );
     assert!(
         out.status.success(),
@@ -236,6 +259,7 @@ fn sipp_presses_two_as_an_inband_tone() {
         "ivr_inband.xml",
         &[
             ("PAUSE_MS", (greeting_ms() + 1500).to_string()),
+            ("HOLD_MS", "1500".into()),
             ("PCAP_FILE", pcap.display().to_string()),
         ],
     );
@@ -248,4 +272,35 @@ fn sipp_presses_two_as_an_inband_tone() {
         l.contains("digit=2 source=InBand") && l.contains(CONSULTATION)
     });
     assert!(ok, "{log}");
+}
+
+#[test]
+fn the_fourth_patient_waiting_for_consultation_overflows_to_the_operator() {
+    // No agent's phone is registered: callers who press 2 wait in the queue.
+    let e = Engine::start("ivr-overflow", &[MONDAY_10, &rtp_range(), NO_SPIN]);
+    let out = sipp_calls(
+        &e,
+        "ivr_info.xml",
+        &[
+            ("PAUSE_MS", (greeting_ms() + 1500).to_string()),
+            ("HOLD_MS", "6000".into()),
+        ],
+        4,
+    );
+    assert!(
+        out.status.success(),
+        "SIPp: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let log = e.log();
+    assert_eq!(
+        log.matches("joined queue").count(),
+        3 + 1,
+        "three wait in consultation, the fourth joins the operator queue: {log}"
+    );
+    assert_eq!(log.matches("reason=TooManyWaiting").count(), 1, "{log}");
+    assert!(
+        log.contains("queue overflow") && log.contains("to=Some(\"operator\")"),
+        "{log}"
+    );
 }
