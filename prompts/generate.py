@@ -28,6 +28,9 @@ TEXTS = {
         "after-hours-appointments": "预约挂号的服务时间是周一至周五，上午八点至十二点，下午两点至五点半。现在为您转接值班人员。",
         "after-hours-consultation": "医疗咨询的服务时间是每天早上八点至晚上八点。现在为您转接值班人员。",
         "closing": "祝您早日康复，再见。",
+        "position-next": "您是下一位，请稍候。",
+        **{f"position-{n}": f"您前面还有{n}位患者在等候，请稍候。" for n in range(1, 10)},
+        "position-more": "您前面还有十位以上患者在等候，请稍候。",
     },
     "yue": {
         "greeting": "你好，{name}，好高興為你服務。",
@@ -38,6 +41,9 @@ TEXTS = {
         "after-hours-appointments": "預約掛號嘅服務時間係星期一至星期五，上晝八點至十二點，下晝兩點至五點半。而家為你轉駁當值人員。",
         "after-hours-consultation": "醫療諮詢嘅服務時間係每日朝早八點至夜晚八點。而家為你轉駁當值人員。",
         "closing": "祝你早日康復，再見。",
+        "position-next": "你係下一位，請稍等。",
+        **{f"position-{n}": f"你前面仲有{n}位病人等候，請稍等。" for n in range(1, 10)},
+        "position-more": "你前面仲有十位以上病人等候，請稍等。",
     },
     "en": {
         "greeting": "Hello, this is {name}. How may we help you?",
@@ -48,8 +54,27 @@ TEXTS = {
         "after-hours-appointments": "Appointments are open Monday to Friday, from 8 to 12 in the morning and from 2 to 5:30 in the afternoon. We are putting you through to the staff on duty.",
         "after-hours-consultation": "Medical consultation is open every day from 8 in the morning to 8 in the evening. We are putting you through to the staff on duty.",
         "closing": "We wish you a speedy recovery. Goodbye.",
+        "position-next": "You are next. Please hold.",
+        "position-1": "There is one patient ahead of you. Please hold.",
+        **{f"position-{n}": f"There are {n} patients ahead of you. Please hold." for n in range(2, 10)},
+        "position-more": "There are more than ten patients ahead of you. Please hold.",
     },
 }
+
+# Hold music: a slow arpeggio of single sine notes (never two tones at once, so it can never
+# look like DTMF), with soft edges, the same in every language folder.
+NOTES = [392.0, 494.0, 587.0, 494.0, 440.0, 523.0, 659.0, 523.0, 392.0, 494.0, 587.0, 784.0, 587.0, 494.0, 440.0, 392.0]
+
+
+def render_music(out: pathlib.Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = []
+        for i, f in enumerate(NOTES):
+            part = pathlib.Path(tmp) / f"n{i:02}.wav"
+            subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(part), "synth", "0.5", "sine", str(f),
+                            "fade", "q", "0.05", "0.5", "0.15", "vol", "0.25"], check=True)
+            parts.append(str(part))
+        subprocess.run(["sox", *parts, str(out)], check=True)
 
 
 def render(voice: str, text: str, out: pathlib.Path) -> None:
@@ -79,6 +104,8 @@ def main() -> None:
         for name, text in TEXTS[lang].items():
             render(voice, text.format(name=names[lang]), d / f"{name}.wav")
             print(f"prompts/{lang}/{name}.wav")
+        render_music(d / "hold-music.wav")
+        print(f"prompts/{lang}/hold-music.wav")
 
 
 if __name__ == "__main__":

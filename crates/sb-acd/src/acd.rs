@@ -157,6 +157,18 @@ impl Acd {
             .unwrap_or_default()
     }
 
+    /// How many patients are ahead of `call` in its queue (by priority, then arrival).
+    pub fn position(&self, call: CallId) -> Option<usize> {
+        let w = self.waiting.get(&call)?;
+        let key = (-w.priority, w.order);
+        Some(
+            self.waiting
+                .values()
+                .filter(|o| o.queue == w.queue && (-o.priority, o.order) < key)
+                .count(),
+        )
+    }
+
     pub fn is_waiting(&self, call: CallId) -> bool {
         self.waiting.contains_key(&call)
     }

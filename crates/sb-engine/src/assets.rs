@@ -161,6 +161,28 @@ pub fn load_assets(m: &Model, src: AssetSource<'_>) -> Result<Assets, Vec<Diagno
             None
         }
     };
+    // Prompts the engine itself plays while patients wait.
+    let mut needed = vec!["hold-music".to_string()];
+    needed.extend((0..=10).map(crate::engine::position_prompt));
+    for lang in &m.languages {
+        for name in &needed {
+            if !prompts.contains_key(&(lang.clone(), name.clone())) {
+                let file = m
+                    .prompts_dir
+                    .join(lang)
+                    .join(format!("{name}.wav"))
+                    .display()
+                    .to_string();
+                out.push(diag(
+                    "AS004",
+                    file,
+                    format!(
+                        "the engine needs prompt `{name}` in {lang} (played while patients wait)"
+                    ),
+                ));
+            }
+        }
+    }
     if let (Some(p), false) = (&plans, sources.is_empty()) {
         if p.entry(&m.hospital_number).is_none() {
             out.push(diag(

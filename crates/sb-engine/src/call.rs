@@ -53,4 +53,7 @@ pub struct Call {
     /// In-band detection, only on legs that did not negotiate telephone-event.
     pub tones: Option<ToneDetector>,
     pub digits: DigitCollector,
+    /// Waiting for an agent: music loops, and the position is announced every so often.
+    pub on_hold: bool,
+    pub announce_at: Option<Instant>,
 }

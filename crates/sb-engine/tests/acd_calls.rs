@@ -157,3 +157,59 @@ fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent
     assert!(s.inbox.iter().any(|m| matches!(m, Message::Request(r) if r.method == Method::Bye && r.core.call_id == "ivr-call-1")), "the caller gets a BYE");
     assert_eq!(s.engine.calls(), 0);
 }
+
+#[test]
+fn a_waiting_patient_hears_their_place_then_music() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    // No agent's phone is registered: the caller waits in the consultation queue.
+    let tag = s.call("8000", OFFER_4733).expect("answered");
+    past_the_menu(&mut s);
+    s.in_dialog(&tag, "INFO", 3, "application/dtmf-relay", "Signal=2\r\n");
+    let transferring = s
+        .assets
+        .prompt("zh-CN", "transferring")
+        .expect("prompt")
+        .duration_ms();
+    s.advance(transferring + 100);
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::Queued { .. })));
+    let before = s.payloads_to(PHONE_RTP).len();
+    let next = s
+        .assets
+        .prompt("zh-CN", "position-next")
+        .expect("prompt")
+        .clone();
+    s.advance(next.duration_ms() + 2000);
+    let heard = s.payloads_to(PHONE_RTP);
+    // The announcement begins as the caller joins (just before `before`, while the last
+    // tick of the transfer prompt's wait ran).
+    let start = heard
+        .windows(1600)
+        .position(|w| w == &next.ulaw[..1600])
+        .expect("first the place in the queue");
+    assert!(
+        start + 1600 >= before.saturating_sub(1600),
+        "said as the caller joined"
+    );
+    let music = s
+        .assets
+        .prompt("zh-CN", "hold-music")
+        .expect("music")
+        .clone();
+    let after = start + next.ulaw.len().div_ceil(160) * 160;
+    assert_eq!(
+        &heard[after..after + 1600],
+        &music.ulaw[..1600],
+        "then music"
+    );
+    // Thirty seconds on, the place is said again.
+    let mark = s.payloads_to(PHONE_RTP).len();
+    s.advance(30_000);
+    let later = s.payloads_to(PHONE_RTP);
+    assert!(
+        later[mark..].windows(1600).any(|w| w == &next.ulaw[..1600]),
+        "announced again"
+    );
+}

@@ -253,6 +253,7 @@ impl Engine {
             });
         let Some(id) = found else { return };
         if let Some(c) = self.calls.get_mut(&call) {
+            c.on_hold = false;
             c.playlist.clear();
             c.playing = false;
             c.next_tick = None;

@@ -29,6 +29,18 @@ use std::time::{Duration, Instant};
 const PTIME: Duration = Duration::from_millis(20);
 /// RTP header (12 bytes) plus 20 ms of G.711.
 pub const RTP_MAX: usize = 12 + FRAME;
+/// How often a waiting patient hears their place in the queue.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);
+
+/// The prompt that says how many patients are ahead.
+pub(crate) fn position_prompt(ahead: usize) -> String {
+    match ahead {
+        0 => "position-next".to_string(),
+        1..=9 => format!("position-{ahead}"),
+        _ => "position-more".to_string(),
+    }
+}
+
 /// The first point of the 20 ms grid anchored at `origin` strictly after `t`.
 fn grid_after(origin: Instant, t: Instant) -> Instant {
     let step = PTIME.as_micros();
@@ -536,6 +548,8 @@ impl Engine {
             rfc4733: Rfc4733Receiver::default(),
             tones: None,
             digits: DigitCollector::default(),
+            on_hold: false,
+            announce_at: None,
         };
         self.calls.insert(id, call);
         self.by_tx.insert(tx, id);
@@ -695,6 +709,25 @@ impl Engine {
                 continue;
             };
             let codec = media.codec;
+            if call.on_hold {
+                // Waiting for an agent: the position now and then, music in between.
+                let lang = call.ivr.language().to_string();
+                if call.announce_at.is_some_and(|a| a <= t) {
+                    call.announce_at = Some(t + ANNOUNCE_EVERY);
+                    let ahead = self.acd.position(AcdCall(id.0));
+                    if let Some(p) =
+                        ahead.and_then(|n| self.assets.prompt(&lang, &position_prompt(n)))
+                    {
+                        call.playlist.clear();
+                        call.playlist.push(p.clone());
+                    }
+                }
+                if call.playlist.is_empty() {
+                    if let Some(m) = self.assets.prompt(&lang, "hold-music") {
+                        call.playlist.push(m.clone());
+                    }
+                }
+            }
             // Between prompts the leg carries silence: the stream never stops while the
             // call is up, which keeps NAT bindings open and phones' RTP timeouts quiet.
             let (frame, marker) = match call.playlist.next_frame(codec) {
@@ -785,6 +818,7 @@ impl Engine {
                     self.events
                         .push_back(EngineEvent::Queued { call: id, queue });
                     self.run_acd(now);
+                    self.start_hold(now, id);
                 }
                 Action::Transfer(extension) => {
                     call.phase = Phase::Waiting;
@@ -792,9 +826,22 @@ impl Engine {
                         call: id,
                         extension,
                     });
+                    self.start_hold(now, id);
                 }
                 Action::Hangup => self.hang_up(now, id, "IVR ended the call"),
             }
+        }
+    }
+
+    /// The caller waits (for an agent, or a transfer): music, and their place in the queue
+    /// right away and then every `ANNOUNCE_EVERY`.
+    fn start_hold(&mut self, now: Instant, id: CallId) {
+        if self.bridged.contains_key(&id) {
+            return;
+        }
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.on_hold = true;
+            c.announce_at = Some(now);
         }
     }
 
