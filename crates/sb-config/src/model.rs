@@ -24,6 +24,18 @@ pub struct Extension {
 pub struct Queue {
     pub name: String,
     pub agents: Vec<String>,
+    pub strategy: QueueStrategy,
+    /// (agent, skill level), in the order of `agents`.
+    pub levels: Vec<(String, u8)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueStrategy {
+    LongestIdle,
+    RoundRobin,
+    RingAll,
+    FewestCalls,
+    Skills { widen: Duration },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -188,6 +188,15 @@ pub struct Extension {
 pub struct Queue {
     pub name: Spanned<String>,
     pub agents: Vec<Spanned<String>>,
+    /// longest-idle (default), round-robin, ring-all, fewest-calls or skills.
+    #[serde(default)]
+    pub strategy: Option<Spanned<String>>,
+    /// Skill level per agent for the skills strategy (1 is the best; unlisted agents are 1).
+    #[serde(default)]
+    pub levels: std::collections::BTreeMap<String, Spanned<u8>>,
+    /// Skills strategy: every this many seconds of waiting the next level joins the pool.
+    #[serde(default)]
+    pub widen_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

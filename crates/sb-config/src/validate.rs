@@ -379,9 +379,53 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
                 );
             }
         }
+        let widen = q.widen_seconds.as_ref().map(|w| *w.get_ref()).unwrap_or(30);
+        let strategy = match q.strategy.as_ref().map(|s| s.get_ref().as_str()) {
+            None | Some("longest-idle") => model::QueueStrategy::LongestIdle,
+            Some("round-robin") => model::QueueStrategy::RoundRobin,
+            Some("ring-all") => model::QueueStrategy::RingAll,
+            Some("fewest-calls") => model::QueueStrategy::FewestCalls,
+            Some("skills") => model::QueueStrategy::Skills {
+                widen: Duration::from_secs(widen.max(1)),
+            },
+            Some(other) => {
+                if let Some(sp) = &q.strategy {
+                    c.error("SB118", sp, format!("queue `{name}`: strategy `{other}` is not one of longest-idle, round-robin, ring-all, fewest-calls, skills"));
+                }
+                model::QueueStrategy::LongestIdle
+            }
+        };
+        for (agent, level) in &q.levels {
+            if !q.agents.iter().any(|a| a.get_ref() == agent) {
+                c.error(
+                    "SB118",
+                    level,
+                    format!("queue `{name}`: levels names {agent}, who is not one of its agents"),
+                );
+            }
+            if *level.get_ref() == 0 {
+                c.error(
+                    "SB118",
+                    level,
+                    format!("queue `{name}`: skill levels start at 1"),
+                );
+            }
+        }
+        let agents: Vec<String> = q.agents.iter().map(|a| a.get_ref().clone()).collect();
+        let levels = agents
+            .iter()
+            .map(|a| {
+                (
+                    a.clone(),
+                    q.levels.get(a).map(|l| *l.get_ref()).unwrap_or(1),
+                )
+            })
+            .collect();
         queues.push(model::Queue {
             name: name.to_string(),
-            agents: q.agents.iter().map(|a| a.get_ref().clone()).collect(),
+            agents,
+            strategy,
+            levels,
         });
     }
     for d in &raw.roster.on_duty {

@@ -100,6 +100,37 @@ fn three_mistakes_are_all_reported_with_lines() {
 }
 
 #[test]
+fn queue_strategies_and_skill_levels() {
+    let m = load(shipped(), &[]).expect("valid");
+    let consultation = m
+        .queues
+        .iter()
+        .find(|q| q.name == "consultation")
+        .expect("queue");
+    assert!(
+        matches!(consultation.strategy, sb_config::model::QueueStrategy::Skills { widen } if widen.as_secs() == 20)
+    );
+    assert_eq!(consultation.levels[2], ("1005".to_string(), 2));
+    let text = shipped()
+        .text
+        .replace("strategy = \"round-robin\"", "strategy = \"random\"")
+        .replace("\"1006\" = 2 }", "\"1006\" = 2, \"1001\" = 1 }");
+    let errs = load(
+        Source {
+            name: "q.toml".into(),
+            text,
+        },
+        &[],
+    )
+    .expect_err("two mistakes");
+    assert_eq!(
+        errs.iter().filter(|d| d.code == "SB118").count(),
+        2,
+        "{errs:?}"
+    );
+}
+
+#[test]
 fn unknown_keys_and_bad_types_are_rejected_at_parse() {
     let text = shipped().text.replace(
         "realm = \"switchboard\"",

@@ -206,6 +206,7 @@ pub fn load_assets(m: &Model, src: AssetSource<'_>) -> Result<Assets, Vec<Diagno
 /// The operator queue takes the other queues' overflow.
 pub fn acd_from_model(m: &Model, now: std::time::Instant) -> sb_acd::Acd {
     use sb_acd::{Acd, AcdConfig, AgentId, QueueSpec, Strategy};
+    use sb_config::model::QueueStrategy;
     let threshold = m.sla_threshold();
     let cfg = AcdConfig {
         ring_timeout: threshold,
@@ -218,8 +219,18 @@ pub fn acd_from_model(m: &Model, now: std::time::Instant) -> sb_acd::Acd {
         .iter()
         .map(|q| QueueSpec {
             name: q.name.clone(),
-            strategy: Strategy::LongestIdle,
-            members: q.agents.iter().map(|a| (AgentId(a.clone()), 1)).collect(),
+            strategy: match q.strategy {
+                QueueStrategy::LongestIdle => Strategy::LongestIdle,
+                QueueStrategy::RoundRobin => Strategy::RoundRobin,
+                QueueStrategy::RingAll => Strategy::RingAll,
+                QueueStrategy::FewestCalls => Strategy::FewestCalls,
+                QueueStrategy::Skills { widen } => Strategy::Skills { widen_every: widen },
+            },
+            members: q
+                .levels
+                .iter()
+                .map(|(a, level)| (AgentId(a.clone()), *level))
+                .collect(),
             overflow_to: (has_operator && q.name != "operator").then(|| "operator".to_string()),
         })
         .collect();
