@@ -7,8 +7,8 @@
 //!
 //! `bench/ivr.sh` runs it pinned to one core against the engine pinned to the other.
 
-use sb_sip::digest::{response, Algorithm, DigestInput};
-use sb_sip_msg::{parse_datagram, AuthParams, Message};
+use sb_sip::digest::answer_challenge;
+use sb_sip_msg::{parse_datagram, Message};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -283,27 +283,10 @@ fn main() {
             401 if cseq == 1 && pending.get(&i) == Some(&1) => {
                 let to = r.core.to.to_string();
                 let _ = sip.send_to(ack(a.engine, local, i, 1, &to).as_bytes(), a.engine);
-                let ch = r
-                    .headers
-                    .get("WWW-Authenticate")
-                    .and_then(AuthParams::parse);
-                let nonce = ch
-                    .as_ref()
-                    .and_then(|c| c.get("nonce"))
-                    .unwrap_or_default()
-                    .to_string();
+                let ch = r.headers.get("WWW-Authenticate").unwrap_or_default();
                 let uri = format!("sip:8000@{}", a.engine);
-                let input = DigestInput {
-                    username: "1001",
-                    realm: "switchboard",
-                    password: "demo-1001",
-                    method: "INVITE",
-                    uri: &uri,
-                    nonce: &nonce,
-                    qop: Some(("00000001", "b1")),
-                };
-                let resp = response(Algorithm::Md5, &input);
-                let auth = format!("Digest username=\"1001\", realm=\"switchboard\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"b1\"");
+                let auth = answer_challenge(ch, "1001", "demo-1001", "INVITE", &uri, 1, "b1")
+                    .unwrap_or_default();
                 let msg = invite(
                     a.engine,
                     local,

@@ -7,8 +7,8 @@ use common::*;
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use sb_engine::EngineEvent;
 use sb_media::g711;
-use sb_sip::digest::{response, Algorithm, DigestInput};
-use sb_sip_msg::{AuthParams, Message, Method, Request, ResponseBuilder};
+use sb_sip::digest::answer_challenge;
+use sb_sip_msg::{Message, Method, Request, ResponseBuilder};
 
 const AGENT: &str = "127.0.0.1:6003";
 const AGENT_RTP: &str = "127.0.0.1:7003";
@@ -24,19 +24,19 @@ fn register_agent(s: &mut Sim) {
         .get("WWW-Authenticate")
         .expect("challenge")
         .to_string();
-    let c = AuthParams::parse(&ch).expect("challenge");
-    let nonce = c.get("nonce").expect("nonce").to_string();
-    let input = DigestInput {
-        username: "1003",
-        realm: "switchboard",
-        password: "demo-1003",
-        method: "REGISTER",
-        uri: "sip:127.0.0.1",
-        nonce: &nonce,
-        qop: Some(("00000001", "ab")),
-    };
-    let r = response(Algorithm::Md5, &input);
-    let auth = format!("Authorization: Digest username=\"1003\", realm=\"switchboard\", nonce=\"{nonce}\", uri=\"sip:127.0.0.1\", response=\"{r}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"ab\"\n");
+    let auth = format!(
+        "Authorization: {}\n",
+        answer_challenge(
+            &ch,
+            "1003",
+            "demo-1003",
+            "REGISTER",
+            "sip:127.0.0.1",
+            1,
+            "ab"
+        )
+        .expect("digest")
+    );
     s.send_from(AGENT, &reg(&auth, 2));
     assert_eq!(s.last_response().status, 200);
 }

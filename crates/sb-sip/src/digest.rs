@@ -73,6 +73,38 @@ pub fn response(alg: Algorithm, d: &DigestInput<'_>) -> String {
     }
 }
 
+/// The UAC side: the Authorization value that answers `challenge` (a WWW-Authenticate or
+/// Proxy-Authenticate value) with qop=auth and nonce count `nc`. `None` when the challenge
+/// is not a digest one we can answer.
+pub fn answer_challenge(
+    challenge: &str,
+    user: &str,
+    password: &str,
+    method: &str,
+    uri: &str,
+    nc: u32,
+    cnonce: &str,
+) -> Option<String> {
+    let c = AuthParams::parse(challenge).filter(AuthParams::is_digest)?;
+    let alg = Algorithm::parse(c.get("algorithm"))?;
+    let nc = format!("{nc:08x}");
+    let (realm, nonce) = (c.get("realm")?, c.get("nonce")?);
+    let input = DigestInput {
+        username: user,
+        realm,
+        password,
+        method,
+        uri,
+        nonce,
+        qop: Some((&nc, cnonce)),
+    };
+    let r = response(alg, &input);
+    Some(format!(
+        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{r}\", algorithm={}, cnonce=\"{cnonce}\", qop=auth, nc={nc}",
+        alg.name()
+    ))
+}
+
 /// Why credentials were refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthFailure {

@@ -8,9 +8,9 @@ use sb_engine::{load_assets, AssetSource, Engine, EngineConfig, EngineEvent, Med
 use sb_media::dtmf::Event as TelEvent;
 use sb_media::negotiate::Codec;
 use sb_sim::Clock;
-use sb_sip::digest::{response, Algorithm, DigestInput};
+use sb_sip::digest::answer_challenge;
 use sb_sip::{Endpoint, EndpointConfig, Peer};
-use sb_sip_msg::{parse_datagram, AuthParams, Message, Response};
+use sb_sip_msg::{parse_datagram, Message, Response};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -186,20 +186,9 @@ impl Sim {
             .get("WWW-Authenticate")
             .expect("challenge")
             .to_string();
-        let c = AuthParams::parse(&ch).expect("challenge parses");
-        let nonce = c.get("nonce").expect("nonce").to_string();
         let uri = format!("sip:{number}@127.0.0.1");
-        let input = DigestInput {
-            username: "1001",
-            realm: "switchboard",
-            password: "demo-1001",
-            method: "INVITE",
-            uri: &uri,
-            nonce: &nonce,
-            qop: Some(("00000001", "c0ffee")),
-        };
-        let r = response(Algorithm::Md5, &input);
-        let auth = format!("Digest username=\"1001\", realm=\"switchboard\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{r}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\"");
+        let auth = answer_challenge(&ch, "1001", "demo-1001", "INVITE", &uri, 1, "c0ffee")
+            .expect("digest");
         self.send(&self.invite(number, 2, sdp, Some(&auth)));
         let resp = self.last_response().clone();
         if resp.status != 200 {

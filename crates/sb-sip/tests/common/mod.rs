@@ -1,7 +1,7 @@
 //! Shared helpers for the sans-IO tests of sb-sip.
 #![allow(dead_code)]
 
-use sb_sip::digest::{response, Algorithm, DigestInput};
+use sb_sip::digest::answer_challenge;
 use sb_sip::{Endpoint, EndpointConfig, Event, Peer};
 use sb_sip_msg::{parse_datagram, AuthParams, Message, Request, Response};
 use std::net::SocketAddr;
@@ -52,25 +52,8 @@ pub fn authorization(
     uri: &str,
     nc: u32,
 ) -> String {
-    let c = AuthParams::parse(challenge).expect("challenge parses");
-    let alg = Algorithm::parse(c.get("algorithm")).expect("known algorithm");
-    let nc = format!("{nc:08x}");
-    let realm = c.get("realm").expect("realm");
-    let nonce = c.get("nonce").expect("nonce");
-    let input = DigestInput {
-        username: user,
-        realm,
-        password,
-        method,
-        uri,
-        nonce,
-        qop: Some((&nc, "0a4f113b")),
-    };
-    let r = response(alg, &input);
-    format!(
-        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{r}\", algorithm={}, cnonce=\"0a4f113b\", qop=auth, nc={nc}",
-        alg.name()
-    )
+    answer_challenge(challenge, user, password, method, uri, nc, "0a4f113b")
+        .expect("a digest challenge")
 }
 
 /// Drains what the endpoint sent, parsed.
