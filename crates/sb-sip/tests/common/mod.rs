@@ -1,9 +1,9 @@
 //! Shared helpers for the sans-IO tests of sb-sip.
 #![allow(dead_code)]
 
-use sb_sip::digest::answer_challenge;
+use sb_sip::digest::{answer_challenge, Algorithm};
 use sb_sip::{Endpoint, EndpointConfig, Event, Peer};
-use sb_sip_msg::{parse_datagram, AuthParams, Message, Request, Response};
+use sb_sip_msg::{parse_datagram, Message, Request, Response};
 use std::net::SocketAddr;
 use std::time::Instant;
 
