@@ -567,6 +567,17 @@ fn compile_node(
         "set" => {
             let var = req(&n.var);
             let value = req(&n.value);
+            if var.get_ref() == "priority" && value.get_ref().parse::<i32>().is_err() {
+                c.at(
+                    file,
+                    value.span(),
+                    "IV112",
+                    format!(
+                        "priority `{}` must be a whole number (higher is served first)",
+                        value.get_ref()
+                    ),
+                );
+            }
             if var.get_ref() == "language" && !ctx.languages.contains(value.get_ref()) {
                 c.at(
                     file,

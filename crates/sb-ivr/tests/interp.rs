@@ -373,6 +373,14 @@ fn validation_reports_every_problem_with_lines() {
     let errs = plans(&unreachable).expect_err("english is unreachable");
     assert_eq!(errs[0].code, "IV103");
     assert!(errs[0].message.contains("english"));
+    let prio = MAIN.replace(
+        "var = \"language\"\nvalue = \"en\"",
+        "var = \"priority\"\nvalue = \"high\"",
+    );
+    assert!(plans(&prio)
+        .expect_err("priority")
+        .iter()
+        .any(|d| d.code == "IV112"));
     let dup = MAIN.replace("id = \"closed\"", "id = \"hours\"");
     assert!(plans(&dup)
         .expect_err("duplicate")

@@ -812,9 +812,16 @@ impl Engine {
                     value,
                 }),
                 Action::Queue(queue) => {
-                    // The ACD takes over here (issue 4); until then the caller waits on the line.
+                    // The ACD takes over; a dialplan may have set `priority` (higher first).
                     call.phase = Phase::Waiting;
-                    self.acd.handle_enqueue(now, AcdCall(id.0), &queue, 0);
+                    let priority = call
+                        .ivr
+                        .vars
+                        .get("priority")
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(0);
+                    self.acd
+                        .handle_enqueue(now, AcdCall(id.0), &queue, priority);
                     self.events
                         .push_back(EngineEvent::Queued { call: id, queue });
                     self.run_acd(now);
