@@ -213,16 +213,11 @@ pub fn answer(
             if i == idx {
                 let mut formats = vec![codec_pt.to_string()];
                 formats.extend(dtmf.map(|p| p.to_string()));
-                MediaDescription {
-                    media: "audio".into(),
-                    port: local.port,
-                    port_count: None,
-                    proto: "RTP/AVP".into(),
+                audio_media(
+                    local.port,
                     formats,
-                    info: Vec::new(),
-                    connection: None,
-                    attributes: audio_lines(codec, codec_pt, dtmf, ours),
-                }
+                    audio_lines(codec, codec_pt, dtmf, ours),
+                )
             } else {
                 // RFC 3264 §6: a refused stream keeps its place with port zero.
                 MediaDescription {
@@ -256,6 +251,20 @@ pub fn answer(
             direction,
         },
     ))
+}
+
+/// Our audio m-line.
+fn audio_media(port: u16, formats: Vec<String>, attributes: Vec<Attribute>) -> MediaDescription {
+    MediaDescription {
+        media: "audio".into(),
+        port,
+        port_count: None,
+        proto: "RTP/AVP".into(),
+        formats,
+        info: Vec::new(),
+        connection: None,
+        attributes,
+    }
 }
 
 /// The session-level lines of every description we send.
@@ -292,19 +301,7 @@ pub fn offer(local: &LocalMedia, direction: Direction) -> SessionDescription {
     attributes.push(Attribute::new("fmtp", "101 0-16"));
     attributes.push(Attribute::new("ptime", "20"));
     attributes.push(Attribute::flag(direction.attr()));
-    our_session(
-        local,
-        vec![MediaDescription {
-            media: "audio".into(),
-            port: local.port,
-            port_count: None,
-            proto: "RTP/AVP".into(),
-            formats,
-            info: Vec::new(),
-            connection: None,
-            attributes,
-        }],
-    )
+    our_session(local, vec![audio_media(local.port, formats, attributes)])
 }
 
 /// Reads the answer to our offer (RFC 3264 §7): the codec is the answer's first format
