@@ -144,8 +144,23 @@ fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent
         .payload()
         .iter()
         .all(|b| *b == g711::alaw_to_ulaw(0xD5)));
+    // The agent's phone puts the call on hold with a re-INVITE: answered, still bridged.
+    let hold_sdp = sdp.replace(
+        "m=audio 7003 RTP/AVP 8 101\r\n",
+        "m=audio 7003 RTP/AVP 8 101\r\na=sendonly\r\n",
+    );
+    let reinvite = format!("INVITE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKhold;rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: 2 INVITE\nContact: <sip:1003@{AGENT}>\nMax-Forwards: 70\nContent-Type: application/sdp\nContent-Length: {}\n\n{hold_sdp}", inv.core.from, inv.core.call_id, hold_sdp.len());
+    s.send_from(AGENT, &reinvite);
+    let answer = s.last_response().clone();
+    assert_eq!((answer.status, answer.core.cseq.seq), (200, 2));
+    let body = String::from_utf8(answer.body.clone()).expect("sdp");
+    assert!(
+        body.contains("a=recvonly") && body.contains("RTP/AVP 8"),
+        "an answer to the hold offer: {body}"
+    );
+    assert_eq!(s.engine.calls(), 1);
     // The agent hangs up: the patient's leg gets a BYE and the call ends.
-    let bye = format!("BYE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKbye;rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: 2 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n", inv.core.from, inv.core.call_id);
+    let bye = format!("BYE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKbye;rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: 3 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n", inv.core.from, inv.core.call_id);
     s.send_from(AGENT, &bye);
     assert!(s.events.iter().any(|e| matches!(
         e,

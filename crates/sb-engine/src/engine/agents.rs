@@ -322,21 +322,63 @@ impl Engine {
                     self.hang_up(now, call, "agent hung up");
                 }
             }
-            (Method::Invite | Method::Update, Some(tx)) => {
-                // Hold or refresh from the agent's phone: answer with our current offer.
-                let sdp = self.legs.get(&id).and_then(|l| l.our_sdp.clone());
-                let contact = self.sip.local_contact().to_string();
-                match sdp {
-                    Some(sdp) => self.sip.respond(now, tx, 200, |b| {
-                        b.header("Contact", contact)
-                            .body("application/sdp", sdp.to_bytes())
-                    }),
-                    None => self.sip.respond(now, tx, 488, |b| b),
-                }
-            }
+            (Method::Invite | Method::Update, Some(tx)) => self.on_leg_reoffer(now, id, tx, &req),
             (_, Some(tx)) => self.sip.respond(now, tx, 200, |b| b),
             _ => {}
         }
+    }
+
+    /// A re-INVITE or UPDATE from the agent's phone (hold, refresh, a new address): answered
+    /// per RFC 3264 §8 on the leg's own port; without an offer, our current offer goes in the
+    /// 200 and the answer comes in the ACK.
+    fn on_leg_reoffer(&mut self, now: Instant, id: LegId, tx: TxId, req: &Request) {
+        let contact = self.sip.local_contact().to_string();
+        let (media_ip, codecs) = (self.cfg.media_ip, self.cfg.codecs.clone());
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return;
+        };
+        let (Some(port), Some(ours)) = (leg.port, leg.our_sdp.clone()) else {
+            return self.sip.respond(now, tx, 488, |b| b);
+        };
+        let sdp = if req.body.is_empty() {
+            ours
+        } else {
+            let local = LocalMedia {
+                addr: media_ip,
+                port,
+                codecs,
+                session_id: ours.session_id,
+                session_version: ours.session_version + 1,
+            };
+            match SessionDescription::parse(&req.body)
+                .map(|o| sb_media::negotiate::answer(&o, &local))
+            {
+                Ok(Ok((sdp, neg))) => {
+                    if let Some(rtp) = leg.rtp.as_mut() {
+                        if rtp.remote() != neg.remote {
+                            rtp.set_remote(now, neg.remote);
+                        }
+                    }
+                    leg.media = Some(neg);
+                    leg.our_sdp = Some(sdp.clone());
+                    sdp
+                }
+                Ok(Err(e)) => {
+                    return self
+                        .sip
+                        .respond(now, tx, 488, |b| b.header("Warning", e.warning()))
+                }
+                Err(_) => {
+                    return self
+                        .sip
+                        .respond(now, tx, 400, |b| b.reason("Malformed SDP"))
+                }
+            }
+        };
+        self.sip.respond(now, tx, 200, |b| {
+            b.header("Contact", contact)
+                .body("application/sdp", sdp.to_bytes())
+        });
     }
 
     /// RTP from the caller while bridged: on to the agent's phone.
@@ -409,6 +451,10 @@ fn relay(
     port: u16,
     dest: SocketAddr,
 ) -> Option<RtpOut> {
+    // A leg on hold (we are recvonly or inactive towards it) gets nothing.
+    if !to.direction.sends() {
+        return None;
+    }
     let mut out = RtpOut {
         port,
         to: dest,
