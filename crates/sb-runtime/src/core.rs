@@ -17,6 +17,9 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
 /// What the transport tasks hand to the core.
+// RTP is nearly all of the traffic: boxing its buffer to shrink the enum would allocate per
+// packet, which the media path must not do.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Input {
     Connected {
@@ -33,12 +36,17 @@ pub enum Input {
     Disconnected {
         peer: SocketAddr,
     },
+    /// One RTP datagram, carried in place: the media path allocates nothing per packet.
     Rtp {
         port: u16,
         from: SocketAddr,
-        bytes: Vec<u8>,
+        len: usize,
+        buf: [u8; RTP_DATAGRAM],
     },
 }
+
+/// The largest RTP datagram the media path carries (40 ms of G.711 is 332 bytes).
+pub const RTP_DATAGRAM: usize = 512;
 
 pub struct Server {
     udp: UdpSocket,
@@ -262,7 +270,12 @@ impl Server {
                     let _ = c.try_send(b"\r\n".to_vec());
                 }
             }
-            Input::Rtp { port, from, bytes } => self.engine.handle_rtp(now, port, from, &bytes),
+            Input::Rtp {
+                port,
+                from,
+                len,
+                buf,
+            } => self.engine.handle_rtp(now, port, from, &buf[..len]),
         }
     }
 

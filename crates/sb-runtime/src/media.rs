@@ -1,7 +1,7 @@
 //! RTP sockets: one per call leg, bound on demand from `rtp.port_range` (even ports, RFC 3550
 //! §11), each read by a small task that hands datagrams to the core.
 
-use crate::core::Input;
+use crate::core::{Input, RTP_DATAGRAM};
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
@@ -89,19 +89,23 @@ impl MediaPorts {
 }
 
 async fn read_loop(sock: Arc<AsyncFd<std::net::UdpSocket>>, port: u16, core: mpsc::Sender<Input>) {
-    let mut buf = [0u8; 2048];
     loop {
         let Ok(mut ready) = sock.readable().await else {
             return;
         };
         loop {
+            // Read straight into the message's own buffer: no allocation per packet (the
+            // channel's slots are reused). Longer datagrams are cut to RTP_DATAGRAM and
+            // then refused by the RTP parser or the codec length.
+            let mut buf = [0u8; RTP_DATAGRAM];
             match ready.get_inner().recv_from(&mut buf) {
-                Ok((n, from)) => {
+                Ok((len, from)) => {
                     if core
                         .send(Input::Rtp {
                             port,
                             from,
-                            bytes: buf[..n].to_vec(),
+                            len,
+                            buf,
                         })
                         .await
                         .is_err()
