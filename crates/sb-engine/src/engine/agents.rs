@@ -2,7 +2,7 @@
 //! bridged to the waiting caller, and media is relayed between the two legs (transcoding
 //! PCMU and PCMA when they differ, RFC 4733 events passed through).
 
-use super::{Engine, EngineEvent, MediaRequest, RtpOut, RTP_MAX};
+use super::{renegotiate, Engine, EngineEvent, MediaRequest, RtpOut, RTP_MAX};
 use crate::call::CallId;
 use sb_acd::{AcdAction, AgentId, CallId as AcdCall};
 use sb_media::negotiate::{accept_answer, offer, Codec, Direction, LocalMedia, Negotiated};
@@ -328,57 +328,28 @@ impl Engine {
         }
     }
 
-    /// A re-INVITE or UPDATE from the agent's phone (hold, refresh, a new address): answered
-    /// per RFC 3264 §8 on the leg's own port; without an offer, our current offer goes in the
-    /// 200 and the answer comes in the ACK.
+    /// A re-INVITE or UPDATE from the agent's phone (hold, refresh, a new address),
+    /// renegotiated on the leg's own port.
     fn on_leg_reoffer(&mut self, now: Instant, id: LegId, tx: TxId, req: &Request) {
-        let contact = self.sip.local_contact().to_string();
         let (media_ip, codecs) = (self.cfg.media_ip, self.cfg.codecs.clone());
         let Some(leg) = self.legs.get_mut(&id) else {
             return;
         };
-        let (Some(port), Some(ours)) = (leg.port, leg.our_sdp.clone()) else {
+        let (Some(port), Some(ours)) = (leg.port, leg.our_sdp.as_ref()) else {
             return self.sip.respond(now, tx, 488, |b| b);
         };
-        let sdp = if req.body.is_empty() {
-            ours
-        } else {
-            let local = LocalMedia {
-                addr: media_ip,
-                port,
-                codecs,
-                session_id: ours.session_id,
-                session_version: ours.session_version + 1,
-            };
-            match SessionDescription::parse(&req.body)
-                .map(|o| sb_media::negotiate::answer(&o, &local))
-            {
-                Ok(Ok((sdp, neg))) => {
-                    if let Some(rtp) = leg.rtp.as_mut() {
-                        if rtp.remote() != neg.remote {
-                            rtp.set_remote(now, neg.remote);
-                        }
-                    }
-                    leg.media = Some(neg);
-                    leg.our_sdp = Some(sdp.clone());
-                    sdp
-                }
-                Ok(Err(e)) => {
-                    return self
-                        .sip
-                        .respond(now, tx, 488, |b| b.header("Warning", e.warning()))
-                }
-                Err(_) => {
-                    return self
-                        .sip
-                        .respond(now, tx, 400, |b| b.reason("Malformed SDP"))
-                }
-            }
+        let local = LocalMedia {
+            addr: media_ip,
+            port,
+            codecs,
+            session_id: ours.session_id,
+            session_version: ours.session_version + 1,
         };
-        self.sip.respond(now, tx, 200, |b| {
-            b.header("Contact", contact)
-                .body("application/sdp", sdp.to_bytes())
-        });
+        let outcome = renegotiate(now, req, &local, &mut leg.media, leg.rtp.as_mut());
+        if let Ok(sdp) = &outcome {
+            leg.our_sdp = Some(sdp.clone());
+        }
+        self.answer_reoffer(now, tx, outcome);
     }
 
     /// RTP from the caller while bridged: on to the agent's phone.

@@ -29,6 +29,38 @@ use std::time::{Duration, Instant};
 const PTIME: Duration = Duration::from_millis(20);
 /// RTP header (12 bytes) plus 20 ms of G.711.
 pub const RTP_MAX: usize = 12 + FRAME;
+/// Why a re-offer was refused.
+enum Refusal {
+    /// 488 with this Warning (RFC 3261 §20.43).
+    Unusable(&'static str),
+    /// 400: the SDP does not parse.
+    Malformed,
+}
+
+/// The offer/answer of a re-INVITE or UPDATE on one leg (RFC 3264 §8): our answer to its
+/// offer, applied to the leg's media and remote address; or, when it carried none, a fresh
+/// offer of ours (the answer then comes in the ACK).
+fn renegotiate(
+    now: Instant,
+    req: &Request,
+    local: &LocalMedia,
+    media: &mut Option<sb_media::Negotiated>,
+    rtp: Option<&mut RtpSession>,
+) -> Result<SessionDescription, Refusal> {
+    if req.body.is_empty() {
+        return Ok(offer(local, Direction::SendRecv));
+    }
+    let theirs = SessionDescription::parse(&req.body).map_err(|_| Refusal::Malformed)?;
+    let (sdp, neg) = answer(&theirs, local).map_err(|e| Refusal::Unusable(e.warning()))?;
+    if let Some(rtp) = rtp {
+        if rtp.remote() != neg.remote {
+            rtp.set_remote(now, neg.remote);
+        }
+    }
+    *media = Some(neg);
+    Ok(sdp)
+}
+
 /// How often a waiting patient hears their place in the queue.
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);
 
@@ -603,8 +635,9 @@ impl Engine {
         }
     }
 
-    /// A re-INVITE or UPDATE: session refresh, hold, a new address (RFC 3264 §8).
+    /// A re-INVITE or UPDATE from the caller: session refresh, hold, a new address.
     fn on_reoffer(&mut self, now: Instant, id: CallId, tx: TxId, req: &Request) {
+        let (media_ip, codecs) = (self.cfg.media_ip, self.cfg.codecs.clone());
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -617,44 +650,41 @@ impl Engine {
             .map(|s| s.session_version + 1)
             .unwrap_or(2);
         let local = LocalMedia {
-            addr: self.cfg.media_ip,
+            addr: media_ip,
             port,
-            codecs: self.cfg.codecs.clone(),
+            codecs,
             session_id: id.0,
             session_version: version,
         };
-        let sdp = if req.body.is_empty() {
-            offer(&local, Direction::SendRecv)
-        } else {
-            let parsed = SessionDescription::parse(&req.body);
-            match parsed.as_ref().map(|o| answer(o, &local)) {
-                Ok(Ok((sdp, neg))) => {
-                    if let Some(rtp) = call.rtp.as_mut() {
-                        if rtp.remote() != neg.remote {
-                            rtp.set_remote(now, neg.remote);
-                        }
-                    }
-                    call.media = Some(neg);
-                    sdp
-                }
-                Ok(Err(e)) => {
-                    return self
-                        .sip
-                        .respond(now, tx, 488, |b| b.header("Warning", e.warning()))
-                }
-                Err(_) => {
-                    return self
-                        .sip
-                        .respond(now, tx, 400, |b| b.reason("Malformed SDP"))
-                }
+        let outcome = renegotiate(now, req, &local, &mut call.media, call.rtp.as_mut());
+        if let Ok(sdp) = &outcome {
+            call.our_sdp = Some(sdp.clone());
+        }
+        self.answer_reoffer(now, tx, outcome);
+    }
+
+    /// Sends the outcome of [`renegotiate`]: 200 with our SDP, or the refusal.
+    fn answer_reoffer(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        outcome: Result<SessionDescription, Refusal>,
+    ) {
+        match outcome {
+            Ok(sdp) => {
+                let contact = self.sip.local_contact().to_string();
+                self.sip.respond(now, tx, 200, |b| {
+                    b.header("Contact", contact)
+                        .body("application/sdp", sdp.to_bytes())
+                });
             }
-        };
-        call.our_sdp = Some(sdp.clone());
-        let contact = self.sip.local_contact().to_string();
-        self.sip.respond(now, tx, 200, |b| {
-            b.header("Contact", contact)
-                .body("application/sdp", sdp.to_bytes())
-        });
+            Err(Refusal::Unusable(warning)) => self
+                .sip
+                .respond(now, tx, 488, |b| b.header("Warning", warning)),
+            Err(Refusal::Malformed) => self
+                .sip
+                .respond(now, tx, 400, |b| b.reason("Malformed SDP")),
+        }
     }
 
     // ---- the call's clock: playout and IVR timers ----------------------------------------
