@@ -37,6 +37,25 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Print the call statistics of a day, a week or a month from the store.
+    Report {
+        #[arg(value_enum)]
+        period: PeriodArg,
+        /// Any day of the period, YYYY-MM-DD (default: today, in reports.time_zone).
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, value_enum, default_value = "queue")]
+        by: ByArg,
+        #[arg(long, value_enum, default_value = "table")]
+        format: FormatArg,
+        /// Print callers' numbers in full (they are masked by default).
+        #[arg(long)]
+        show_numbers: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
     /// Validate the configuration and print every problem; exit 0 if good, 64 if not.
     Check {
         #[arg(long)]
@@ -44,6 +63,30 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PeriodArg {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ByArg {
+    Total,
+    Queue,
+    Agent,
+    Media,
+    Region,
+    Shift,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Table,
+    Csv,
+    Json,
 }
 
 fn read_source(config: Option<&PathBuf>) -> anyhow::Result<Source> {
@@ -72,24 +115,126 @@ fn report(diags: &[Diagnostic]) -> ExitCode {
 /// is bound. Relative asset paths are taken from the configuration file's folder; the
 /// embedded configuration uses the embedded assets.
 fn load(config: Option<&PathBuf>, sets: &[String]) -> Result<(Model, Assets), ExitCode> {
-    let source = read_source(config).map_err(|e| {
-        eprintln!("error: {e:#}");
-        ExitCode::from(EXIT_BAD_CONFIG)
-    })?;
-    let model = sb_config::load(source, sets).map_err(|d| report(&d))?;
-    let base = config.and_then(|p| p.parent()).map(|p| {
-        if p.as_os_str().is_empty() {
-            std::path::Path::new(".")
-        } else {
-            p
-        }
-    });
+    let model = load_model(config, sets)?;
+    let base = config_dir(config);
     let src = match base {
         Some(dir) => AssetSource::Dir(dir),
         None => AssetSource::Embedded(EMBEDDED),
     };
     let assets = load_assets(&model, src).map_err(|d| report(&d))?;
     Ok((model, assets))
+}
+
+/// The folder relative paths in a configuration file are taken from (none when embedded).
+fn config_dir(config: Option<&PathBuf>) -> Option<&std::path::Path> {
+    config.and_then(|p| p.parent()).map(|p| {
+        if p.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            p
+        }
+    })
+}
+
+/// The configuration alone, with the store's paths taken from the configuration file's
+/// folder like the dialplans' (the embedded configuration's from the working directory).
+fn load_model(config: Option<&PathBuf>, sets: &[String]) -> Result<Model, ExitCode> {
+    let source = read_source(config).map_err(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(EXIT_BAD_CONFIG)
+    })?;
+    let mut model = sb_config::load(source, sets).map_err(|d| report(&d))?;
+    if let Some(dir) = config_dir(config) {
+        model.store_path = dir.join(&model.store_path);
+        model.store_journal = dir.join(&model.store_journal);
+    }
+    Ok(model)
+}
+
+fn unix_ms_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_report(
+    period: PeriodArg,
+    date: Option<String>,
+    by: ByArg,
+    format: FormatArg,
+    show_numbers: bool,
+    config: Option<PathBuf>,
+    sets: Vec<String>,
+) -> ExitCode {
+    use sb_store::report::{self, Format, GroupBy, Period, PeriodKind, ReportSettings};
+    let model = match load_model(config.as_ref(), &sets) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let settings = ReportSettings::from_model(&model);
+    let now_ms = unix_ms_now();
+    let day = match &date {
+        Some(d) => match report::parse_date(d) {
+            Some(day) => day,
+            None => {
+                eprintln!("error: --date `{d}` is not a date (YYYY-MM-DD)");
+                return ExitCode::from(2);
+            }
+        },
+        None => {
+            let t = sb_config::time::local_time(now_ms / 1000, settings.utc_offset_min);
+            (t.year as i64, t.month as i64, t.day as i64)
+        }
+    };
+    let kind = match period {
+        PeriodArg::Daily => PeriodKind::Daily,
+        PeriodArg::Weekly => PeriodKind::Weekly,
+        PeriodArg::Monthly => PeriodKind::Monthly,
+    };
+    let (group, by_name) = match by {
+        ByArg::Total => (GroupBy::Total, "total"),
+        ByArg::Queue => (GroupBy::Queue, "queue"),
+        ByArg::Agent => (GroupBy::Agent, "agent"),
+        ByArg::Media => (GroupBy::Media, "media"),
+        ByArg::Region => (GroupBy::Region, "region"),
+        ByArg::Shift => (GroupBy::Shift, "shift"),
+    };
+    let fmt = match format {
+        FormatArg::Table => Format::Table,
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Json => Format::Json,
+    };
+    let p = Period::containing(kind, day, settings.utc_offset_min);
+    let rt = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let path = model.store_path.clone();
+    let result = rt.block_on(async {
+        let mut conn = sb_store::db::open(&path, sb_store::db::Access::Read).await?;
+        report::run(&mut conn, &path, p, group, &settings, now_ms).await
+    });
+    match result {
+        Ok(r) => {
+            print!(
+                "{}",
+                report::render(&r, fmt, &settings, by_name, show_numbers)
+            );
+            if fmt != Format::Table {
+                eprintln!("{}", settings.formula());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -110,6 +255,15 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Report {
+            period,
+            date,
+            by,
+            format,
+            show_numbers,
+            config,
+            sets,
+        } => print_report(period, date, by, format, show_numbers, config, sets),
         Command::Serve { config, sets } => {
             let (model, assets) = match load(config.as_ref(), &sets) {
                 Ok(loaded) => loaded,
@@ -154,8 +308,26 @@ fn serve(model: Model, assets: Assets) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let run = format!("{:013}", unix_ms_now());
+    let store = sb_store::Store::start(sb_store::StoreSettings {
+        path: model.store_path.clone(),
+        journal: model.store_journal.clone(),
+        capacity: model.store_queue_capacity,
+        run: run.clone(),
+    })?;
+    let rec = store.recovery();
+    tracing::info!(
+        path = %model.store_path.display(),
+        replayed = rec.replayed,
+        torn = rec.torn,
+        interrupted = rec.interrupted,
+        "call record store open"
+    );
+    let recorder = sb_store::Recorder::new(sb_store::RecorderConfig::from_model(&model, &run));
     rt.block_on(async {
-        let server = sb_runtime::Server::bind(&model, assets).await?;
+        let server = sb_runtime::Server::bind(&model, assets)
+            .await?
+            .with_records(sb_runtime::Records::new(recorder, store));
         tracing::info!(
             sip = %server.local_addr(),
             hospital = %model.hospital_name,

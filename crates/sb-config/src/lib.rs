@@ -6,6 +6,7 @@
 pub mod model;
 pub mod overrides;
 pub mod raw;
+pub mod time;
 pub mod validate;
 
 pub use model::{ExtensionKind, Model};

@@ -85,6 +85,37 @@ pub struct Model {
     pub extensions: Vec<Extension>,
     pub queues: Vec<Queue>,
     pub on_duty: Vec<String>,
+    /// Where records wait when the database falls behind.
+    pub store_journal: PathBuf,
+    pub store_queue_capacity: usize,
+    pub reports: Reports,
+    /// (prefix, region), longest prefix first.
+    pub regions: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reports {
+    pub utc_offset_min: i32,
+    pub short_abandon: Duration,
+    pub shifts: Vec<Shift>,
+}
+
+/// A shift by minutes of the local day, `start` included, `end` excluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shift {
+    pub name: String,
+    pub start: u16,
+    pub end: u16,
+}
+
+impl Model {
+    /// The region of a caller's number by the longest matching prefix.
+    pub fn region_of(&self, number: &str) -> Option<&str> {
+        self.regions
+            .iter()
+            .find(|(p, _)| number.starts_with(p.as_str()))
+            .map(|(_, r)| r.as_str())
+    }
 }
 
 impl Model {

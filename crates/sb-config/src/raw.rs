@@ -23,6 +23,11 @@ pub struct RawConfig {
     pub queues: Vec<Queue>,
     #[serde(default)]
     pub roster: Roster,
+    #[serde(default)]
+    pub reports: Reports,
+    /// Caller regions by number prefix: `"010" = "Beijing"`; the longest prefix wins.
+    #[serde(default)]
+    pub regions: std::collections::BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +149,53 @@ pub struct Http {
 #[serde(deny_unknown_fields)]
 pub struct Store {
     pub path: Spanned<String>,
+    /// Where records wait when the database falls behind (default: `<path>.journal`).
+    #[serde(default)]
+    pub journal: Option<Spanned<String>>,
+    /// How many records and events may wait in memory for the writer.
+    #[serde(default = "d_capacity")]
+    pub queue_capacity: Spanned<u64>,
+}
+
+fn d_capacity() -> Spanned<u64> {
+    Spanned::new(0..0, 20_000)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reports {
+    /// Days, weeks, months and shifts are counted in this zone.
+    pub time_zone: Spanned<String>,
+    /// A caller who leaves a queue sooner than this is a short abandon, not counted against
+    /// the service level.
+    pub short_abandon_seconds: Spanned<u64>,
+    pub shifts: Vec<Shift>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shift {
+    pub name: Spanned<String>,
+    /// `HH:MM-HH:MM` local time; `24:00` ends at midnight.
+    pub hours: Spanned<String>,
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        let shift = |n: &str, h: &str| Shift {
+            name: Spanned::new(0..0, n.into()),
+            hours: Spanned::new(0..0, h.into()),
+        };
+        Reports {
+            time_zone: Spanned::new(0..0, "Asia/Shanghai".into()),
+            short_abandon_seconds: Spanned::new(0..0, 5),
+            shifts: vec![
+                shift("early", "08:00-16:00"),
+                shift("middle", "10:00-18:00"),
+                shift("night", "16:00-24:00"),
+            ],
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

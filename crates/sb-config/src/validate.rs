@@ -2,6 +2,7 @@
 
 use crate::model::{self, ExtensionKind, Model};
 use crate::raw::RawConfig;
+use crate::time::{days_from_civil, hhmm, utc_offset};
 use crate::{Diagnostic, Source};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -62,16 +63,6 @@ fn port_range(s: &str) -> Option<std::ops::RangeInclusive<u16>> {
     (a > 0 && a < b).then_some(a..=b)
 }
 
-/// Days since 1970-01-01 of a civil date (H. Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYY-MM-DDTHH:MM:SS+HH:MM` (or `Z`) to Unix seconds.
 fn parse_rfc3339(s: &str) -> Option<i64> {
     let (date, rest) = s.split_once('T')?;
@@ -106,6 +97,53 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
         && sec < 60
         && offset.abs() <= 14 * 60;
     valid.then(|| days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + sec - offset * 60)
+}
+
+/// The reports' time zone, short-abandon threshold and shifts (SB119, SB120).
+fn reports(c: &mut Checker, r: &crate::raw::Reports) -> model::Reports {
+    let utc_offset_min = utc_offset(r.time_zone.get_ref()).unwrap_or_else(|| {
+        c.error(
+            "SB119",
+            &r.time_zone,
+            format!(
+                "reports.time_zone `{}` is not known: use Asia/Shanghai, UTC or an offset like +08:00",
+                r.time_zone.get_ref()
+            ),
+        );
+        480
+    });
+    let mut shifts = Vec::new();
+    for s in &r.shifts {
+        let parsed = s
+            .hours
+            .get_ref()
+            .split_once('-')
+            .and_then(|(a, b)| Some((hhmm(a.trim())?, hhmm(b.trim())?)))
+            .filter(|(a, b)| a < b);
+        match parsed {
+            Some((start, end)) if !s.name.get_ref().trim().is_empty() => {
+                shifts.push(model::Shift {
+                    name: s.name.get_ref().clone(),
+                    start,
+                    end,
+                })
+            }
+            _ => c.error(
+                "SB120",
+                &s.hours,
+                format!(
+                    "reports.shifts: `{}` `{}` must be a name and HH:MM-HH:MM with the start first",
+                    s.name.get_ref(),
+                    s.hours.get_ref()
+                ),
+            ),
+        }
+    }
+    model::Reports {
+        utc_offset_min,
+        short_abandon: Duration::from_secs(*r.short_abandon_seconds.get_ref()),
+        shifts,
+    }
 }
 
 fn is_number(s: &str) -> bool {
@@ -441,6 +479,37 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         }
     }
 
+    let reports = reports(&mut c, &raw.reports);
+    let mut regions = Vec::new();
+    for (prefix, name) in &raw.regions {
+        if !is_number(prefix) || name.get_ref().trim().is_empty() {
+            c.error(
+                "SB121",
+                name,
+                format!("regions: `{prefix}` must be digits naming a region"),
+            );
+        }
+        regions.push((prefix.clone(), name.get_ref().clone()));
+    }
+    regions.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+    let capacity = *raw.store.queue_capacity.get_ref();
+    if !(1..=10_000_000).contains(&capacity) {
+        c.error(
+            "SB115",
+            &raw.store.queue_capacity,
+            "store.queue_capacity must lie between 1 and 10000000".into(),
+        );
+    }
+    let store_path = PathBuf::from(raw.store.path.get_ref());
+    let store_journal = match &raw.store.journal {
+        Some(j) => PathBuf::from(j.get_ref()),
+        None => {
+            let mut p = store_path.clone().into_os_string();
+            p.push(".journal");
+            PathBuf::from(p)
+        }
+    };
+
     if !c.out.is_empty() {
         return Err(c.out);
     }
@@ -476,7 +545,11 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         rtp_ports,
         http_listen,
         rtp_timer_spin: Duration::from_millis(spin),
-        store_path: PathBuf::from(raw.store.path.get_ref()),
+        store_path,
+        store_journal,
+        store_queue_capacity: capacity as usize,
+        reports,
+        regions,
         dialplans_dir: PathBuf::from(ivr.dialplans.get_ref()),
         prompts_dir: PathBuf::from(ivr.prompts.get_ref()),
         languages,

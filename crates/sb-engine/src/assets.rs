@@ -204,15 +204,20 @@ pub fn load_assets(m: &Model, src: AssetSource<'_>) -> Result<Assets, Vec<Diagno
 /// The ACD for the configured queues: every member logged in to their queues from the start,
 /// so an agent is offered calls as soon as their phone registers (the demo needs no step).
 /// The operator queue takes the other queues' overflow.
-pub fn acd_from_model(m: &Model, now: std::time::Instant) -> sb_acd::Acd {
-    use sb_acd::{Acd, AcdConfig, AgentId, QueueSpec, Strategy};
-    use sb_config::model::QueueStrategy;
+/// The ACD's settings from the configuration: the ring timer is the three-ring threshold.
+pub fn acd_config(m: &Model) -> sb_acd::AcdConfig {
     let threshold = m.sla_threshold();
-    let cfg = AcdConfig {
+    sb_acd::AcdConfig {
         ring_timeout: threshold,
         sla_threshold: threshold,
-        ..AcdConfig::default()
-    };
+        ..sb_acd::AcdConfig::default()
+    }
+}
+
+pub fn acd_from_model(m: &Model, now: std::time::Instant) -> sb_acd::Acd {
+    use sb_acd::{Acd, AgentId, QueueSpec, Strategy};
+    use sb_config::model::QueueStrategy;
+    let cfg = acd_config(m);
     let has_operator = m.queues.iter().any(|q| q.name == "operator");
     let queues: Vec<QueueSpec> = m
         .queues

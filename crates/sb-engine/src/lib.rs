@@ -6,6 +6,6 @@ pub mod assets;
 pub mod call;
 pub mod engine;
 
-pub use assets::{acd_from_model, load_assets, AssetSource, Assets};
+pub use assets::{acd_config, acd_from_model, load_assets, AssetSource, Assets};
 pub use call::CallId;
-pub use engine::{Engine, EngineConfig, EngineEvent, LegId, MediaRequest, RtpOut};
+pub use engine::{Engine, EngineConfig, EngineEvent, LegId, MediaRequest, RtpOut, Side};

@@ -1,41 +1,8 @@
-//! Civil time from Unix time and a fixed offset, enough for opening hours: weekday, date
-//! and minute of the day. (Days-from-civil arithmetic after H. Hinnant's algorithms.)
+//! Opening hours against civil time (the arithmetic lives in `sb_config::time`, shared with
+//! the reports).
 
 use crate::model::Schedule;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LocalTime {
-    pub year: i32,
-    pub month: u8,
-    pub day: u8,
-    /// Monday = 0 ... Sunday = 6.
-    pub weekday: u8,
-    pub minute: u16,
-}
-
-pub fn local_time(unix_secs: i64, utc_offset_min: i32) -> LocalTime {
-    let secs = unix_secs + utc_offset_min as i64 * 60;
-    let days = secs.div_euclid(86_400);
-    let minute = (secs.rem_euclid(86_400) / 60) as u16;
-    // 1970-01-01 was a Thursday (weekday 3 with Monday = 0).
-    let weekday = (days + 3).rem_euclid(7) as u8;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = (yoe + era * 400 + if month <= 2 { 1 } else { 0 }) as i32;
-    LocalTime {
-        year,
-        month,
-        day,
-        weekday,
-        minute,
-    }
-}
+pub use sb_config::time::{local_time, LocalTime};
 
 impl Schedule {
     pub fn is_open(&self, unix_secs: i64) -> bool {

@@ -4,6 +4,7 @@
 
 use crate::model::{CollectSpec, Dialplans, Flow, FlowId, MenuSpec, Node, NodeId, Schedule};
 use crate::raw::{RawFlow, RawNode, S};
+use sb_config::time::{hhmm, utc_offset};
 use sb_config::{Diagnostic, Source};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
@@ -83,12 +84,6 @@ fn day(s: &str) -> Option<usize> {
     DAYS.iter().position(|d| *d == s)
 }
 
-fn hhmm(s: &str) -> Option<u16> {
-    let (h, m) = s.split_once(':')?;
-    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-    (h < 24 && m < 60 || h == 24 && m == 0).then_some(h * 60 + m)
-}
-
 /// `mon-fri 08:00-12:00`, `daily 08:00-20:00`, `sat,sun 09:00-12:00`.
 pub fn parse_window(s: &str) -> Option<(u8, u16, u16)> {
     let (days, times) = s.trim().split_once(' ')?;
@@ -122,24 +117,6 @@ fn parse_date(s: &str) -> Option<(i32, u8, u8)> {
         it.next()?.parse().ok()?,
     );
     (it.next().is_none() && (1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
-}
-
-/// Time zones by fixed offset: the hospital's zones keep no daylight saving time.
-pub fn utc_offset(tz: &str) -> Option<i32> {
-    match tz {
-        "Asia/Shanghai" | "Asia/Chongqing" | "Asia/Hong_Kong" | "Asia/Macau" | "Asia/Taipei"
-        | "Asia/Singapore" | "PRC" => Some(480),
-        "UTC" | "Etc/UTC" => Some(0),
-        s => {
-            let sign = match s.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let m = hhmm(&s[1..])? as i32;
-            (m <= 14 * 60).then_some(sign * m)
-        }
-    }
 }
 
 /// Loads every `*.toml` of `sources` as one flow each and validates them together.

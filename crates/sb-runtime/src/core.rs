@@ -1,6 +1,7 @@
 //! The core loop: one task owns the sans-IO engine; one clock read per turn, one timer.
 
 use crate::media::MediaPorts;
+use crate::records::Records;
 use crate::{endpoint_config, os_random_key, tcp, RuntimeError};
 use sb_config::Model;
 use sb_engine::{Assets, Engine, EngineConfig, EngineEvent, MediaRequest};
@@ -57,6 +58,7 @@ pub struct Server {
     conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     media: MediaPorts,
     spin: Duration,
+    records: Option<Records>,
 }
 
 /// Socket buffers for SIP over UDP: bursts (a carrier's retransmissions, phones
@@ -152,7 +154,14 @@ impl Server {
             conns: HashMap::new(),
             media: MediaPorts::new(bind_ip, model.rtp_ports.clone()),
             spin: model.rtp_timer_spin,
+            records: None,
         })
+    }
+
+    /// Call records: every engine event goes through the recorder to the store from now on.
+    pub fn with_records(mut self, records: Records) -> Server {
+        self.records = Some(records);
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -219,8 +228,12 @@ impl Server {
         if let Some(a) = acceptor {
             a.abort();
         }
-        self.flush(Instant::now(), &tx);
+        let now = Instant::now();
+        self.flush(now, &tx);
         tracing::info!(calls = self.engine.calls(), "SIP stopped");
+        if let Some(r) = self.records.take() {
+            r.close(self.engine.wall_ms(now));
+        }
         Ok(())
     }
 
@@ -308,7 +321,13 @@ impl Server {
             }
             while let Some(ev) = self.engine.poll_event() {
                 progressed = true;
+                if let Some(r) = self.records.as_mut() {
+                    r.on_event(self.engine.wall_ms(now), &ev);
+                }
                 log_event(ev);
+            }
+            if let Some(r) = self.records.as_mut() {
+                r.end_turn();
             }
             while let Some((peer, bytes)) = self.engine.poll_transmit() {
                 progressed = true;
@@ -370,9 +389,21 @@ fn log_event(ev: EngineEvent) {
         EngineEvent::TransferRequested { call, extension } => {
             tracing::info!(%call, %extension, "transfer requested (waiting for call control)")
         }
-        EngineEvent::CallEnded { call, reason } => tracing::info!(%call, reason, "call ended"),
-        EngineEvent::Rejected { dialled, status } => {
-            tracing::info!(%dialled, status, "call refused")
+        EngineEvent::CallEnded { call, reason, by } => {
+            tracing::info!(%call, reason, ?by, "call ended")
+        }
+        EngineEvent::MediaQuality {
+            call,
+            side,
+            loss,
+            jitter_ms,
+        } => tracing::info!(%call, ?side, loss, jitter_ms, "media quality"),
+        EngineEvent::Rejected {
+            dialled,
+            caller,
+            status,
+        } => {
+            tracing::info!(%dialled, %caller, status, "call refused")
         }
         EngineEvent::Acd(e) => log_acd_event(e),
         EngineEvent::Offered { call, agent } => tracing::info!(%call, %agent, "offered to agent"),

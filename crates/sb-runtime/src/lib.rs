@@ -4,9 +4,11 @@
 
 mod core;
 mod media;
+mod records;
 mod tcp;
 
 pub use crate::core::Server;
+pub use crate::records::Records;
 
 use sb_config::Model;
 use sb_sip::registrar::RegistrarSettings;

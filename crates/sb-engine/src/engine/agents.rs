@@ -2,7 +2,7 @@
 //! bridged to the waiting caller, and media is relayed between the two legs (transcoding
 //! PCMU and PCMA when they differ, RFC 4733 events passed through).
 
-use super::{renegotiate, Engine, EngineEvent, MediaRequest, RtpOut, RTP_MAX};
+use super::{renegotiate, Engine, EngineEvent, MediaRequest, RtpOut, Side, RTP_MAX};
 use crate::call::CallId;
 use sb_acd::{AcdAction, AgentId, CallId as AcdCall};
 use sb_media::negotiate::{accept_answer, offer, Codec, Direction, LocalMedia, Negotiated};
@@ -233,6 +233,10 @@ impl Engine {
         if let Some(tx) = leg.tx {
             self.leg_by_tx.remove(&tx);
         }
+        if let Some(rtp) = leg.rtp.as_ref().filter(|_| leg.connected) {
+            self.events
+                .push_back(EngineEvent::media_quality(leg.call, Side::Agent, rtp));
+        }
         if let Some(p) = leg.port {
             self.leg_by_port.remove(&p);
             self.media.push_back(MediaRequest::Close(p));
@@ -319,7 +323,7 @@ impl Engine {
                 if let Some(call) = call {
                     self.acd.handle_call_ended(now, AcdCall(call.0));
                     self.drop_leg(now, id, false);
-                    self.hang_up(now, call, "agent hung up");
+                    self.hang_up(now, call, "agent hung up", Side::Agent);
                 }
             }
             (Method::Invite | Method::Update, Some(tx)) => self.on_leg_reoffer(now, id, tx, &req),

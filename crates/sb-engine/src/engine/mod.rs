@@ -144,6 +144,15 @@ pub enum EngineEvent {
     CallEnded {
         call: CallId,
         reason: &'static str,
+        by: Side,
+    },
+    /// What a leg's receiver measured (RFC 3550 §6.4.1), when the leg goes.
+    MediaQuality {
+        call: CallId,
+        side: Side,
+        /// Fraction of the packets expected that never came.
+        loss: f64,
+        jitter_ms: f64,
     },
     /// What the ACD reports: ring times, answers within three rings, overflows, pauses.
     Acd(sb_acd::AcdEvent),
@@ -164,8 +173,29 @@ pub enum EngineEvent {
     },
     Rejected {
         dialled: String,
+        caller: Redacted<String>,
         status: u16,
     },
+}
+
+/// A party to a call: who hung up, whose media was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Caller,
+    Agent,
+    /// The engine itself (the IVR's hangup, a failure, a timeout).
+    Engine,
+}
+
+impl EngineEvent {
+    fn media_quality(call: CallId, side: Side, rtp: &RtpSession) -> EngineEvent {
+        EngineEvent::MediaQuality {
+            call,
+            side,
+            loss: rtp.stats.loss_fraction(),
+            jitter_ms: rtp.stats.jitter_ms(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +290,12 @@ impl Engine {
         self.cfg.origin + Duration::from_micros((slots * step) as u64)
     }
 
+    /// Unix milliseconds at `now`, on the engine's wall clock (what call records carry).
+    pub fn wall_ms(&self, now: Instant) -> i64 {
+        self.cfg.wall_at_origin * 1000
+            + now.saturating_duration_since(self.cfg.origin).as_millis() as i64
+    }
+
     fn wall(&self, now: Instant) -> i64 {
         self.cfg.wall_at_origin + now.saturating_duration_since(self.cfg.origin).as_secs() as i64
     }
@@ -341,7 +377,7 @@ impl Engine {
                     sdp
                 }
                 // Checked when the INVITE came; cannot change since.
-                Err(_) => return self.end_call(now, id, 488, "no common codec"),
+                Err(_) => return self.end_call(now, id, 488, "no common codec", Side::Engine),
             },
             None => offer(&local, Direction::SendRecv),
         };
@@ -362,7 +398,7 @@ impl Engine {
                 .body("application/sdp", sdp.to_bytes())
         });
         let Some(dialog) = dialog else {
-            return self.end_call(now, id, 0, "no dialog could be formed");
+            return self.end_call(now, id, 0, "no dialog could be formed", Side::Engine);
         };
         self.by_dialog.insert(dialog.clone(), id);
         let wall = self.wall(now);
@@ -384,7 +420,7 @@ impl Engine {
 
     /// No port could be bound: the call cannot be answered.
     pub fn handle_media_failed(&mut self, now: Instant, id: CallId) {
-        self.end_call(now, id, 503, "no media port");
+        self.end_call(now, id, 503, "no media port", Side::Engine);
     }
 
     pub fn handle_rtp(&mut self, now: Instant, port: u16, from: SocketAddr, bytes: &[u8]) {
@@ -458,12 +494,12 @@ impl Engine {
                 }
                 Event::Cancelled { tx } => {
                     if let Some(id) = self.by_tx.get(&tx).copied() {
-                        self.end_call(now, id, 0, "caller cancelled");
+                        self.end_call(now, id, 0, "caller cancelled", Side::Caller);
                     }
                 }
                 Event::AckTimeout { tx } => match self.by_tx.get(&tx).copied() {
                     Some(id) if self.calls.get(&id).is_some_and(|c| c.phase != Phase::Setup) => {
-                        self.hang_up(now, id, "no ACK for the 200 OK")
+                        self.hang_up(now, id, "no ACK for the 200 OK", Side::Engine)
                     }
                     _ => self
                         .events
@@ -494,6 +530,13 @@ impl Engine {
             .as_sip()
             .and_then(|u| u.user_unescaped())
             .unwrap_or_default();
+        let caller = req
+            .core
+            .from
+            .uri
+            .as_sip()
+            .and_then(|u| u.user.clone())
+            .unwrap_or_default();
         let Some(entry) = self.assets.plans.entry(&dialled) else {
             // Calls between extensions and to queues come with the ACD and call-control work.
             self.sip.respond(now, tx, 404, |b| {
@@ -501,6 +544,7 @@ impl Engine {
             });
             self.events.push_back(EngineEvent::Rejected {
                 dialled,
+                caller: Redacted(caller),
                 status: 404,
             });
             return;
@@ -520,6 +564,7 @@ impl Engine {
                     });
                     self.events.push_back(EngineEvent::Rejected {
                         dialled,
+                        caller: Redacted(caller),
                         status: 400,
                     });
                     return;
@@ -539,6 +584,7 @@ impl Engine {
                     .respond(now, tx, 488, |b| b.header("Warning", e.warning()));
                 self.events.push_back(EngineEvent::Rejected {
                     dialled,
+                    caller: Redacted(caller),
                     status: 488,
                 });
                 return;
@@ -547,13 +593,6 @@ impl Engine {
         self.sip.respond(now, tx, 100, |b| b);
         let id = CallId(self.next_call);
         self.next_call += 1;
-        let caller = req
-            .core
-            .from
-            .uri
-            .as_sip()
-            .and_then(|u| u.user.clone())
-            .unwrap_or_default();
         self.events.push_back(EngineEvent::CallStarted {
             call: id,
             dialled: dialled.clone(),
@@ -590,7 +629,7 @@ impl Engine {
 
     fn on_dialog_request(&mut self, now: Instant, id: CallId, tx: Option<TxId>, req: Request) {
         match (req.method.clone(), tx) {
-            (Method::Bye, _) => self.end_call(now, id, 0, "caller hung up"),
+            (Method::Bye, _) => self.end_call(now, id, 0, "caller hung up", Side::Caller),
             (Method::Ack, None) => {
                 // A late offer's answer comes in the ACK (RFC 3264 §5, RFC 3261 §13.2.1).
                 let Some(call) = self.calls.get_mut(&id) else {
@@ -609,7 +648,9 @@ impl Engine {
                             call.tones = neg.dtmf_pt.is_none().then(ToneDetector::default);
                             call.media = Some(neg);
                         }
-                        None => self.hang_up(now, id, "unusable SDP answer in the ACK"),
+                        None => {
+                            self.hang_up(now, id, "unusable SDP answer in the ACK", Side::Engine)
+                        }
                     }
                 }
             }
@@ -865,7 +906,7 @@ impl Engine {
                     });
                     self.start_hold(now, id);
                 }
-                Action::Hangup => self.hang_up(now, id, "IVR ended the call"),
+                Action::Hangup => self.hang_up(now, id, "IVR ended the call", Side::Engine),
             }
         }
     }
@@ -883,15 +924,15 @@ impl Engine {
     }
 
     /// We end an answered call: BYE, then forget it.
-    fn hang_up(&mut self, now: Instant, id: CallId, reason: &'static str) {
+    fn hang_up(&mut self, now: Instant, id: CallId, reason: &'static str, by: Side) {
         if let Some(d) = self.calls.get(&id).and_then(|c| c.dialog.clone()) {
             self.sip.send_in_dialog(now, &d, Method::Bye);
         }
-        self.end_call(now, id, 0, reason);
+        self.end_call(now, id, 0, reason, by);
     }
 
     /// Forgets a call; `status` answers the INVITE first if the call was still being set up.
-    fn end_call(&mut self, now: Instant, id: CallId, status: u16, reason: &'static str) {
+    fn end_call(&mut self, now: Instant, id: CallId, status: u16, reason: &'static str, by: Side) {
         let Some(call) = self.calls.remove(&id) else {
             return;
         };
@@ -907,7 +948,14 @@ impl Engine {
             self.by_port.remove(&p);
             self.media.push_back(MediaRequest::Close(p));
         }
-        self.events
-            .push_back(EngineEvent::CallEnded { call: id, reason });
+        if let Some(rtp) = &call.rtp {
+            self.events
+                .push_back(EngineEvent::media_quality(id, Side::Caller, rtp));
+        }
+        self.events.push_back(EngineEvent::CallEnded {
+            call: id,
+            reason,
+            by,
+        });
     }
 }

@@ -1,0 +1,465 @@
+//! The recorder: the engine's typed events in, the store's operations out. Sans-IO like the
+//! engine: it is given each event with the wall-clock millisecond it happened at, keeps the
+//! record of every call in progress, and hands back [`Op`]s: a row when the call starts, its
+//! last known state at the milestones (queued, answered), and the whole record with its
+//! event log when it ends.
+
+use crate::model::{
+    AgentStateRow, CallEvent, CallRecord, Disposition, OfferRow, Op, Party, TransferRow,
+};
+use sb_acd::{AcdEvent, Activity};
+use sb_engine::{EngineEvent, Side};
+use std::collections::{HashMap, VecDeque};
+
+/// The longest IVR path kept; a caller looping in a menu does not grow the row forever.
+const MAX_PATH_NODES: usize = 40;
+
+#[derive(Debug, Clone)]
+pub struct RecorderConfig {
+    /// Names this engine run: call ids are `<run>-<n>`.
+    pub run: String,
+    /// (prefix, region), longest prefix first.
+    pub regions: Vec<(String, String)>,
+    pub short_abandon_ms: i64,
+    /// One ring cycle, to count rings.
+    pub ring_cycle_ms: i64,
+    /// An agent's wrap-up after each call, part of the handle time.
+    pub wrap_up_ms: i64,
+}
+
+impl RecorderConfig {
+    pub fn from_model(m: &sb_config::Model, run: &str) -> RecorderConfig {
+        RecorderConfig {
+            run: run.to_string(),
+            regions: m.regions.clone(),
+            short_abandon_ms: m.reports.short_abandon.as_millis() as i64,
+            ring_cycle_ms: m.sla_ring_cycle.as_millis() as i64,
+            wrap_up_ms: sb_engine::acd_config(m).wrap_up.as_millis() as i64,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Open {
+    record: Option<CallRecord>,
+    events: Vec<CallEvent>,
+    offers: Vec<OfferRow>,
+    /// Index into `offers` of the offer still ringing, per agent.
+    ringing: HashMap<String, usize>,
+    transfers: Vec<TransferRow>,
+    tags: Vec<String>,
+    path_len: usize,
+    abandoned: bool,
+    overflowed: bool,
+    transferred: bool,
+    callback: bool,
+}
+
+pub struct Recorder {
+    cfg: RecorderConfig,
+    calls: HashMap<u64, Open>,
+    out: VecDeque<Op>,
+    agent_seq: i64,
+    rejected: u64,
+}
+
+impl Recorder {
+    pub fn new(cfg: RecorderConfig) -> Recorder {
+        Recorder {
+            cfg,
+            calls: HashMap::new(),
+            out: VecDeque::new(),
+            agent_seq: 0,
+            rejected: 0,
+        }
+    }
+
+    pub fn poll_op(&mut self) -> Option<Op> {
+        self.out.pop_front()
+    }
+
+    /// Calls whose record is still open.
+    pub fn open_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    fn region(&self, number: &str) -> Option<String> {
+        self.cfg
+            .regions
+            .iter()
+            .find(|(p, _)| number.starts_with(p.as_str()))
+            .map(|(_, r)| r.clone())
+    }
+
+    pub fn handle(&mut self, at_ms: i64, ev: &EngineEvent) {
+        match ev {
+            EngineEvent::CallStarted {
+                call,
+                dialled,
+                caller,
+                ..
+            } => {
+                let mut r = CallRecord::new(format!("{}-{}", self.cfg.run, call.0), at_ms);
+                r.caller = caller.0.clone();
+                r.dialled = dialled.clone();
+                r.region = self.region(&caller.0);
+                self.out.push_back(Op::Begin(r.clone()));
+                let open = self.calls.entry(call.0).or_default();
+                open.record = Some(r);
+                push_event(open, at_ms, "started", None, None);
+            }
+            EngineEvent::Rejected {
+                dialled,
+                caller,
+                status,
+            } => {
+                self.rejected += 1;
+                let mut r = CallRecord::new(format!("{}-r{}", self.cfg.run, self.rejected), at_ms);
+                r.caller = caller.0.clone();
+                r.dialled = dialled.clone();
+                r.region = self.region(&caller.0);
+                r.ended_ms = Some(at_ms);
+                r.disposition = Disposition::Blocked;
+                r.hangup_by = Some(Party::System);
+                let events = vec![CallEvent {
+                    seq: 0,
+                    at_ms,
+                    kind: "refused".into(),
+                    agent: None,
+                    detail: Some(status.to_string()),
+                }];
+                self.out.push_back(Op::End {
+                    record: r,
+                    events,
+                    offers: Vec::new(),
+                    transfers: Vec::new(),
+                });
+            }
+            EngineEvent::CallAnswered { call, .. } => {
+                self.with(call.0, |o| push_event(o, at_ms, "answered_ivr", None, None))
+            }
+            EngineEvent::Ivr { call, node } => self.with(call.0, |o| {
+                if o.path_len < MAX_PATH_NODES {
+                    if let Some(r) = o.record.as_mut() {
+                        if !r.ivr_path.is_empty() {
+                            r.ivr_path.push('>');
+                        }
+                        r.ivr_path.push_str(node);
+                        o.path_len += 1;
+                    }
+                }
+            }),
+            EngineEvent::Tag { call, var, value } => self.with(call.0, |o| {
+                if let Some(r) = o.record.as_mut() {
+                    match var.as_str() {
+                        "media_source" => r.media_source = Some(value.clone()),
+                        "language" => r.language = Some(value.clone()),
+                        "tag" if !o.tags.contains(value) => o.tags.push(value.clone()),
+                        _ => {}
+                    }
+                }
+                push_event(o, at_ms, "tagged", None, Some(format!("{var}={value}")));
+            }),
+            EngineEvent::Queued { call, queue } => {
+                let mut progress = None;
+                self.with(call.0, |o| {
+                    if let Some(r) = o.record.as_mut() {
+                        if r.queue.is_none() {
+                            r.queue = Some(queue.clone());
+                            r.queued_ms = Some(at_ms);
+                            progress = Some(r.clone());
+                        }
+                    }
+                });
+                self.out.extend(progress.map(Op::Progress));
+            }
+            EngineEvent::TransferRequested { call, extension } => self.with(call.0, |o| {
+                o.transferred = true;
+                let seq = o.transfers.len() as i64;
+                o.transfers.push(TransferRow {
+                    seq,
+                    at_ms,
+                    from_party: "ivr".into(),
+                    to_party: extension.clone(),
+                    kind: "ivr".into(),
+                });
+                push_event(o, at_ms, "transferred", None, Some(extension.clone()));
+            }),
+            EngineEvent::Overflowed { call, queue, to } => self.with(call.0, |o| {
+                o.overflowed = true;
+                if to.is_none() {
+                    o.callback = true;
+                }
+                let seq = o.transfers.len() as i64;
+                o.transfers.push(TransferRow {
+                    seq,
+                    at_ms,
+                    from_party: queue.clone(),
+                    to_party: to.clone().unwrap_or_else(|| "callback".into()),
+                    kind: "overflow".into(),
+                });
+            }),
+            EngineEvent::Bridged { call, agent } => self.with(call.0, |o| {
+                push_event(o, at_ms, "bridged", Some(agent.clone()), None)
+            }),
+            EngineEvent::MediaQuality {
+                call,
+                side,
+                loss,
+                jitter_ms,
+            } => self.with(call.0, |o| {
+                if let Some(r) = o.record.as_mut() {
+                    match side {
+                        Side::Agent => {
+                            r.agent_loss = Some(*loss);
+                            r.agent_jitter_ms = Some(*jitter_ms);
+                        }
+                        _ => {
+                            r.caller_loss = Some(*loss);
+                            r.caller_jitter_ms = Some(*jitter_ms);
+                        }
+                    }
+                }
+            }),
+            EngineEvent::CallEnded { call, reason, by } => self.end(at_ms, call.0, reason, *by),
+            EngineEvent::Acd(a) => self.acd(at_ms, a),
+            EngineEvent::Sip(_) | EngineEvent::Digit { .. } | EngineEvent::Offered { .. } => {}
+        }
+    }
+
+    fn with(&mut self, call: u64, f: impl FnOnce(&mut Open)) {
+        if let Some(o) = self.calls.get_mut(&call) {
+            f(o);
+        }
+    }
+
+    fn acd(&mut self, at_ms: i64, ev: &AcdEvent) {
+        let cycle = self.cfg.ring_cycle_ms.max(1);
+        match ev {
+            AcdEvent::Joined {
+                call,
+                queue,
+                position,
+            } => self.with(call.0, |o| {
+                push_event(
+                    o,
+                    at_ms,
+                    "joined",
+                    None,
+                    Some(format!("{queue} position {position}")),
+                )
+            }),
+            AcdEvent::Offered { call, agent } => self.with(call.0, |o| {
+                if let Some(r) = o.record.as_mut() {
+                    r.first_offer_ms.get_or_insert(at_ms);
+                }
+                let seq = o.offers.len() as i64;
+                o.offers.push(OfferRow {
+                    seq,
+                    agent: agent.0.clone(),
+                    offered_ms: at_ms,
+                    rang_ms: 0,
+                    outcome: "withdrawn".into(),
+                    within_rings: false,
+                });
+                o.ringing.insert(agent.0.clone(), seq as usize);
+                push_event(o, at_ms, "offered", Some(agent.0.clone()), None);
+            }),
+            AcdEvent::RingNoAnswer { call, agent, rang } => self.with(call.0, |o| {
+                close_offer(o, &agent.0, rang.as_millis() as i64, "no_answer", false);
+                push_event(
+                    o,
+                    at_ms,
+                    "ring_no_answer",
+                    Some(agent.0.clone()),
+                    Some(format!("{} ms", rang.as_millis())),
+                );
+            }),
+            AcdEvent::Answered {
+                call,
+                agent,
+                rang,
+                within_rings,
+                waited,
+            } => {
+                let mut progress = None;
+                self.with(call.0, |o| {
+                    let rang_ms = rang.as_millis() as i64;
+                    close_offer(o, &agent.0, rang_ms, "answered", *within_rings);
+                    withdraw_all(o, at_ms);
+                    push_event(o, at_ms, "answered", Some(agent.0.clone()), None);
+                    if let Some(r) = o.record.as_mut() {
+                        r.agent = Some(agent.0.clone());
+                        r.answered_ms = Some(at_ms);
+                        r.wait_ms = Some(waited.as_millis() as i64);
+                        r.ring_ms = Some(rang_ms);
+                        // Rings begun: the phone rings at the start of each cycle.
+                        r.rings = Some(rang_ms / cycle + 1);
+                        r.within_rings = Some(*within_rings);
+                        progress = Some(r.clone());
+                    }
+                });
+                self.out.extend(progress.map(Op::Progress));
+            }
+            AcdEvent::Escalated { call, waited } => self.with(call.0, |o| {
+                push_event(
+                    o,
+                    at_ms,
+                    "escalated",
+                    None,
+                    Some(format!("after {} ms", waited.as_millis())),
+                )
+            }),
+            AcdEvent::Overflowed {
+                call,
+                queue,
+                reason,
+                waited,
+            } => self.with(call.0, |o| {
+                o.overflowed = true;
+                if let Some(r) = o.record.as_mut() {
+                    r.wait_ms.get_or_insert(waited.as_millis() as i64);
+                }
+                push_event(
+                    o,
+                    at_ms,
+                    "overflowed",
+                    None,
+                    Some(format!("{queue}: {reason:?}")),
+                );
+            }),
+            AcdEvent::Abandoned {
+                call,
+                queue,
+                waited,
+            } => self.with(call.0, |o| {
+                o.abandoned = true;
+                if let Some(r) = o.record.as_mut() {
+                    if r.answered_ms.is_none() {
+                        r.wait_ms = Some(r.wait_ms.unwrap_or(0) + waited.as_millis() as i64);
+                    }
+                }
+                push_event(o, at_ms, "abandoned", None, Some(queue.clone()));
+            }),
+            AcdEvent::AgentState {
+                agent,
+                activity,
+                paused,
+                available,
+            } => {
+                let state = match (activity, paused) {
+                    (Activity::Offered(_), _) => "offered",
+                    (Activity::OnCall(_), _) => "on_call",
+                    (Activity::WrapUp, _) => "wrap_up",
+                    (Activity::Idle, Some(_)) => "paused",
+                    (Activity::Idle, None) if *available => "available",
+                    (Activity::Idle, None) => "unavailable",
+                };
+                self.agent_seq += 1;
+                self.out.push_back(Op::AgentState(AgentStateRow {
+                    run: self.cfg.run.clone(),
+                    seq: self.agent_seq,
+                    agent: agent.0.clone(),
+                    at_ms,
+                    state: state.into(),
+                    reason: paused.clone(),
+                }));
+            }
+            AcdEvent::AutoPaused { .. } => {}
+        }
+    }
+
+    fn end(&mut self, at_ms: i64, call: u64, reason: &str, by: Side) {
+        let Some(mut o) = self.calls.remove(&call) else {
+            return;
+        };
+        withdraw_all(&mut o, at_ms);
+        push_event(&mut o, at_ms, "ended", None, Some(reason.to_string()));
+        let Some(mut r) = o.record.take() else {
+            return;
+        };
+        r.ended_ms = Some(at_ms);
+        r.hangup_by = Some(match by {
+            Side::Caller => Party::Caller,
+            Side::Agent => Party::Agent,
+            Side::Engine => Party::System,
+        });
+        o.tags.sort();
+        r.tags = o.tags.join(",");
+        r.disposition = if o.callback {
+            Disposition::CallbackRequested
+        } else if o.overflowed {
+            Disposition::Overflowed
+        } else if r.answered_ms.is_some() {
+            Disposition::Answered
+        } else if o.abandoned {
+            if r.wait_ms.unwrap_or(0) < self.cfg.short_abandon_ms {
+                Disposition::ShortAbandon
+            } else {
+                Disposition::Abandoned
+            }
+        } else if o.transferred {
+            Disposition::TransferredOut
+        } else if o.tags.iter().any(|t| t == "after_hours") {
+            Disposition::AfterHours
+        } else if r.queue.is_some() {
+            // In a queue and gone without an abandon: the engine stopped the call.
+            Disposition::Abandoned
+        } else {
+            Disposition::IvrOnly
+        };
+        if r.answered_ms.is_some() {
+            r.wrapup_ms = self.cfg.wrap_up_ms;
+        }
+        self.out.push_back(Op::End {
+            record: r,
+            events: o.events,
+            offers: o.offers,
+            transfers: o.transfers,
+        });
+    }
+}
+
+fn push_event(o: &mut Open, at_ms: i64, kind: &str, agent: Option<String>, detail: Option<String>) {
+    let seq = o.events.len() as i64;
+    o.events.push(CallEvent {
+        seq,
+        at_ms,
+        kind: kind.to_string(),
+        agent,
+        detail,
+    });
+}
+
+/// Offers still ringing when another agent answered or the caller left.
+fn withdraw_all(o: &mut Open, at_ms: i64) {
+    for (_, i) in o.ringing.drain() {
+        if let Some(off) = o.offers.get_mut(i) {
+            off.rang_ms = at_ms - off.offered_ms;
+        }
+    }
+}
+
+fn close_offer(o: &mut Open, agent: &str, rang_ms: i64, outcome: &str, ok: bool) {
+    if let Some(i) = o.ringing.remove(agent) {
+        if let Some(off) = o.offers.get_mut(i) {
+            off.rang_ms = rang_ms;
+            off.outcome = outcome.to_string();
+            off.within_rings = ok;
+        }
+    }
+}
+
+impl Recorder {
+    /// The engine is stopping with calls still up: each is written as `interrupted` now
+    /// rather than left for the next start to close.
+    pub fn close_all(&mut self, at_ms: i64) {
+        let open: Vec<u64> = self.calls.keys().copied().collect();
+        for call in open {
+            self.end(at_ms, call, "engine stopped", Side::Engine);
+            if let Some(Op::End { record, .. }) = self.out.back_mut() {
+                record.disposition = Disposition::Interrupted;
+            }
+        }
+    }
+}
