@@ -1,7 +1,7 @@
 //! Opening the database (created 0600, WAL, migrated, refused when foreign, corrupt or newer)
 //! and applying operations to it in transactions.
 
-use crate::model::{CallRecord, Op};
+use crate::model::{CallRecord, Disposition, Op};
 use crate::StoreError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
@@ -62,6 +62,25 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
         })
 }
 
+/// Migrates an open database to exactly `version` (tests build databases of earlier
+/// versions with it; the engine always runs every migration).
+pub async fn migrate_to(conn: &mut SqliteConnection, version: i64) -> Result<(), sqlx::Error> {
+    let upto: Vec<_> = MIGRATOR
+        .iter()
+        .filter(|m| m.version <= version)
+        .cloned()
+        .collect();
+    let m = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(upto),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    m.run(&mut *conn).await?;
+    sqlx::query(&format!("PRAGMA application_id = {APPLICATION_ID}"))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 pub async fn open(path: &Path, access: Access) -> Result<SqliteConnection, StoreError> {
     match access {
         Access::Write => create_private(path)?,
@@ -75,10 +94,16 @@ pub async fn open(path: &Path, access: Access) -> Result<SqliteConnection, Store
     let opts = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(false)
-        .read_only(access == Access::Read)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5));
+    // The writer puts the file in WAL mode (readers never block it, nor it them) with
+    // NORMAL sync: a commit survives the process dying, the journal covers the rest.
+    // Readers change nothing, not even the journal mode.
+    let opts = match access {
+        Access::Write => opts
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal),
+        Access::Read => opts.read_only(true),
+    };
     let mut conn = SqliteConnection::connect_with(&opts)
         .await
         .map_err(|e| sql_error(path, e))?;
@@ -277,6 +302,17 @@ async fn apply_one(
         } => {
             write_call(conn, &st.end, record).await?;
             let id = &record.call_id;
+            if record.disposition == Disposition::CallbackRequested {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO callbacks (call_id, requested_ms, number, queue) VALUES (?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(record.ended_ms.unwrap_or(record.started_ms))
+                .bind(&record.caller)
+                .bind(&record.queue)
+                .execute(&mut *conn)
+                .await?;
+            }
             if !events.is_empty() {
                 let mut q = QueryBuilder::<Sqlite>::new(
                     "INSERT OR IGNORE INTO call_events (call_id, seq, at_ms, kind, agent, detail) ",

@@ -174,16 +174,16 @@ pub struct Report {
 
 const AGGREGATE: &str = "SELECT {key} AS k, count(*) AS calls, \
     sum(queued_ms IS NOT NULL) AS offered, \
-    sum(disposition = 'answered') AS answered, \
+    sum({ans}) AS answered, \
     sum(disposition IN ('abandoned', 'short_abandon') AND coalesce(wait_ms, 0) >= ?3) AS abandoned, \
     sum(disposition IN ('abandoned', 'short_abandon') AND coalesce(wait_ms, 0) < ?3) AS short_abandoned, \
     sum(disposition = 'callback_requested') AS callbacks, \
     sum(disposition = 'overflowed') AS overflowed, \
-    sum(disposition = 'answered' AND wait_ms <= ?4) AS answered_in_sla, \
-    sum(CASE WHEN disposition = 'answered' THEN wait_ms END) AS wait_sum, \
-    sum(CASE WHEN disposition = 'answered' THEN ended_ms - answered_ms + wrapup_ms END) AS handle_sum, \
+    sum({ans} AND wait_ms <= ?4) AS answered_in_sla, \
+    sum(CASE WHEN {ans} THEN wait_ms END) AS wait_sum, \
+    sum(CASE WHEN {ans} THEN ended_ms - answered_ms + wrapup_ms END) AS handle_sum, \
     max(wait_ms) AS longest_wait, \
-    sum(disposition = 'answered' AND within_rings = 1) AS answered_in_rings, \
+    sum({ans} AND within_rings = 1) AS answered_in_rings, \
     sum(hold_ms) AS hold, sum(mute_ms) AS mute \
     FROM calls WHERE started_ms >= ?1 AND started_ms < ?2 AND ended_ms IS NOT NULL {filter} \
     GROUP BY k ORDER BY k";
@@ -207,7 +207,17 @@ async fn aggregate(
     p: &Period,
     s: &ReportSettings,
 ) -> Result<Vec<Row>, StoreError> {
-    let sql = AGGREGATE.replace("{key}", key).replace("{filter}", filter);
+    // A queue answers a call only when the call ends there answered; an agent answers
+    // every call they picked up (an overflow the operator took counts for the operator).
+    let ans = if key == "agent" {
+        "answered_ms IS NOT NULL"
+    } else {
+        "disposition = 'answered'"
+    };
+    let sql = AGGREGATE
+        .replace("{key}", key)
+        .replace("{filter}", filter)
+        .replace("{ans}", ans);
     let rows = sqlx::query(&sql)
         .bind(p.start_ms)
         .bind(p.end_ms)

@@ -1,0 +1,569 @@
+//! Records of simulated calls of every disposition, written through the recorder and the
+//! store's writer to a real SQLite file, come out of the reports with figures computed by
+//! hand below.
+
+use sb_acd::{AcdEvent, Activity, AgentId, CallId as AcdCall, OverflowReason};
+use sb_engine::{CallId, EngineEvent, Side};
+use sb_sip_msg::pii::Redacted;
+use sb_store::report::{self, GroupBy, Period, PeriodKind, ReportSettings, Row};
+use sb_store::{Recorder, RecorderConfig, Store, StoreSettings};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Unix ms of 2026-11-20 (a Friday) at h:m:s in Shanghai (UTC+8).
+fn at(h: i64, m: i64, s: i64) -> i64 {
+    let midnight_utc = 1_795_132_800_000 - 8 * 3_600_000; // 2026-11-20T00:00+08:00
+    midnight_utc + ((h * 60 + m) * 60 + s) * 1000
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sb-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch");
+    dir
+}
+
+fn settings(dir: &Path, run: &str, capacity: usize) -> StoreSettings {
+    StoreSettings {
+        path: dir.join("records.db"),
+        journal: dir.join("records.db.journal"),
+        capacity,
+        run: run.into(),
+    }
+}
+
+struct World {
+    rec: Recorder,
+    store: Store,
+}
+
+impl World {
+    fn emit(&mut self, t: i64, ev: EngineEvent) {
+        self.rec.handle(t, &ev);
+        while let Some(op) = self.rec.poll_op() {
+            self.store.record(op);
+        }
+        self.store.end_turn();
+    }
+
+    fn start(&mut self, n: u64, t: i64, dialled: &str, caller: &str) {
+        self.emit(
+            t,
+            EngineEvent::CallStarted {
+                call: CallId(n),
+                dialled: dialled.into(),
+                caller: Redacted(caller.into()),
+                sip_call_id: format!("sip-{n}"),
+            },
+        );
+        self.emit(
+            t,
+            EngineEvent::CallAnswered {
+                call: CallId(n),
+                rtp_port: 10_000,
+            },
+        );
+        for node in ["greeting", "menu"] {
+            self.emit(
+                t,
+                EngineEvent::Ivr {
+                    call: CallId(n),
+                    node: node.into(),
+                },
+            );
+        }
+    }
+
+    fn queue(&mut self, n: u64, t: i64, queue: &str) {
+        self.emit(
+            t,
+            EngineEvent::Queued {
+                call: CallId(n),
+                queue: queue.into(),
+            },
+        );
+        self.emit(
+            t,
+            EngineEvent::Acd(AcdEvent::Joined {
+                call: AcdCall(n),
+                queue: queue.into(),
+                position: 1,
+            }),
+        );
+    }
+
+    fn offer(&mut self, n: u64, t: i64, agent: &str) {
+        self.emit(
+            t,
+            EngineEvent::Acd(AcdEvent::Offered {
+                call: AcdCall(n),
+                agent: AgentId(agent.into()),
+            }),
+        );
+    }
+
+    fn answer(&mut self, n: u64, t: i64, agent: &str, rang_s: u64, waited_s: u64) {
+        self.emit(
+            t,
+            EngineEvent::Acd(AcdEvent::Answered {
+                call: AcdCall(n),
+                agent: AgentId(agent.into()),
+                rang: Duration::from_secs(rang_s),
+                within_rings: rang_s <= 15,
+                waited: Duration::from_secs(waited_s),
+            }),
+        );
+        self.emit(
+            t,
+            EngineEvent::Bridged {
+                call: CallId(n),
+                agent: agent.into(),
+            },
+        );
+    }
+
+    fn end(&mut self, n: u64, t: i64, by: Side) {
+        self.emit(
+            t,
+            EngineEvent::MediaQuality {
+                call: CallId(n),
+                side: Side::Caller,
+                loss: 0.01,
+                jitter_ms: 2.5,
+            },
+        );
+        self.emit(
+            t,
+            EngineEvent::CallEnded {
+                call: CallId(n),
+                reason: "test",
+                by,
+            },
+        );
+    }
+
+    fn abandon(&mut self, n: u64, t: i64, queue: &str, waited_s: u64) {
+        self.emit(
+            t,
+            EngineEvent::Acd(AcdEvent::Abandoned {
+                call: AcdCall(n),
+                queue: queue.into(),
+                waited: Duration::from_secs(waited_s),
+            }),
+        );
+        self.end(n, t, Side::Caller);
+    }
+
+    fn tag(&mut self, n: u64, t: i64, var: &str, value: &str) {
+        self.emit(
+            t,
+            EngineEvent::Tag {
+                call: CallId(n),
+                var: var.into(),
+                value: value.into(),
+            },
+        );
+    }
+
+    fn agent_state(&mut self, t: i64, agent: &str, activity: Activity, available: bool) {
+        self.emit(
+            t,
+            EngineEvent::Acd(AcdEvent::AgentState {
+                agent: AgentId(agent.into()),
+                activity,
+                paused: None,
+                available,
+            }),
+        );
+    }
+}
+
+fn recorder(run: &str) -> Recorder {
+    Recorder::new(RecorderConfig {
+        run: run.into(),
+        regions: vec![
+            ("0755".into(), "Shenzhen".into()),
+            ("010".into(), "Beijing".into()),
+            ("021".into(), "Shanghai".into()),
+        ],
+        short_abandon_ms: 5_000,
+        ring_cycle_ms: 5_000,
+        wrap_up_ms: 10_000,
+    })
+}
+
+/// The day described in the module comment: eleven calls, every disposition.
+fn simulate_day(dir: &Path) {
+    let store = Store::start(settings(dir, "run1", 64)).expect("store");
+    let mut w = World {
+        rec: recorder("run1"),
+        store,
+    };
+    let q = "consultation";
+    w.agent_state(at(9, 0, 0), "1003", Activity::Idle, true);
+    // A: network ad, Beijing; waits 8 s, 1003's phone rings 4 s; 60 s of talk.
+    w.start(1, at(9, 59, 40), "8001", "01012345678");
+    w.tag(1, at(9, 59, 40), "media_source", "network");
+    w.queue(1, at(10, 0, 0), q);
+    w.offer(1, at(10, 0, 4), "1003");
+    w.answer(1, at(10, 0, 8), "1003", 4, 8);
+    w.agent_state(at(10, 0, 8), "1003", Activity::OnCall(AcdCall(1)), true);
+    w.end(1, at(10, 1, 8), Side::Caller);
+    w.agent_state(at(10, 1, 8), "1003", Activity::WrapUp, true);
+    w.agent_state(at(10, 1, 18), "1003", Activity::Idle, true);
+    // B: Shanghai; waits 20 s (past the threshold), rings 12 s at 1004; 120 s; agent ends.
+    w.start(2, at(10, 4, 40), "8000", "02187654321");
+    w.queue(2, at(10, 5, 0), q);
+    w.offer(2, at(10, 5, 8), "1004");
+    w.answer(2, at(10, 5, 20), "1004", 12, 20);
+    w.end(2, at(10, 7, 20), Side::Agent);
+    // C: abandons after 30 s, while 1004's phone rings.
+    w.start(3, at(10, 9, 40), "8000", "13900000003");
+    w.queue(3, at(10, 10, 0), q);
+    w.offer(3, at(10, 10, 20), "1004");
+    w.abandon(3, at(10, 10, 30), q, 30);
+    // D: a short abandon after 3 s.
+    w.start(4, at(10, 14, 40), "8000", "13900000004");
+    w.queue(4, at(10, 15, 0), q);
+    w.abandon(4, at(10, 15, 3), q, 3);
+    // E: the fourth waiting patient overflows at once to the operators; 1100 answers
+    // after 6 s; 30 s of talk.
+    w.start(5, at(10, 19, 40), "8000", "13900000005");
+    w.queue(5, at(10, 20, 0), q);
+    w.emit(
+        at(10, 20, 0),
+        EngineEvent::Acd(AcdEvent::Overflowed {
+            call: AcdCall(5),
+            queue: q.into(),
+            reason: OverflowReason::TooManyWaiting,
+            waited: Duration::ZERO,
+        }),
+    );
+    w.emit(
+        at(10, 20, 0),
+        EngineEvent::Overflowed {
+            call: CallId(5),
+            queue: q.into(),
+            to: Some("operator".into()),
+        },
+    );
+    w.offer(5, at(10, 20, 2), "1100");
+    w.answer(5, at(10, 20, 6), "1100", 4, 6);
+    w.end(5, at(10, 20, 36), Side::Caller);
+    // F: waits 40 s, then chooses a callback.
+    w.start(6, at(10, 24, 40), "8000", "13812345678");
+    w.queue(6, at(10, 25, 0), q);
+    w.emit(
+        at(10, 25, 40),
+        EngineEvent::Acd(AcdEvent::Overflowed {
+            call: AcdCall(6),
+            queue: q.into(),
+            reason: OverflowReason::MaxWait,
+            waited: Duration::from_secs(40),
+        }),
+    );
+    w.emit(
+        at(10, 25, 40),
+        EngineEvent::Overflowed {
+            call: CallId(6),
+            queue: q.into(),
+            to: None,
+        },
+    );
+    w.end(6, at(10, 25, 50), Side::Engine);
+    // G: after hours at 21:00, no queue.
+    w.start(7, at(21, 0, 0), "8000", "13900000007");
+    w.tag(7, at(21, 0, 5), "tag", "after_hours");
+    w.end(7, at(21, 0, 30), Side::Caller);
+    // H: sent to the on-duty extension.
+    w.start(8, at(11, 0, 0), "8000", "13900000008");
+    w.emit(
+        at(11, 0, 10),
+        EngineEvent::TransferRequested {
+            call: CallId(8),
+            extension: "2005".into(),
+        },
+    );
+    w.end(8, at(11, 0, 40), Side::Caller);
+    // I: refused (a number with no flow).
+    w.emit(
+        at(11, 30, 0),
+        EngineEvent::Rejected {
+            dialled: "8999".into(),
+            caller: Redacted("13900000009".into()),
+            status: 404,
+        },
+    );
+    // J: hangs up in the menu at 07:00.
+    w.start(10, at(7, 0, 0), "8000", "13900000010");
+    w.end(10, at(7, 0, 15), Side::Caller);
+    // K: appointments; 1002 lets it ring 15 s, 1001 picks up after 2 s; 17 s of waiting.
+    w.start(11, at(16, 59, 40), "8000", "075512345678");
+    w.queue(11, at(17, 0, 0), "appointments");
+    w.offer(11, at(17, 0, 0), "1002");
+    w.emit(
+        at(17, 0, 15),
+        EngineEvent::Acd(AcdEvent::RingNoAnswer {
+            call: AcdCall(11),
+            agent: AgentId("1002".into()),
+            rang: Duration::from_secs(15),
+        }),
+    );
+    w.offer(11, at(17, 0, 15), "1001");
+    w.answer(11, at(17, 0, 17), "1001", 2, 17);
+    w.end(11, at(17, 1, 17), Side::Caller);
+    w.agent_state(at(11, 0, 0), "1003", Activity::Idle, false);
+    assert_eq!(w.rec.open_calls(), 0);
+    w.store.close().expect("close");
+}
+
+fn report_settings() -> ReportSettings {
+    ReportSettings {
+        utc_offset_min: 480,
+        short_abandon_ms: 5_000,
+        sla_ms: 15_000,
+        shifts: vec![
+            ("early".into(), 8 * 60, 16 * 60),
+            ("middle".into(), 10 * 60, 18 * 60),
+            ("night".into(), 16 * 60, 24 * 60),
+        ],
+    }
+}
+
+fn run_report(dir: &Path, kind: PeriodKind, by: GroupBy) -> report::Report {
+    let path = dir.join("records.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        let mut conn = sb_store::db::open(&path, sb_store::db::Access::Read)
+            .await
+            .expect("open for reading");
+        let p = Period::containing(kind, (2026, 11, 20), 480);
+        report::run(&mut conn, &path, p, by, &report_settings(), at(23, 59, 0))
+            .await
+            .expect("report")
+    })
+}
+
+fn row<'a>(r: &'a report::Report, key: &str) -> &'a Row {
+    r.rows
+        .iter()
+        .find(|w| w.key == key)
+        .unwrap_or_else(|| panic!("no row {key} in {:#?}", r.rows))
+}
+
+fn close(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() < 1e-9)
+}
+
+#[test]
+fn every_disposition_comes_out_of_the_reports_as_computed_by_hand() {
+    let dir = scratch("day");
+    simulate_day(&dir);
+
+    let r = run_report(&dir, PeriodKind::Daily, GroupBy::Queue);
+    let c = row(&r, "consultation");
+    // A..F joined consultation: A and B answered, C abandoned, D short, E overflowed, F
+    // asked for a callback.
+    assert_eq!(
+        (
+            c.calls,
+            c.offered,
+            c.answered,
+            c.abandoned,
+            c.short_abandoned
+        ),
+        (6, 6, 2, 1, 1)
+    );
+    assert_eq!((c.callbacks, c.overflowed), (1, 1));
+    // Only A was answered within 15 s of waiting: 1 / (2 answered + 1 abandoned).
+    assert!(close(c.service_level, 1.0 / 3.0), "{c:?}");
+    assert!(close(c.asa_s, 14.0), "(8 + 20) / 2: {c:?}");
+    assert!(close(c.aht_s, 100.0), "((60 + 10) + (120 + 10)) / 2: {c:?}");
+    assert!(close(c.longest_wait_s, 40.0), "{c:?}");
+    assert!(close(c.three_ring_rate, 1.0), "{c:?}");
+    let a = row(&r, "appointments");
+    assert_eq!((a.calls, a.answered), (1, 1));
+    assert!(close(a.service_level, 0.0), "waited 17 s: {a:?}");
+    assert!(close(a.asa_s, 17.0));
+    let none = row(&r, "(no queue)");
+    // G (after hours), H (transferred), I (refused), J (IVR only).
+    assert_eq!((none.calls, none.offered), (4, 0));
+    let t = row(&r, "total");
+    assert_eq!((t.calls, t.offered, t.answered, t.abandoned), (11, 7, 3, 1));
+    assert!(close(t.service_level, 0.25), "1 / (3 + 1): {t:?}");
+
+    let r = run_report(&dir, PeriodKind::Daily, GroupBy::Agent);
+    let a1003 = row(&r, "1003");
+    assert_eq!((a1003.offered, a1003.answered), (1, 1));
+    assert!(close(a1003.three_ring_rate, 1.0));
+    assert!(close(a1003.aht_s, 70.0));
+    // 09:00-11:00 staffed (7,200 s); 60 s on the call and 10 s of wrap-up.
+    assert!(close(a1003.occupancy, 70.0 / 7200.0), "{a1003:?}");
+    let a1004 = row(&r, "1004");
+    // B answered, C rang 1004 and was abandoned: service level 0 / (1 + 1).
+    assert_eq!((a1004.offered, a1004.answered, a1004.abandoned), (2, 1, 1));
+    assert!(close(a1004.service_level, 0.0));
+    let a1002 = row(&r, "1002");
+    assert_eq!((a1002.offered, a1002.answered), (1, 0));
+    assert!(close(a1002.three_ring_rate, 0.0), "rang out: {a1002:?}");
+    let op = row(&r, "1100");
+    assert_eq!((op.offered, op.answered), (1, 1));
+    assert!(close(op.asa_s, 6.0));
+
+    let r = run_report(&dir, PeriodKind::Daily, GroupBy::Media);
+    assert_eq!(row(&r, "network").calls, 1);
+    assert_eq!(row(&r, "direct").calls, 10);
+    let r = run_report(&dir, PeriodKind::Daily, GroupBy::Region);
+    assert_eq!(row(&r, "Beijing").calls, 1);
+    assert_eq!(row(&r, "Shanghai").calls, 1);
+    assert_eq!(row(&r, "Shenzhen").calls, 1, "0755 beats nothing else");
+    assert_eq!(row(&r, "unknown").calls, 8);
+    let r = run_report(&dir, PeriodKind::Daily, GroupBy::Shift);
+    // Starts: J 07:00, A-F 09:59-10:24, H 11:00, I 11:30, K 16:59, G 21:00.
+    assert_eq!(row(&r, "early").calls, 8, "A-F, H, I");
+    assert_eq!(
+        row(&r, "middle").calls,
+        8,
+        "B-F, H, I, K (A started 09:59:40)"
+    );
+    assert_eq!(row(&r, "night").calls, 2, "K, G");
+
+    // The week and the month hold the same day.
+    for kind in [PeriodKind::Weekly, PeriodKind::Monthly] {
+        let r = run_report(&dir, kind, GroupBy::Total);
+        assert_eq!(row(&r, "total").calls, 11);
+    }
+    // The callback list: F (callback) and C (abandoned), masked unless asked.
+    let r = run_report(&dir, PeriodKind::Daily, GroupBy::Total);
+    let dispositions: Vec<&str> = r.callbacks.iter().map(|c| c.disposition.as_str()).collect();
+    assert_eq!(dispositions, ["abandoned", "callback_requested"]);
+    let table = report::render(
+        &r,
+        report::Format::Table,
+        &report_settings(),
+        "total",
+        false,
+    );
+    assert!(
+        table.contains("138*****678") || table.contains("138****5678"),
+        "{table}"
+    );
+    assert!(!table.contains("13812345678"), "{table}");
+    assert!(
+        table.contains("service level = answered within 15 s"),
+        "{table}"
+    );
+    let shown = report::render(&r, report::Format::Table, &report_settings(), "total", true);
+    assert!(shown.contains("13812345678"));
+    let json: serde_json::Value = serde_json::from_str(&report::render(
+        &r,
+        report::Format::Json,
+        &report_settings(),
+        "total",
+        false,
+    ))
+    .expect("json");
+    let first = &json.as_array().expect("a list of rows")[0];
+    for k in [
+        "key",
+        "offered",
+        "answered",
+        "abandoned",
+        "service_level",
+        "asa_s",
+        "aht_s",
+    ] {
+        assert!(first.get(k).is_some(), "{k} missing in {first}");
+    }
+    let csv = report::render(&r, report::Format::Csv, &report_settings(), "total", false);
+    assert!(csv.starts_with("key,calls,offered,answered,abandoned"));
+    assert!(
+        csv.lines()
+            .nth(1)
+            .expect("row")
+            .starts_with("total,11,7,3,1,1,1,1,0.2500,"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn call_rows_carry_the_details() {
+    let dir = scratch("details");
+    simulate_day(&dir);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        use sqlx::Row;
+        let path = dir.join("records.db");
+        let mut conn = sb_store::db::open(&path, sb_store::db::Access::Read)
+            .await
+            .expect("open");
+        let a = sqlx::query("SELECT * FROM calls WHERE call_id = 'run1-1'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("A");
+        assert_eq!(a.get::<String, _>("disposition"), "answered");
+        assert_eq!(a.get::<String, _>("caller"), "01012345678", "stored in full");
+        assert_eq!(a.get::<Option<String>, _>("media_source").as_deref(), Some("network"));
+        assert_eq!(a.get::<String, _>("ivr_path"), "greeting>menu");
+        assert_eq!(a.get::<i64, _>("rings"), 1);
+        assert_eq!(a.get::<i64, _>("ring_ms"), 4000);
+        assert_eq!(a.get::<String, _>("hangup_by"), "caller");
+        assert_eq!(a.get::<Option<f64>, _>("caller_loss"), Some(0.01));
+        let b = sqlx::query("SELECT rings, hangup_by FROM calls WHERE call_id = 'run1-2'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("B");
+        assert_eq!(b.get::<i64, _>("rings"), 3, "12 s of ringing is the third ring");
+        assert_eq!(b.get::<String, _>("hangup_by"), "agent");
+        let kinds: Vec<String> =
+            sqlx::query_scalar("SELECT kind FROM call_events WHERE call_id = 'run1-11' ORDER BY seq")
+                .fetch_all(&mut conn)
+                .await
+                .expect("events");
+        assert_eq!(
+            kinds,
+            ["started", "answered_ivr", "joined", "offered", "ring_no_answer", "offered", "answered", "bridged", "ended"]
+        );
+        let offers: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT agent, outcome, rang_ms FROM offers WHERE call_id = 'run1-11' ORDER BY seq",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("offers");
+        assert_eq!(
+            offers,
+            [
+                ("1002".to_string(), "no_answer".to_string(), 15_000),
+                ("1001".to_string(), "answered".to_string(), 2_000)
+            ]
+        );
+        let callbacks: Vec<(String, String)> =
+            sqlx::query_as("SELECT call_id, number FROM callbacks")
+                .fetch_all(&mut conn)
+                .await
+                .expect("callbacks");
+        assert_eq!(callbacks, [("run1-6".to_string(), "13812345678".to_string())]);
+        let blocked: String =
+            sqlx::query_scalar("SELECT disposition FROM calls WHERE dialled = '8999'")
+                .fetch_one(&mut conn)
+                .await
+                .expect("I");
+        assert_eq!(blocked, "blocked");
+        let after: String = sqlx::query_scalar("SELECT disposition FROM calls WHERE call_id = 'run1-7'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("G");
+        assert_eq!(after, "after_hours");
+        let transferred: (String, String) = sqlx::query_as(
+            "SELECT c.disposition, t.to_party FROM calls c JOIN transfers t USING (call_id) WHERE call_id = 'run1-8'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("H");
+        assert_eq!(transferred, ("transferred_out".to_string(), "2005".to_string()));
+    });
+}
