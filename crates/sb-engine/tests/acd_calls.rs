@@ -7,46 +7,9 @@ use common::*;
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use sb_engine::EngineEvent;
 use sb_media::g711;
-use sb_sip::digest::answer_challenge;
-use sb_sip_msg::{Message, Method, Request, ResponseBuilder};
+use sb_sip_msg::{Message, Method, ResponseBuilder};
 
-const AGENT: &str = "127.0.0.1:6003";
 const AGENT_RTP: &str = "127.0.0.1:7003";
-
-fn register_agent(s: &mut Sim) {
-    let reg = |auth: &str, cseq: u32| {
-        format!("REGISTER sip:127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKreg{cseq};rport\nFrom: <sip:1003@127.0.0.1>;tag=a3\nTo: <sip:1003@127.0.0.1>\nCall-ID: reg-1003\nCSeq: {cseq} REGISTER\nContact: <sip:1003@{AGENT}>\nExpires: 600\nMax-Forwards: 70\n{auth}Content-Length: 0\n\n")
-    };
-    s.send_from(AGENT, &reg("", 1));
-    let ch = s
-        .last_response()
-        .headers
-        .get("WWW-Authenticate")
-        .expect("challenge")
-        .to_string();
-    let auth = format!(
-        "Authorization: {}\n",
-        answer_challenge(
-            &ch,
-            "1003",
-            "demo-1003",
-            "REGISTER",
-            "sip:127.0.0.1",
-            1,
-            "ab"
-        )
-        .expect("digest")
-    );
-    s.send_from(AGENT, &reg(&auth, 2));
-    assert_eq!(s.last_response().status, 200);
-}
-
-fn invite_to_agent(s: &Sim) -> Option<Request> {
-    s.inbox.iter().rev().find_map(|m| match m {
-        Message::Request(r) if r.method == Method::Invite => Some(r.clone()),
-        _ => None,
-    })
-}
 
 fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
     RtpPacketBuilder::new()
@@ -62,7 +25,7 @@ fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
 #[test]
 fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent_hangs_up() {
     let mut s = Sim::new(MONDAY + 10 * 3600);
-    register_agent(&mut s);
+    register_agent(&mut s, "1003", AGENT);
     let tag = s.call("8000", OFFER_4733).expect("answered");
     past_the_menu(&mut s);
     s.in_dialog(&tag, "INFO", 3, "application/dtmf-relay", "Signal=2\r\n");

@@ -10,7 +10,7 @@ use sb_media::negotiate::Codec;
 use sb_sim::Clock;
 use sb_sip::digest::answer_challenge;
 use sb_sip::{Endpoint, EndpointConfig, Peer};
-use sb_sip_msg::{parse_datagram, Message, Response};
+use sb_sip_msg::{parse_datagram, Message, Method, Request, Response};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +32,8 @@ pub struct Sim {
     pub inbox: Vec<Message>,
     pub rtp: Vec<(Instant, SocketAddr, Vec<u8>)>,
     pub events: Vec<EngineEvent>,
+    /// When each of `events` came out.
+    pub event_times: Vec<Instant>,
     pub closed: Vec<u16>,
     pub answered_at: Option<Instant>,
     pub seq: u16,
@@ -79,6 +81,7 @@ impl Sim {
             inbox: vec![],
             rtp: vec![],
             events: vec![],
+            event_times: vec![],
             closed: vec![],
             answered_at: None,
             seq: 1,
@@ -123,6 +126,7 @@ impl Sim {
             while let Some(e) = self.engine.poll_event() {
                 any = true;
                 self.events.push(e);
+                self.event_times.push(self.clock.now());
             }
             if !any {
                 break;
@@ -258,6 +262,45 @@ impl Sim {
             .collect()
     }
 }
+
+/// Registers `agent`'s phone at `at` through the digest challenge.
+pub fn register_agent(s: &mut Sim, agent: &str, at: &str) {
+    let reg = |auth: &str, cseq: u32| {
+        format!("REGISTER sip:127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {at};branch=z9hG4bKreg{cseq};rport\nFrom: <sip:{agent}@127.0.0.1>;tag=a3\nTo: <sip:{agent}@127.0.0.1>\nCall-ID: reg-{agent}\nCSeq: {cseq} REGISTER\nContact: <sip:{agent}@{at}>\nExpires: 600\nMax-Forwards: 70\n{auth}Content-Length: 0\n\n")
+    };
+    s.send_from(at, &reg("", 1));
+    let ch = s
+        .last_response()
+        .headers
+        .get("WWW-Authenticate")
+        .expect("challenge")
+        .to_string();
+    let auth = format!(
+        "Authorization: {}\n",
+        answer_challenge(
+            &ch,
+            agent,
+            &format!("demo-{agent}"),
+            "REGISTER",
+            "sip:127.0.0.1",
+            1,
+            "ab"
+        )
+        .expect("digest")
+    );
+    s.send_from(at, &reg(&auth, 2));
+    assert_eq!(s.last_response().status, 200);
+}
+
+/// The last INVITE the engine sent (to an agent's phone).
+pub fn invite_to_agent(s: &Sim) -> Option<Request> {
+    s.inbox.iter().rev().find_map(|m| match m {
+        Message::Request(r) if r.method == Method::Invite => Some(r.clone()),
+        _ => None,
+    })
+}
+
+pub const AGENT: &str = "127.0.0.1:6003";
 
 pub const OFFER_4733: &str = "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 7000 RTP/AVP 0 101\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n";
 pub const OFFER_PLAIN: &str =

@@ -1,0 +1,141 @@
+//! The real engine on virtual time (the sb-engine test harness): a patient goes through the
+//! IVR into the consultation queue, an agent's phone rings three seconds and answers, they
+//! talk, the agent hangs up. The engine's events, through the recorder and the writer, make
+//! the record a person would write by hand.
+
+#[path = "../../sb-engine/tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use sb_sip_msg::{Message, Method, ResponseBuilder};
+use sb_store::{Recorder, RecorderConfig, Store, StoreSettings};
+
+#[test]
+fn an_answered_call_through_the_engine_is_recorded_as_it_happened() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "1003", AGENT);
+    let tag = s.call("8000", OFFER_4733).expect("answered");
+    past_the_menu(&mut s);
+    s.in_dialog(&tag, "INFO", 3, "application/dtmf-relay", "Signal=2\r\n");
+    // The "transferring" prompt plays, then the queue offers the call.
+    for _ in 0..100 {
+        if invite_to_agent(&s).is_some() {
+            break;
+        }
+        s.advance(100);
+    }
+    let inv = invite_to_agent(&s).expect("the agent's phone rings");
+    let ringing = ResponseBuilder::new(&inv, 180).to_tag("ag").build();
+    s.send_from(AGENT, &String::from_utf8(ringing.to_bytes()).expect("utf8"));
+    s.advance(3000);
+    let sdp = "v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7003 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let ok = ResponseBuilder::new(&inv, 200)
+        .to_tag("ag")
+        .header("Contact", format!("<sip:1003@{AGENT}>"))
+        .body("application/sdp", sdp.as_bytes().to_vec())
+        .build();
+    s.send_from(AGENT, &String::from_utf8(ok.to_bytes()).expect("utf8"));
+    s.advance(30_000);
+    let bye = format!("BYE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKbye;rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: 3 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n", inv.core.from, inv.core.call_id);
+    s.send_from(AGENT, &bye);
+    assert!(s
+        .inbox
+        .iter()
+        .any(|m| matches!(m, Message::Request(r) if r.method == Method::Bye)));
+
+    let dir = std::env::temp_dir().join(format!("sb-engine-records-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("records.db");
+    let mut store = Store::start(StoreSettings {
+        path: path.clone(),
+        journal: dir.join("journal"),
+        capacity: 1024,
+        run: "sim".into(),
+    })
+    .expect("store");
+    let mut rec = Recorder::new(RecorderConfig {
+        run: "sim".into(),
+        regions: vec![("100".into(), "Internal".into())],
+        short_abandon_ms: 5000,
+        ring_cycle_ms: 5000,
+        wrap_up_ms: 10_000,
+    });
+    for (ev, t) in s.events.iter().zip(&s.event_times) {
+        rec.handle(s.engine.wall_ms(*t), ev);
+        while let Some(op) = rec.poll_op() {
+            store.record(op);
+        }
+    }
+    store.end_turn();
+    assert_eq!(rec.open_calls(), 0, "the call's record is complete");
+    store.close().expect("close");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        use sqlx::Row;
+        let mut c = sb_store::db::open(&path, sb_store::db::Access::Read)
+            .await
+            .expect("open");
+        let r = sqlx::query("SELECT * FROM calls WHERE call_id = 'sim-1'")
+            .fetch_one(&mut c)
+            .await
+            .expect("the call's row");
+        let get = |k: &str| r.get::<Option<i64>, _>(k).expect(k);
+        assert_eq!(r.get::<String, _>("disposition"), "answered");
+        assert_eq!(r.get::<String, _>("dialled"), "8000");
+        assert_eq!(r.get::<String, _>("caller"), "1001");
+        assert_eq!(
+            r.get::<Option<String>, _>("region").as_deref(),
+            Some("Internal")
+        );
+        assert_eq!(
+            r.get::<Option<String>, _>("queue").as_deref(),
+            Some("consultation")
+        );
+        assert_eq!(r.get::<Option<String>, _>("agent").as_deref(), Some("1003"));
+        assert_eq!(
+            r.get::<Option<String>, _>("hangup_by").as_deref(),
+            Some("agent")
+        );
+        assert!(
+            r.get::<String, _>("ivr_path")
+                .ends_with("main/menu>main/consultation-hours>main/consultation"),
+            "{}",
+            r.get::<String, _>("ivr_path")
+        );
+        let ring = get("ring_ms");
+        assert!((3000..=3200).contains(&ring), "rang {ring} ms");
+        assert_eq!(get("rings"), 1);
+        assert_eq!(r.get::<Option<bool>, _>("within_rings"), Some(true));
+        assert_eq!(get("answered_ms") - get("queued_ms"), get("wait_ms"));
+        let talk = get("ended_ms") - get("answered_ms");
+        assert!((30_000..=30_100).contains(&talk), "talked {talk} ms");
+        assert!(get("first_offer_ms") >= get("queued_ms"));
+        assert!(r.get::<Option<f64>, _>("caller_loss").is_some());
+        let kinds: Vec<String> =
+            sqlx::query_scalar("SELECT kind FROM call_events WHERE call_id = 'sim-1' ORDER BY seq")
+                .fetch_all(&mut c)
+                .await
+                .expect("events");
+        let want = ["joined", "offered", "answered", "bridged", "ended"];
+        let found: Vec<&str> = kinds
+            .iter()
+            .map(String::as_str)
+            .filter(|k| want.contains(k))
+            .collect();
+        assert_eq!(found, want);
+        let states: Vec<String> =
+            sqlx::query_scalar("SELECT state FROM agent_states WHERE agent = '1003' ORDER BY seq")
+                .fetch_all(&mut c)
+                .await
+                .expect("states");
+        for st in ["available", "offered", "on_call"] {
+            assert!(
+                states.iter().any(|s| s == st),
+                "{st} missing from {states:?}"
+            );
+        }
+    });
+}
