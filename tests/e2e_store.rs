@@ -1,0 +1,130 @@
+//! Call records survive the engine being killed: SIPp places short calls, the engine gets
+//! kill -9 in the middle, and after the next start every call SIPp saw completed has its
+//! record; the calls that were up are closed as interrupted.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+const NO_SPIN: &str = "rtp.timer_spin_ms=0";
+
+fn successful_calls(stat_csv: &std::path::Path) -> (u64, u64) {
+    let text = std::fs::read_to_string(stat_csv).expect("SIPp statistics");
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().expect("header").split(';').collect();
+    let last: Vec<&str> = lines.last().expect("a row").split(';').collect();
+    let col = |name: &str| -> u64 {
+        let i = head.iter().position(|h| *h == name).expect(name);
+        last[i].parse().expect("number")
+    };
+    (col("SuccessfulCall(C)"), col("OutgoingCall(C)"))
+}
+
+async fn dispositions(path: &std::path::Path) -> Vec<(String, i64)> {
+    let mut c = sb_store::db::open(path, sb_store::db::Access::Read)
+        .await
+        .expect("open the records");
+    sqlx::query_as(
+        "SELECT disposition, count(*) FROM calls GROUP BY disposition ORDER BY disposition",
+    )
+    .fetch_all(&mut c)
+    .await
+    .expect("count")
+}
+
+#[test]
+fn kill_9_under_load_loses_no_completed_call() {
+    require_tool("sipp");
+    let p = free_port() & !1;
+    let rtp = format!(
+        "rtp.port_range={}-{}",
+        p.saturating_sub(1000).max(10_000),
+        p.saturating_sub(200).max(10_800)
+    );
+    let mut e = Engine::start("kill9", &[&rtp, NO_SPIN]);
+    let db = e.dir.join("switchboard.db");
+    let dir = scratch("sipp-kill9");
+    let scenario = std::fs::read_to_string(workspace().join("tests/sipp/short_call.xml"))
+        .expect("scenario")
+        .replace("HOLD_MS", "300");
+    let path = dir.join("short_call.xml");
+    std::fs::write(&path, scenario).expect("write scenario");
+    let mut sipp = Command::new("sipp")
+        .current_dir(&dir)
+        .arg("-sf")
+        .arg(&path)
+        .args(["-s", "8000", "-au", "1001", "-ap", "demo-1001", "-auth_uri"])
+        .arg(format!("8000@127.0.0.1:{}", e.port))
+        .args([
+            "-m",
+            "3000",
+            "-r",
+            "60",
+            "-l",
+            "200",
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+        ])
+        .arg("-p")
+        .arg(free_port().to_string())
+        .arg("-mp")
+        .arg((free_port() & !1).to_string())
+        .args(["-recv_timeout", "3000", "-timeout", "12s", "-nostdin"])
+        .args(["-trace_stat", "-stf", "stat.csv", "-fd", "1"])
+        .arg(e.addr().to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start sipp");
+    // Let a few hundred calls complete, then kill the engine mid-stream.
+    std::thread::sleep(Duration::from_secs(5));
+    e.child.kill().expect("kill -9");
+    let _ = e.child.wait();
+    let _ = sipp.wait();
+    let (completed, placed) = successful_calls(&dir.join("stat.csv"));
+    assert!(
+        completed >= 100,
+        "only {completed} calls completed before the kill"
+    );
+    assert!(
+        placed > completed,
+        "the kill interrupted nothing: {placed} placed"
+    );
+
+    // The next start replays the journal and closes what was up.
+    let mut again = Engine::start(
+        "kill9-restart",
+        &[&format!("store.path={}", db.display()), NO_SPIN],
+    );
+    again.signal("TERM");
+    assert!(again.wait_exit(Duration::from_secs(10)).is_some());
+    let log = again.log();
+    assert!(log.contains("call record store open"), "{log}");
+    let counts = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt")
+        .block_on(dispositions(&db));
+    let of = |d: &str| {
+        counts
+            .iter()
+            .find(|(k, _)| k == d)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
+    // Every call SIPp completed hung up in the IVR: each is an IVR-only record.
+    let recorded = of("ivr_only") as u64;
+    eprintln!("SIPp placed {placed}, completed {completed}; records: {counts:?}");
+    assert!(
+        recorded >= completed,
+        "{completed} calls completed but {recorded} recorded: {counts:?}"
+    );
+    assert!(
+        recorded + of("interrupted") as u64 <= placed,
+        "more records than calls: {counts:?}"
+    );
+    assert_eq!(of("in_progress"), 0, "{counts:?}");
+}
