@@ -102,7 +102,11 @@ pub async fn open(path: &Path, access: Access) -> Result<SqliteConnection, Store
         Access::Write => opts
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal),
-        Access::Read => opts.read_only(true),
+        // Reports scan a month of the narrow report index: map it, cache it.
+        Access::Read => opts
+            .read_only(true)
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "1073741824"),
     };
     let mut conn = SqliteConnection::connect_with(&opts)
         .await
@@ -329,7 +333,7 @@ async fn apply_one(
             }
             if !offers.is_empty() {
                 let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT OR IGNORE INTO offers (call_id, seq, agent, offered_ms, rang_ms, outcome, within_rings) ",
+                    "INSERT OR REPLACE INTO offers (call_id, seq, agent, offered_ms, rang_ms, outcome, within_rings, call_disposition, call_wait_ms) ",
                 );
                 q.push_values(offers, |mut b, o| {
                     b.push_bind(id)
@@ -338,7 +342,9 @@ async fn apply_one(
                         .push_bind(o.offered_ms)
                         .push_bind(o.rang_ms)
                         .push_bind(&o.outcome)
-                        .push_bind(o.within_rings);
+                        .push_bind(o.within_rings)
+                        .push_bind(record.disposition.as_str())
+                        .push_bind(record.wait_ms);
                 });
                 q.build().execute(&mut *conn).await?;
             }

@@ -120,6 +120,75 @@ pub struct Row {
     pub occupancy: Option<f64>,
     #[serde(skip)]
     pub answered_in_sla: i64,
+    #[serde(skip)]
+    sums: Sums,
+}
+
+/// The raw sums behind a row's averages and rates, so rows of a partition add up to the
+/// total without a second pass over the month.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Sums {
+    wait_ms: i64,
+    handle_ms: i64,
+    in_rings: i64,
+    longest_ms: Option<i64>,
+    hold_ms: i64,
+    mute_ms: i64,
+}
+
+impl Row {
+    fn from_sums(key: &str, c: [i64; 8], in_sla: i64, sums: Sums) -> Row {
+        let [calls, offered, answered, abandoned, short_abandoned, callbacks, overflowed, _] = c;
+        Row {
+            key: key.to_string(),
+            calls,
+            offered,
+            answered,
+            abandoned,
+            short_abandoned,
+            callbacks,
+            overflowed,
+            service_level: ratio(in_sla, answered + abandoned),
+            asa_s: ratio(sums.wait_ms, answered).map(|v| v / 1000.0),
+            aht_s: ratio(sums.handle_ms, answered).map(|v| v / 1000.0),
+            longest_wait_s: sums.longest_ms.map(|v| v as f64 / 1000.0),
+            three_ring_rate: ratio(sums.in_rings, answered),
+            hold_s: sums.hold_ms as f64 / 1000.0,
+            mute_s: sums.mute_ms as f64 / 1000.0,
+            occupancy: None,
+            answered_in_sla: in_sla,
+            sums,
+        }
+    }
+
+    /// The total of rows that partition the calls (each call in exactly one row).
+    fn total_of(rows: &[Row]) -> Row {
+        let mut c = [0i64; 8];
+        let mut in_sla = 0;
+        let mut sums = Sums::default();
+        for r in rows {
+            for (acc, v) in c.iter_mut().zip([
+                r.calls,
+                r.offered,
+                r.answered,
+                r.abandoned,
+                r.short_abandoned,
+                r.callbacks,
+                r.overflowed,
+                0,
+            ]) {
+                *acc += v;
+            }
+            in_sla += r.answered_in_sla;
+            sums.wait_ms += r.sums.wait_ms;
+            sums.handle_ms += r.sums.handle_ms;
+            sums.in_rings += r.sums.in_rings;
+            sums.hold_ms += r.sums.hold_ms;
+            sums.mute_ms += r.sums.mute_ms;
+            sums.longest_ms = sums.longest_ms.max(r.sums.longest_ms);
+        }
+        Row::from_sums("total", c, in_sla, sums)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -172,18 +241,23 @@ pub struct Report {
     pub callbacks: Vec<CallbackLine>,
 }
 
+/// Two counts in one SQL sum (low and high 31 bits): SQLite's cost per row is mostly the
+/// number of aggregates, and a month of calls is far below 2^31 of anything.
+const PACK: i64 = 1 << 31;
+
+fn unpack(v: i64) -> (i64, i64) {
+    (v % PACK, v / PACK)
+}
+
 const AGGREGATE: &str = "SELECT {key} AS k, count(*) AS calls, \
-    sum(queued_ms IS NOT NULL) AS offered, \
-    sum({ans}) AS answered, \
-    sum(disposition IN ('abandoned', 'short_abandon') AND coalesce(wait_ms, 0) >= ?3) AS abandoned, \
-    sum(disposition IN ('abandoned', 'short_abandon') AND coalesce(wait_ms, 0) < ?3) AS short_abandoned, \
-    sum(disposition = 'callback_requested') AS callbacks, \
-    sum(disposition = 'overflowed') AS overflowed, \
-    sum({ans} AND wait_ms <= ?4) AS answered_in_sla, \
+    sum((queued_ms IS NOT NULL) + ({ans}) * 2147483648) AS offered_answered, \
+    sum((disposition IN ('abandoned', 'short_abandon') AND coalesce(wait_ms, 0) >= ?3) \
+      + (disposition IN ('abandoned', 'short_abandon') AND coalesce(wait_ms, 0) < ?3) * 2147483648) AS abandoned_short, \
+    sum((disposition = 'callback_requested') + (disposition = 'overflowed') * 2147483648) AS callbacks_overflowed, \
+    sum(ifnull({ans} AND wait_ms <= ?4, 0) + ifnull({ans} AND within_rings = 1, 0) * 2147483648) AS sla_rings, \
     sum(CASE WHEN {ans} THEN wait_ms END) AS wait_sum, \
     sum(CASE WHEN {ans} THEN ended_ms - answered_ms + wrapup_ms END) AS handle_sum, \
     max(wait_ms) AS longest_wait, \
-    sum({ans} AND within_rings = 1) AS answered_in_rings, \
     sum(hold_ms) AS hold, sum(mute_ms) AS mute \
     FROM calls WHERE started_ms >= ?1 AND started_ms < ?2 AND ended_ms IS NOT NULL {filter} \
     GROUP BY k ORDER BY k";
@@ -229,35 +303,34 @@ async fn aggregate(
     let mut out = Vec::new();
     for r in rows {
         let get = |c: &str| -> i64 { r.try_get::<Option<i64>, _>(c).ok().flatten().unwrap_or(0) };
-        let answered = get("answered");
-        let abandoned = get("abandoned");
-        out.push(Row {
-            key: r
-                .try_get::<Option<String>, _>("k")
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-            calls: get("calls"),
-            offered: get("offered"),
+        let key: String = r
+            .try_get::<Option<String>, _>("k")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let (offered, answered) = unpack(get("offered_answered"));
+        let (abandoned, short) = unpack(get("abandoned_short"));
+        let (callbacks, overflowed) = unpack(get("callbacks_overflowed"));
+        let (in_sla, in_rings) = unpack(get("sla_rings"));
+        let counts = [
+            get("calls"),
+            offered,
             answered,
             abandoned,
-            short_abandoned: get("short_abandoned"),
-            callbacks: get("callbacks"),
-            overflowed: get("overflowed"),
-            service_level: ratio(get("answered_in_sla"), answered + abandoned),
-            asa_s: ratio(get("wait_sum"), answered).map(|v| v / 1000.0),
-            aht_s: ratio(get("handle_sum"), answered).map(|v| v / 1000.0),
-            longest_wait_s: r
-                .try_get::<Option<i64>, _>("longest_wait")
-                .ok()
-                .flatten()
-                .map(|v| v as f64 / 1000.0),
-            three_ring_rate: ratio(get("answered_in_rings"), answered),
-            hold_s: get("hold") as f64 / 1000.0,
-            mute_s: get("mute") as f64 / 1000.0,
-            occupancy: None,
-            answered_in_sla: get("answered_in_sla"),
-        });
+            short,
+            callbacks,
+            overflowed,
+            0,
+        ];
+        let sums = Sums {
+            wait_ms: get("wait_sum"),
+            handle_ms: get("handle_sum"),
+            in_rings,
+            longest_ms: r.try_get::<Option<i64>, _>("longest_wait").ok().flatten(),
+            hold_ms: get("hold"),
+            mute_ms: get("mute"),
+        };
+        out.push(Row::from_sums(&key, counts, in_sla, sums));
     }
     Ok(out)
 }
@@ -313,11 +386,16 @@ pub async fn run(
             v
         }
     };
-    let mut total = aggregate(conn, path, "'total'", "", &period, s).await?;
-    if total.is_empty() {
-        total.push(empty_row("total"));
-    }
-    rows.extend(total);
+    // Queues, media sources and regions partition the calls: their total is their sum.
+    // Agents and shifts do not (unanswered calls, overlapping shifts): one more pass.
+    let total = match by {
+        GroupBy::Queue | GroupBy::Media | GroupBy::Region => Row::total_of(&rows),
+        _ => aggregate(conn, path, "'total'", "", &period, s)
+            .await?
+            .pop()
+            .unwrap_or_else(|| empty_row("total")),
+    };
+    rows.push(total);
     let callbacks = callbacks(conn, path, &period, s).await?;
     Ok(Report {
         period,
@@ -345,6 +423,7 @@ fn empty_row(key: &str) -> Row {
         mute_s: 0.0,
         occupancy: None,
         answered_in_sla: 0,
+        sums: Sums::default(),
     }
 }
 
@@ -359,13 +438,12 @@ async fn agents(
     let answered = aggregate(conn, path, "agent", "AND agent IS NOT NULL", p, s).await?;
     let mut by: BTreeMap<String, Row> = answered.into_iter().map(|r| (r.key.clone(), r)).collect();
     let offers = sqlx::query(
-        "SELECT o.agent AS agent, count(*) AS offers, \
-         sum(o.outcome = 'answered' AND o.within_rings = 1) AS in_rings, \
-         count(DISTINCT o.call_id) AS calls, \
-         count(DISTINCT CASE WHEN c.disposition IN ('abandoned', 'short_abandon') \
-               AND coalesce(c.wait_ms, 0) >= ?3 THEN o.call_id END) AS abandoned \
-         FROM offers o JOIN calls c ON c.call_id = o.call_id \
-         WHERE o.offered_ms >= ?1 AND o.offered_ms < ?2 GROUP BY o.agent",
+        "SELECT agent, count(*) AS offers, \
+         sum(outcome = 'answered' AND within_rings = 1) AS in_rings, \
+         count(DISTINCT call_id) AS calls, \
+         count(DISTINCT CASE WHEN call_disposition IN ('abandoned', 'short_abandon') \
+               AND coalesce(call_wait_ms, 0) >= ?3 THEN call_id END) AS abandoned \
+         FROM offers WHERE offered_ms >= ?1 AND offered_ms < ?2 GROUP BY agent",
     )
     .bind(p.start_ms)
     .bind(p.end_ms)
@@ -401,54 +479,47 @@ async fn occupancy(
     now_ms: i64,
 ) -> Result<Vec<(String, Option<f64>)>, StoreError> {
     // Each agent's last state before the period (SQLite takes the bare columns from the
-    // row holding the max), then every change within it.
+    // row holding the max) and every change within it; each lasts until the agent's next
+    // (or the end of the period, or now).
+    let end = p.end_ms.min(now_ms.max(p.start_ms));
     let rows = sqlx::query(
-        "SELECT agent, at_ms, state FROM ( \
-           SELECT agent, max(at_ms) AS at_ms, state, run, seq FROM agent_states \
-             WHERE at_ms < ?1 GROUP BY agent \
-           UNION ALL \
-           SELECT agent, at_ms, state, run, seq FROM agent_states \
-             WHERE at_ms >= ?1 AND at_ms < ?2) \
-         ORDER BY agent, at_ms, run, seq",
+        "SELECT agent, \
+           sum(CASE WHEN state IN ('on_call', 'wrap_up') THEN span ELSE 0 END) AS busy, \
+           sum(CASE WHEN state IN ('on_call', 'wrap_up', 'available', 'offered') THEN span ELSE 0 END) AS staffed \
+         FROM ( \
+           SELECT agent, state, \
+             max(min(coalesce(lead(at_ms) OVER w, ?3), ?3) - max(at_ms, ?1), 0) AS span \
+           FROM ( \
+             SELECT agent, max(at_ms) AS at_ms, state, run, seq FROM agent_states \
+               WHERE at_ms < ?1 GROUP BY agent \
+             UNION ALL \
+             SELECT agent, at_ms, state, run, seq FROM agent_states \
+               WHERE at_ms >= ?1 AND at_ms < ?2) \
+           WINDOW w AS (PARTITION BY agent ORDER BY at_ms, run, seq)) \
+         GROUP BY agent ORDER BY agent",
     )
     .bind(p.start_ms)
     .bind(p.end_ms)
+    .bind(end)
     .fetch_all(&mut *conn)
     .await
     .map_err(sql_err(path))?;
-    let end = p.end_ms.min(now_ms.max(p.start_ms));
-    let mut acc: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    let mut prev: Option<(String, i64, String)> = None;
-    let mut settle = |prev: &Option<(String, i64, String)>, until: i64| {
-        if let Some((agent, at, state)) = prev {
-            let from = (*at).max(p.start_ms);
-            let span = (until - from).max(0);
-            let e = acc.entry(agent.clone()).or_default();
-            match state.as_str() {
-                "on_call" | "wrap_up" => {
-                    e.0 += span;
-                    e.1 += span;
-                }
-                "available" | "offered" => e.1 += span,
-                _ => {}
-            }
-        }
-    };
-    for r in rows {
-        let agent: String = r.try_get("agent").unwrap_or_default();
-        let at: i64 = r.try_get("at_ms").unwrap_or(0);
-        let state: String = r.try_get("state").unwrap_or_default();
-        let until = match &prev {
-            Some((a, _, _)) if *a == agent => at,
-            _ => end,
-        };
-        settle(&prev, until);
-        prev = Some((agent, at, state));
-    }
-    settle(&prev, end);
-    Ok(acc
+    Ok(rows
         .into_iter()
-        .map(|(a, (busy, staffed))| (a, ratio(busy, staffed)))
+        .map(|r| {
+            let agent: String = r.try_get("agent").unwrap_or_default();
+            let busy: i64 = r
+                .try_get::<Option<i64>, _>("busy")
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+            let staffed: i64 = r
+                .try_get::<Option<i64>, _>("staffed")
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+            (agent, ratio(busy, staffed))
+        })
         .collect())
 }
 
