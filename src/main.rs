@@ -217,7 +217,7 @@ fn print_report(
     let path = model.store_path.clone();
     let result = rt.block_on(async {
         let mut conn = sb_store::db::open(&path, sb_store::db::Access::Read).await?;
-        report::run(&mut conn, &path, p, group, &settings, now_ms).await
+        report::run(&mut conn, &path, p, group, &settings).await
     });
     match result {
         Ok(r) => {
@@ -314,6 +314,10 @@ fn serve(model: Model, assets: Assets) -> anyhow::Result<()> {
         journal: model.store_journal.clone(),
         capacity: model.store_queue_capacity,
         run: run.clone(),
+        thresholds: sb_store::rollup::Thresholds {
+            short_abandon_ms: model.reports.short_abandon.as_millis() as i64,
+            sla_ms: model.sla_threshold().as_millis() as i64,
+        },
     })?;
     let rec = store.recovery();
     tracing::info!(

@@ -101,7 +101,9 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
 
 /// The reports' time zone, short-abandon threshold and shifts (SB119, SB120).
 fn reports(c: &mut Checker, r: &crate::raw::Reports) -> model::Reports {
-    let utc_offset_min = utc_offset(r.time_zone.get_ref()).unwrap_or_else(|| {
+    let utc_offset_min = utc_offset(r.time_zone.get_ref())
+        .filter(|m| m % 15 == 0)
+        .unwrap_or_else(|| {
         c.error(
             "SB119",
             &r.time_zone,
@@ -119,7 +121,8 @@ fn reports(c: &mut Checker, r: &crate::raw::Reports) -> model::Reports {
             .get_ref()
             .split_once('-')
             .and_then(|(a, b)| Some((hhmm(a.trim())?, hhmm(b.trim())?)))
-            .filter(|(a, b)| a < b);
+            // The reports keep figures per quarter hour.
+            .filter(|(a, b)| a < b && a % 15 == 0 && b % 15 == 0);
         match parsed {
             Some((start, end)) if !s.name.get_ref().trim().is_empty() => {
                 shifts.push(model::Shift {
@@ -132,7 +135,7 @@ fn reports(c: &mut Checker, r: &crate::raw::Reports) -> model::Reports {
                 "SB120",
                 &s.hours,
                 format!(
-                    "reports.shifts: `{}` `{}` must be a name and HH:MM-HH:MM with the start first",
+                    "reports.shifts: `{}` `{}` must be a name and HH:MM-HH:MM on quarter hours, the start first",
                     s.name.get_ref(),
                     s.hours.get_ref()
                 ),

@@ -167,6 +167,7 @@ fn main() {
         journal: dir.join("journal"),
         capacity: 20_000,
         run: "bench".into(),
+        thresholds: Default::default(),
     })
     .expect("store");
     let mut rec = Recorder::new(RecorderConfig {
@@ -254,7 +255,7 @@ fn main() {
                     .await
                     .expect("open");
                 let p = Period::containing(PeriodKind::Monthly, (2026, 11, 15), 480);
-                report::run(&mut c, &path, p, by, &settings, i64::MAX)
+                report::run(&mut c, &path, p, by, &settings)
                     .await
                     .expect("report")
             });

@@ -1,7 +1,8 @@
 //! Opening the database (created 0600, WAL, migrated, refused when foreign, corrupt or newer)
 //! and applying operations to it in transactions.
 
-use crate::model::{CallRecord, Disposition, Op};
+use crate::model::{CallRecord, Disposition, Op, Party};
+use crate::rollup::{Rollup, Thresholds};
 use crate::StoreError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
@@ -233,20 +234,29 @@ fn upsert_tail() -> String {
     )
 }
 
-/// The three statements on `calls`, built once per writer.
+/// The three statements on `calls`, built once per writer, and the thresholds calls are
+/// classified by for the interval figures.
 pub struct Statements {
     begin: String,
     progress: String,
     end: String,
+    thresholds: Thresholds,
 }
 
-impl Default for Statements {
-    fn default() -> Self {
+impl Statements {
+    pub fn new(thresholds: Thresholds) -> Statements {
         Statements {
             begin: call_statement("OR IGNORE", ""),
             progress: call_statement("", &upsert_tail()),
             end: call_statement("OR REPLACE", ""),
+            thresholds,
         }
+    }
+}
+
+impl Default for Statements {
+    fn default() -> Self {
+        Statements::new(Thresholds::default())
     }
 }
 
@@ -294,6 +304,7 @@ async fn apply_one(
     conn: &mut SqliteConnection,
     st: &Statements,
     op: &Op,
+    rollup: &mut Rollup,
 ) -> Result<(), sqlx::Error> {
     match op {
         Op::Begin(r) => write_call(conn, &st.begin, r).await,
@@ -304,6 +315,15 @@ async fn apply_one(
             offers,
             transfers,
         } => {
+            // Counted in the interval figures once: not when a replay ends it again.
+            let open: Option<bool> =
+                sqlx::query_scalar("SELECT ended_ms IS NULL FROM calls WHERE call_id = ?")
+                    .bind(&record.call_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if open != Some(false) {
+                rollup.add_call(record, offers, &st.thresholds);
+            }
             write_call(conn, &st.end, record).await?;
             let id = &record.call_id;
             if record.disposition == Disposition::CallbackRequested {
@@ -364,18 +384,25 @@ async fn apply_one(
             }
             Ok(())
         }
-        Op::AgentState(a) => sqlx::query(
-            "INSERT OR IGNORE INTO agent_states (run, seq, agent, at_ms, state, reason) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&a.run)
-        .bind(a.seq)
-        .bind(&a.agent)
-        .bind(a.at_ms)
-        .bind(&a.state)
-        .bind(&a.reason)
-        .execute(conn)
-        .await
-        .map(|_| ()),
+        Op::AgentState(a) => {
+            let done = sqlx::query(
+                "INSERT OR IGNORE INTO agent_states (run, seq, agent, at_ms, state, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&a.run)
+            .bind(a.seq)
+            .bind(&a.agent)
+            .bind(a.at_ms)
+            .bind(&a.state)
+            .bind(&a.reason)
+            .execute(conn)
+            .await?;
+            if done.rows_affected() == 1 {
+                if let (Some(state), Some(since)) = (&a.prev_state, a.prev_since_ms) {
+                    rollup.add_state(&a.agent, state, since, a.at_ms);
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -386,24 +413,70 @@ pub async fn apply<'a>(
     ops: impl IntoIterator<Item = &'a Op>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let mut rollup = Rollup::default();
+    let mut result = Ok(());
     for op in ops {
-        if let Err(e) = apply_one(conn, st, op).await {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(e);
+        result = apply_one(conn, st, op, &mut rollup).await;
+        if result.is_err() {
+            break;
         }
+    }
+    if result.is_ok() {
+        result = rollup.write(conn).await;
+    }
+    if let Err(e) = result {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return Err(e);
     }
     sqlx::query("COMMIT").execute(&mut *conn).await.map(|_| ())
 }
 
 /// Calls left open by an engine that stopped without ending them (killed, power cut): closed
-/// at their last known moment with disposition `interrupted`. Returns how many.
-pub async fn close_interrupted(conn: &mut SqliteConnection) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query(
-        "UPDATE calls SET disposition = 'interrupted', hangup_by = 'system', \
-         ended_ms = max(started_ms, coalesce(queued_ms, 0), coalesce(first_offer_ms, 0), coalesce(answered_ms, 0)) \
-         WHERE ended_ms IS NULL",
-    )
-    .execute(conn)
-    .await?;
-    Ok(r.rows_affected())
+/// at their last known moment with disposition `interrupted`, and counted. Returns how many.
+pub async fn close_interrupted(
+    conn: &mut SqliteConnection,
+    st: &Statements,
+) -> Result<u64, sqlx::Error> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT * FROM calls WHERE ended_ms IS NULL")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut ops = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut r = CallRecord::new(row.try_get("call_id")?, row.try_get("started_ms")?);
+        r.direction = row.try_get("direction")?;
+        r.caller = row.try_get("caller")?;
+        r.dialled = row.try_get("dialled")?;
+        r.media_source = row.try_get("media_source")?;
+        r.region = row.try_get("region")?;
+        r.language = row.try_get("language")?;
+        r.ivr_path = row.try_get("ivr_path")?;
+        r.queue = row.try_get("queue")?;
+        r.agent = row.try_get("agent")?;
+        r.queued_ms = row.try_get("queued_ms")?;
+        r.first_offer_ms = row.try_get("first_offer_ms")?;
+        r.answered_ms = row.try_get("answered_ms")?;
+        r.wait_ms = row.try_get("wait_ms")?;
+        r.ring_ms = row.try_get("ring_ms")?;
+        r.rings = row.try_get("rings")?;
+        r.within_rings = row.try_get("within_rings")?;
+        r.hold_ms = row.try_get("hold_ms")?;
+        r.mute_ms = row.try_get("mute_ms")?;
+        r.tags = row.try_get("tags")?;
+        let last = [r.queued_ms, r.first_offer_ms, r.answered_ms]
+            .into_iter()
+            .flatten()
+            .fold(r.started_ms, i64::max);
+        r.ended_ms = Some(last);
+        r.disposition = Disposition::Interrupted;
+        r.hangup_by = Some(Party::System);
+        ops.push(Op::End {
+            record: r,
+            events: Vec::new(),
+            offers: Vec::new(),
+            transfers: Vec::new(),
+        });
+    }
+    apply(conn, st, &ops).await?;
+    Ok(ops.len() as u64)
 }

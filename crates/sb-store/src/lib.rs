@@ -7,6 +7,7 @@ pub mod journal;
 pub mod model;
 pub mod recorder;
 pub mod report;
+pub mod rollup;
 pub mod writer;
 
 pub use model::{CallRecord, Disposition, Op, Party};

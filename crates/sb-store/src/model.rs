@@ -190,6 +190,11 @@ pub struct AgentStateRow {
     /// available, offered, on_call, wrap_up, paused, unavailable.
     pub state: String,
     pub reason: Option<String>,
+    /// The state this one ends and since when: its time goes to the agent's figures.
+    #[serde(default)]
+    pub prev_state: Option<String>,
+    #[serde(default)]
+    pub prev_since_ms: Option<i64>,
 }
 
 /// What the writer does to the database. Each is idempotent (see the module comment).

@@ -61,6 +61,8 @@ pub struct Recorder {
     out: VecDeque<Op>,
     agent_seq: i64,
     rejected: u64,
+    /// Each agent's current state and since when.
+    agents: HashMap<String, (String, i64)>,
 }
 
 impl Recorder {
@@ -71,6 +73,7 @@ impl Recorder {
             out: VecDeque::new(),
             agent_seq: 0,
             rejected: 0,
+            agents: HashMap::new(),
         }
     }
 
@@ -356,6 +359,9 @@ impl Recorder {
                     (Activity::Idle, None) => "unavailable",
                 };
                 self.agent_seq += 1;
+                let prev = self
+                    .agents
+                    .insert(agent.0.clone(), (state.to_string(), at_ms));
                 self.out.push_back(Op::AgentState(AgentStateRow {
                     run: self.cfg.run.clone(),
                     seq: self.agent_seq,
@@ -363,6 +369,8 @@ impl Recorder {
                     at_ms,
                     state: state.into(),
                     reason: paused.clone(),
+                    prev_since_ms: prev.as_ref().map(|p| p.1),
+                    prev_state: prev.map(|p| p.0),
                 }));
             }
             AcdEvent::AutoPaused { .. } => {}

@@ -1,5 +1,7 @@
 //! The hospital's reports: daily, weekly and monthly figures by queue, agent, media source,
-//! region or shift, read straight from the database.
+//! region or shift, read from the interval figures the writer keeps (`rollup`): a month is
+//! a few thousand rows whatever the number of calls. Calls count in the interval they
+//! started in, classified by the thresholds in force when they ended.
 //!
 //! Definitions (printed with every table):
 //! - offered: calls that joined a queue (for an agent: calls whose offer rang the agent);
@@ -14,11 +16,11 @@
 //! - occupancy (agents): time on calls and in wrap-up / time available, ringing, on calls
 //!   and in wrap-up.
 
+use crate::rollup::Counts;
 use crate::StoreError;
 use sb_config::time::{days_from_civil, local_time};
 use serde::Serialize;
 use sqlx::{Row as _, SqliteConnection};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,79 +120,10 @@ pub struct Row {
     pub mute_s: f64,
     /// Agents only.
     pub occupancy: Option<f64>,
-    #[serde(skip)]
-    pub answered_in_sla: i64,
-    #[serde(skip)]
-    sums: Sums,
 }
 
 /// The raw sums behind a row's averages and rates, so rows of a partition add up to the
 /// total without a second pass over the month.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Sums {
-    wait_ms: i64,
-    handle_ms: i64,
-    in_rings: i64,
-    longest_ms: Option<i64>,
-    hold_ms: i64,
-    mute_ms: i64,
-}
-
-impl Row {
-    fn from_sums(key: &str, c: [i64; 8], in_sla: i64, sums: Sums) -> Row {
-        let [calls, offered, answered, abandoned, short_abandoned, callbacks, overflowed, _] = c;
-        Row {
-            key: key.to_string(),
-            calls,
-            offered,
-            answered,
-            abandoned,
-            short_abandoned,
-            callbacks,
-            overflowed,
-            service_level: ratio(in_sla, answered + abandoned),
-            asa_s: ratio(sums.wait_ms, answered).map(|v| v / 1000.0),
-            aht_s: ratio(sums.handle_ms, answered).map(|v| v / 1000.0),
-            longest_wait_s: sums.longest_ms.map(|v| v as f64 / 1000.0),
-            three_ring_rate: ratio(sums.in_rings, answered),
-            hold_s: sums.hold_ms as f64 / 1000.0,
-            mute_s: sums.mute_ms as f64 / 1000.0,
-            occupancy: None,
-            answered_in_sla: in_sla,
-            sums,
-        }
-    }
-
-    /// The total of rows that partition the calls (each call in exactly one row).
-    fn total_of(rows: &[Row]) -> Row {
-        let mut c = [0i64; 8];
-        let mut in_sla = 0;
-        let mut sums = Sums::default();
-        for r in rows {
-            for (acc, v) in c.iter_mut().zip([
-                r.calls,
-                r.offered,
-                r.answered,
-                r.abandoned,
-                r.short_abandoned,
-                r.callbacks,
-                r.overflowed,
-                0,
-            ]) {
-                *acc += v;
-            }
-            in_sla += r.answered_in_sla;
-            sums.wait_ms += r.sums.wait_ms;
-            sums.handle_ms += r.sums.handle_ms;
-            sums.in_rings += r.sums.in_rings;
-            sums.hold_ms += r.sums.hold_ms;
-            sums.mute_ms += r.sums.mute_ms;
-            sums.longest_ms = sums.longest_ms.max(r.sums.longest_ms);
-        }
-        Row::from_sums("total", c, in_sla, sums)
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct ReportSettings {
     pub utc_offset_min: i32,
@@ -241,27 +174,6 @@ pub struct Report {
     pub callbacks: Vec<CallbackLine>,
 }
 
-/// Two counts in one SQL sum (low and high 31 bits): SQLite's cost per row is mostly the
-/// number of aggregates, and a month of calls is far below 2^31 of anything.
-const PACK: i64 = 1 << 31;
-
-fn unpack(v: i64) -> (i64, i64) {
-    (v % PACK, v / PACK)
-}
-
-const AGGREGATE: &str = "SELECT {key} AS k, count(*) AS calls, \
-    sum((queued_ms IS NOT NULL) + ({ans}) * 2147483648) AS offered_answered, \
-    sum((disposition IN ('abandoned', 'short_abandon') AND coalesce(wait_ms, 0) >= ?3) \
-      + (disposition IN ('abandoned', 'short_abandon') AND coalesce(wait_ms, 0) < ?3) * 2147483648) AS abandoned_short, \
-    sum((disposition = 'callback_requested') + (disposition = 'overflowed') * 2147483648) AS callbacks_overflowed, \
-    sum(ifnull({ans} AND wait_ms <= ?4, 0) + ifnull({ans} AND within_rings = 1, 0) * 2147483648) AS sla_rings, \
-    sum(CASE WHEN {ans} THEN wait_ms END) AS wait_sum, \
-    sum(CASE WHEN {ans} THEN ended_ms - answered_ms + wrapup_ms END) AS handle_sum, \
-    max(wait_ms) AS longest_wait, \
-    sum(hold_ms) AS hold, sum(mute_ms) AS mute \
-    FROM calls WHERE started_ms >= ?1 AND started_ms < ?2 AND ended_ms IS NOT NULL {filter} \
-    GROUP BY k ORDER BY k";
-
 fn ratio(n: i64, d: i64) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
 }
@@ -273,254 +185,147 @@ fn sql_err(path: &Path) -> impl Fn(sqlx::Error) -> StoreError + '_ {
     }
 }
 
-async fn aggregate(
+impl Row {
+    /// A report line from its interval figures; agents' lines count offers and occupancy.
+    fn from_counts(key: &str, c: &Counts, agent: bool) -> Row {
+        Row {
+            key: key.to_string(),
+            calls: c.calls,
+            offered: c.offered,
+            answered: c.answered,
+            abandoned: c.abandoned,
+            short_abandoned: c.short_abandoned,
+            callbacks: c.callbacks,
+            overflowed: c.overflowed,
+            service_level: ratio(c.in_sla, c.answered + c.abandoned),
+            asa_s: ratio(c.wait_ms, c.answered).map(|v| v / 1000.0),
+            aht_s: ratio(c.handle_ms, c.answered).map(|v| v / 1000.0),
+            longest_wait_s: c.longest_wait_ms.map(|v| v as f64 / 1000.0),
+            three_ring_rate: if agent {
+                ratio(c.offers_in_rings, c.offers)
+            } else {
+                ratio(c.in_rings, c.answered)
+            },
+            hold_s: c.hold_ms as f64 / 1000.0,
+            mute_s: c.mute_ms as f64 / 1000.0,
+            occupancy: if agent {
+                ratio(c.busy_ms, c.staffed_ms)
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// The interval figures of `dim` over the period, summed per key; `shift` keeps only the
+/// intervals whose local time of day falls in `[start, end)` minutes.
+async fn sums(
     conn: &mut SqliteConnection,
     path: &Path,
-    key: &str,
-    filter: &str,
+    dim: &str,
     p: &Period,
-    s: &ReportSettings,
-) -> Result<Vec<Row>, StoreError> {
-    // A queue answers a call only when the call ends there answered; an agent answers
-    // every call they picked up (an overflow the operator took counts for the operator).
-    let ans = if key == "agent" {
-        "answered_ms IS NOT NULL"
-    } else {
-        "disposition = 'answered'"
-    };
-    let sql = AGGREGATE
-        .replace("{key}", key)
-        .replace("{filter}", filter)
-        .replace("{ans}", ans);
-    let rows = sqlx::query(&sql)
-        .bind(p.start_ms)
-        .bind(p.end_ms)
-        .bind(s.short_abandon_ms)
-        .bind(s.sla_ms)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(sql_err(path))?;
-    let mut out = Vec::new();
-    for r in rows {
-        let get = |c: &str| -> i64 { r.try_get::<Option<i64>, _>(c).ok().flatten().unwrap_or(0) };
-        let key: String = r
-            .try_get::<Option<String>, _>("k")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let (offered, answered) = unpack(get("offered_answered"));
-        let (abandoned, short) = unpack(get("abandoned_short"));
-        let (callbacks, overflowed) = unpack(get("callbacks_overflowed"));
-        let (in_sla, in_rings) = unpack(get("sla_rings"));
-        let counts = [
-            get("calls"),
-            offered,
-            answered,
-            abandoned,
-            short,
-            callbacks,
-            overflowed,
-            0,
-        ];
-        let sums = Sums {
-            wait_ms: get("wait_sum"),
-            handle_ms: get("handle_sum"),
-            in_rings,
-            longest_ms: r.try_get::<Option<i64>, _>("longest_wait").ok().flatten(),
-            hold_ms: get("hold"),
-            mute_ms: get("mute"),
-        };
-        out.push(Row::from_sums(&key, counts, in_sla, sums));
-    }
-    Ok(out)
-}
-
-/// The local minute of the day of a call's start, in SQL.
-fn minute_of_day(offset_min: i32) -> String {
-    format!(
-        "(((started_ms / 1000 + {}) % 86400) / 60)",
-        offset_min as i64 * 60
-    )
-}
-
-pub async fn run(
-    conn: &mut SqliteConnection,
-    path: &Path,
-    period: Period,
-    by: GroupBy,
-    s: &ReportSettings,
-    now_ms: i64,
-) -> Result<Report, StoreError> {
-    let mut rows = match by {
-        GroupBy::Total => Vec::new(),
-        GroupBy::Queue => {
-            aggregate(conn, path, "coalesce(queue, '(no queue)')", "", &period, s).await?
-        }
-        GroupBy::Media => {
-            aggregate(
-                conn,
-                path,
-                "coalesce(media_source, 'direct')",
-                "",
-                &period,
-                s,
-            )
-            .await?
-        }
-        GroupBy::Region => {
-            aggregate(conn, path, "coalesce(region, 'unknown')", "", &period, s).await?
-        }
-        GroupBy::Agent => agents(conn, path, &period, s, now_ms).await?,
-        GroupBy::Shift => {
-            let minute = minute_of_day(s.utc_offset_min);
-            let mut v = Vec::new();
-            for (name, start, end) in &s.shifts {
-                let key = format!("'{}'", name.replace('\'', "''"));
-                let filter = format!("AND {minute} >= {start} AND {minute} < {end}");
-                let mut r = aggregate(conn, path, &key, &filter, &period, s).await?;
-                if r.is_empty() {
-                    r.push(empty_row(name));
-                }
-                v.extend(r);
-            }
-            v
-        }
-    };
-    // Queues, media sources and regions partition the calls: their total is their sum.
-    // Agents and shifts do not (unanswered calls, overlapping shifts): one more pass.
-    let total = match by {
-        GroupBy::Queue | GroupBy::Media | GroupBy::Region => Row::total_of(&rows),
-        _ => aggregate(conn, path, "'total'", "", &period, s)
-            .await?
-            .pop()
-            .unwrap_or_else(|| empty_row("total")),
-    };
-    rows.push(total);
-    let callbacks = callbacks(conn, path, &period, s).await?;
-    Ok(Report {
-        period,
-        rows,
-        callbacks,
-    })
-}
-
-fn empty_row(key: &str) -> Row {
-    Row {
-        key: key.to_string(),
-        calls: 0,
-        offered: 0,
-        answered: 0,
-        abandoned: 0,
-        short_abandoned: 0,
-        callbacks: 0,
-        overflowed: 0,
-        service_level: None,
-        asa_s: None,
-        aht_s: None,
-        longest_wait_s: None,
-        three_ring_rate: None,
-        hold_s: 0.0,
-        mute_s: 0.0,
-        occupancy: None,
-        answered_in_sla: 0,
-        sums: Sums::default(),
-    }
-}
-
-/// Per agent: the calls they answered, the offers that rang them, their occupancy.
-async fn agents(
-    conn: &mut SqliteConnection,
-    path: &Path,
-    p: &Period,
-    s: &ReportSettings,
-    now_ms: i64,
-) -> Result<Vec<Row>, StoreError> {
-    let answered = aggregate(conn, path, "agent", "AND agent IS NOT NULL", p, s).await?;
-    let mut by: BTreeMap<String, Row> = answered.into_iter().map(|r| (r.key.clone(), r)).collect();
-    let offers = sqlx::query(
-        "SELECT agent, count(*) AS offers, \
-         sum(outcome = 'answered' AND within_rings = 1) AS in_rings, \
-         count(DISTINCT call_id) AS calls, \
-         count(DISTINCT CASE WHEN call_disposition IN ('abandoned', 'short_abandon') \
-               AND coalesce(call_wait_ms, 0) >= ?3 THEN call_id END) AS abandoned \
-         FROM offers WHERE offered_ms >= ?1 AND offered_ms < ?2 GROUP BY agent",
-    )
-    .bind(p.start_ms)
-    .bind(p.end_ms)
-    .bind(s.short_abandon_ms)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(sql_err(path))?;
-    for r in offers {
-        let agent: String = r.try_get("agent").unwrap_or_default();
-        let get = |c: &str| -> i64 { r.try_get::<Option<i64>, _>(c).ok().flatten().unwrap_or(0) };
-        let row = by.entry(agent.clone()).or_insert_with(|| empty_row(&agent));
-        row.offered = get("calls");
-        row.abandoned = get("abandoned");
-        row.three_ring_rate = ratio(get("in_rings"), get("offers"));
-        // The agent's service level: over the calls they answered and those that rang
-        // them and were abandoned.
-        row.service_level = ratio(row.answered_in_sla, row.answered + row.abandoned);
-    }
-    for (agent, occ) in occupancy(conn, path, p, now_ms).await? {
-        by.entry(agent.clone())
-            .or_insert_with(|| empty_row(&agent))
-            .occupancy = occ;
-    }
-    Ok(by.into_values().collect())
-}
-
-/// Occupancy per agent from the state log: each state lasts until the agent's next one (or
-/// the end of the period, or now).
-async fn occupancy(
-    conn: &mut SqliteConnection,
-    path: &Path,
-    p: &Period,
-    now_ms: i64,
-) -> Result<Vec<(String, Option<f64>)>, StoreError> {
-    // Each agent's last state before the period (SQLite takes the bare columns from the
-    // row holding the max) and every change within it; each lasts until the agent's next
-    // (or the end of the period, or now).
-    let end = p.end_ms.min(now_ms.max(p.start_ms));
+    shift: Option<(i32, u16, u16)>,
+) -> Result<Vec<(String, Counts)>, StoreError> {
+    let (offset, from, to) = shift.map_or((0, 0, 1440), |(o, f, t)| (o, f, t));
     let rows = sqlx::query(
-        "SELECT agent, \
-           sum(CASE WHEN state IN ('on_call', 'wrap_up') THEN span ELSE 0 END) AS busy, \
-           sum(CASE WHEN state IN ('on_call', 'wrap_up', 'available', 'offered') THEN span ELSE 0 END) AS staffed \
-         FROM ( \
-           SELECT agent, state, \
-             max(min(coalesce(lead(at_ms) OVER w, ?3), ?3) - max(at_ms, ?1), 0) AS span \
-           FROM ( \
-             SELECT agent, max(at_ms) AS at_ms, state, run, seq FROM agent_states \
-               WHERE at_ms < ?1 GROUP BY agent \
-             UNION ALL \
-             SELECT agent, at_ms, state, run, seq FROM agent_states \
-               WHERE at_ms >= ?1 AND at_ms < ?2) \
-           WINDOW w AS (PARTITION BY agent ORDER BY at_ms, run, seq)) \
-         GROUP BY agent ORDER BY agent",
+        "SELECT key, sum(calls) AS calls, sum(offered) AS offered, sum(answered) AS answered, \
+         sum(abandoned) AS abandoned, sum(short_abandoned) AS short_abandoned, \
+         sum(callbacks) AS callbacks, sum(overflowed) AS overflowed, sum(in_sla) AS in_sla, \
+         sum(in_rings) AS in_rings, sum(wait_ms) AS wait_ms, sum(handle_ms) AS handle_ms, \
+         sum(hold_ms) AS hold_ms, sum(mute_ms) AS mute_ms, max(longest_wait_ms) AS longest, \
+         sum(offers) AS offers, sum(offers_in_rings) AS offers_in_rings, \
+         sum(busy_ms) AS busy_ms, sum(staffed_ms) AS staffed_ms \
+         FROM interval_stats WHERE dim = ?1 AND bucket_ms >= ?2 AND bucket_ms < ?3 \
+         AND ((bucket_ms / 60000 + ?4) % 1440 + 1440) % 1440 >= ?5 \
+         AND ((bucket_ms / 60000 + ?4) % 1440 + 1440) % 1440 < ?6 \
+         GROUP BY key ORDER BY key",
     )
+    .bind(dim)
     .bind(p.start_ms)
     .bind(p.end_ms)
-    .bind(end)
+    .bind(offset)
+    .bind(from)
+    .bind(to)
     .fetch_all(&mut *conn)
     .await
     .map_err(sql_err(path))?;
     Ok(rows
         .into_iter()
         .map(|r| {
-            let agent: String = r.try_get("agent").unwrap_or_default();
-            let busy: i64 = r
-                .try_get::<Option<i64>, _>("busy")
-                .ok()
-                .flatten()
-                .unwrap_or(0);
-            let staffed: i64 = r
-                .try_get::<Option<i64>, _>("staffed")
-                .ok()
-                .flatten()
-                .unwrap_or(0);
-            (agent, ratio(busy, staffed))
+            let get =
+                |c: &str| -> i64 { r.try_get::<Option<i64>, _>(c).ok().flatten().unwrap_or(0) };
+            let c = Counts {
+                calls: get("calls"),
+                offered: get("offered"),
+                answered: get("answered"),
+                abandoned: get("abandoned"),
+                short_abandoned: get("short_abandoned"),
+                callbacks: get("callbacks"),
+                overflowed: get("overflowed"),
+                in_sla: get("in_sla"),
+                in_rings: get("in_rings"),
+                wait_ms: get("wait_ms"),
+                handle_ms: get("handle_ms"),
+                hold_ms: get("hold_ms"),
+                mute_ms: get("mute_ms"),
+                longest_wait_ms: r.try_get::<Option<i64>, _>("longest").ok().flatten(),
+                offers: get("offers"),
+                offers_in_rings: get("offers_in_rings"),
+                busy_ms: get("busy_ms"),
+                staffed_ms: get("staffed_ms"),
+            };
+            (r.try_get::<String, _>("key").unwrap_or_default(), c)
         })
         .collect())
+}
+
+/// The report of one period, grouped by `by`, from the interval figures; then the callers
+/// to ring back, from the call rows.
+pub async fn run(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    period: Period,
+    by: GroupBy,
+    s: &ReportSettings,
+) -> Result<Report, StoreError> {
+    let mut rows = Vec::new();
+    match by {
+        GroupBy::Total => {}
+        GroupBy::Shift => {
+            for (name, start, end) in &s.shifts {
+                let shift = Some((s.utc_offset_min, *start, *end));
+                let c = sums(conn, path, "total", &period, shift)
+                    .await?
+                    .pop()
+                    .map(|(_, c)| c)
+                    .unwrap_or_default();
+                rows.push(Row::from_counts(name, &c, false));
+            }
+        }
+        GroupBy::Queue | GroupBy::Agent | GroupBy::Media | GroupBy::Region => {
+            let dim = match by {
+                GroupBy::Queue => "queue",
+                GroupBy::Agent => "agent",
+                GroupBy::Media => "media",
+                _ => "region",
+            };
+            for (key, c) in sums(conn, path, dim, &period, None).await? {
+                rows.push(Row::from_counts(&key, &c, by == GroupBy::Agent));
+            }
+        }
+    }
+    let total = sums(conn, path, "total", &period, None)
+        .await?
+        .pop()
+        .map(|(_, c)| c)
+        .unwrap_or_default();
+    rows.push(Row::from_counts("total", &total, false));
+    let callbacks = callbacks(conn, path, &period, s).await?;
+    Ok(Report {
+        period,
+        rows,
+        callbacks,
+    })
 }
 
 async fn callbacks(

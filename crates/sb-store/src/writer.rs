@@ -7,6 +7,7 @@
 use crate::db::{self, Access, Statements};
 use crate::journal::{self, Journal};
 use crate::model::Op;
+use crate::rollup::Thresholds;
 use crate::StoreError;
 use sqlx::{Connection, SqliteConnection};
 use std::collections::{HashSet, VecDeque};
@@ -68,6 +69,8 @@ pub struct StoreSettings {
     pub capacity: usize,
     /// Names this run's journal segments; sortable by start time.
     pub run: String,
+    /// How ended calls are classified in the interval figures.
+    pub thresholds: Thresholds,
 }
 
 impl Store {
@@ -79,7 +82,7 @@ impl Store {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let counters = Arc::new(Counters::default());
         let c2 = counters.clone();
-        let (path, dir) = (s.path.clone(), s.journal.clone());
+        let (path, dir, thresholds) = (s.path.clone(), s.journal.clone(), s.thresholds);
         let writer = std::thread::Builder::new()
             .name("sb-store".into())
             .spawn(move || {
@@ -94,7 +97,8 @@ impl Store {
                     }
                 };
                 rt.block_on(async move {
-                    let mut conn = match prepare(&path, &dir).await {
+                    let st = Statements::new(thresholds);
+                    let mut conn = match prepare(&path, &dir, &st).await {
                         Ok((conn, rec)) => {
                             let _ = ready_tx.send(Ok(rec));
                             conn
@@ -104,7 +108,7 @@ impl Store {
                             return;
                         }
                     };
-                    run_writer(&mut conn, rx, &c2).await;
+                    run_writer(&mut conn, rx, &c2, &st).await;
                     let _ = conn.close().await;
                 })
             })
@@ -237,14 +241,17 @@ impl Store {
 }
 
 /// Opens the database, replays leftover journal segments, closes interrupted calls.
-async fn prepare(path: &Path, dir: &Path) -> Result<(SqliteConnection, Recovery), StoreError> {
+async fn prepare(
+    path: &Path,
+    dir: &Path,
+    st: &Statements,
+) -> Result<(SqliteConnection, Recovery), StoreError> {
     let mut conn = db::open(path, Access::Write).await?;
-    let st = Statements::default();
     let mut rec = Recovery::default();
     for seg in journal::leftover_segments(dir) {
         let (ops, torn) = journal::read_segment(&seg)?;
         for chunk in ops.chunks(BATCH) {
-            db::apply(&mut conn, &st, chunk)
+            db::apply(&mut conn, st, chunk)
                 .await
                 .map_err(|e| StoreError::Sql {
                     path: path.to_path_buf(),
@@ -255,7 +262,7 @@ async fn prepare(path: &Path, dir: &Path) -> Result<(SqliteConnection, Recovery)
         rec.torn += torn;
         std::fs::remove_file(&seg).map_err(|source| StoreError::Io { path: seg, source })?;
     }
-    rec.interrupted = db::close_interrupted(&mut conn)
+    rec.interrupted = db::close_interrupted(&mut conn, st)
         .await
         .map_err(|e| StoreError::Sql {
             path: path.to_path_buf(),
@@ -264,8 +271,12 @@ async fn prepare(path: &Path, dir: &Path) -> Result<(SqliteConnection, Recovery)
     Ok((conn, rec))
 }
 
-async fn run_writer(conn: &mut SqliteConnection, mut rx: mpsc::Receiver<Msg>, counters: &Counters) {
-    let st = Statements::default();
+async fn run_writer(
+    conn: &mut SqliteConnection,
+    mut rx: mpsc::Receiver<Msg>,
+    counters: &Counters,
+    st: &Statements,
+) {
     let mut ops: Vec<Op> = Vec::with_capacity(BATCH);
     let mut segments_in_batch: HashSet<u64> = HashSet::new();
     let mut closed: Vec<(u64, PathBuf, bool)> = Vec::new();
@@ -290,7 +301,7 @@ async fn run_writer(conn: &mut SqliteConnection, mut rx: mpsc::Receiver<Msg>, co
             }
         }
         if !ops.is_empty() {
-            match db::apply(conn, &st, &ops).await {
+            match db::apply(conn, st, &ops).await {
                 Ok(()) => {
                     counters
                         .committed
@@ -307,7 +318,7 @@ async fn run_writer(conn: &mut SqliteConnection, mut rx: mpsc::Receiver<Msg>, co
             segments_in_batch.clear();
         }
         for (segment, file, spilled) in closed.drain(..) {
-            finish_segment(conn, &st, &file, spilled, failed.remove(&segment), counters).await;
+            finish_segment(conn, st, &file, spilled, failed.remove(&segment), counters).await;
         }
     }
 }

@@ -28,6 +28,7 @@ fn settings(dir: &Path, run: &str, capacity: usize) -> StoreSettings {
         journal: dir.join("journal"),
         capacity,
         run: run.into(),
+        thresholds: Default::default(),
     }
 }
 
@@ -294,5 +295,11 @@ fn replaying_an_operation_twice_changes_nothing() {
                 .await
                 .expect("row");
         assert_eq!((d.as_str(), agent), ("abandoned", None));
+        let counted: i64 =
+            sqlx::query_scalar("SELECT calls FROM interval_stats WHERE dim = 'total'")
+                .fetch_one(&mut c)
+                .await
+                .expect("figures");
+        assert_eq!(counted, 1, "the report figures count the call once");
     });
 }

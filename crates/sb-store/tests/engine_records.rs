@@ -51,6 +51,7 @@ fn an_answered_call_through_the_engine_is_recorded_as_it_happened() {
         journal: dir.join("journal"),
         capacity: 1024,
         run: "sim".into(),
+        thresholds: Default::default(),
     })
     .expect("store");
     let mut rec = Recorder::new(RecorderConfig {

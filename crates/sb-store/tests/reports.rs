@@ -29,6 +29,7 @@ fn settings(dir: &Path, run: &str, capacity: usize) -> StoreSettings {
         journal: dir.join("records.db.journal"),
         capacity,
         run: run.into(),
+        thresholds: Default::default(),
     }
 }
 
@@ -340,7 +341,7 @@ fn run_report(dir: &Path, kind: PeriodKind, by: GroupBy) -> report::Report {
             .await
             .expect("open for reading");
         let p = Period::containing(kind, (2026, 11, 20), 480);
-        report::run(&mut conn, &path, p, by, &report_settings(), at(23, 59, 0))
+        report::run(&mut conn, &path, p, by, &report_settings())
             .await
             .expect("report")
     })
