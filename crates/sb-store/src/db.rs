@@ -1,7 +1,9 @@
 //! Opening the database (created 0600, WAL, migrated, refused when foreign, corrupt or newer)
 //! and applying operations to it in transactions.
 
-use crate::model::{CallRecord, Disposition, Op, Party};
+use crate::model::{
+    AgentStateRow, CallEvent, CallRecord, Disposition, OfferRow, Op, Party, TransferRow,
+};
 use crate::rollup::{Rollup, Thresholds};
 use crate::StoreError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -214,13 +216,9 @@ const CALL_COLUMNS: [&str; 29] = [
     "tags",
 ];
 
-/// `INSERT <verb> INTO calls (...) VALUES (?...)` followed by `tail`.
-fn call_statement(verb: &str, tail: &str) -> String {
-    let marks = vec!["?"; CALL_COLUMNS.len()].join(", ");
-    format!(
-        "INSERT {verb} INTO calls ({}) VALUES ({marks}){tail}",
-        CALL_COLUMNS.join(", ")
-    )
+/// The column list of `calls`, for multi-row statements.
+fn call_columns() -> String {
+    format!("({}) ", CALL_COLUMNS.join(", "))
 }
 
 fn upsert_tail() -> String {
@@ -234,21 +232,17 @@ fn upsert_tail() -> String {
     )
 }
 
-/// The three statements on `calls`, built once per writer, and the thresholds calls are
-/// classified by for the interval figures.
+/// How the writer writes, and the thresholds calls are classified by for the interval
+/// figures.
 pub struct Statements {
-    begin: String,
-    progress: String,
-    end: String,
+    upsert_tail: String,
     thresholds: Thresholds,
 }
 
 impl Statements {
     pub fn new(thresholds: Thresholds) -> Statements {
         Statements {
-            begin: call_statement("OR IGNORE", ""),
-            progress: call_statement("", &upsert_tail()),
-            end: call_statement("OR REPLACE", ""),
+            upsert_tail: upsert_tail(),
             thresholds,
         }
     }
@@ -260,170 +254,269 @@ impl Default for Statements {
     }
 }
 
-async fn write_call(
+/// Rows per multi-row statement: 29 columns stay well under SQLite's 32,766 variables.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// `INSERT <verb> INTO calls` of many records in one statement each few hundred.
+async fn write_calls(
     conn: &mut SqliteConnection,
-    sql: &str,
-    r: &CallRecord,
+    verb: &str,
+    tail: &str,
+    records: &[&CallRecord],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(sql)
-        .bind(&r.call_id)
-        .bind(&r.direction)
-        .bind(&r.caller)
-        .bind(&r.dialled)
-        .bind(&r.media_source)
-        .bind(&r.region)
-        .bind(&r.language)
-        .bind(&r.ivr_path)
-        .bind(&r.queue)
-        .bind(&r.agent)
-        .bind(r.started_ms)
-        .bind(r.queued_ms)
-        .bind(r.first_offer_ms)
-        .bind(r.answered_ms)
-        .bind(r.ended_ms)
-        .bind(r.wait_ms)
-        .bind(r.ring_ms)
-        .bind(r.rings)
-        .bind(r.within_rings)
-        .bind(r.disposition.as_str())
-        .bind(r.hangup_by.map(|p| p.as_str()))
-        .bind(r.hold_ms)
-        .bind(r.mute_ms)
-        .bind(r.wrapup_ms)
-        .bind(r.caller_loss)
-        .bind(r.caller_jitter_ms)
-        .bind(r.agent_loss)
-        .bind(r.agent_jitter_ms)
-        .bind(&r.tags)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT {verb} INTO calls "));
+        q.push(call_columns());
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(&r.call_id)
+                .push_bind(&r.direction)
+                .push_bind(&r.caller)
+                .push_bind(&r.dialled)
+                .push_bind(&r.media_source)
+                .push_bind(&r.region)
+                .push_bind(&r.language)
+                .push_bind(&r.ivr_path)
+                .push_bind(&r.queue)
+                .push_bind(&r.agent)
+                .push_bind(r.started_ms)
+                .push_bind(r.queued_ms)
+                .push_bind(r.first_offer_ms)
+                .push_bind(r.answered_ms)
+                .push_bind(r.ended_ms)
+                .push_bind(r.wait_ms)
+                .push_bind(r.ring_ms)
+                .push_bind(r.rings)
+                .push_bind(r.within_rings)
+                .push_bind(r.disposition.as_str())
+                .push_bind(r.hangup_by.map(|p| p.as_str()))
+                .push_bind(r.hold_ms)
+                .push_bind(r.mute_ms)
+                .push_bind(r.wrapup_ms)
+                .push_bind(r.caller_loss)
+                .push_bind(r.caller_jitter_ms)
+                .push_bind(r.agent_loss)
+                .push_bind(r.agent_jitter_ms)
+                .push_bind(&r.tags);
+        });
+        q.push(tail);
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
-async fn apply_one(
+/// Of these calls, the ones the database already has as ended (a replay).
+async fn already_ended(
+    conn: &mut SqliteConnection,
+    ids: &[&str],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT call_id FROM calls WHERE ended_ms IS NOT NULL AND call_id IN (",
+        );
+        let mut sep = q.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+        let found: Vec<String> = q.build_query_scalar().fetch_all(&mut *conn).await?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// Ended calls: the records (replacing what the call's start and milestones left), their
+/// events, offers, transfers and callback requests, and, for calls ending for the first
+/// time, their part of the interval figures.
+async fn write_ends(
     conn: &mut SqliteConnection,
     st: &Statements,
-    op: &Op,
+    ends: &[(&CallRecord, &[CallEvent], &[OfferRow], &[TransferRow])],
     rollup: &mut Rollup,
 ) -> Result<(), sqlx::Error> {
-    match op {
-        Op::Begin(r) => write_call(conn, &st.begin, r).await,
-        Op::Progress(r) => write_call(conn, &st.progress, r).await,
-        Op::End {
-            record,
-            events,
-            offers,
-            transfers,
-        } => {
-            // Counted in the interval figures once: not when a replay ends it again.
-            let open: Option<bool> =
-                sqlx::query_scalar("SELECT ended_ms IS NULL FROM calls WHERE call_id = ?")
-                    .bind(&record.call_id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            if open != Some(false) {
-                rollup.add_call(record, offers, &st.thresholds);
-            }
-            write_call(conn, &st.end, record).await?;
-            let id = &record.call_id;
-            if record.disposition == Disposition::CallbackRequested {
-                sqlx::query(
-                    "INSERT OR IGNORE INTO callbacks (call_id, requested_ms, number, queue) VALUES (?, ?, ?, ?)",
-                )
-                .bind(id)
-                .bind(record.ended_ms.unwrap_or(record.started_ms))
-                .bind(&record.caller)
-                .bind(&record.queue)
-                .execute(&mut *conn)
-                .await?;
-            }
-            if !events.is_empty() {
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT OR IGNORE INTO call_events (call_id, seq, at_ms, kind, agent, detail) ",
-                );
-                q.push_values(events, |mut b, e| {
-                    b.push_bind(id)
-                        .push_bind(e.seq)
-                        .push_bind(e.at_ms)
-                        .push_bind(&e.kind)
-                        .push_bind(&e.agent)
-                        .push_bind(&e.detail);
-                });
-                q.build().execute(&mut *conn).await?;
-            }
-            if !offers.is_empty() {
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT OR REPLACE INTO offers (call_id, seq, agent, offered_ms, rang_ms, outcome, within_rings, call_disposition, call_wait_ms) ",
-                );
-                q.push_values(offers, |mut b, o| {
-                    b.push_bind(id)
-                        .push_bind(o.seq)
-                        .push_bind(&o.agent)
-                        .push_bind(o.offered_ms)
-                        .push_bind(o.rang_ms)
-                        .push_bind(&o.outcome)
-                        .push_bind(o.within_rings)
-                        .push_bind(record.disposition.as_str())
-                        .push_bind(record.wait_ms);
-                });
-                q.build().execute(&mut *conn).await?;
-            }
-            if !transfers.is_empty() {
-                let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT OR IGNORE INTO transfers (call_id, seq, at_ms, from_party, to_party, kind) ",
-                );
-                q.push_values(transfers, |mut b, t| {
-                    b.push_bind(id)
-                        .push_bind(t.seq)
-                        .push_bind(t.at_ms)
-                        .push_bind(&t.from_party)
-                        .push_bind(&t.to_party)
-                        .push_bind(&t.kind);
-                });
-                q.build().execute(&mut *conn).await?;
-            }
-            Ok(())
-        }
-        Op::AgentState(a) => {
-            let done = sqlx::query(
-                "INSERT OR IGNORE INTO agent_states (run, seq, agent, at_ms, state, reason) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&a.run)
-            .bind(a.seq)
-            .bind(&a.agent)
-            .bind(a.at_ms)
-            .bind(&a.state)
-            .bind(&a.reason)
-            .execute(conn)
-            .await?;
-            if done.rows_affected() == 1 {
-                if let (Some(state), Some(since)) = (&a.prev_state, a.prev_since_ms) {
-                    rollup.add_state(&a.agent, state, since, a.at_ms);
-                }
-            }
-            Ok(())
+    if ends.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = ends.iter().map(|e| e.0.call_id.as_str()).collect();
+    let done = already_ended(conn, &ids).await?;
+    for (r, _, offers, _) in ends {
+        if !done.contains(&r.call_id) {
+            rollup.add_call(r, offers, &st.thresholds);
         }
     }
+    let records: Vec<&CallRecord> = ends.iter().map(|e| e.0).collect();
+    write_calls(conn, "OR REPLACE", "", &records).await?;
+    let events: Vec<(&str, &CallEvent)> = ends
+        .iter()
+        .flat_map(|(r, ev, _, _)| ev.iter().map(move |e| (r.call_id.as_str(), e)))
+        .collect();
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO call_events (call_id, seq, at_ms, kind, agent, detail) ",
+        );
+        q.push_values(chunk, |mut b, (id, e)| {
+            b.push_bind(*id)
+                .push_bind(e.seq)
+                .push_bind(e.at_ms)
+                .push_bind(&e.kind)
+                .push_bind(&e.agent)
+                .push_bind(&e.detail);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    let offers: Vec<(&CallRecord, &OfferRow)> = ends
+        .iter()
+        .flat_map(|(r, _, of, _)| of.iter().map(move |o| (*r, o)))
+        .collect();
+    for chunk in offers.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT OR REPLACE INTO offers (call_id, seq, agent, offered_ms, rang_ms, outcome, within_rings, call_disposition, call_wait_ms) ",
+        );
+        q.push_values(chunk, |mut b, (r, o)| {
+            b.push_bind(&r.call_id)
+                .push_bind(o.seq)
+                .push_bind(&o.agent)
+                .push_bind(o.offered_ms)
+                .push_bind(o.rang_ms)
+                .push_bind(&o.outcome)
+                .push_bind(o.within_rings)
+                .push_bind(r.disposition.as_str())
+                .push_bind(r.wait_ms);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    let transfers: Vec<(&str, &TransferRow)> = ends
+        .iter()
+        .flat_map(|(r, _, _, tr)| tr.iter().map(move |t| (r.call_id.as_str(), t)))
+        .collect();
+    for chunk in transfers.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO transfers (call_id, seq, at_ms, from_party, to_party, kind) ",
+        );
+        q.push_values(chunk, |mut b, (id, t)| {
+            b.push_bind(*id)
+                .push_bind(t.seq)
+                .push_bind(t.at_ms)
+                .push_bind(&t.from_party)
+                .push_bind(&t.to_party)
+                .push_bind(&t.kind);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    let callbacks: Vec<&CallRecord> = records
+        .iter()
+        .copied()
+        .filter(|r| r.disposition == Disposition::CallbackRequested)
+        .collect();
+    for chunk in callbacks.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO callbacks (call_id, requested_ms, number, queue) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(&r.call_id)
+                .push_bind(r.ended_ms.unwrap_or(r.started_ms))
+                .push_bind(&r.caller)
+                .push_bind(&r.queue);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
-/// Applies `ops` in one `BEGIN IMMEDIATE` transaction: all of them or none.
+/// Inserts agents' state changes with one statement per few hundred, and adds the time of
+/// the states they end to the interval figures, once: rows already there (a replay) are
+/// skipped.
+async fn insert_states(
+    conn: &mut SqliteConnection,
+    states: &[&AgentStateRow],
+    rollup: &mut Rollup,
+) -> Result<(), sqlx::Error> {
+    use std::collections::HashSet;
+    let mut by_run: Vec<(&str, i64, i64)> = Vec::new();
+    for a in states {
+        match by_run.iter_mut().find(|(r, _, _)| *r == a.run) {
+            Some((_, lo, hi)) => {
+                *lo = (*lo).min(a.seq);
+                *hi = (*hi).max(a.seq);
+            }
+            None => by_run.push((&a.run, a.seq, a.seq)),
+        }
+    }
+    let mut present: HashSet<(String, i64)> = HashSet::new();
+    for (run, lo, hi) in by_run {
+        let seqs: Vec<i64> = sqlx::query_scalar(
+            "SELECT seq FROM agent_states WHERE run = ? AND seq BETWEEN ? AND ?",
+        )
+        .bind(run)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&mut *conn)
+        .await?;
+        present.extend(seqs.into_iter().map(|q| (run.to_string(), q)));
+    }
+    let fresh: Vec<&AgentStateRow> = states
+        .iter()
+        .copied()
+        .filter(|a| present.insert((a.run.clone(), a.seq)))
+        .collect();
+    for chunk in fresh.chunks(500) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO agent_states (run, seq, agent, at_ms, state, reason) ",
+        );
+        q.push_values(chunk, |mut b, a| {
+            b.push_bind(&a.run)
+                .push_bind(a.seq)
+                .push_bind(&a.agent)
+                .push_bind(a.at_ms)
+                .push_bind(&a.state)
+                .push_bind(&a.reason);
+        });
+        q.build().execute(&mut *conn).await?;
+        for a in chunk {
+            if let (Some(state), Some(since)) = (&a.prev_state, a.prev_since_ms) {
+                rollup.add_state(&a.agent, state, since, a.at_ms);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies `ops` in one `BEGIN IMMEDIATE` transaction: all of them or none. Each kind goes
+/// in with a few multi-row statements (the cost per statement, not per row, is what limits
+/// a SQLite writer behind sqlx's worker thread). Within a batch a call's operations come in
+/// order begin, progress, end, and so are they applied.
 pub async fn apply<'a>(
     conn: &mut SqliteConnection,
     st: &Statements,
     ops: impl IntoIterator<Item = &'a Op>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let mut rollup = Rollup::default();
-    let mut result = Ok(());
+    let mut begins = Vec::new();
+    let mut progress = Vec::new();
+    let mut ends = Vec::new();
+    let mut states = Vec::new();
     for op in ops {
-        result = apply_one(conn, st, op, &mut rollup).await;
-        if result.is_err() {
-            break;
+        match op {
+            Op::Begin(r) => begins.push(r),
+            Op::Progress(r) => progress.push(r),
+            Op::End {
+                record,
+                events,
+                offers,
+                transfers,
+            } => ends.push((record, &events[..], &offers[..], &transfers[..])),
+            Op::AgentState(a) => states.push(a),
         }
     }
-    if result.is_ok() {
-        result = rollup.write(conn).await;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let mut rollup = Rollup::default();
+    let result = async {
+        write_calls(conn, "OR IGNORE", "", &begins).await?;
+        write_calls(conn, "", &st.upsert_tail, &progress).await?;
+        write_ends(conn, st, &ends, &mut rollup).await?;
+        insert_states(conn, &states, &mut rollup).await?;
+        rollup.write(conn).await
     }
+    .await;
     if let Err(e) = result {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         return Err(e);
