@@ -325,13 +325,21 @@ async fn already_ended(
     Ok(out)
 }
 
+/// An `Op::End`'s parts.
+type Ended<'a> = (
+    &'a CallRecord,
+    &'a [CallEvent],
+    &'a [OfferRow],
+    &'a [TransferRow],
+);
+
 /// Ended calls: the records (replacing what the call's start and milestones left), their
 /// events, offers, transfers and callback requests, and, for calls ending for the first
 /// time, their part of the interval figures.
 async fn write_ends(
     conn: &mut SqliteConnection,
     st: &Statements,
-    ends: &[(&CallRecord, &[CallEvent], &[OfferRow], &[TransferRow])],
+    ends: &[Ended<'_>],
     rollup: &mut Rollup,
 ) -> Result<(), sqlx::Error> {
     if ends.is_empty() {
