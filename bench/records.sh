@@ -39,8 +39,10 @@ rows = list(csv.reader(open(sys.argv[1]), delimiter=';'))
 head, last = rows[0], rows[-1]
 col = lambda name: last[head.index(name)]
 def secs(hms):
-    h, m, s = hms.split(':')[:3]
-    return int(h) * 3600 + int(m) * 60 + float(s)
+    # SIPp writes HH:MM:SS, or HH:MM:SS:microseconds for response times.
+    parts = hms.split(':')
+    frac = int(parts[3]) / 1e6 if len(parts) > 3 else 0.0
+    return int(parts[0]) * 3600 + int(parts[1]) * 60 + float(parts[2]) + frac
 ok, failed = int(col('SuccessfulCall(C)')), int(col('FailedCall(C)'))
 elapsed = secs(col('ElapsedTime(C)'))
 # ResponseTime1: the INVITE with credentials to its 200 OK, per period and overall.
