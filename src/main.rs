@@ -328,6 +328,22 @@ fn serve(model: Model, assets: Assets) -> anyhow::Result<()> {
         "call record store open"
     );
     let recorder = sb_store::Recorder::new(sb_store::RecorderConfig::from_model(&model, &run));
+    let api = sb_runtime::api::spawn(sb_runtime::api::ApiSettings {
+        listen: model.http_listen,
+        tokens: model.api_tokens.clone(),
+        store_path: model.store_path.clone(),
+        reports: sb_store::report::ReportSettings::from_model(&model),
+    })
+    .with_context(|| format!("cannot bind the control API on {}", model.http_listen))?;
+    tracing::info!(%api, tokens = model.api_tokens.len(), "control API listening");
+    if !api.ip().is_loopback()
+        && model
+            .api_tokens
+            .iter()
+            .any(|t| t.token.starts_with("demo-"))
+    {
+        tracing::warn!(%api, "demo API tokens are in use on a non-loopback address: replace them");
+    }
     rt.block_on(async {
         let server = sb_runtime::Server::bind(&model, assets)
             .await?

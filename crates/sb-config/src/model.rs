@@ -38,6 +38,23 @@ pub enum QueueStrategy {
     Skills { widen: Duration },
 }
 
+/// Who may do what through the control API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Agent,
+    Operator,
+    Supervisor,
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub token: String,
+    pub role: Role,
+    /// For an agent's token: the extension it acts for.
+    pub agent: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registrar {
     pub default_expires: u32,
@@ -73,6 +90,7 @@ pub struct Model {
     /// How long before a media tick the core stops sleeping and spins (0: never spin).
     pub rtp_timer_spin: Duration,
     pub http_listen: SocketAddr,
+    pub api_tokens: Vec<ApiToken>,
     pub store_path: PathBuf,
     pub dialplans_dir: PathBuf,
     pub prompts_dir: PathBuf,

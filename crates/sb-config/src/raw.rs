@@ -143,6 +143,20 @@ pub struct Rtp {
 #[serde(deny_unknown_fields)]
 pub struct Http {
     pub listen: Spanned<String>,
+    /// Bearer tokens of the control API, each with its role.
+    #[serde(default)]
+    pub tokens: Vec<ApiToken>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    pub token: Spanned<String>,
+    /// agent, operator, supervisor or admin.
+    pub role: Spanned<String>,
+    /// The extension an agent's token acts for.
+    #[serde(default)]
+    pub agent: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -99,6 +99,82 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     valid.then(|| days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + sec - offset * 60)
 }
 
+/// The control API's tokens (SB122): a known role, long enough to be a secret, each once;
+/// an agent's token names an agent extension.
+fn api_tokens(
+    c: &mut Checker,
+    raw: &[crate::raw::ApiToken],
+    extensions: &[model::Extension],
+) -> Vec<model::ApiToken> {
+    let mut out: Vec<model::ApiToken> = Vec::new();
+    for t in raw {
+        let role = match t.role.get_ref().as_str() {
+            "agent" => model::Role::Agent,
+            "operator" => model::Role::Operator,
+            "supervisor" => model::Role::Supervisor,
+            "admin" => model::Role::Admin,
+            other => {
+                c.error(
+                    "SB122",
+                    &t.role,
+                    format!("http.tokens: role `{other}` is not one of agent, operator, supervisor, admin"),
+                );
+                continue;
+            }
+        };
+        let token = t.token.get_ref();
+        if token.len() < 16
+            || token
+                .chars()
+                .any(|ch| ch.is_whitespace() || ch.is_control())
+        {
+            c.error(
+                "SB122",
+                &t.token,
+                "http.tokens: a token must be at least 16 characters without spaces".into(),
+            );
+            continue;
+        }
+        if out.iter().any(|o| o.token == *token) {
+            c.error(
+                "SB122",
+                &t.token,
+                "http.tokens: the same token is given twice".into(),
+            );
+            continue;
+        }
+        let agent = t.agent.as_ref().map(|a| a.get_ref().clone());
+        match (&agent, role) {
+            (None, model::Role::Agent) => {
+                c.error(
+                    "SB122",
+                    &t.role,
+                    "http.tokens: an agent's token must name its extension (`agent = \"1001\"`)"
+                        .into(),
+                );
+                continue;
+            }
+            (Some(a), _) if !extensions.iter().any(|e| e.number == *a) => {
+                if let Some(sp) = &t.agent {
+                    c.error(
+                        "SB122",
+                        sp,
+                        format!("http.tokens: agent {a} is not an extension"),
+                    );
+                }
+                continue;
+            }
+            _ => {}
+        }
+        out.push(model::ApiToken {
+            token: token.clone(),
+            role,
+            agent,
+        });
+    }
+    out
+}
+
 /// The reports' time zone, short-abandon threshold and shifts (SB119, SB120).
 fn reports(c: &mut Checker, r: &crate::raw::Reports) -> model::Reports {
     let utc_offset_min = utc_offset(r.time_zone.get_ref())
@@ -483,6 +559,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
     }
 
     let reports = reports(&mut c, &raw.reports);
+    let api_tokens = api_tokens(&mut c, &raw.http.tokens, &extensions);
     let mut regions = Vec::new();
     for (prefix, name) in &raw.regions {
         if !is_number(prefix) || name.get_ref().trim().is_empty() {
@@ -547,6 +624,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         },
         rtp_ports,
         http_listen,
+        api_tokens,
         rtp_timer_spin: Duration::from_millis(spin),
         store_path,
         store_journal,

@@ -157,3 +157,45 @@ fn unknown_keys_and_bad_types_are_rejected_at_parse() {
     .expect_err("syntax");
     assert_eq!(errs[0].code, "SB001");
 }
+
+#[test]
+fn reports_regions_and_api_tokens_are_checked() {
+    let m = load(shipped(), &[]).expect("valid");
+    assert_eq!(m.reports.utc_offset_min, 480);
+    assert_eq!(m.reports.shifts.len(), 3);
+    assert_eq!(m.region_of("075512345678"), Some("Shenzhen"));
+    assert_eq!(m.region_of("01012345678"), Some("Beijing"));
+    assert_eq!(m.region_of("99"), None);
+    assert_eq!(m.store_journal.to_str(), Some("switchboard.db.journal"));
+    assert!(m
+        .api_tokens
+        .iter()
+        .any(|t| t.agent.as_deref() == Some("1001")));
+
+    let mut text = shipped().text;
+    text.push_str(
+        "\n[[http.tokens]]\ntoken = \"short\"\nrole = \"supervisor\"\n\n[[http.tokens]]\ntoken = \"long-enough-token-xyz\"\nrole = \"janitor\"\n\n[[http.tokens]]\ntoken = \"another-long-token-xyz\"\nrole = \"agent\"\nagent = \"4242\"\n",
+    );
+    let text = text
+        .replace("time_zone = \"Asia/Shanghai\"", "time_zone = \"Mars/Olympus\"")
+        .replace("hours = \"10:00-18:00\"", "hours = \"10:10-18:00\"")
+        .replace("\"0769\" = \"Dongguan\"", "\"07x9\" = \"Dongguan\"");
+    let errs = load(
+        Source {
+            name: "bad.toml".into(),
+            text,
+        },
+        &[],
+    )
+    .expect_err("invalid");
+    let codes: Vec<&str> = errs.iter().map(|d| d.code).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == "SB122").count(),
+        3,
+        "{errs:#?}"
+    );
+    for code in ["SB119", "SB120", "SB121"] {
+        assert!(codes.contains(&code), "{code} missing: {errs:#?}");
+    }
+    assert!(errs.iter().all(|d| d.line > 0), "{errs:#?}");
+}

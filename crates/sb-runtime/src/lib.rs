@@ -2,6 +2,7 @@
 //! One task owns the sans-IO [`Endpoint`]; it reads the clock once per turn, feeds the
 //! endpoint what arrived, sends what it asks for and sleeps until its next deadline.
 
+pub mod api;
 mod core;
 mod media;
 mod records;

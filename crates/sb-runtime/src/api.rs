@@ -1,0 +1,213 @@
+//! The control API (HTTP, JSON) on `http.listen`, on its own thread so that nothing it does
+//! (a report over a month, a slow client) touches the engine's loop. Every request but the
+//! health check carries a bearer token from the configuration; the token's role decides what
+//! it may do. The reports need the supervisor role: their volumes are confidential.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use sb_config::model::{ApiToken, Role};
+use sb_store::report::{self, GroupBy, Period, PeriodKind, ReportSettings};
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub struct ApiSettings {
+    pub listen: SocketAddr,
+    pub tokens: Vec<ApiToken>,
+    pub store_path: PathBuf,
+    pub reports: ReportSettings,
+}
+
+struct Shared {
+    tokens: Vec<ApiToken>,
+    store_path: PathBuf,
+    reports: ReportSettings,
+    /// Today's date where `--date` is not given, from the wall clock.
+    today: fn(i32) -> (i64, i64, i64),
+}
+
+/// A refusal, as the JSON `{"error": "..."}` with its status.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.0, Json(json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"switchboard\""),
+            );
+        }
+        r
+    }
+}
+
+/// Equal-time comparison: how much of a token matched must not show in the response time.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn caller<'a>(s: &'a Shared, headers: &HeaderMap) -> Result<&'a ApiToken, ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::UNAUTHORIZED,
+                "missing bearer token (Authorization: Bearer <token>)".into(),
+            )
+        })?;
+    let mut found = None;
+    for t in &s.tokens {
+        if same(&t.token, given.trim()) {
+            found = Some(t);
+        }
+    }
+    found.ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "unknown token".into()))
+}
+
+fn today(offset_min: i32) -> (i64, i64, i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let t = sb_config::time::local_time(now, offset_min);
+    (t.year as i64, t.month as i64, t.day as i64)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /api/v1/reports/{daily|weekly|monthly}?date=YYYY-MM-DD&by=queue|agent|media|region|shift|total`
+async fn reports(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(period): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = caller(&s, &headers)?;
+    if who.role < Role::Supervisor {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "the reports need the supervisor role".into(),
+        ));
+    }
+    let kind = match period.as_str() {
+        "daily" => PeriodKind::Daily,
+        "weekly" => PeriodKind::Weekly,
+        "monthly" => PeriodKind::Monthly,
+        other => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("period: `{other}` is not one of daily, weekly, monthly"),
+            ))
+        }
+    };
+    if let Some(k) = q.keys().find(|k| *k != "date" && *k != "by") {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("{k}: unknown parameter (date and by are known)"),
+        ));
+    }
+    let day = match q.get("date") {
+        Some(d) => report::parse_date(d).ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("date: `{d}` is not a date (YYYY-MM-DD)"),
+            )
+        })?,
+        None => (s.today)(s.reports.utc_offset_min),
+    };
+    let by = match q.get("by").map(String::as_str).unwrap_or("queue") {
+        "total" => GroupBy::Total,
+        "queue" => GroupBy::Queue,
+        "agent" => GroupBy::Agent,
+        "media" => GroupBy::Media,
+        "region" => GroupBy::Region,
+        "shift" => GroupBy::Shift,
+        other => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("by: `{other}` is not one of queue, agent, media, region, shift, total"),
+            ))
+        }
+    };
+    let p = Period::containing(kind, day, s.reports.utc_offset_min);
+    // sqlx's opening future is not provably Send (a higher-ranked lifetime in its migrator),
+    // so the report runs on a blocking thread with a runtime of its own.
+    let s2 = s.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let mut conn = sb_store::db::open(&s2.store_path, sb_store::db::Access::Read).await?;
+            report::run(&mut conn, &s2.store_path, p, by, &s2.reports).await
+        })
+        .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    Ok(Json(json!({
+        "period": r.period,
+        "formula": s.reports.formula(),
+        "rows": r.rows,
+    })))
+}
+
+async fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "no such endpoint".into())
+}
+
+/// Binds `http.listen` now (so a taken port fails the start) and serves on a thread of its
+/// own until the process ends. Returns the bound address.
+pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind(settings.listen)?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let shared = Arc::new(Shared {
+        tokens: settings.tokens,
+        store_path: settings.store_path,
+        reports: settings.reports,
+        today,
+    });
+    let app = Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/reports/{period}", get(reports))
+        .fallback(not_found)
+        .with_state(shared);
+    std::thread::Builder::new()
+        .name("sb-api".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return tracing::error!(error = %e, "control API runtime failed"),
+            };
+            rt.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => {
+                        if let Err(e) = axum::serve(l, app).await {
+                            tracing::error!(error = %e, "control API stopped");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "control API socket unusable"),
+                }
+            });
+        })?;
+    Ok(local)
+}

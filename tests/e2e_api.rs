@@ -1,0 +1,175 @@
+//! The control API through the real binary: tokens and roles, the reports for supervisors
+//! only, and clear 4xx answers naming what is wrong.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+const SUPERVISOR: &str = "demo-supervisor-token";
+const OPERATOR: &str = "demo-operator-token";
+const AGENT: &str = "demo-agent-1001-token";
+
+fn api_addr(e: &Engine) -> SocketAddr {
+    let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
+        l.contains("control API listening")
+    });
+    assert!(ok, "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("control API listening"))
+        .expect("line");
+    let at = line.find("api=").expect("api=") + 4;
+    line[at..]
+        .split_whitespace()
+        .next()
+        .expect("address")
+        .parse()
+        .expect("socket address")
+}
+
+/// One request; returns the status, the headers and the body.
+fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: switchboard\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    (status, head.to_string(), body.to_string())
+}
+
+fn error_of(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).expect("a JSON error");
+    v["error"].as_str().expect("error text").to_string()
+}
+
+#[test]
+fn tokens_roles_and_the_reports() {
+    let e = Engine::start("api", &["rtp.timer_spin_ms=0"]);
+    let api = api_addr(&e);
+
+    let (status, _, body) = get(api, "/api/v1/health", None);
+    assert_eq!((status, body.as_str()), (200, "{\"status\":\"ok\"}"));
+
+    let (status, head, body) = get(api, "/api/v1/reports/daily", None);
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{head}"
+    );
+    assert!(error_of(&body).contains("bearer token"));
+    let (status, _, body) = get(
+        api,
+        "/api/v1/reports/daily",
+        Some("not-a-real-token-at-all"),
+    );
+    assert_eq!(status, 401);
+    assert_eq!(error_of(&body), "unknown token");
+    for t in [AGENT, OPERATOR] {
+        let (status, _, body) = get(api, "/api/v1/reports/daily", Some(t));
+        assert_eq!(status, 403, "{t}: {body}");
+        assert!(error_of(&body).contains("supervisor"));
+    }
+
+    for (path, field) in [
+        ("/api/v1/reports/daily?by=colour", "by:"),
+        ("/api/v1/reports/daily?date=2026-02-30", "date:"),
+        ("/api/v1/reports/daily?dept=x", "dept:"),
+        ("/api/v1/reports/hourly", "period:"),
+    ] {
+        let (status, _, body) = get(api, path, Some(SUPERVISOR));
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(error_of(&body).starts_with(field), "{path}: {body}");
+    }
+    let (status, _, body) = get(api, "/api/v1/nothing", Some(SUPERVISOR));
+    assert_eq!(status, 404);
+    assert!(error_of(&body).contains("no such endpoint"));
+
+    // A call, then today's report shows it (records are written behind the engine).
+    require_tool("sipp");
+    let dir = scratch("api-call");
+    let scenario = std::fs::read_to_string(workspace().join("tests/sipp/short_call.xml"))
+        .expect("scenario")
+        .replace("HOLD_MS", "200");
+    std::fs::write(dir.join("short_call.xml"), scenario).expect("write");
+    let out = std::process::Command::new("sipp")
+        .current_dir(&dir)
+        .args([
+            "-sf",
+            "short_call.xml",
+            "-s",
+            "8000",
+            "-au",
+            "1001",
+            "-ap",
+            "demo-1001",
+        ])
+        .arg("-auth_uri")
+        .arg(format!("8000@127.0.0.1:{}", e.port))
+        .args(["-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
+        .arg(free_port().to_string())
+        .arg("-mp")
+        .arg((free_port() & !1).to_string())
+        .args(["-timeout", "20s", "-nostdin"])
+        .arg(e.addr().to_string())
+        .output()
+        .expect("sipp");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, body) = get(api, "/api/v1/reports/daily?by=queue", Some(SUPERVISOR));
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert!(v["formula"]
+            .as_str()
+            .expect("formula")
+            .contains("service level"));
+        let rows = v["rows"].as_array().expect("rows");
+        let total = rows.last().expect("the total row");
+        assert_eq!(total["key"], "total");
+        for k in [
+            "offered",
+            "answered",
+            "abandoned",
+            "service_level",
+            "asa_s",
+            "aht_s",
+        ] {
+            assert!(total.get(k).is_some(), "{k} in {total}");
+        }
+        if total["calls"].as_i64() == Some(1) {
+            let none = rows
+                .iter()
+                .find(|r| r["key"] == "(no queue)")
+                .expect("the IVR-only call's row");
+            assert_eq!(none["calls"], 1);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the call never reached the report: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
