@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sb_config::{Diagnostic, Model, Source};
 use sb_engine::{load_assets, AssetSource, Assets};
+use sb_store::report::{Format, GroupBy, PeriodKind};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,15 +40,18 @@ enum Command {
     },
     /// Print the call statistics of a day, a week or a month from the store.
     Report {
-        #[arg(value_enum)]
-        period: PeriodArg,
+        /// daily, weekly or monthly.
+        #[arg(value_parser = str::parse::<PeriodKind>)]
+        period: PeriodKind,
         /// Any day of the period, YYYY-MM-DD (default: today, in reports.time_zone).
         #[arg(long)]
         date: Option<String>,
-        #[arg(long, value_enum, default_value = "queue")]
-        by: ByArg,
-        #[arg(long, value_enum, default_value = "table")]
-        format: FormatArg,
+        /// queue, agent, media, region, shift or total.
+        #[arg(long, default_value = "queue", value_parser = str::parse::<GroupBy>)]
+        by: GroupBy,
+        /// table, csv or json.
+        #[arg(long, default_value = "table", value_parser = str::parse::<Format>)]
+        format: Format,
         /// Print callers' numbers in full (they are masked by default).
         #[arg(long)]
         show_numbers: bool,
@@ -63,30 +67,6 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum PeriodArg {
-    Daily,
-    Weekly,
-    Monthly,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum ByArg {
-    Total,
-    Queue,
-    Agent,
-    Media,
-    Region,
-    Shift,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum FormatArg {
-    Table,
-    Csv,
-    Json,
 }
 
 fn read_source(config: Option<&PathBuf>) -> anyhow::Result<Source> {
@@ -160,15 +140,15 @@ fn unix_ms_now() -> i64 {
 
 #[allow(clippy::too_many_arguments)]
 fn print_report(
-    period: PeriodArg,
+    kind: PeriodKind,
     date: Option<String>,
-    by: ByArg,
-    format: FormatArg,
+    group: GroupBy,
+    fmt: Format,
     show_numbers: bool,
     config: Option<PathBuf>,
     sets: Vec<String>,
 ) -> ExitCode {
-    use sb_store::report::{self, Format, GroupBy, Period, PeriodKind, ReportSettings};
+    use sb_store::report::{self, Period, ReportSettings};
     let model = match load_model(config.as_ref(), &sets) {
         Ok(m) => m,
         Err(code) => return code,
@@ -188,24 +168,6 @@ fn print_report(
             (t.year as i64, t.month as i64, t.day as i64)
         }
     };
-    let kind = match period {
-        PeriodArg::Daily => PeriodKind::Daily,
-        PeriodArg::Weekly => PeriodKind::Weekly,
-        PeriodArg::Monthly => PeriodKind::Monthly,
-    };
-    let (group, by_name) = match by {
-        ByArg::Total => (GroupBy::Total, "total"),
-        ByArg::Queue => (GroupBy::Queue, "queue"),
-        ByArg::Agent => (GroupBy::Agent, "agent"),
-        ByArg::Media => (GroupBy::Media, "media"),
-        ByArg::Region => (GroupBy::Region, "region"),
-        ByArg::Shift => (GroupBy::Shift, "shift"),
-    };
-    let fmt = match format {
-        FormatArg::Table => Format::Table,
-        FormatArg::Csv => Format::Csv,
-        FormatArg::Json => Format::Json,
-    };
     let p = Period::containing(kind, day, settings.utc_offset_min);
     let rt = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,
@@ -223,7 +185,7 @@ fn print_report(
         Ok(r) => {
             print!(
                 "{}",
-                report::render(&r, fmt, &settings, by_name, show_numbers)
+                report::render(&r, fmt, &settings, group.name(), show_numbers)
             );
             if fmt != Format::Table {
                 eprintln!("{}", settings.formula());

@@ -177,7 +177,10 @@ fn reports_regions_and_api_tokens_are_checked() {
         "\n[[http.tokens]]\ntoken = \"short\"\nrole = \"supervisor\"\n\n[[http.tokens]]\ntoken = \"long-enough-token-xyz\"\nrole = \"janitor\"\n\n[[http.tokens]]\ntoken = \"another-long-token-xyz\"\nrole = \"agent\"\nagent = \"4242\"\n",
     );
     let text = text
-        .replace("time_zone = \"Asia/Shanghai\"", "time_zone = \"Mars/Olympus\"")
+        .replace(
+            "time_zone = \"Asia/Shanghai\"",
+            "time_zone = \"Mars/Olympus\"",
+        )
         .replace("hours = \"10:00-18:00\"", "hours = \"10:10-18:00\"")
         .replace("\"0769\" = \"Dongguan\"", "\"07x9\" = \"Dongguan\"");
     let errs = load(

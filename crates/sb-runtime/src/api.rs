@@ -103,17 +103,8 @@ async fn reports(
             "the reports need the supervisor role".into(),
         ));
     }
-    let kind = match period.as_str() {
-        "daily" => PeriodKind::Daily,
-        "weekly" => PeriodKind::Weekly,
-        "monthly" => PeriodKind::Monthly,
-        other => {
-            return Err(ApiError(
-                StatusCode::BAD_REQUEST,
-                format!("period: `{other}` is not one of daily, weekly, monthly"),
-            ))
-        }
-    };
+    let bad = |field: &str, e: String| ApiError(StatusCode::BAD_REQUEST, format!("{field}: {e}"));
+    let kind: PeriodKind = period.parse().map_err(|e| bad("period", e))?;
     if let Some(k) = q.keys().find(|k| *k != "date" && *k != "by") {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
@@ -129,20 +120,12 @@ async fn reports(
         })?,
         None => (s.today)(s.reports.utc_offset_min),
     };
-    let by = match q.get("by").map(String::as_str).unwrap_or("queue") {
-        "total" => GroupBy::Total,
-        "queue" => GroupBy::Queue,
-        "agent" => GroupBy::Agent,
-        "media" => GroupBy::Media,
-        "region" => GroupBy::Region,
-        "shift" => GroupBy::Shift,
-        other => {
-            return Err(ApiError(
-                StatusCode::BAD_REQUEST,
-                format!("by: `{other}` is not one of queue, agent, media, region, shift, total"),
-            ))
-        }
-    };
+    let by: GroupBy = q
+        .get("by")
+        .map(String::as_str)
+        .unwrap_or("queue")
+        .parse()
+        .map_err(|e| bad("by", e))?;
     let p = Period::containing(kind, day, s.reports.utc_offset_min);
     // sqlx's opening future is not provably Send (a higher-ranked lifetime in its migrator),
     // so the report runs on a blocking thread with a runtime of its own.

@@ -40,6 +40,48 @@ pub enum GroupBy {
     Shift,
 }
 
+impl std::str::FromStr for PeriodKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "daily" => Ok(PeriodKind::Daily),
+            "weekly" => Ok(PeriodKind::Weekly),
+            "monthly" => Ok(PeriodKind::Monthly),
+            other => Err(format!("`{other}` is not one of daily, weekly, monthly")),
+        }
+    }
+}
+
+impl std::str::FromStr for GroupBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "total" => Ok(GroupBy::Total),
+            "queue" => Ok(GroupBy::Queue),
+            "agent" => Ok(GroupBy::Agent),
+            "media" => Ok(GroupBy::Media),
+            "region" => Ok(GroupBy::Region),
+            "shift" => Ok(GroupBy::Shift),
+            other => Err(format!(
+                "`{other}` is not one of queue, agent, media, region, shift, total"
+            )),
+        }
+    }
+}
+
+impl GroupBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::Total => "total",
+            GroupBy::Queue => "queue",
+            GroupBy::Agent => "agent",
+            GroupBy::Media => "media",
+            GroupBy::Region => "region",
+            GroupBy::Shift => "shift",
+        }
+    }
+}
+
 /// A reporting period: `[start_ms, end_ms)` in Unix milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Period {
@@ -375,6 +417,18 @@ pub enum Format {
     Table,
     Csv,
     Json,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "table" => Ok(Format::Table),
+            "csv" => Ok(Format::Csv),
+            "json" => Ok(Format::Json),
+            other => Err(format!("`{other}` is not one of table, csv, json")),
+        }
+    }
 }
 
 fn pct(v: Option<f64>) -> String {
