@@ -31,6 +31,8 @@ TEXTS = {
         "position-next": "您是下一位，请稍候。",
         **{f"position-{n}": f"您前面还有{n}位患者在等候，请稍候。" for n in range(1, 10)},
         "position-more": "您前面还有十位以上患者在等候，请稍候。",
+        **{f"wait-{n}": f"预计等候时间约{n}分钟。" for n in range(1, 11)},
+        "wait-more": "预计等候时间超过十分钟。",
     },
     "yue": {
         "greeting": "你好，{name}，好高興為你服務。",
@@ -44,6 +46,8 @@ TEXTS = {
         "position-next": "你係下一位，請稍等。",
         **{f"position-{n}": f"你前面仲有{n}位病人等候，請稍等。" for n in range(1, 10)},
         "position-more": "你前面仲有十位以上病人等候，請稍等。",
+        **{f"wait-{n}": f"預計等候時間大約{n}分鐘。" for n in range(1, 11)},
+        "wait-more": "預計等候時間超過十分鐘。",
     },
     "en": {
         "greeting": "Hello, this is {name}. How may we help you?",
@@ -58,6 +62,9 @@ TEXTS = {
         "position-1": "There is one patient ahead of you. Please hold.",
         **{f"position-{n}": f"There are {n} patients ahead of you. Please hold." for n in range(2, 10)},
         "position-more": "There are more than ten patients ahead of you. Please hold.",
+        "wait-1": "The expected wait is about one minute.",
+        **{f"wait-{n}": f"The expected wait is about {n} minutes." for n in range(2, 11)},
+        "wait-more": "The expected wait is more than ten minutes.",
     },
 }
 
@@ -95,6 +102,7 @@ def main() -> None:
     here = pathlib.Path(__file__).resolve().parent
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default=str(here.parent / "config" / "switchboard.toml"))
+    ap.add_argument("--only", nargs="*", help="render only these prompt names (all when absent)")
     args = ap.parse_args()
     with open(args.config, "rb") as f:
         names = tomllib.load(f)["hospital"]["spoken_name"]
@@ -102,10 +110,13 @@ def main() -> None:
         d = here / lang
         d.mkdir(exist_ok=True)
         for name, text in TEXTS[lang].items():
+            if args.only and name not in args.only:
+                continue
             render(voice, text.format(name=names[lang]), d / f"{name}.wav")
             print(f"prompts/{lang}/{name}.wav")
-        render_music(d / "hold-music.wav")
-        print(f"prompts/{lang}/hold-music.wav")
+        if not args.only or "hold-music" in args.only:
+            render_music(d / "hold-music.wav")
+            print(f"prompts/{lang}/hold-music.wav")
 
 
 if __name__ == "__main__":

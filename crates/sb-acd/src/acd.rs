@@ -57,11 +57,16 @@ pub struct Acd {
     next_order: u64,
     actions: VecDeque<AcdAction>,
     events: VecDeque<AcdEvent>,
+    /// Each queue's recent handle time, a moving average in milliseconds.
+    handle_ms: Vec<f64>,
+    /// Connected calls: their queue and when they were answered.
+    talking: HashMap<CallId, (usize, Instant)>,
 }
 
 impl Acd {
     /// Agents are every member of every queue; none is logged in until told.
     pub fn new(cfg: AcdConfig, queues: Vec<QueueSpec>, now: Instant) -> Acd {
+        let initial_ms = cfg.initial_handle_time.as_millis() as f64;
         let mut acd = Acd {
             cfg,
             by_name: queues
@@ -70,6 +75,8 @@ impl Acd {
                 .map(|(i, q)| (q.name.clone(), i))
                 .collect(),
             cursor: vec![usize::MAX; queues.len()],
+            handle_ms: vec![initial_ms; queues.len()],
+            talking: HashMap::new(),
             queues,
             agents: Vec::new(),
             by_agent: HashMap::new(),
@@ -167,6 +174,24 @@ impl Acd {
                 .filter(|o| o.queue == w.queue && (-o.priority, o.order) < key)
                 .count(),
         )
+    }
+
+    /// How long `call` can expect to wait: the patients ahead and itself, served by the
+    /// queue's staffed agents (logged in, reachable, not paused) at the queue's recent
+    /// handle time. `None` when nobody staffs the queue.
+    pub fn estimated_wait(&self, call: CallId) -> Option<Duration> {
+        let ahead = self.position(call)?;
+        let q = self.waiting.get(&call)?.queue;
+        let staffed = self
+            .agents
+            .iter()
+            .filter(|a| a.queues.contains(&q) && a.reachable && a.paused.is_none())
+            .count();
+        if staffed == 0 {
+            return None;
+        }
+        let ms = (ahead + 1) as f64 * self.handle_ms[q] / staffed as f64;
+        Some(Duration::from_millis(ms as u64))
     }
 
     pub fn is_waiting(&self, call: CallId) -> bool {
@@ -386,6 +411,7 @@ impl Acd {
         self.agents[a].activity = Activity::OnCall(call);
         self.agents[a].misses = 0;
         self.connected.insert(call, a);
+        self.talking.insert(call, (w.queue, now));
         self.actions.push_back(AcdAction::Connect {
             call,
             agent: agent.clone(),
@@ -418,6 +444,11 @@ impl Acd {
         let Some(a) = self.connected.remove(&call) else {
             return;
         };
+        if let Some((q, since)) = self.talking.remove(&call) {
+            // Recent calls count most: a fifth of the weight goes to the newest.
+            let handle = (now - since + self.cfg.wrap_up).as_millis() as f64;
+            self.handle_ms[q] = 0.8 * self.handle_ms[q] + 0.2 * handle;
+        }
         let ag = &mut self.agents[a];
         ag.calls_taken += 1;
         if self.cfg.wrap_up.is_zero() {

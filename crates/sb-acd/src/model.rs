@@ -51,6 +51,9 @@ pub struct AcdConfig {
     /// When a waiting call reaches this share of the threshold, it is offered to every
     /// available member at once.
     pub escalate_at: f64,
+    /// A queue's handle time (talk, hold and wrap-up) assumed until its calls tell better;
+    /// the estimate of a waiting patient's wait is made from it.
+    pub initial_handle_time: Duration,
 }
 
 impl Default for AcdConfig {
@@ -63,6 +66,7 @@ impl Default for AcdConfig {
             max_waiting: 3,
             max_wait: Duration::from_secs(120),
             escalate_at: 0.7,
+            initial_handle_time: Duration::from_secs(180),
         }
     }
 }

@@ -526,3 +526,44 @@ fn no_agent_is_ever_stuck() {
         }
     }
 }
+
+#[test]
+fn the_estimated_wait_follows_the_queue_and_its_recent_handle_times() {
+    let cfg = AcdConfig {
+        initial_handle_time: Duration::from_secs(120),
+        wrap_up: Duration::from_secs(10),
+        max_waiting: 10,
+        max_wait: Duration::from_secs(3600),
+        ..AcdConfig::default()
+    };
+    let mut h = H::new(Strategy::LongestIdle, &[("1001", 1), ("1002", 1)], cfg);
+    assert_eq!(h.acd.estimated_wait(CallId(9)), None, "not waiting");
+    h.staff(&["1001", "1002"]);
+    // Both agents take a call; two more patients wait behind them.
+    h.call(1, 0);
+    h.call(2, 0);
+    assert!(h.answer(1, "1001"));
+    assert!(h.answer(2, "1002"));
+    h.call(3, 0);
+    h.call(4, 0);
+    // Two staffed agents at 120 s: the first waiting patient 60 s, the second 120 s.
+    assert_eq!(
+        h.acd.estimated_wait(CallId(3)),
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(
+        h.acd.estimated_wait(CallId(4)),
+        Some(Duration::from_secs(120))
+    );
+    // A call of 290 s (+10 s wrap-up) moves the average a fifth of the way to 300 s: 156 s.
+    h.advance(290_000);
+    h.end(1);
+    assert_eq!(
+        h.acd.estimated_wait(CallId(4)),
+        Some(Duration::from_secs(156))
+    );
+    // Nobody staffing the queue: no estimate rather than a wrong one.
+    h.acd.handle_reachability(h.clock.now(), &ag("1001"), false);
+    h.acd.handle_reachability(h.clock.now(), &ag("1002"), false);
+    assert_eq!(h.acd.estimated_wait(CallId(4)), None);
+}

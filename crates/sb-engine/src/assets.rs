@@ -7,6 +7,7 @@ use sb_media::prompt::Prompt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where the assets come from: a folder on disk (the configuration file's), or the copies
 /// built into the binary for the embedded default configuration.
@@ -164,6 +165,7 @@ pub fn load_assets(m: &Model, src: AssetSource<'_>) -> Result<Assets, Vec<Diagno
     // Prompts the engine itself plays while patients wait.
     let mut needed = vec!["hold-music".to_string()];
     needed.extend((0..=10).map(crate::engine::position_prompt));
+    needed.extend((1..=11).map(|m| crate::engine::wait_prompt(Duration::from_secs(m * 60))));
     for lang in &m.languages {
         for name in &needed {
             if !prompts.contains_key(&(lang.clone(), name.clone())) {

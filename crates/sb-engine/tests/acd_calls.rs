@@ -191,3 +191,34 @@ fn a_waiting_patient_hears_their_place_then_music() {
         "announced again"
     );
 }
+
+#[test]
+fn a_waiting_patient_hears_the_expected_wait_after_their_place() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    // One agent staffs consultation; their phone rings but nobody picks up yet.
+    register_agent(&mut s, "1003", AGENT);
+    let tag = s.call("8000", OFFER_4733).expect("answered");
+    past_the_menu(&mut s);
+    s.in_dialog(&tag, "INFO", 3, "application/dtmf-relay", "Signal=2\r\n");
+    let prompt = |name: &str| s.assets.prompt("zh-CN", name).expect(name).clone();
+    let (transferring, next, wait) = (
+        prompt("transferring"),
+        prompt("position-next"),
+        // One staffed agent at the initial 180 s handle time: about three minutes.
+        prompt("wait-3"),
+    );
+    s.advance(transferring.duration_ms() + next.duration_ms() + wait.duration_ms() + 1000);
+    let heard = s.payloads_to(PHONE_RTP);
+    let at = |p: &sb_media::prompt::Prompt| {
+        heard
+            .windows(1600)
+            .position(|w| w == &p.ulaw[..1600])
+            .unwrap_or_else(|| panic!("{} not heard", p.name))
+    };
+    let (place, expected) = (at(&next), at(&wait));
+    assert_eq!(
+        expected,
+        place + next.ulaw.len(),
+        "the expected wait follows the place at once"
+    );
+}

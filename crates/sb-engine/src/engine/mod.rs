@@ -73,6 +73,14 @@ pub(crate) fn position_prompt(ahead: usize) -> String {
     }
 }
 
+/// The prompt that says about how long the wait will be, in whole minutes begun.
+pub(crate) fn wait_prompt(wait: Duration) -> String {
+    match wait.as_secs().div_ceil(60).max(1) {
+        m @ 1..=10 => format!("wait-{m}"),
+        _ => "wait-more".to_string(),
+    }
+}
+
 /// The first point of the 20 ms grid anchored at `origin` strictly after `t`.
 fn grid_after(origin: Instant, t: Instant) -> Instant {
     let step = PTIME.as_micros();
@@ -791,6 +799,13 @@ impl Engine {
                     {
                         call.playlist.clear();
                         call.playlist.push(p.clone());
+                        // And the expected wait, when the queue has staff to estimate it by.
+                        let wait = self.acd.estimated_wait(AcdCall(id.0));
+                        if let Some(w) =
+                            wait.and_then(|w| self.assets.prompt(&lang, &wait_prompt(w)))
+                        {
+                            call.playlist.push(w.clone());
+                        }
                     }
                 }
                 if call.playlist.is_empty() {
