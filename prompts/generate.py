@@ -33,6 +33,8 @@ TEXTS = {
         "position-more": "您前面还有十位以上患者在等候，请稍候。",
         **{f"wait-{n}": f"预计等候时间约{n}分钟。" for n in range(1, 11)},
         "wait-more": "预计等候时间超过十分钟。",
+        "callback-offer": "目前所有工作人员都在忙。如需保留您的排队位置并由我们回电，请按1；继续等候请不要挂机。",
+        "callback-confirmed": "谢谢，我们会尽快给您回电。再见。",
     },
     "yue": {
         "greeting": "你好，{name}，好高興為你服務。",
@@ -48,6 +50,8 @@ TEXTS = {
         "position-more": "你前面仲有十位以上病人等候，請稍等。",
         **{f"wait-{n}": f"預計等候時間大約{n}分鐘。" for n in range(1, 11)},
         "wait-more": "預計等候時間超過十分鐘。",
+        "callback-offer": "而家所有職員都好忙。如果想保留你嘅輪候位置，由我哋覆電，請按1；繼續等候請唔好收線。",
+        "callback-confirmed": "多謝，我哋會盡快覆電俾你。再見。",
     },
     "en": {
         "greeting": "Hello, this is {name}. How may we help you?",
@@ -65,6 +69,8 @@ TEXTS = {
         "wait-1": "The expected wait is about one minute.",
         **{f"wait-{n}": f"The expected wait is about {n} minutes." for n in range(2, 11)},
         "wait-more": "The expected wait is more than ten minutes.",
+        "callback-offer": "All our staff are busy. To keep your place and be called back, press 1. To keep waiting, stay on the line.",
+        "callback-confirmed": "Thank you. We will call you back shortly. Goodbye.",
     },
 }
 

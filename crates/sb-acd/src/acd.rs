@@ -40,6 +40,8 @@ struct Waiting {
     escalated: bool,
     /// Skills strategy: when the next skill level joins the pool.
     next_widen: Option<Instant>,
+    /// Declined a callback and chose to wait: never overflowed again.
+    stays: bool,
 }
 
 #[derive(Debug)]
@@ -297,17 +299,50 @@ impl Acd {
 
     /// A patient joins `queue`. Higher `priority` is served first.
     pub fn handle_enqueue(&mut self, now: Instant, call: CallId, queue: &str, priority: i32) {
+        self.enqueue(now, call, queue, priority, false);
+    }
+
+    /// A patient who was offered a callback and chose to stay on the line waits in `queue`
+    /// until answered or gone: the overflow rules do not send them away again.
+    pub fn handle_stay(&mut self, now: Instant, call: CallId, queue: &str, priority: i32) {
+        self.enqueue(now, call, queue, priority, true);
+    }
+
+    /// The patient chose a callback after an overflow: they leave, the callback keeps their
+    /// place (the callback list is worked in order of request).
+    pub fn handle_callback(&mut self, now: Instant, call: CallId, queue: &str) {
+        if self.waiting.contains_key(&call) {
+            // Still waiting (a callback chosen before the overflow): leave like an abandon,
+            // but reported as the callback it is.
+            if let Some(w) = self.waiting.remove(&call) {
+                for &a in w.offers.keys() {
+                    self.actions.push_back(AcdAction::CancelOffer {
+                        call,
+                        agent: self.agents[a].id.clone(),
+                    });
+                    self.set_idle(a, now);
+                }
+            }
+            self.dispatch(now);
+        }
+        self.events.push_back(AcdEvent::CallbackRequested {
+            call,
+            queue: queue.to_string(),
+        });
+    }
+
+    fn enqueue(&mut self, now: Instant, call: CallId, queue: &str, priority: i32, stays: bool) {
         let Some(&q) = self.by_name.get(queue) else {
             self.overflow_now(call, queue, None, OverflowReason::NoAgents, Duration::ZERO);
             return;
         };
         let to = self.queues[q].overflow_to.clone();
         let staffed = self.agents.iter().any(|a| a.queues.contains(&q));
-        if !staffed {
+        if !staffed && !stays {
             return self.overflow_now(call, queue, to, OverflowReason::NoAgents, Duration::ZERO);
         }
         let waiting = self.waiting.values().filter(|w| w.queue == q).count();
-        if waiting >= self.cfg.max_waiting {
+        if waiting >= self.cfg.max_waiting && !stays {
             return self.overflow_now(
                 call,
                 queue,
@@ -330,6 +365,7 @@ impl Acd {
                 order: self.next_order,
                 offers: BTreeMap::new(),
                 escalated: false,
+                stays,
                 next_widen,
             },
         );
@@ -525,7 +561,7 @@ impl Acd {
             return;
         };
         let waited = now - w.joined;
-        if waited >= self.cfg.max_wait {
+        if waited >= self.cfg.max_wait && !w.stays {
             let w = self
                 .waiting
                 .remove(&call)
@@ -565,17 +601,20 @@ impl Acd {
         let Some(w) = self.waiting.get(&call) else {
             return;
         };
-        let mut next = w.joined + self.cfg.max_wait;
-        if !w.escalated {
-            next = next.min(w.joined + self.escalate_after());
+        // A patient who chose to stay has no maximum wait: no timer for it (a past one
+        // would fire again and again).
+        let next = [
+            (!w.stays).then(|| w.joined + self.cfg.max_wait),
+            (!w.escalated).then(|| w.joined + self.escalate_after()),
+            w.offers.values().min().map(|t| *t + self.cfg.ring_timeout),
+            w.next_widen,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(next) = next {
+            self.call_timers.push(next, call);
         }
-        if let Some(t) = w.offers.values().min() {
-            next = next.min(*t + self.cfg.ring_timeout);
-        }
-        if let Some(t) = w.next_widen {
-            next = next.min(t);
-        }
-        self.call_timers.push(next, call);
     }
 
     /// Offers waiting calls to free agents: higher priority first, then first come.

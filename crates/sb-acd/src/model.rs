@@ -155,4 +155,9 @@ pub enum AcdEvent {
         agent: AgentId,
         misses: u32,
     },
+    /// The patient chose to be called back.
+    CallbackRequested {
+        call: CallId,
+        queue: String,
+    },
 }

@@ -454,12 +454,17 @@ fn no_agent_is_ever_stuck() {
                 3 => h.acd.handle_pause(now, &ag(a), "break"),
                 4 => h.acd.handle_unpause(now, &ag(a)),
                 5 | 6 => {
-                    h.acd.handle_enqueue(
-                        now,
-                        CallId(next_call),
-                        "consultation",
-                        rng.below(3) as i32,
-                    );
+                    // Now and then a patient who declined a callback and stays.
+                    if rng.chance(0.2) {
+                        h.acd.handle_stay(now, CallId(next_call), "consultation", 0);
+                    } else {
+                        h.acd.handle_enqueue(
+                            now,
+                            CallId(next_call),
+                            "consultation",
+                            rng.below(3) as i32,
+                        );
+                    }
                     live.push(next_call);
                     next_call += 1;
                 }
@@ -468,7 +473,11 @@ fn no_agent_is_ever_stuck() {
                         .get(rng.below(live.len().max(1) as u64) as usize)
                         .copied()
                     {
-                        h.acd.handle_abandon(now, CallId(c));
+                        if rng.chance(0.3) {
+                            h.acd.handle_callback(now, CallId(c), "consultation");
+                        } else {
+                            h.acd.handle_abandon(now, CallId(c));
+                        }
                     }
                 }
                 8 => {

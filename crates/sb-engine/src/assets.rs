@@ -163,7 +163,9 @@ pub fn load_assets(m: &Model, src: AssetSource<'_>) -> Result<Assets, Vec<Diagno
         }
     };
     // Prompts the engine itself plays while patients wait.
-    let mut needed = vec!["hold-music".to_string()];
+    let mut needed: Vec<String> = ["hold-music", "callback-offer", "callback-confirmed"]
+        .map(String::from)
+        .to_vec();
     needed.extend((0..=10).map(crate::engine::position_prompt));
     needed.extend((1..=11).map(|m| crate::engine::wait_prompt(Duration::from_secs(m * 60))));
     for lang in &m.languages {

@@ -56,4 +56,10 @@ pub struct Call {
     /// Waiting for an agent: music loops, and the position is announced every so often.
     pub on_hold: bool,
     pub announce_at: Option<Instant>,
+    /// The queue the call waits in (or last waited in) and its priority there.
+    pub queue: Option<(String, i32)>,
+    /// Overflowed with nowhere to go: offered a callback until this moment.
+    pub callback_until: Option<Instant>,
+    /// Hang up once the current prompt has been heard (after the callback confirmation).
+    pub bye_after_prompt: bool,
 }

@@ -222,3 +222,94 @@ fn a_waiting_patient_hears_the_expected_wait_after_their_place() {
         "the expected wait follows the place at once"
     );
 }
+
+/// A patient who pressed 0 and has waited past the operators' maximum wait: the operators
+/// have nowhere to overflow to, so the patient is offered a callback.
+fn overflowed_at_the_operators(s: &mut Sim) -> String {
+    let tag = s.call("8000", OFFER_4733).expect("answered");
+    past_the_menu(s);
+    s.in_dialog(&tag, "INFO", 3, "application/dtmf-relay", "Signal=0\r\n");
+    s.advance(125_000);
+    assert!(
+        s.events
+            .iter()
+            .any(|e| matches!(e, EngineEvent::CallbackOffered { .. })),
+        "the callback is offered"
+    );
+    let offer = s
+        .assets
+        .prompt("zh-CN", "callback-offer")
+        .expect("prompt")
+        .clone();
+    let heard = s.payloads_to(PHONE_RTP);
+    assert!(
+        heard.windows(1600).any(|w| w == &offer.ulaw[..1600]),
+        "the offer is heard"
+    );
+    tag
+}
+
+#[test]
+fn a_patient_who_presses_1_is_called_back_and_the_call_ends_politely() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    let tag = overflowed_at_the_operators(&mut s);
+    s.in_dialog(&tag, "INFO", 4, "application/dtmf-relay", "Signal=1\r\n");
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::CallbackRequested { queue, .. } if queue == "operator"
+    )));
+    let confirmed = s
+        .assets
+        .prompt("zh-CN", "callback-confirmed")
+        .expect("prompt")
+        .clone();
+    s.advance(confirmed.duration_ms() + 500);
+    let heard = s.payloads_to(PHONE_RTP);
+    assert!(
+        heard.windows(1600).any(|w| w == &confirmed.ulaw[..1600]),
+        "the confirmation is heard"
+    );
+    assert!(
+        s.inbox
+            .iter()
+            .any(|m| matches!(m, Message::Request(r) if r.method == Method::Bye)),
+        "then the engine hangs up"
+    );
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::CallEnded { reason, .. } if *reason == "callback arranged"
+    )));
+}
+
+#[test]
+fn a_patient_who_stays_on_the_line_keeps_waiting_and_is_not_sent_away_again() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    overflowed_at_the_operators(&mut s);
+    let offers = |s: &Sim| {
+        s.events
+            .iter()
+            .filter(|e| matches!(e, EngineEvent::CallbackOffered { .. }))
+            .count()
+    };
+    assert_eq!(offers(&s), 1);
+    // No key: after the offer the patient is back in the queue, past any maximum wait.
+    s.advance(300_000);
+    assert_eq!(offers(&s), 1, "offered once");
+    assert!(!s
+        .inbox
+        .iter()
+        .any(|m| matches!(m, Message::Request(r) if r.method == Method::Bye)));
+    let next = s
+        .assets
+        .prompt("zh-CN", "position-next")
+        .expect("prompt")
+        .clone();
+    let mark = s.payloads_to(PHONE_RTP).len();
+    s.advance(31_000);
+    assert!(
+        s.payloads_to(PHONE_RTP)[mark..]
+            .windows(1600)
+            .any(|w| w == &next.ulaw[..1600]),
+        "their place is announced again: they are waiting in the queue"
+    );
+}

@@ -410,6 +410,12 @@ fn log_event(ev: EngineEvent) {
         EngineEvent::Bridged { call, agent } => {
             tracing::info!(%call, %agent, "caller and agent bridged")
         }
+        EngineEvent::CallbackOffered { call } => {
+            tracing::info!(%call, "callback offered (nowhere to overflow to)")
+        }
+        EngineEvent::CallbackRequested { call, queue } => {
+            tracing::info!(%call, %queue, "callback requested")
+        }
         EngineEvent::Overflowed { call, queue, to } => {
             tracing::info!(%call, %queue, to = ?to, "queue overflow")
         }
@@ -457,7 +463,7 @@ fn log_acd_event(e: sb_acd::AcdEvent) {
             queue,
             position,
         } => tracing::info!(call = call.0, %queue, position, "joined queue"),
-        A::Offered { .. } | A::AgentState { .. } => {}
+        A::Offered { .. } | A::AgentState { .. } | A::CallbackRequested { .. } => {}
     }
 }
 

@@ -188,19 +188,30 @@ impl Recorder {
                 });
                 push_event(o, at_ms, "transferred", None, Some(extension.clone()));
             }),
-            EngineEvent::Overflowed { call, queue, to } => self.with(call.0, |o| {
+            // With somewhere to go, the call moves on; with nowhere, a callback is offered
+            // (CallbackOffered) and the patient decides.
+            EngineEvent::Overflowed {
+                call,
+                queue,
+                to: Some(to),
+            } => self.with(call.0, |o| {
                 o.overflowed = true;
-                if to.is_none() {
-                    o.callback = true;
-                }
                 let seq = o.transfers.len() as i64;
                 o.transfers.push(TransferRow {
                     seq,
                     at_ms,
                     from_party: queue.clone(),
-                    to_party: to.clone().unwrap_or_else(|| "callback".into()),
+                    to_party: to.clone(),
                     kind: "overflow".into(),
                 });
+            }),
+            EngineEvent::Overflowed { to: None, .. } => {}
+            EngineEvent::CallbackOffered { call } => self.with(call.0, |o| {
+                push_event(o, at_ms, "callback_offered", None, None)
+            }),
+            EngineEvent::CallbackRequested { call, queue } => self.with(call.0, |o| {
+                o.callback = true;
+                push_event(o, at_ms, "callback_requested", None, Some(queue.clone()));
             }),
             EngineEvent::Bridged { call, agent } => self.with(call.0, |o| {
                 push_event(o, at_ms, "bridged", Some(agent.clone()), None)
@@ -319,7 +330,6 @@ impl Recorder {
                 reason,
                 waited,
             } => self.with(call.0, |o| {
-                o.overflowed = true;
                 if let Some(r) = o.record.as_mut() {
                     r.wait_ms.get_or_insert(waited.as_millis() as i64);
                 }
@@ -373,7 +383,7 @@ impl Recorder {
                     prev_state: prev.map(|p| p.0),
                 }));
             }
-            AcdEvent::AutoPaused { .. } => {}
+            AcdEvent::AutoPaused { .. } | AcdEvent::CallbackRequested { .. } => {}
         }
     }
 

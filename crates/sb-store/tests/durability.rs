@@ -140,8 +140,7 @@ fn corrupt_foreign_and_newer_files_are_refused_with_a_clear_error() {
     block(async {
         let e = db::open(&corrupt, Access::Write)
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
         assert!(e.to_string().contains("not a SQLite database"), "{e}");
 
@@ -158,8 +157,7 @@ fn corrupt_foreign_and_newer_files_are_refused_with_a_clear_error() {
         c.close().await.expect("close");
         let e = db::open(&foreign, Access::Write)
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(matches!(e, StoreError::Foreign { .. }), "{e}");
         let tables: i64 = {
             let mut c = sqlx::SqliteConnection::connect_with(
@@ -183,10 +181,7 @@ fn corrupt_foreign_and_newer_files_are_refused_with_a_clear_error() {
         .await
         .expect("future");
         c.close().await.expect("close");
-        let e = db::open(&newer, Access::Write)
-            .await
-            .err()
-            .expect("refused");
+        let e = db::open(&newer, Access::Write).await.expect_err("refused");
         assert!(matches!(e, StoreError::Newer { found: 999, .. }), "{e}");
         assert!(e.to_string().contains("newer Switchboard"), "{e}");
     });

@@ -271,6 +271,17 @@ fn simulate_day(dir: &Path) {
             to: None,
         },
     );
+    w.emit(
+        at(10, 25, 40),
+        EngineEvent::CallbackOffered { call: CallId(6) },
+    );
+    w.emit(
+        at(10, 25, 45),
+        EngineEvent::CallbackRequested {
+            call: CallId(6),
+            queue: q.into(),
+        },
+    );
     w.end(6, at(10, 25, 50), Side::Engine);
     // G: after hours at 21:00, no queue.
     w.start(7, at(21, 0, 0), "8000", "13900000007");

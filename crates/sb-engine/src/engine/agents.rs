@@ -66,10 +66,16 @@ impl Engine {
                         queue,
                         to: to.clone(),
                     });
-                    // The operator group takes the overflow; without one the caller stays on
-                    // the line (the callback offer comes with the call-records work).
-                    if let Some(q) = to {
-                        self.acd.handle_enqueue(now, call, &q, 0);
+                    // The operator group takes the overflow; with nowhere to go, the patient
+                    // is offered a callback.
+                    match to {
+                        Some(q) => {
+                            if let Some(c) = self.calls.get_mut(&CallId(call.0)) {
+                                c.queue = Some((q.clone(), 0));
+                            }
+                            self.acd.handle_enqueue(now, call, &q, 0);
+                        }
+                        None => self.offer_callback(now, CallId(call.0)),
                     }
                 }
             }

@@ -61,6 +61,9 @@ fn renegotiate(
     Ok(sdp)
 }
 
+/// How long a patient has to press 1 after the callback offer ends.
+const CALLBACK_ANSWER_TIME: Duration = Duration::from_secs(8);
+
 /// How often a waiting patient hears their place in the queue.
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);
 
@@ -178,6 +181,15 @@ pub enum EngineEvent {
         call: CallId,
         queue: String,
         to: Option<String>,
+    },
+    /// Overflowed with nowhere to go: the patient is offered a callback.
+    CallbackOffered {
+        call: CallId,
+    },
+    /// The patient pressed 1 for a callback, keeping their place.
+    CallbackRequested {
+        call: CallId,
+        queue: String,
     },
     Rejected {
         dialled: String,
@@ -629,6 +641,9 @@ impl Engine {
             digits: DigitCollector::default(),
             on_hold: false,
             announce_at: None,
+            queue: None,
+            callback_until: None,
+            bye_after_prompt: false,
         };
         self.calls.insert(id, call);
         self.by_tx.insert(tx, id);
@@ -759,6 +774,14 @@ impl Engine {
             }
             return;
         }
+        if self
+            .calls
+            .get(&id)
+            .and_then(|c| c.callback_until)
+            .is_some_and(|t| t <= now)
+        {
+            self.decline_callback(now, id);
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -775,6 +798,7 @@ impl Engine {
             actions.extend(call.ivr.handle_timeout(now, wall));
         }
         let mut frames = 0;
+        let mut finished = false;
         while let Some(t) = call.next_tick.filter(|t| *t <= now) {
             frames += 1;
             if frames > MAX_CATCH_UP {
@@ -824,6 +848,7 @@ impl Engine {
                 }
                 None => {
                     if std::mem::take(&mut call.playing) {
+                        finished |= call.bye_after_prompt;
                         actions.extend(call.ivr.handle(now, wall, Input::PromptDone));
                     }
                     (silence(codec), false)
@@ -852,6 +877,9 @@ impl Engine {
                 _ => rtp.skip(FRAME as u32),
             }
         }
+        if finished {
+            return self.hang_up(now, id, "callback arranged", Side::Engine);
+        }
         self.apply(now, id, actions);
         self.schedule(id);
     }
@@ -869,6 +897,9 @@ impl Engine {
             digit,
             source,
         });
+        if call.callback_until.is_some() && digit == '1' {
+            return self.accept_callback(now, id);
+        }
         let actions = call.ivr.handle(now, wall, Input::Digit(digit));
         self.apply(now, id, actions);
         self.schedule(id);
@@ -906,6 +937,7 @@ impl Engine {
                         .get("priority")
                         .and_then(|p| p.parse().ok())
                         .unwrap_or(0);
+                    call.queue = Some((queue.clone(), priority));
                     self.acd
                         .handle_enqueue(now, AcdCall(id.0), &queue, priority);
                     self.events
@@ -923,6 +955,59 @@ impl Engine {
                 }
                 Action::Hangup => self.hang_up(now, id, "IVR ended the call", Side::Engine),
             }
+        }
+    }
+
+    /// The call overflowed with nowhere to go (the operators' own queue is full or the wait
+    /// too long): the patient may press 1 to be called back, keeping their place, or stay on
+    /// the line.
+    pub(super) fn offer_callback(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let lang = call.ivr.language().to_string();
+        call.playlist.clear();
+        let mut offer_ms = 0;
+        if let Some(p) = self.assets.prompt(&lang, "callback-offer") {
+            offer_ms = p.duration_ms();
+            call.playlist.push(p.clone());
+        }
+        call.callback_until = Some(now + Duration::from_millis(offer_ms) + CALLBACK_ANSWER_TIME);
+        // The offer, not the place in a queue the call has left, is what they hear now.
+        call.announce_at = None;
+        self.events
+            .push_back(EngineEvent::CallbackOffered { call: id });
+    }
+
+    fn accept_callback(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.callback_until = None;
+        let queue = call.queue.clone().map(|(q, _)| q).unwrap_or_default();
+        let lang = call.ivr.language().to_string();
+        call.playlist.clear();
+        if let Some(p) = self.assets.prompt(&lang, "callback-confirmed") {
+            call.playlist.push(p.clone());
+        }
+        call.bye_after_prompt = true;
+        call.on_hold = false;
+        self.acd.handle_callback(now, AcdCall(id.0), &queue);
+        self.events
+            .push_back(EngineEvent::CallbackRequested { call: id, queue });
+        self.run_acd(now);
+    }
+
+    /// No key within the offer's time: the patient stays in the queue, overflow or not.
+    fn decline_callback(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.callback_until = None;
+        call.announce_at = Some(now);
+        if let Some((queue, priority)) = call.queue.clone() {
+            self.acd.handle_stay(now, AcdCall(id.0), &queue, priority);
+            self.run_acd(now);
         }
     }
 
