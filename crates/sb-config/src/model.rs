@@ -27,6 +27,8 @@ pub struct Queue {
     pub strategy: QueueStrategy,
     /// (agent, skill level), in the order of `agents`.
     pub levels: Vec<(String, u8)>,
+    /// Overflowing calls are offered a callback instead of going to the operators.
+    pub overflow_to_callback: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

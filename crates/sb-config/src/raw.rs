@@ -263,6 +263,10 @@ pub struct Queue {
     /// Skills strategy: every this many seconds of waiting the next level joins the pool.
     #[serde(default)]
     pub widen_seconds: Option<Spanned<u64>>,
+    /// Where overflowing calls go: "operator" (the operator queue, when there is one) or
+    /// "callback" (the patient is offered a callback).
+    #[serde(default)]
+    pub overflow: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -528,6 +528,22 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
                 );
             }
         }
+        let overflow_to_callback = match q.overflow.as_ref().map(|o| o.get_ref().as_str()) {
+            None | Some("operator") => false,
+            Some("callback") => true,
+            Some(other) => {
+                if let Some(sp) = &q.overflow {
+                    c.error(
+                        "SB118",
+                        sp,
+                        format!(
+                            "queue `{name}`: overflow `{other}` is not one of operator, callback"
+                        ),
+                    );
+                }
+                false
+            }
+        };
         let agents: Vec<String> = q.agents.iter().map(|a| a.get_ref().clone()).collect();
         let levels = agents
             .iter()
@@ -543,6 +559,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             agents,
             strategy,
             levels,
+            overflow_to_callback,
         });
     }
     for d in &raw.roster.on_duty {

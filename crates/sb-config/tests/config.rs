@@ -202,3 +202,34 @@ fn reports_regions_and_api_tokens_are_checked() {
     }
     assert!(errs.iter().all(|d| d.line > 0), "{errs:#?}");
 }
+
+#[test]
+fn a_queue_may_offer_callbacks_instead_of_the_operators() {
+    let text = shipped().text.replace(
+        "name = \"complaints\"\nagents = [\"1005\", \"1006\"]",
+        "name = \"complaints\"\nagents = [\"1005\", \"1006\"]\noverflow = \"callback\"",
+    );
+    let m = load(
+        Source {
+            name: "c.toml".into(),
+            text: text.clone(),
+        },
+        &[],
+    )
+    .expect("valid");
+    let q = |n: &str| m.queues.iter().find(|q| q.name == n).expect(n);
+    assert!(q("complaints").overflow_to_callback);
+    assert!(!q("consultation").overflow_to_callback);
+    let bad = text.replace("overflow = \"callback\"", "overflow = \"voicemail\"");
+    let errs = load(
+        Source {
+            name: "c.toml".into(),
+            text: bad,
+        },
+        &[],
+    )
+    .expect_err("invalid");
+    assert!(errs
+        .iter()
+        .any(|d| d.code == "SB118" && d.message.contains("voicemail")));
+}

@@ -240,7 +240,10 @@ pub fn acd_from_model(m: &Model, now: std::time::Instant) -> sb_acd::Acd {
                 .iter()
                 .map(|(a, level)| (AgentId(a.clone()), *level))
                 .collect(),
-            overflow_to: (has_operator && q.name != "operator").then(|| "operator".to_string()),
+            // To the operators unless the queue offers callbacks; the operators' own
+            // overflow always offers one.
+            overflow_to: (has_operator && q.name != "operator" && !q.overflow_to_callback)
+                .then(|| "operator".to_string()),
         })
         .collect();
     let mut acd = Acd::new(cfg, queues, now);
