@@ -30,10 +30,10 @@ kind = "queue"
 queue = "bench"
 prompts = ["transferring"]
 TOML
-python3 - "$calls" <"config/switchboard.toml" >"$work/config/switchboard.toml" <<'PY'
+python3 - "$calls" config/switchboard.toml >"$work/config/switchboard.toml" <<'PY'
 import sys
 n = int(sys.argv[1])
-text = sys.stdin.read()
+text = open(sys.argv[2]).read()
 out = [text]
 for k in range(n):
     ext = 3000 + k
