@@ -17,10 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
-/// What the transport tasks hand to the core.
-// RTP is nearly all of the traffic: boxing its buffer to shrink the enum would allocate per
-// packet, which the media path must not do.
-#[allow(clippy::large_enum_variant)]
+/// What the TCP tasks hand to the core (RTP does not come this way: the core reads the
+/// media sockets itself, see `media`).
 #[derive(Debug)]
 pub enum Input {
     Connected {
@@ -37,17 +35,10 @@ pub enum Input {
     Disconnected {
         peer: SocketAddr,
     },
-    /// One RTP datagram, carried in place: the media path allocates nothing per packet.
-    Rtp {
-        port: u16,
-        from: SocketAddr,
-        len: usize,
-        buf: [u8; RTP_DATAGRAM],
-    },
 }
 
-/// The largest RTP datagram the media path carries (40 ms of G.711 is 332 bytes).
-pub const RTP_DATAGRAM: usize = 512;
+/// Datagrams of media handled per turn before the SIP sockets and the timers get a look in.
+const MEDIA_BUDGET: usize = 4096;
 
 pub struct Server {
     udp: UdpSocket,
@@ -152,7 +143,7 @@ impl Server {
             local,
             tcp_idle: model.tcp_idle,
             conns: HashMap::new(),
-            media: MediaPorts::new(bind_ip, model.rtp_ports.clone()),
+            media: MediaPorts::new(bind_ip, model.rtp_ports.clone())?,
             spin: model.rtp_timer_spin,
             records: None,
         })
@@ -201,7 +192,24 @@ impl Server {
                         Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
                         Err(e) => tracing::warn!(error = %e, "UDP receive failed"),
                     }
-                    self.after_input(now, &tx);
+                    self.after_input(now);
+                }
+                r = self.media.readable() => {
+                    let now = Instant::now();
+                    match r {
+                        Ok(mut guard) => {
+                            let engine = &mut self.engine;
+                            let more = self.media.read_ready(MEDIA_BUDGET, |port, from, bytes| {
+                                engine.handle_rtp(now, port, from, bytes)
+                            });
+                            // Budget spent: stay ready and come back after the others.
+                            if !more {
+                                guard.clear_ready();
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "media readiness failed"),
+                    }
+                    self.after_input(now);
                 }
                 Some(input) = rx.recv() => {
                     let now = Instant::now();
@@ -212,7 +220,7 @@ impl Server {
                             Err(_) => break,
                         }
                     }
-                    self.after_input(now, &tx);
+                    self.after_input(now);
                 }
                 _ = tokio::time::sleep_until(wake_at(deadline, if self.engine.calls() > 0 { self.spin } else { Duration::ZERO }).into()) => {
                     // Media ticks: sleep short of the deadline, then spin to it (see SPIN).
@@ -221,7 +229,7 @@ impl Server {
                     }
                     let now = Instant::now();
                     self.engine.handle_timeout(now);
-                    self.flush(now, &tx);
+                    self.flush(now);
                 }
             }
         }
@@ -229,7 +237,7 @@ impl Server {
             a.abort();
         }
         let now = Instant::now();
-        self.flush(now, &tx);
+        self.flush(now);
         tracing::info!(calls = self.engine.calls(), "SIP stopped");
         if let Some(r) = self.records.take() {
             r.close(self.engine.wall_ms(now));
@@ -237,11 +245,11 @@ impl Server {
         Ok(())
     }
 
-    fn after_input(&mut self, now: Instant, tx: &mpsc::Sender<Input>) {
+    fn after_input(&mut self, now: Instant) {
         if self.engine.poll_timeout().is_some_and(|d| d <= now) {
             self.engine.handle_timeout(now);
         }
-        self.flush(now, tx);
+        self.flush(now);
     }
 
     fn on_datagram(&mut self, now: Instant, bytes: &[u8], from: SocketAddr) {
@@ -283,29 +291,23 @@ impl Server {
                     let _ = c.try_send(b"\r\n".to_vec());
                 }
             }
-            Input::Rtp {
-                port,
-                from,
-                len,
-                buf,
-            } => self.engine.handle_rtp(now, port, from, &buf[..len]),
         }
     }
 
-    fn flush(&mut self, now: Instant, tx: &mpsc::Sender<Input>) {
+    fn flush(&mut self, now: Instant) {
         loop {
             let mut progressed = false;
             while let Some(req) = self.engine.poll_media() {
                 progressed = true;
                 match req {
-                    MediaRequest::Open(call) => match self.media.open(tx) {
+                    MediaRequest::Open(call) => match self.media.open() {
                         Ok(port) => self.engine.handle_media_opened(now, call, port),
                         Err(e) => {
                             tracing::warn!(%call, error = %e, "no RTP port for the call");
                             self.engine.handle_media_failed(now, call);
                         }
                     },
-                    MediaRequest::OpenLeg(leg) => match self.media.open(tx) {
+                    MediaRequest::OpenLeg(leg) => match self.media.open() {
                         Ok(port) => self.engine.handle_leg_media_opened(now, leg, port),
                         Err(e) => {
                             tracing::warn!(error = %e, "no RTP port for an agent leg");
