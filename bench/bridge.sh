@@ -4,7 +4,8 @@
 # CALLS patient calls, answers each agent leg, then sends RTP both ways and measures loss,
 # one-way delay and added jitter at the receivers, and the engine's CPU per forwarded packet
 # and memory per call.
-# Usage: bench/bridge.sh [CALLS] [SECONDS] [SETUP_RATE]      (defaults: 1500 10 100)
+# Usage: [SPIN_MS=5] bench/bridge.sh [CALLS] [SECONDS] [SETUP_RATE]   (defaults: 1500 10 100)
+# SPIN_MS is rtp.timer_spin_ms: the engine spins that long before each 20 ms media tick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=${1:-1500}
@@ -39,14 +40,15 @@ for k in range(n):
     ext = 3000 + k
     out.append(f'\n[[extensions]]\nnumber = "{ext}"\nname = "Bench agent {ext}"\nkind = "agent"\npassword = "bench-{ext}-pass"\n')
 agents = ", ".join(f'"{3000 + k}"' for k in range(n))
-out.append(f'\n[[queues]]\nname = "bench"\nagents = [{agents}]\n')
+# The benchmark measures bridging, not overflow: calls wait however many there are.
+out.append(f'\n[[queues]]\nname = "bench"\nagents = [{agents}]\nmax_waiting = 100000\nmax_wait_seconds = 3600\n')
 sys.stdout.write("".join(out))
 PY
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 SWITCHBOARD_LOG=warn taskset -c 0 target/release/switchboard serve --config "$work/config/switchboard.toml" \
   --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
   --set rtp.port_range=20000-29999 --set ivr.clock_start=2026-11-23T10:00:00+08:00 \
-  2>"$work/engine.log" &
+  --set "rtp.timer_spin_ms=${SPIN_MS:-5}" 2>"$work/engine.log" &
 engine=$!
 sleep 2
 taskset -c 1 target/release/examples/bridge_load --engine "127.0.0.1:$port" --calls "$calls" \

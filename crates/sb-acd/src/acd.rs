@@ -342,7 +342,7 @@ impl Acd {
             return self.overflow_now(call, queue, to, OverflowReason::NoAgents, Duration::ZERO);
         }
         let waiting = self.waiting.values().filter(|w| w.queue == q).count();
-        if waiting >= self.cfg.max_waiting && !stays {
+        if waiting >= self.max_waiting(q) && !stays {
             return self.overflow_now(
                 call,
                 queue,
@@ -557,11 +557,14 @@ impl Acd {
             self.withdraw_offer(now, call, a, true);
         }
         let escalate_after = self.escalate_after();
+        let Some(max_wait) = self.waiting.get(&call).map(|w| self.max_wait(w.queue)) else {
+            return;
+        };
         let Some(w) = self.waiting.get_mut(&call) else {
             return;
         };
         let waited = now - w.joined;
-        if waited >= self.cfg.max_wait && !w.stays {
+        if waited >= max_wait && !w.stays {
             let w = self
                 .waiting
                 .remove(&call)
@@ -593,6 +596,16 @@ impl Acd {
         self.schedule_call(call);
     }
 
+    fn max_waiting(&self, q: usize) -> usize {
+        self.queues[q]
+            .limits
+            .map_or(self.cfg.max_waiting, |(n, _)| n)
+    }
+
+    fn max_wait(&self, q: usize) -> Duration {
+        self.queues[q].limits.map_or(self.cfg.max_wait, |(_, d)| d)
+    }
+
     fn escalate_after(&self) -> Duration {
         self.cfg.sla_threshold.mul_f64(self.cfg.escalate_at)
     }
@@ -604,7 +617,7 @@ impl Acd {
         // A patient who chose to stay has no maximum wait: no timer for it (a past one
         // would fire again and again).
         let next = [
-            (!w.stays).then(|| w.joined + self.cfg.max_wait),
+            (!w.stays).then(|| w.joined + self.max_wait(w.queue)),
             (!w.escalated).then(|| w.joined + self.escalate_after()),
             w.offers.values().min().map(|t| *t + self.cfg.ring_timeout),
             w.next_widen,

@@ -33,6 +33,9 @@ pub struct QueueSpec {
     /// Where calls go when this queue overflows (the operator group); `None`: offer a
     /// callback instead.
     pub overflow_to: Option<String>,
+    /// This queue's own overflow limits (patients waiting, longest wait) instead of the
+    /// ACD's defaults.
+    pub limits: Option<(usize, Duration)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

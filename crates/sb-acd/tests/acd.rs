@@ -27,12 +27,14 @@ impl H {
                 strategy,
                 members: members.iter().map(|(a, l)| (ag(a), *l)).collect(),
                 overflow_to: Some("operator".into()),
+                limits: None,
             },
             QueueSpec {
                 name: "operator".into(),
                 strategy: Strategy::LongestIdle,
                 members: vec![(ag("1100"), 1)],
                 overflow_to: None,
+                limits: None,
             },
         ];
         let acd = Acd::new(cfg, queues, clock.now());

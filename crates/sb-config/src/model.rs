@@ -29,6 +29,9 @@ pub struct Queue {
     pub levels: Vec<(String, u8)>,
     /// Overflowing calls are offered a callback instead of going to the operators.
     pub overflow_to_callback: bool,
+    /// The queue's own overflow limits, when it sets them.
+    pub max_waiting: Option<usize>,
+    pub max_wait: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

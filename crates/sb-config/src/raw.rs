@@ -267,6 +267,12 @@ pub struct Queue {
     /// "callback" (the patient is offered a callback).
     #[serde(default)]
     pub overflow: Option<Spanned<String>>,
+    /// More than this many patients waiting overflow the next one (default 3).
+    #[serde(default)]
+    pub max_waiting: Option<Spanned<u64>>,
+    /// A patient waiting longer overflows (default 120).
+    #[serde(default)]
+    pub max_wait_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

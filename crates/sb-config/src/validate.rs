@@ -544,6 +544,14 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
                 false
             }
         };
+        let max_waiting = q.max_waiting.as_ref().map(|m| {
+            c.positive(&format!("queues.{name}.max_waiting"), m)
+                .as_secs() as usize
+        });
+        let max_wait = q
+            .max_wait_seconds
+            .as_ref()
+            .map(|m| c.positive(&format!("queues.{name}.max_wait_seconds"), m));
         let agents: Vec<String> = q.agents.iter().map(|a| a.get_ref().clone()).collect();
         let levels = agents
             .iter()
@@ -560,6 +568,8 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             strategy,
             levels,
             overflow_to_callback,
+            max_waiting,
+            max_wait,
         });
     }
     for d in &raw.roster.on_duty {

@@ -244,6 +244,12 @@ pub fn acd_from_model(m: &Model, now: std::time::Instant) -> sb_acd::Acd {
             // overflow always offers one.
             overflow_to: (has_operator && q.name != "operator" && !q.overflow_to_callback)
                 .then(|| "operator".to_string()),
+            limits: (q.max_waiting.is_some() || q.max_wait.is_some()).then(|| {
+                (
+                    q.max_waiting.unwrap_or(cfg.max_waiting),
+                    q.max_wait.unwrap_or(cfg.max_wait),
+                )
+            }),
         })
         .collect();
     let mut acd = Acd::new(cfg, queues, now);
