@@ -40,14 +40,8 @@ fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent
     assert_eq!(inv.uri.to_string(), format!("sip:1003@{AGENT}"));
     // The agent answers with PCMA: the bridge transcodes.
     let sdp = "v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7003 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
-    let ringing = ResponseBuilder::new(&inv, 180).to_tag("ag").build();
-    s.send_from(AGENT, &String::from_utf8(ringing.to_bytes()).expect("utf8"));
-    let ok = ResponseBuilder::new(&inv, 200)
-        .to_tag("ag")
-        .header("Contact", format!("<sip:1003@{AGENT}>"))
-        .body("application/sdp", sdp.as_bytes().to_vec())
-        .build();
-    s.send_from(AGENT, &String::from_utf8(ok.to_bytes()).expect("utf8"));
+    agent_rings(&mut s, &inv);
+    agent_answers(&mut s, &inv, sdp);
     assert!(s
         .events
         .iter()
@@ -123,8 +117,7 @@ fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent
     );
     assert_eq!(s.engine.calls(), 1);
     // The agent hangs up: the patient's leg gets a BYE and the call ends.
-    let bye = format!("BYE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKbye;rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: 3 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n", inv.core.from, inv.core.call_id);
-    s.send_from(AGENT, &bye);
+    agent_hangs_up(&mut s, &inv);
     assert!(s.events.iter().any(|e| matches!(
         e,
         EngineEvent::CallEnded {

@@ -25,19 +25,12 @@ fn an_answered_call_through_the_engine_is_recorded_as_it_happened() {
         s.advance(100);
     }
     let inv = invite_to_agent(&s).expect("the agent's phone rings");
-    let ringing = ResponseBuilder::new(&inv, 180).to_tag("ag").build();
-    s.send_from(AGENT, &String::from_utf8(ringing.to_bytes()).expect("utf8"));
+    agent_rings(&mut s, &inv);
     s.advance(3000);
     let sdp = "v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7003 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
-    let ok = ResponseBuilder::new(&inv, 200)
-        .to_tag("ag")
-        .header("Contact", format!("<sip:1003@{AGENT}>"))
-        .body("application/sdp", sdp.as_bytes().to_vec())
-        .build();
-    s.send_from(AGENT, &String::from_utf8(ok.to_bytes()).expect("utf8"));
+    agent_answers(&mut s, &inv, sdp);
     s.advance(30_000);
-    let bye = format!("BYE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKbye;rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: 3 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n", inv.core.from, inv.core.call_id);
-    s.send_from(AGENT, &bye);
+    agent_hangs_up(&mut s, &inv);
     assert!(s
         .inbox
         .iter()

@@ -302,6 +302,30 @@ pub fn invite_to_agent(s: &Sim) -> Option<Request> {
 
 pub const AGENT: &str = "127.0.0.1:6003";
 
+/// Agent 1003's phone at `AGENT` rings for `inv` (180 with its To tag).
+pub fn agent_rings(s: &mut Sim, inv: &Request) {
+    let ringing = sb_sip_msg::ResponseBuilder::new(inv, 180)
+        .to_tag("ag")
+        .build();
+    s.send_from(AGENT, &String::from_utf8(ringing.to_bytes()).expect("utf8"));
+}
+
+/// Agent 1003 picks up: 200 with `sdp`.
+pub fn agent_answers(s: &mut Sim, inv: &Request, sdp: &str) {
+    let ok = sb_sip_msg::ResponseBuilder::new(inv, 200)
+        .to_tag("ag")
+        .header("Contact", format!("<sip:1003@{AGENT}>"))
+        .body("application/sdp", sdp.as_bytes().to_vec())
+        .build();
+    s.send_from(AGENT, &String::from_utf8(ok.to_bytes()).expect("utf8"));
+}
+
+/// Agent 1003 hangs up the call `inv` offered.
+pub fn agent_hangs_up(s: &mut Sim, inv: &Request) {
+    let bye = format!("BYE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKbye;rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: 3 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n", inv.core.from, inv.core.call_id);
+    s.send_from(AGENT, &bye);
+}
+
 pub const OFFER_4733: &str = "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 7000 RTP/AVP 0 101\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n";
 pub const OFFER_PLAIN: &str =
     "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 7000 RTP/AVP 0\n";
