@@ -163,10 +163,7 @@ fn print_report(
                 return ExitCode::from(2);
             }
         },
-        None => {
-            let t = sb_config::time::local_time(now_ms / 1000, settings.utc_offset_min);
-            (t.year as i64, t.month as i64, t.day as i64)
-        }
+        None => report::local_date(now_ms / 1000, settings.utc_offset_min),
     };
     let p = Period::containing(kind, day, settings.utc_offset_min);
     let rt = match tokio::runtime::Builder::new_current_thread().build() {

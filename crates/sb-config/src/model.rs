@@ -131,13 +131,19 @@ pub struct Shift {
     pub end: u16,
 }
 
+/// The region of a number by the longest matching prefix of `regions` (sorted longest
+/// first, as `Model::regions` is).
+pub fn region_of<'a>(regions: &'a [(String, String)], number: &str) -> Option<&'a str> {
+    regions
+        .iter()
+        .find(|(p, _)| number.starts_with(p.as_str()))
+        .map(|(_, r)| r.as_str())
+}
+
 impl Model {
     /// The region of a caller's number by the longest matching prefix.
     pub fn region_of(&self, number: &str) -> Option<&str> {
-        self.regions
-            .iter()
-            .find(|(p, _)| number.starts_with(p.as_str()))
-            .map(|(_, r)| r.as_str())
+        region_of(&self.regions, number)
     }
 }
 

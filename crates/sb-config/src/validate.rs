@@ -48,11 +48,17 @@ impl Checker<'_> {
         }
     }
 
+    /// Seconds that must be above zero.
     fn positive(&mut self, key: &str, v: &Spanned<u64>) -> Duration {
+        Duration::from_secs(self.count(key, v) as u64)
+    }
+
+    /// A number that must be above zero.
+    fn count(&mut self, key: &str, v: &Spanned<u64>) -> usize {
         if *v.get_ref() == 0 {
             self.error("SB115", v, format!("{key} must be greater than zero"));
         }
-        Duration::from_secs(*v.get_ref())
+        *v.get_ref() as usize
     }
 }
 
@@ -544,10 +550,10 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
                 false
             }
         };
-        let max_waiting = q.max_waiting.as_ref().map(|m| {
-            c.positive(&format!("queues.{name}.max_waiting"), m)
-                .as_secs() as usize
-        });
+        let max_waiting = q
+            .max_waiting
+            .as_ref()
+            .map(|m| c.count(&format!("queues.{name}.max_waiting"), m));
         let max_wait = q
             .max_wait_seconds
             .as_ref()

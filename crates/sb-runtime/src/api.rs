@@ -27,8 +27,6 @@ struct Shared {
     tokens: Vec<ApiToken>,
     store_path: PathBuf,
     reports: ReportSettings,
-    /// Today's date where `--date` is not given, from the wall clock.
-    today: fn(i32) -> (i64, i64, i64),
 }
 
 /// A refusal, as the JSON `{"error": "..."}` with its status.
@@ -76,13 +74,13 @@ fn caller<'a>(s: &'a Shared, headers: &HeaderMap) -> Result<&'a ApiToken, ApiErr
     found.ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "unknown token".into()))
 }
 
+/// Today in the reports' zone, from the wall clock.
 fn today(offset_min: i32) -> (i64, i64, i64) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let t = sb_config::time::local_time(now, offset_min);
-    (t.year as i64, t.month as i64, t.day as i64)
+    report::local_date(now, offset_min)
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -118,7 +116,7 @@ async fn reports(
                 format!("date: `{d}` is not a date (YYYY-MM-DD)"),
             )
         })?,
-        None => (s.today)(s.reports.utc_offset_min),
+        None => today(s.reports.utc_offset_min),
     };
     let by: GroupBy = q
         .get("by")
@@ -164,7 +162,6 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
         tokens: settings.tokens,
         store_path: settings.store_path,
         reports: settings.reports,
-        today,
     });
     let app = Router::new()
         .route("/api/v1/health", get(health))

@@ -87,11 +87,7 @@ impl Recorder {
     }
 
     fn region(&self, number: &str) -> Option<String> {
-        self.cfg
-            .regions
-            .iter()
-            .find(|(p, _)| number.starts_with(p.as_str()))
-            .map(|(_, r)| r.clone())
+        sb_config::model::region_of(&self.cfg.regions, number).map(str::to_string)
     }
 
     pub fn handle(&mut self, at_ms: i64, ev: &EngineEvent) {

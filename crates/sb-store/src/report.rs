@@ -82,6 +82,13 @@ impl GroupBy {
     }
 }
 
+/// The local date at Unix time `unix_secs` in a zone `offset_min` east of UTC: the day a
+/// report without `--date` is about.
+pub fn local_date(unix_secs: i64, offset_min: i32) -> (i64, i64, i64) {
+    let t = local_time(unix_secs, offset_min);
+    (t.year as i64, t.month as i64, t.day as i64)
+}
+
 /// A reporting period: `[start_ms, end_ms)` in Unix milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Period {

@@ -155,12 +155,7 @@ impl Store {
     /// Journals `op` and hands it to the writer, never waiting.
     pub fn record(&mut self, op: Op) {
         self.journal.push(&op);
-        while let Some(m) = self.markers.pop_front() {
-            if let Err(mpsc::error::TrySendError::Full(m)) = self.tx.try_send(m) {
-                self.markers.push_front(m);
-                break;
-            }
-        }
+        self.send_markers();
         let segment = self.journal.segment();
         if !self.markers.is_empty() {
             self.spill();
@@ -175,6 +170,16 @@ impl Store {
             .is_err()
         {
             self.spill();
+        }
+    }
+
+    /// Hands over the segment-closed markers waiting for room, in order.
+    fn send_markers(&mut self) {
+        while let Some(m) = self.markers.pop_front() {
+            if let Err(mpsc::error::TrySendError::Full(m)) = self.tx.try_send(m) {
+                self.markers.push_front(m);
+                break;
+            }
         }
     }
 
@@ -203,12 +208,7 @@ impl Store {
                 file,
                 spilled,
             });
-            while let Some(m) = self.markers.pop_front() {
-                if let Err(mpsc::error::TrySendError::Full(m)) = self.tx.try_send(m) {
-                    self.markers.push_front(m);
-                    break;
-                }
-            }
+            self.send_markers();
         }
     }
 
