@@ -7,7 +7,7 @@ use common::*;
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use sb_engine::EngineEvent;
 use sb_media::g711;
-use sb_sip_msg::{Message, Method, ResponseBuilder};
+use sb_sip_msg::{Message, Method};
 
 const AGENT_RTP: &str = "127.0.0.1:7003";
 

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use sb_sip_msg::{Message, Method, ResponseBuilder};
+use sb_sip_msg::{Message, Method};
 use sb_store::{Recorder, RecorderConfig, Store, StoreSettings};
 
 #[test]
