@@ -86,6 +86,13 @@ impl RtpSession {
         self.remote
     }
 
+    /// Whether the peer is settled: an address is known and the learning window is over, so
+    /// from now on only that address is accepted. The runtime may then `connect` the leg's
+    /// socket to it, which lets the kernel drop strangers and skip a route lookup per send.
+    pub fn locked(&self, now: Instant) -> bool {
+        self.remote.is_some() && now >= self.learn_until
+    }
+
     /// A new signalled address (re-INVITE): adopted at once, and the learning window opens
     /// again for the NAT case.
     pub fn set_remote(&mut self, now: Instant, remote: Option<SocketAddr>) {
@@ -271,6 +278,7 @@ mod tests {
             );
         }
         assert_eq!(s.remote(), Some(phone));
+        assert!(s.locked(later));
         assert_eq!(s.strangers_dropped, 50);
         assert!(s.on_packet(later, phone, &packet(2, 320, 7)).is_ok());
     }
@@ -281,6 +289,7 @@ mod tests {
         let signalled = addr("10.0.0.5:4000");
         let natted = addr("198.51.100.7:61000");
         let mut s = RtpSession::new(t0, 1, Some(signalled));
+        assert!(!s.locked(t0), "still learning");
         // Interleaved sources never reach the count.
         for i in 0..6u16 {
             let from = if i % 2 == 0 {
@@ -296,6 +305,10 @@ mod tests {
             assert_eq!(r.is_ok(), i + 1 == LEARN_PACKETS as u16);
         }
         assert_eq!(s.remote(), Some(natted));
+        assert!(s.locked(t0 + LEARN_WINDOW));
+        // A re-INVITE moves the media and opens the window again.
+        s.set_remote(t0 + LEARN_WINDOW, Some(signalled));
+        assert!(!s.locked(t0 + LEARN_WINDOW));
     }
 
     #[test]

@@ -317,9 +317,10 @@ impl Server {
                     MediaRequest::Close(port) => self.media.close(port),
                 }
             }
-            while let Some(p) = self.engine.poll_rtp() {
+            if self.engine.has_rtp() {
                 progressed = true;
-                self.media.send(p.port, p.to, &p.buf[..p.len]);
+                let media = &mut self.media;
+                self.engine.drain_rtp(|p| media.send(p));
             }
             while let Some(ev) = self.engine.poll_event() {
                 progressed = true;

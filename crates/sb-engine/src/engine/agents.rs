@@ -2,7 +2,7 @@
 //! bridged to the waiting caller, and media is relayed between the two legs (transcoding
 //! PCMU and PCMA when they differ, RFC 4733 events passed through).
 
-use super::{renegotiate, Engine, EngineEvent, MediaRequest, RtpOut, Side, RTP_MAX};
+use super::{renegotiate, Engine, EngineEvent, MediaRequest, PortUse, RtpQueue, Side};
 use crate::call::CallId;
 use sb_acd::{AcdAction, AgentId, CallId as AcdCall};
 use sb_media::negotiate::{accept_answer, offer, Codec, Direction, LocalMedia, Negotiated};
@@ -126,7 +126,7 @@ impl Engine {
             return;
         };
         leg.port = Some(port);
-        self.leg_by_port.insert(port, id);
+        self.ports.insert(port, PortUse::Leg(id));
         let local = LocalMedia {
             addr: self.cfg.media_ip,
             port,
@@ -244,7 +244,7 @@ impl Engine {
                 .push_back(EngineEvent::media_quality(leg.call, Side::Agent, rtp));
         }
         if let Some(p) = leg.port {
-            self.leg_by_port.remove(&p);
+            self.ports.remove(&p);
             self.media.push_back(MediaRequest::Close(p));
         }
         if self.bridged.get(&leg.call) == Some(&id) {
@@ -387,10 +387,7 @@ impl Engine {
         else {
             return;
         };
-        let Some(to) = lrtp.remote() else { return };
-        if let Some(out) = relay(&pkt, cmedia, lmedia, lrtp, port, to) {
-            self.rtp_out.push_back(out);
-        }
+        relay(now, &pkt, cmedia, lmedia, lrtp, port, &mut self.rtp_out);
     }
 
     /// RTP from an agent's phone: on to the caller once bridged.
@@ -415,42 +412,37 @@ impl Engine {
         else {
             return;
         };
-        let Some(to) = crtp.remote() else { return };
-        if let Some(out) = relay(&pkt, lmedia, cmedia, crtp, port, to) {
-            self.rtp_out.push_back(out);
-        }
+        relay(now, &pkt, lmedia, cmedia, crtp, port, &mut self.rtp_out);
     }
 }
 
 /// One packet across the bridge: audio transcoded when the laws differ, RFC 4733 events
 /// passed through when the other side takes them, anything else dropped.
 fn relay(
+    now: Instant,
     pkt: &sb_media::rtp::Incoming<'_>,
     from: &Negotiated,
     to: &Negotiated,
     rtp: &mut RtpSession,
     port: u16,
-    dest: SocketAddr,
-) -> Option<RtpOut> {
+    out: &mut RtpQueue,
+) {
     // A leg on hold (we are recvonly or inactive towards it) gets nothing.
     if !to.direction.sends() {
-        return None;
+        return;
     }
-    let mut out = RtpOut {
-        port,
-        to: dest,
-        len: 0,
-        buf: [0; RTP_MAX],
-    };
+    let Some(dest) = rtp.remote() else { return };
     let mut scratch = [0u8; FRAME * 2];
     let (pt, payload): (u8, &[u8]) = if pkt.payload_type == from.codec.payload_type() {
         let n = transcode(from.codec, to.codec, pkt.payload, &mut scratch);
         (to.codec.payload_type(), &scratch[..n])
-    } else if Some(pkt.payload_type) == from.dtmf_pt {
-        (to.dtmf_pt?, pkt.payload)
+    } else if let (true, Some(pt)) = (Some(pkt.payload_type) == from.dtmf_pt, to.dtmf_pt) {
+        (pt, pkt.payload)
     } else {
-        return None;
+        return;
     };
-    out.len = rtp.write_relayed(&mut out.buf, pt, pkt.marker, pkt.timestamp, payload)?;
-    Some(out)
+    let locked = rtp.locked(now);
+    out.push(port, dest, locked, |buf| {
+        rtp.write_relayed(buf, pt, pkt.marker, pkt.timestamp, payload)
+    });
 }

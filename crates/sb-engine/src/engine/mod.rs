@@ -17,8 +17,13 @@ use sb_sip::transaction::TxId;
 use sb_sip::{Endpoint, Event, Peer};
 
 mod agents;
+mod idmap;
+mod rtp_out;
 use agents::AgentLeg;
 pub use agents::LegId;
+use idmap::IdMap;
+use rtp_out::RtpQueue;
+pub use rtp_out::{RtpOut, RTP_MAX};
 use sb_sip_msg::pii::Redacted;
 use sb_sip_msg::{Message, Method, Request};
 use std::collections::{HashMap, VecDeque};
@@ -27,8 +32,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PTIME: Duration = Duration::from_millis(20);
-/// RTP header (12 bytes) plus 20 ms of G.711.
-pub const RTP_MAX: usize = 12 + FRAME;
 /// Why a re-offer was refused.
 enum Refusal {
     /// 488 with this Warning (RFC 3261 §20.43).
@@ -227,34 +230,31 @@ pub enum MediaRequest {
     Close(u16),
 }
 
-/// One outgoing RTP packet, in a fixed buffer: nothing is allocated per packet.
+/// Who owns an RTP port: a patient's call or an agent's leg.
 #[derive(Debug, Clone, Copy)]
-pub struct RtpOut {
-    pub port: u16,
-    pub to: SocketAddr,
-    pub len: usize,
-    pub buf: [u8; RTP_MAX],
+enum PortUse {
+    Call(CallId),
+    Leg(LegId),
 }
 
 pub struct Engine {
     sip: Endpoint,
     acd: Acd,
-    legs: HashMap<LegId, AgentLeg>,
-    leg_by_tx: HashMap<TxId, LegId>,
+    legs: IdMap<LegId, AgentLeg>,
+    leg_by_tx: IdMap<TxId, LegId>,
     leg_by_dialog: HashMap<DialogId, LegId>,
-    leg_by_port: HashMap<u16, LegId>,
-    bridged: HashMap<CallId, LegId>,
+    bridged: IdMap<CallId, LegId>,
     next_leg: u64,
     assets: Arc<Assets>,
     cfg: EngineConfig,
-    calls: HashMap<CallId, Call>,
+    calls: IdMap<CallId, Call>,
     next_call: u64,
-    by_tx: HashMap<TxId, CallId>,
+    by_tx: IdMap<TxId, CallId>,
     by_dialog: HashMap<DialogId, CallId>,
-    by_port: HashMap<u16, CallId>,
+    ports: IdMap<u16, PortUse>,
     due: DeadlineQueue<CallId>,
     media: VecDeque<MediaRequest>,
-    rtp_out: VecDeque<RtpOut>,
+    rtp_out: RtpQueue,
     events: VecDeque<EngineEvent>,
     seed: u64,
     scratch_digits: Vec<char>,
@@ -271,22 +271,21 @@ impl Engine {
         Engine {
             sip,
             acd,
-            legs: HashMap::new(),
-            leg_by_tx: HashMap::new(),
+            legs: IdMap::default(),
+            leg_by_tx: IdMap::default(),
             leg_by_dialog: HashMap::new(),
-            leg_by_port: HashMap::new(),
-            bridged: HashMap::new(),
+            bridged: IdMap::default(),
             next_leg: 1,
             assets,
             cfg,
-            calls: HashMap::new(),
+            calls: IdMap::default(),
             next_call: 1,
-            by_tx: HashMap::new(),
+            by_tx: IdMap::default(),
             by_dialog: HashMap::new(),
-            by_port: HashMap::new(),
+            ports: IdMap::default(),
             due: DeadlineQueue::default(),
             media: VecDeque::new(),
-            rtp_out: VecDeque::new(),
+            rtp_out: RtpQueue::default(),
             events: VecDeque::new(),
             seed,
             scratch_digits: Vec::new(),
@@ -370,8 +369,14 @@ impl Engine {
         self.media.pop_front()
     }
 
-    pub fn poll_rtp(&mut self) -> Option<RtpOut> {
-        self.rtp_out.pop_front()
+    /// Hands every RTP packet queued so far to `send`, in order.
+    pub fn drain_rtp(&mut self, send: impl FnMut(RtpOut<'_>)) {
+        self.rtp_out.drain(send)
+    }
+
+    /// Whether RTP waits for `drain_rtp`.
+    pub fn has_rtp(&self) -> bool {
+        !self.rtp_out.is_empty()
     }
 
     /// The runtime bound `port` for `call`: answer the call and start the IVR.
@@ -382,7 +387,7 @@ impl Engine {
             return;
         };
         call.local_port = Some(port);
-        self.by_port.insert(port, id);
+        self.ports.insert(port, PortUse::Call(id));
         let local = LocalMedia {
             addr: self.cfg.media_ip,
             port,
@@ -444,11 +449,10 @@ impl Engine {
     }
 
     pub fn handle_rtp(&mut self, now: Instant, port: u16, from: SocketAddr, bytes: &[u8]) {
-        if let Some(&leg) = self.leg_by_port.get(&port) {
-            return self.leg_rtp(now, leg, from, bytes);
-        }
-        let Some(&id) = self.by_port.get(&port) else {
-            return;
+        let id = match self.ports.get(&port) {
+            Some(&PortUse::Leg(leg)) => return self.leg_rtp(now, leg, from, bytes),
+            Some(&PortUse::Call(id)) => id,
+            None => return,
         };
         if self.bridged.contains_key(&id) {
             return self.caller_rtp_to_agent(now, id, from, bytes);
@@ -857,22 +861,10 @@ impl Engine {
             // Symmetric RTP: where the caller's media comes from, once learned.
             match (rtp.remote(), media.direction.sends()) {
                 (Some(to), true) => {
-                    let mut out = RtpOut {
-                        port,
-                        to,
-                        len: 0,
-                        buf: [0; RTP_MAX],
-                    };
-                    if let Some(n) = rtp.write_packet(
-                        &mut out.buf,
-                        codec.payload_type(),
-                        marker,
-                        frame,
-                        FRAME as u32,
-                    ) {
-                        out.len = n;
-                        self.rtp_out.push_back(out);
-                    }
+                    let locked = rtp.locked(now);
+                    self.rtp_out.push(port, to, locked, |buf| {
+                        rtp.write_packet(buf, codec.payload_type(), marker, frame, FRAME as u32)
+                    });
                 }
                 _ => rtp.skip(FRAME as u32),
             }
@@ -1045,7 +1037,7 @@ impl Engine {
             self.by_dialog.remove(d);
         }
         if let Some(p) = call.local_port {
-            self.by_port.remove(&p);
+            self.ports.remove(&p);
             self.media.push_back(MediaRequest::Close(p));
         }
         if let Some(rtp) = &call.rtp {

@@ -118,10 +118,11 @@ impl Sim {
                     MediaRequest::Close(p) => self.closed.push(p),
                 }
             }
-            while let Some(p) = self.engine.poll_rtp() {
+            if self.engine.has_rtp() {
                 any = true;
-                self.rtp
-                    .push((self.clock.now(), p.to, p.buf[..p.len].to_vec()));
+                let (now, rtp) = (self.clock.now(), &mut self.rtp);
+                self.engine
+                    .drain_rtp(|p| rtp.push((now, p.to, p.bytes.to_vec())));
             }
             while let Some(e) = self.engine.poll_event() {
                 any = true;
