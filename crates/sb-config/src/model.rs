@@ -105,6 +105,10 @@ pub struct Model {
     pub clock_start: Option<i64>,
     pub sla_rings: u32,
     pub sla_ring_cycle: Duration,
+    /// After-call work (`acd.wrap_up_seconds`).
+    pub wrap_up: Duration,
+    /// Missed offers in a row before an agent is paused (`acd.pause_after_misses`).
+    pub pause_after_misses: u32,
     pub extensions: Vec<Extension>,
     pub queues: Vec<Queue>,
     pub on_duty: Vec<String>,

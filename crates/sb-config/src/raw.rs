@@ -18,6 +18,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub sla: Sla,
     #[serde(default)]
+    pub acd: Acd,
+    #[serde(default)]
     pub extensions: Vec<Extension>,
     #[serde(default)]
     pub queues: Vec<Queue>,
@@ -229,6 +231,34 @@ pub struct Ivr {
 pub struct Sla {
     pub rings: Spanned<u32>,
     pub ring_cycle_seconds: Spanned<u32>,
+}
+
+/// How agents are handled between and after offers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acd {
+    /// After-call work: how long an agent stays unavailable after each call.
+    #[serde(default = "d10")]
+    pub wrap_up_seconds: Spanned<u64>,
+    /// Offers an agent lets ring out in a row before being paused ("missed calls").
+    #[serde(default = "d2")]
+    pub pause_after_misses: Spanned<u64>,
+}
+
+fn d10() -> Spanned<u64> {
+    Spanned::new(0..0, 10)
+}
+fn d2() -> Spanned<u64> {
+    Spanned::new(0..0, 2)
+}
+
+impl Default for Acd {
+    fn default() -> Self {
+        Acd {
+            wrap_up_seconds: d10(),
+            pause_after_misses: d2(),
+        }
+    }
 }
 
 impl Default for Sla {

@@ -425,6 +425,24 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             format!("sla.ring_cycle_seconds ({cycle}) must be between 1 and 30"),
         );
     }
+    let (wrap_up, misses) = (
+        *raw.acd.wrap_up_seconds.get_ref(),
+        *raw.acd.pause_after_misses.get_ref(),
+    );
+    if wrap_up > 600 {
+        c.error(
+            "SB112",
+            &raw.acd.wrap_up_seconds,
+            format!("acd.wrap_up_seconds ({wrap_up}) must be at most 600"),
+        );
+    }
+    if !(1..=20).contains(&misses) {
+        c.error(
+            "SB112",
+            &raw.acd.pause_after_misses,
+            format!("acd.pause_after_misses ({misses}) must be between 1 and 20"),
+        );
+    }
 
     let mut extensions = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -671,6 +689,8 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         clock_start,
         sla_rings: rings,
         sla_ring_cycle: Duration::from_secs(cycle.into()),
+        wrap_up: Duration::from_secs(wrap_up),
+        pause_after_misses: misses as u32,
         extensions,
         queues,
         on_duty: raw

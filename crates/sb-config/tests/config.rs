@@ -233,3 +233,32 @@ fn a_queue_may_offer_callbacks_instead_of_the_operators() {
         .iter()
         .any(|d| d.code == "SB118" && d.message.contains("voicemail")));
 }
+
+#[test]
+fn wrap_up_and_auto_pause_are_configured_and_checked() {
+    let m = load(shipped(), &[]).expect("valid");
+    assert_eq!(m.wrap_up.as_secs(), 10);
+    assert_eq!(m.pause_after_misses, 2);
+    let m = load(
+        shipped(),
+        &[
+            "acd.wrap_up_seconds=0".into(),
+            "acd.pause_after_misses=5".into(),
+        ],
+    )
+    .expect("valid");
+    assert!(m.wrap_up.is_zero());
+    assert_eq!(m.pause_after_misses, 5);
+    let errs = load(
+        shipped(),
+        &[
+            "acd.wrap_up_seconds=3600".into(),
+            "acd.pause_after_misses=0".into(),
+        ],
+    )
+    .expect_err("out of range");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(errs.iter().all(|d| d.code == "SB112"));
+    assert_eq!(errs[0].line, line_of("wrap_up_seconds = 10"));
+    assert_eq!(errs[1].line, line_of("pause_after_misses = 2"));
+}

@@ -214,6 +214,8 @@ pub fn acd_config(m: &Model) -> sb_acd::AcdConfig {
     sb_acd::AcdConfig {
         ring_timeout: threshold,
         sla_threshold: threshold,
+        wrap_up: m.wrap_up,
+        max_misses: m.pause_after_misses,
         ..sb_acd::AcdConfig::default()
     }
 }
