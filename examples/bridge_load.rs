@@ -14,16 +14,15 @@
 //! `bench/bridge.sh` writes the configuration (agents, a queue, a flow) and runs it pinned
 //! to one core against the engine pinned to the other.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{audio_port, big_buffers, drain, marked, proc_usage, sdp, send_tick, Sip, Stream};
 use sb_sip::digest::answer_challenge;
-use sb_sip_msg::{parse_datagram, Message, Method, Request, ResponseBuilder};
+use sb_sip_msg::{parse_datagram, Message, Method};
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-const MAGIC: u32 = 0x5357_4C44;
-const FRAME: usize = 160;
-const BATCH: usize = 256;
+use std::time::{Duration, Instant};
 
 struct Args {
     engine: SocketAddr,
@@ -63,49 +62,6 @@ fn args() -> Args {
     a
 }
 
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
-fn big_buffers(s: &UdpSocket) {
-    let size: libc::c_int = 32 << 20;
-    for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
-        // SAFETY: a valid socket and a pointer to an int option of the size given.
-        unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::SOL_SOCKET,
-                opt,
-                &size as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-    }
-    let one: libc::c_int = 1;
-    // SAFETY: as above.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            &one as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_TIMESTAMPNS");
-}
-
-/// One outgoing RTP stream: where the engine listens for it, and its counters.
-struct Stream {
-    to: SocketAddr,
-    seq: u16,
-    ts: u32,
-    index: u32,
-}
-
 /// What a receiver saw of one stream.
 #[derive(Default, Clone)]
 struct Seen {
@@ -114,235 +70,32 @@ struct Seen {
     delays: Vec<u32>,
 }
 
-fn sockaddr(a: SocketAddr) -> libc::sockaddr_in {
-    let SocketAddr::V4(v4) = a else {
-        panic!("IPv4 only")
-    };
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: v4.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(v4.ip().octets()),
-        },
-        sin_zero: [0; 8],
-    }
-}
-
-/// Sends one frame of every stream through `sock`, `BATCH` datagrams per system call.
-/// Returns how many went out.
-fn send_tick(sock: &UdpSocket, streams: &mut [Stream], first_id: u32, measuring: bool) -> usize {
-    let mut sent = 0;
-    for (c, chunk) in streams.chunks_mut(BATCH).enumerate() {
-        let mut bufs = vec![[0u8; 12 + FRAME]; chunk.len()];
-        let mut addrs = Vec::with_capacity(chunk.len());
-        let mut iovs = Vec::with_capacity(chunk.len());
-        let stamp = now_ns();
-        for (i, (s, b)) in chunk.iter_mut().zip(bufs.iter_mut()).enumerate() {
-            let id = first_id + (c * BATCH + i) as u32;
-            b[0] = 0x80;
-            b[1] = 0;
-            b[2..4].copy_from_slice(&s.seq.to_be_bytes());
-            b[4..8].copy_from_slice(&s.ts.to_be_bytes());
-            b[8..12].copy_from_slice(&id.to_be_bytes());
-            b[12..16].copy_from_slice(&MAGIC.to_be_bytes());
-            b[16..20].copy_from_slice(&id.to_be_bytes());
-            b[20..24].copy_from_slice(&(if measuring { s.index } else { u32::MAX }).to_be_bytes());
-            b[24..32].copy_from_slice(&stamp.to_be_bytes());
-            s.seq = s.seq.wrapping_add(1);
-            s.ts = s.ts.wrapping_add(FRAME as u32);
-            if measuring {
-                s.index += 1;
-            }
-            addrs.push(sockaddr(s.to));
-        }
-        for b in bufs.iter_mut() {
-            iovs.push(libc::iovec {
-                iov_base: b.as_mut_ptr() as *mut libc::c_void,
-                iov_len: b.len(),
-            });
-        }
-        let mut msgs: Vec<libc::mmsghdr> = (0..chunk.len())
-            .map(|i| {
-                // SAFETY: plain data; the pointers set below outlive the sendmmsg call.
-                let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
-                h.msg_name = &mut addrs[i] as *mut libc::sockaddr_in as *mut libc::c_void;
-                h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-                h.msg_iov = &mut iovs[i];
-                h.msg_iovlen = 1;
-                libc::mmsghdr {
-                    msg_hdr: h,
-                    msg_len: 0,
-                }
-            })
-            .collect();
-        let mut off = 0;
-        while off < msgs.len() {
-            // SAFETY: a valid socket and `msgs[off..]`, each pointing at live buffers.
-            let n = unsafe {
-                libc::sendmmsg(
-                    sock.as_raw_fd(),
-                    msgs[off..].as_mut_ptr(),
-                    (msgs.len() - off) as libc::c_uint,
-                    0,
-                )
-            };
-            if n <= 0 {
-                break;
-            }
-            off += n as usize;
-        }
-        sent += off;
-    }
-    sent
-}
-
-/// Datagram buffers and their control-message buffers for one `recvmmsg`.
-type RecvBufs = (Vec<[u8; 512]>, Vec<[u64; 8]>);
-
-/// Reads every queued datagram of `sock` (up to `BATCH` per system call) and files the
-/// marked ones under their stream with their kernel arrival time.
-fn drain(sock: &UdpSocket, seen: &mut HashMap<u32, Seen>, measuring: bool) -> usize {
-    thread_local! {
-        // Reused for every call: zeroing 150 KiB per read was most of this tool's time.
-        static BUFS: std::cell::RefCell<RecvBufs> =
-            std::cell::RefCell::new((vec![[0u8; 512]; BATCH], vec![[0u64; 8]; BATCH]));
-    }
-    BUFS.with(|b| {
-        let (bufs, ctrl) = &mut *b.borrow_mut();
-        drain_into(sock, seen, measuring, bufs, ctrl)
-    })
-}
-
-fn drain_into(
-    sock: &UdpSocket,
-    seen: &mut HashMap<u32, Seen>,
-    measuring: bool,
-    bufs: &mut [[u8; 512]],
-    ctrl: &mut [[u64; 8]],
-) -> usize {
-    let mut total = 0;
-    loop {
-        let mut iovs: Vec<libc::iovec> = bufs
-            .iter_mut()
-            .map(|b| libc::iovec {
-                iov_base: b.as_mut_ptr() as *mut libc::c_void,
-                iov_len: b.len(),
-            })
-            .collect();
-        let mut msgs: Vec<libc::mmsghdr> = (0..BATCH)
-            .map(|i| {
-                // SAFETY: plain data; the pointers set below outlive the recvmmsg call.
-                let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
-                h.msg_iov = &mut iovs[i];
-                h.msg_iovlen = 1;
-                h.msg_control = ctrl[i].as_mut_ptr() as *mut libc::c_void;
-                h.msg_controllen = std::mem::size_of_val(&ctrl[i]) as _;
-                libc::mmsghdr {
-                    msg_hdr: h,
-                    msg_len: 0,
-                }
-            })
-            .collect();
-        // SAFETY: a valid socket and BATCH headers pointing at live buffers.
-        let n = unsafe {
-            libc::recvmmsg(
-                sock.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
+/// Files the marked datagrams of `sock` under their stream with their one-way delay.
+fn collect(sock: &UdpSocket, seen: &mut HashMap<u32, Seen>, measuring: bool) {
+    drain(sock, |_, bytes, arrived| {
+        let Some((id, index, sent)) = marked(bytes) else {
+            return;
         };
-        if n <= 0 {
-            return total;
+        if !measuring || index == u32::MAX || arrived == 0 {
+            return;
         }
-        for (i, m) in msgs.iter().enumerate().take(n as usize) {
-            let len = m.msg_len as usize;
-            let b = &bufs[i];
-            if len < 32 || u32::from_be_bytes([b[12], b[13], b[14], b[15]]) != MAGIC {
-                continue;
-            }
-            let id = u32::from_be_bytes([b[16], b[17], b[18], b[19]]);
-            let index = u32::from_be_bytes([b[20], b[21], b[22], b[23]]);
-            let sent = u64::from_be_bytes([b[24], b[25], b[26], b[27], b[28], b[29], b[30], b[31]]);
-            if !measuring || index == u32::MAX {
-                continue;
-            }
-            let mut arrived = None;
-            // SAFETY: walking the control messages the kernel wrote for this datagram.
-            unsafe {
-                let h = &m.msg_hdr;
-                let mut c = libc::CMSG_FIRSTHDR(h);
-                while !c.is_null() {
-                    if (*c).cmsg_level == libc::SOL_SOCKET
-                        && (*c).cmsg_type == libc::SCM_TIMESTAMPNS
-                    {
-                        let ts: libc::timespec =
-                            std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timespec);
-                        arrived = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
-                    }
-                    c = libc::CMSG_NXTHDR(h, c);
-                }
-            }
-            let Some(arrived) = arrived else { continue };
-            let delay = arrived.saturating_sub(sent);
-            let s = seen.entry(id).or_default();
-            s.received += 1;
-            if s.received == 1 || delay < s.min_delay_ns {
-                s.min_delay_ns = delay;
-            }
-            s.delays.push(delay.min(u32::MAX as u64) as u32);
-            total += 1;
+        let delay = arrived.saturating_sub(sent);
+        let s = seen.entry(id).or_default();
+        s.received += 1;
+        if s.received == 1 || delay < s.min_delay_ns {
+            s.min_delay_ns = delay;
         }
-    }
+        s.delays.push(delay.min(u32::MAX as u64) as u32);
+    });
 }
 
-/// The process's CPU time (user + system) in clock ticks, and its resident memory in KiB.
-fn proc_usage(pid: u32) -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some((ticks, rss))
+/// The patients' side of the calls: INVITE (through the challenge) and ACK.
+trait Caller {
+    fn invite(&self, number: &str, i: usize, cseq: u32, port: u16, auth: Option<&str>);
+    fn ack(&self, number: &str, i: usize, cseq: u32, to: &str);
 }
 
-/// PCMU with telephone-event, as the hospital's softphones offer.
-fn sdp(port: u16) -> String {
-    format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n")
-}
-
-fn audio_port(body: &[u8]) -> Option<u16> {
-    let sd = sb_media::SessionDescription::parse(body).ok()?;
-    sd.media.first().map(|m| m.port)
-}
-
-struct Sip {
-    sock: UdpSocket,
-    engine: SocketAddr,
-    local: SocketAddr,
-}
-
-impl Sip {
-    fn send(&self, text: &str) {
-        let _ = self.sock.send_to(text.as_bytes(), self.engine);
-    }
-
-    fn register(&self, user: &str, cseq: u32, auth: Option<&str>) {
-        let (e, l) = (self.engine, self.local);
-        let auth = auth
-            .map(|a| format!("Authorization: {a}\r\n"))
-            .unwrap_or_default();
-        self.send(&format!("REGISTER sip:{e} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bKreg{user}x{cseq};rport\r\nFrom: <sip:{user}@{e}>;tag=r{user}\r\nTo: <sip:{user}@{e}>\r\nCall-ID: reg-{user}@bench\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{l}>\r\nExpires: 3600\r\nMax-Forwards: 70\r\n{auth}Content-Length: 0\r\n\r\n"));
-    }
-
+impl Caller for Sip {
     fn invite(&self, number: &str, i: usize, cseq: u32, port: u16, auth: Option<&str>) {
         let (e, l) = (self.engine, self.local);
         let body = sdp(port);
@@ -361,30 +114,11 @@ impl Sip {
         };
         self.send(&format!("ACK sip:{number}@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch};rport\r\nFrom: <sip:1001@{e}>;tag=br{i}\r\nTo: {to}\r\nCall-ID: br-{i}@bench\r\nCSeq: {cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"));
     }
-
-    fn respond(&self, req: &Request, status: u16, body: Option<String>) {
-        let mut b = ResponseBuilder::new(req, status)
-            .to_tag("agent")
-            .header("Contact", format!("<sip:agent@{}>", self.local));
-        if let Some(body) = body {
-            b = b.body("application/sdp", body.into_bytes());
-        }
-        let _ = self.sock.send_to(&b.build().to_bytes(), self.engine);
-    }
 }
 
 fn main() {
     let a = args();
-    let sip_sock = UdpSocket::bind("127.0.0.1:0").expect("sip socket");
-    sip_sock
-        .set_read_timeout(Some(Duration::from_millis(1)))
-        .expect("timeout");
-    big_buffers(&sip_sock);
-    let sip = Sip {
-        local: sip_sock.local_addr().expect("addr"),
-        sock: sip_sock,
-        engine: a.engine,
-    };
+    let sip = Sip::bind(a.engine);
     let callers_rtp = UdpSocket::bind("127.0.0.1:0").expect("caller rtp");
     let agents_rtp = UdpSocket::bind("127.0.0.1:0").expect("agent rtp");
     for s in [&callers_rtp, &agents_rtp] {
@@ -403,57 +137,10 @@ fn main() {
         .map(|k| (a.first_agent + k).to_string())
         .collect();
     let start = Instant::now();
-    for (k, user) in agents.iter().enumerate() {
-        sip.register(user, 1, None);
-        if k % 50 == 49 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut retry_at = Instant::now() + Duration::from_secs(2);
-    while done.len() < agents.len() && Instant::now() < deadline {
-        if Instant::now() >= retry_at {
-            // Lost on the way (a burst the kernel dropped): ask again.
-            for user in agents.iter().filter(|u| !done.contains(*u)) {
-                sip.register(user, 1, None);
-            }
-            retry_at = Instant::now() + Duration::from_secs(2);
-        }
-        let Ok((n, _)) = sip.sock.recv_from(&mut buf) else {
-            continue;
-        };
-        if let Ok(Some(Message::Response(r))) = parse_datagram(&buf[..n]) {
-            let user = r
-                .core
-                .call_id
-                .trim_start_matches("reg-")
-                .trim_end_matches("@bench");
-            match r.status {
-                401 if r.core.cseq.seq == 1 => {
-                    let ch = r.headers.get("WWW-Authenticate").unwrap_or_default();
-                    let auth = answer_challenge(
-                        ch,
-                        user,
-                        &format!("bench-{user}-pass"),
-                        "REGISTER",
-                        &format!("sip:{}", a.engine),
-                        1,
-                        "c1",
-                    )
-                    .unwrap_or_default();
-                    sip.register(user, 2, Some(&auth));
-                }
-                200 if r.core.cseq.seq == 2 => {
-                    done.insert(user.to_string());
-                }
-                _ => {}
-            }
-        }
-    }
+    let registered = sip.register_agents(&agents);
     println!(
         "agents registered     {} of {} in {:.1} s",
-        done.len(),
+        registered,
         agents.len(),
         start.elapsed().as_secs_f64()
     );
@@ -477,8 +164,8 @@ fn main() {
             pending.insert(sent, 1);
             sent += 1;
         }
-        drain(&callers_rtp, &mut seen_c, false);
-        drain(&agents_rtp, &mut seen_a, false);
+        collect(&callers_rtp, &mut seen_c, false);
+        collect(&agents_rtp, &mut seen_a, false);
         let Ok((n, _)) = sip.sock.recv_from(&mut buf) else {
             continue;
         };
@@ -490,12 +177,8 @@ fn main() {
                         continue;
                     };
                     sip.respond(&req, 200, Some(sdp(aport)));
-                    agent_streams.push(Stream {
-                        to: SocketAddr::from(([127, 0, 0, 1], port)),
-                        seq: 1,
-                        ts: 0,
-                        index: 0,
-                    });
+                    let id = 1_000_000 + agent_streams.len() as u32;
+                    agent_streams.push(Stream::new(id, SocketAddr::from(([127, 0, 0, 1], port))));
                 }
                 Method::Ack => {}
                 _ => sip.respond(&req, 200, None),
@@ -526,12 +209,10 @@ fn main() {
                     200 if cseq == 2 && pending.remove(&i).is_some() => {
                         sip.ack(&a.number, i, 2, &r.core.to.to_string());
                         if let Some(port) = audio_port(&r.body) {
-                            caller_streams[i] = Some(Stream {
-                                to: SocketAddr::from(([127, 0, 0, 1], port)),
-                                seq: 1,
-                                ts: 0,
-                                index: 0,
-                            });
+                            caller_streams[i] = Some(Stream::new(
+                                i as u32,
+                                SocketAddr::from(([127, 0, 0, 1], port)),
+                            ));
                         }
                         answered += 1;
                     }
@@ -571,13 +252,13 @@ fn main() {
             usage_at_end = a.engine_pid.and_then(proc_usage);
         }
         if now >= next && now < measure_until {
-            send_tick(&callers_rtp, &mut callers, 0, measuring);
-            send_tick(&agents_rtp, &mut agent_streams, 1_000_000, measuring);
+            send_tick(&callers_rtp, &mut callers, measuring);
+            send_tick(&agents_rtp, &mut agent_streams, measuring);
             ticks_measured += measuring as u64;
             next += tick;
         }
-        drain(&callers_rtp, &mut seen_c, true);
-        drain(&agents_rtp, &mut seen_a, true);
+        collect(&callers_rtp, &mut seen_c, true);
+        collect(&agents_rtp, &mut seen_a, true);
         // Keep-alives and the like from the engine.
         while let Ok((n, _)) = sip.sock.recv_from(&mut sip_buf) {
             if let Ok(Some(Message::Request(req))) = parse_datagram(&sip_buf[..n]) {
@@ -634,9 +315,7 @@ fn main() {
         q(&added, 0.999)
     );
     if let (Some((t0, _)), Some((t1, rss)), Some((_, rss0))) = (cpu_at_start, usage_at_end, idle) {
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        let cpu = (t1 - t0) as f64 / hz;
+        let cpu = (t1 - t0) as f64 / common::ticks_per_second();
         println!(
             "engine CPU while measuring: {:.2} s of {} s ({:.0} % of its core), {:.2} us per forwarded packet",
             cpu,

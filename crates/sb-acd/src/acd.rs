@@ -52,6 +52,9 @@ pub struct Acd {
     cursor: Vec<usize>,
     agents: Vec<Agent>,
     by_agent: HashMap<AgentId, usize>,
+    /// Each queue's members as indices into `agents`, with their skill level: picking an
+    /// agent walks these, not names (a queue of 1,000 agents was 1,000 string hashes).
+    members: Vec<Vec<(usize, u8)>>,
     waiting: BTreeMap<CallId, Waiting>,
     connected: HashMap<CallId, usize>,
     call_timers: DeadlineQueue<CallId>,
@@ -82,6 +85,7 @@ impl Acd {
             queues,
             agents: Vec::new(),
             by_agent: HashMap::new(),
+            members: Vec::new(),
             waiting: BTreeMap::new(),
             connected: HashMap::new(),
             call_timers: DeadlineQueue::default(),
@@ -111,6 +115,16 @@ impl Acd {
                 });
             }
         }
+        acd.members = acd
+            .queues
+            .iter()
+            .map(|q| {
+                q.members
+                    .iter()
+                    .filter_map(|(id, level)| acd.by_agent.get(id).map(|&a| (a, *level)))
+                    .collect()
+            })
+            .collect();
         acd
     }
 
@@ -670,11 +684,10 @@ impl Acd {
             }
             _ => u8::MAX,
         };
-        self.queues[q]
-            .members
+        self.members[q]
             .iter()
+            .copied()
             .filter(|(_, level)| *level <= max_level || w.escalated)
-            .filter_map(|(id, level)| self.by_agent.get(id).map(|&a| (a, *level)))
             .filter(|(a, _)| {
                 self.agents[*a].available()
                     && self.agents[*a].queues.contains(&q)
@@ -707,20 +720,17 @@ impl Acd {
                 .min_by_key(|(a, level)| (*level, idle(*a), *a))
                 .map(|(a, _)| *a),
             Strategy::RoundRobin => {
-                let members: Vec<usize> = self.queues[q]
-                    .members
-                    .iter()
-                    .filter_map(|(id, _)| self.by_agent.get(id).copied())
-                    .collect();
+                let members = &self.members[q];
                 let n = members.len();
                 let start = members
                     .iter()
-                    .position(|m| *m == self.cursor[q])
+                    .position(|(m, _)| *m == self.cursor[q])
                     .map(|p| p + 1)
                     .unwrap_or(0);
+                let free: std::collections::HashSet<usize> = c.iter().map(|(a, _)| *a).collect();
                 let chosen = (0..n)
-                    .map(|k| members[(start + k) % n])
-                    .find(|m| c.iter().any(|(a, _)| a == m))?;
+                    .map(|k| members[(start + k) % n].0)
+                    .find(|m| free.contains(m))?;
                 self.cursor[q] = chosen;
                 Some(chosen)
             }

@@ -228,9 +228,17 @@ impl Session {
                         node: self.plans.flow(flow).start,
                     };
                 }
-                Node::Queue { prompts, .. }
-                | Node::Transfer { prompts, .. }
-                | Node::Hangup { prompts } => {
+                // The queue's prompts ("please hold...") are the first thing the caller
+                // hears while waiting: the call joins the queue at once, so an agent may be
+                // ringing already while they play.
+                Node::Queue { prompts, .. } => {
+                    if !prompts.is_empty() {
+                        out.push(Action::Play(self.prompts(&prompts)));
+                    }
+                    self.finish(out);
+                    return;
+                }
+                Node::Transfer { prompts, .. } | Node::Hangup { prompts } => {
                     if prompts.is_empty() {
                         self.finish(out);
                     } else {

@@ -152,6 +152,12 @@ impl Playlist {
         self.queue.is_empty()
     }
 
+    /// How long what is queued has still to play.
+    pub fn remaining_ms(&self) -> u64 {
+        let total: u64 = self.queue.iter().map(|p| p.duration_ms()).sum();
+        total.saturating_sub(self.offset as u64 / 8)
+    }
+
     /// The next 20 ms, or `None` once everything queued has played. The last frame is
     /// padded with silence. No allocation.
     pub fn next_frame(&mut self, codec: Codec) -> Option<&[u8; FRAME]> {
@@ -231,10 +237,15 @@ mod tests {
         let mut pl = Playlist::default();
         pl.push(Arc::new(Prompt::from_samples("a", a.clone())));
         pl.push(Arc::new(Prompt::from_samples("b", b.clone())));
+        assert_eq!(pl.remaining_ms(), 43, "350 samples at 8 kHz");
         let mut out = Vec::new();
         while let Some(f) = pl.next_frame(Codec::Pcmu) {
             out.extend_from_slice(f);
+            if out.len() == FRAME {
+                assert_eq!(pl.remaining_ms(), 23, "20 ms of the first prompt played");
+            }
         }
+        assert_eq!(pl.remaining_ms(), 0);
         assert_eq!(out.len(), 3 * FRAME, "350 samples fill three frames");
         let expected: Vec<u8> = a
             .iter()

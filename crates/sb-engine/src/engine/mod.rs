@@ -1011,7 +1011,8 @@ impl Engine {
         }
         if let Some(c) = self.calls.get_mut(&id) {
             c.on_hold = true;
-            c.announce_at = Some(now);
+            // The place in the queue comes after the queue's own prompts, if any.
+            c.announce_at = Some(now + Duration::from_millis(c.playlist.remaining_ms()));
         }
     }
 
