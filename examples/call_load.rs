@@ -232,6 +232,8 @@ fn main() {
                                 Err("hung up before the bridge".into())
                             });
                         }
+                        // The 401 again (our ACK was late): ACK it again, nothing more.
+                        (401, 1) => phone.ack(i, 1, &r.core.to.to_string()),
                         (s, 1 | 2) if s >= 300 => {
                             c.outcome.get_or_insert(Err(format!("refused with {s}")));
                         }
