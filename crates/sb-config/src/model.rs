@@ -94,6 +94,8 @@ pub struct Model {
     pub rtp_ports: RangeInclusive<u16>,
     /// How long before a media tick the core stops sleeping and spins (0: never spin).
     pub rtp_timer_spin: Duration,
+    /// `sip.overload_lag_ms`: how late a timer may run before new calls get 503.
+    pub overload_lag: Duration,
     pub http_listen: SocketAddr,
     pub api_tokens: Vec<ApiToken>,
     pub store_path: PathBuf,

@@ -59,6 +59,13 @@ pub struct Sip {
     pub timers: Timers,
     #[serde(default)]
     pub registrar: Registrar,
+    /// A timer running this late means the engine is behind: new calls get 503 for a second.
+    #[serde(default = "d100")]
+    pub overload_lag_ms: Spanned<u64>,
+}
+
+fn d100() -> Spanned<u64> {
+    Spanned::new(0..0, 100)
 }
 
 fn default_algorithms() -> Spanned<Vec<String>> {

@@ -335,6 +335,14 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             ),
         );
     }
+    let lag = *raw.sip.overload_lag_ms.get_ref();
+    if lag != 0 && !(20..=10_000).contains(&lag) {
+        c.error(
+            "SB112",
+            &raw.sip.overload_lag_ms,
+            format!("sip.overload_lag_ms ({lag}) must be 0 (never refuse) or 20-10000"),
+        );
+    }
     let spin = *raw.rtp.timer_spin_ms.get_ref();
     if spin > 15 {
         c.error(
@@ -677,6 +685,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         http_listen,
         api_tokens,
         rtp_timer_spin: Duration::from_millis(spin),
+        overload_lag: Duration::from_millis(lag),
         store_path,
         store_journal,
         store_queue_capacity: capacity as usize,

@@ -262,3 +262,14 @@ fn wrap_up_and_auto_pause_are_configured_and_checked() {
     assert_eq!(errs[0].line, line_of("wrap_up_seconds = 10"));
     assert_eq!(errs[1].line, line_of("pause_after_misses = 2"));
 }
+
+#[test]
+fn the_overload_threshold_is_configured_and_checked() {
+    let m = load(shipped(), &[]).expect("valid");
+    assert_eq!(m.overload_lag.as_millis(), 100);
+    let off = load(shipped(), &["sip.overload_lag_ms=0".into()]).expect("0 is off");
+    assert!(off.overload_lag.is_zero());
+    let errs = load(shipped(), &["sip.overload_lag_ms=5".into()]).expect_err("too small");
+    assert_eq!(errs[0].code, "SB112");
+    assert_eq!(errs[0].line, line_of("overload_lag_ms = 100"));
+}

@@ -203,3 +203,41 @@ fn unusable_offers_and_unknown_numbers_are_refused() {
     assert_eq!(s.last_response().status, 404);
     assert_eq!(s.engine.calls(), 0);
 }
+
+#[test]
+fn a_lagging_engine_refuses_new_calls_for_a_second_and_keeps_the_calls_it_has() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    s.call("8000", OFFER_4733).expect("answered");
+    s.advance(200);
+    assert_eq!(
+        s.try_call("load-2", "8000", OFFER_4733).status,
+        200,
+        "on time"
+    );
+    // One stall of the machine is not a backlog.
+    s.stall(300);
+    s.advance(100);
+    assert_eq!(s.try_call("load-2b", "8000", OFFER_4733).status, 200);
+    // Held up again and again: its media ticks keep running late.
+    s.stall(300);
+    s.stall(150);
+    let refused = s.try_call("load-3", "8000", OFFER_4733);
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.headers.get("Retry-After"), Some("2"));
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::Rejected { status: 503, .. })));
+    // The two calls already up keep their audio, a frame every 20 ms each.
+    let before = s.payloads_to(PHONE_RTP).len();
+    s.advance(500);
+    assert_eq!(s.payloads_to(PHONE_RTP).len() - before, 3 * 25 * 160);
+    assert_eq!(
+        s.try_call("load-4", "8000", OFFER_4733).status,
+        503,
+        "still within the second"
+    );
+    // A second of timers on time: calls are taken again.
+    s.advance(600);
+    assert_eq!(s.try_call("load-5", "8000", OFFER_4733).status, 200);
+}

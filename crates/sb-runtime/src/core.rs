@@ -127,6 +127,7 @@ impl Server {
             codecs: vec![Codec::Pcmu, Codec::Pcma],
             origin: now,
             wall_at_origin: wall,
+            overload_lag: model.overload_lag,
         };
         let seed = u64::from_le_bytes(key[..8].try_into().unwrap_or([7; 8])) ^ 0x5EED;
         let acd = sb_engine::acd_from_model(model, now);

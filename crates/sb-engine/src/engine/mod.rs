@@ -18,10 +18,12 @@ use sb_sip::{Endpoint, Event, Peer};
 
 mod agents;
 mod idmap;
+mod overload;
 mod rtp_out;
 use agents::AgentLeg;
 pub use agents::LegId;
 use idmap::IdMap;
+use overload::LoadGuard;
 use rtp_out::RtpQueue;
 pub use rtp_out::{RtpOut, RTP_MAX};
 use sb_sip_msg::pii::Redacted;
@@ -117,6 +119,9 @@ pub struct EngineConfig {
     /// or a drill sets) while every timer runs on `Instant`s.
     pub origin: Instant,
     pub wall_at_origin: i64,
+    /// A timer running this late means the engine is behind: new calls get 503 for a
+    /// while (`sip.overload_lag_ms`; zero never refuses).
+    pub overload_lag: Duration,
 }
 
 /// What happened, for the logs, the events stream and (later) the call records.
@@ -258,6 +263,7 @@ pub struct Engine {
     events: VecDeque<EngineEvent>,
     seed: u64,
     scratch_digits: Vec<char>,
+    load: LoadGuard,
 }
 
 impl Engine {
@@ -268,6 +274,7 @@ impl Engine {
         acd: Acd,
         seed: u64,
     ) -> Engine {
+        let lag = cfg.overload_lag;
         Engine {
             sip,
             acd,
@@ -289,6 +296,7 @@ impl Engine {
             events: VecDeque::new(),
             seed,
             scratch_digits: Vec::new(),
+            load: LoadGuard::new(lag),
         }
     }
 
@@ -337,6 +345,9 @@ impl Engine {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(due) = self.poll_timeout().filter(|d| *d <= now) {
+            self.load.on_timer(due, now);
+        }
         self.sip.handle_timeout(now);
         self.drain_sip(now);
         self.acd.handle_timeout(now);
@@ -561,6 +572,19 @@ impl Engine {
             .as_sip()
             .and_then(|u| u.user.clone())
             .unwrap_or_default();
+        if !self.load.admits(now) {
+            // Behind on the calls already up: this one is better off trying again shortly.
+            self.sip.respond(now, tx, 503, |b| {
+                b.header("Retry-After", "2")
+                    .header("Warning", "399 switchboard \"overloaded, try again\"")
+            });
+            self.events.push_back(EngineEvent::Rejected {
+                dialled,
+                caller: Redacted(caller),
+                status: 503,
+            });
+            return;
+        }
         let Some(entry) = self.assets.plans.entry(&dialled) else {
             // Calls between extensions and to queues come with the ACD and call-control work.
             self.sip.respond(now, tx, 404, |b| {

@@ -37,6 +37,8 @@ pub struct Sim {
     pub closed: Vec<u16>,
     pub answered_at: Option<Instant>,
     pub seq: u16,
+    /// Digest nonce count of the last `try_call`.
+    pub nc: u32,
 }
 
 pub fn root() -> PathBuf {
@@ -71,6 +73,7 @@ impl Sim {
             codecs: vec![Codec::Pcmu, Codec::Pcma],
             origin: clock.now(),
             wall_at_origin: wall_at_start,
+            overload_lag: Duration::from_millis(100),
         };
         let acd = sb_engine::acd_from_model(&model, clock.now());
         let engine = Engine::new(sip, assets.clone(), ecfg, acd, 99);
@@ -85,6 +88,7 @@ impl Sim {
             closed: vec![],
             answered_at: None,
             seq: 1,
+            nc: 1,
         }
     }
 
@@ -160,6 +164,13 @@ impl Sim {
         self.clock.advance_to(end);
     }
 
+    /// The loop was busy elsewhere for `ms`: timers due meanwhile run late, at once.
+    pub fn stall(&mut self, ms: u64) {
+        self.clock.advance(Duration::from_millis(ms));
+        self.engine.handle_timeout(self.clock.now());
+        self.pump();
+    }
+
     pub fn last_response(&self) -> &Response {
         self.inbox
             .iter()
@@ -180,6 +191,30 @@ impl Sim {
             "INVITE sip:{number}@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKinv{cseq};rport\nFrom: <sip:1001@127.0.0.1>;tag=caller\nTo: <sip:{number}@127.0.0.1>\nCall-ID: ivr-call-1\nCSeq: {cseq} INVITE\nContact: <sip:1001@127.0.0.1:6001>\nMax-Forwards: 70\n{auth}Content-Type: application/sdp\nContent-Length: {}\n\n{body}",
             body.len()
         )
+    }
+
+    /// Sends a new call's INVITE (its own Call-ID) through the digest challenge; returns
+    /// the final response.
+    pub fn try_call(&mut self, call_id: &str, number: &str, sdp: &str) -> Response {
+        // Its own Call-ID and branches: a new call, not a retransmission of another.
+        let own = |text: String| {
+            text.replace("ivr-call-1", call_id)
+                .replace("z9hG4bKinv", &format!("z9hG4bK{call_id}-inv"))
+        };
+        self.send(&own(self.invite(number, 1, sdp, None)));
+        let ch = self
+            .last_response()
+            .headers
+            .get("WWW-Authenticate")
+            .expect("challenge")
+            .to_string();
+        let uri = format!("sip:{number}@127.0.0.1");
+        // A fresh nonce count each time: the same nonce may come back within its lifetime.
+        self.nc += 1;
+        let auth = answer_challenge(&ch, "1001", "demo-1001", "INVITE", &uri, self.nc, "c0ffee")
+            .expect("digest");
+        self.send(&own(self.invite(number, 2, sdp, Some(&auth))));
+        self.last_response().clone()
     }
 
     /// Dials `number` through the digest challenge and ACKs the 200. Returns the To tag.
