@@ -131,6 +131,7 @@ fn main() {
     );
     let mut buf = vec![0u8; 65_536];
     let idle = a.engine_pid.and_then(proc_usage);
+    let mut steal_at_start = None;
 
     // 1. Agents register (through the challenge).
     let agents: Vec<String> = (0..a.calls as u32)
@@ -247,6 +248,15 @@ fn main() {
         let measuring = now >= settle_until && now < measure_until;
         if measuring && cpu_at_start.is_none() {
             cpu_at_start = a.engine_pid.and_then(proc_usage);
+            steal_at_start = Some(common::steal_ticks());
+        }
+        if now >= measure_until && usage_at_end.is_none() {
+            if let Some(s0) = &steal_at_start {
+                println!(
+                    "CPU the hypervisor took while measuring: {}",
+                    common::steal_report(s0, &common::steal_ticks(), a.measure as f64)
+                );
+            }
         }
         if now >= measure_until && usage_at_end.is_none() {
             usage_at_end = a.engine_pid.and_then(proc_usage);

@@ -16,7 +16,7 @@ mod common;
 
 use common::{
     audio_port, big_buffers, drain, marked, proc_usage, quantile_ms, sdp, send_digit, send_tick,
-    thread_split, Sip, Stream,
+    socket_drops, steal_report, steal_ticks, thread_split, Sip, Stream,
 };
 use sb_sip::digest::answer_challenge;
 use sb_sip_msg::{parse_datagram, Message, Method};
@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 
 /// Agents' stream ids start here; below are the callers' (the call's index).
 const AGENT_IDS: u32 = 1_000_000;
+/// RFC 3261 timers T1 and T2.
+const T1: Duration = Duration::from_millis(500);
+const T2: Duration = Duration::from_secs(4);
 
 struct Args {
     engine: SocketAddr,
@@ -72,6 +75,11 @@ fn args() -> Args {
 struct Call {
     invited: Option<Instant>,
     with_credentials: Option<Instant>,
+    /// The credentials of the second INVITE, to send it again.
+    auth: String,
+    /// The request awaiting a response: when to send it again and the interval after
+    /// that (RFC 3261 §17.1: T1 doubling; a non-INVITE at most T2), as a phone would.
+    retry: Option<(Instant, Duration)>,
     answered: Option<Instant>,
     to: String,
     greeted: Option<Instant>,
@@ -158,13 +166,14 @@ fn main() {
     let mut by_engine_port: HashMap<u16, usize> = HashMap::new();
     let mut agent_streams: Vec<Stream> = Vec::new();
     let mut legs: HashMap<String, usize> = HashMap::new();
-    let (mut offers, mut agent_byes) = (0u64, 0u64);
+    let (mut offers, mut agent_byes, mut retransmitted) = (0u64, 0u64, 0u64);
     let mut active: Vec<usize> = Vec::new();
     let interval = Duration::from_secs_f64(1.0 / a.rate.max(1) as f64);
     let mut buf = vec![0u8; 65_536];
     let start = Instant::now();
     let cpu0 = a.engine_pid.and_then(proc_usage);
     let split0 = a.engine_pid.and_then(thread_split);
+    let steal0 = steal_ticks();
     let mut split1 = None;
     let give_up = start + Duration::from_secs(a.duration + 30);
     let mut placed = 0usize;
@@ -175,6 +184,7 @@ fn main() {
         let now = Instant::now();
         while placed < total && now >= start + interval * placed as u32 {
             calls[placed].invited = Some(now);
+            calls[placed].retry = Some((now + T1, T1));
             phone.invite(placed, 1, cport, None);
             active.push(placed);
             placed += 1;
@@ -192,6 +202,15 @@ fn main() {
                     };
                     let Some(c) = calls.get_mut(i) else { continue };
                     let cseq = r.core.cseq.seq;
+                    // Any response to what is outstanding stops its retransmission.
+                    let outstanding = match (c.bye.is_some(), c.with_credentials.is_some()) {
+                        (true, _) => 3,
+                        (false, true) => 2,
+                        (false, false) => 1,
+                    };
+                    if cseq == outstanding {
+                        c.retry = None;
+                    }
                     match (r.status, cseq) {
                         (100..=199, _) => {}
                         (401, 1) if c.with_credentials.is_none() => {
@@ -202,7 +221,9 @@ fn main() {
                                 answer_challenge(ch, "1001", "demo-1001", "INVITE", &uri, 1, "b1")
                                     .unwrap_or_default();
                             c.with_credentials = Some(Instant::now());
+                            c.retry = Some((Instant::now() + T1, T1));
                             phone.invite(i, 2, cport, Some(&auth));
+                            c.auth = auth;
                         }
                         (200, 2) if r.core.cseq.method == Method::Invite => {
                             c.to = r.core.to.to_string();
@@ -319,11 +340,25 @@ fn main() {
                         c.outcome = Some(Err("BYE unanswered".into()));
                     } else if c.bye.is_none() && since(c.bridged).is_some_and(|d| d >= hold) {
                         c.bye = Some(now);
+                        c.retry = Some((now + T1, T1));
                         phone.bye(i, &c.to);
                     }
                     if c.outcome.is_some() && c.answered.is_some() && c.bye.is_none() {
                         c.bye = Some(now);
                         phone.bye(i, &c.to);
+                    }
+                    if let Some((at, every)) = c.retry.filter(|(at, _)| *at <= now) {
+                        if c.bye.is_some() {
+                            phone.bye(i, &c.to);
+                            c.retry = Some((at + every, (every * 2).min(T2)));
+                        } else if c.with_credentials.is_some() {
+                            phone.invite(i, 2, cport, Some(&c.auth));
+                            c.retry = Some((at + every, every * 2));
+                        } else {
+                            phone.invite(i, 1, cport, None);
+                            c.retry = Some((at + every, every * 2));
+                        }
+                        retransmitted += 1;
                     }
                 }
                 if c.outcome.is_some() {
@@ -342,6 +377,7 @@ fn main() {
         std::thread::sleep(Duration::from_micros(200));
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let stolen = steal_report(&steal0, &steal_ticks(), elapsed);
 
     let mut failures: BTreeMap<String, usize> = BTreeMap::new();
     let mut done = 0usize;
@@ -375,6 +411,15 @@ fn main() {
         total - done
     );
     println!("agent offers          {offers} answered, {agent_byes} ended by the engine's BYE");
+    println!("requests sent again   {retransmitted} (no response within T1, doubling)");
+    println!("CPU the hypervisor took during the run: {stolen}");
+    println!(
+        "datagrams dropped by full sockets: engine's SIP {}; this tool's SIP {}, callers' RTP {}, agents' RTP {}",
+        socket_drops(a.engine.port()),
+        socket_drops(sip.local.port()),
+        socket_drops(cport),
+        socket_drops(aport)
+    );
     let line = |name: &str, v: &[u64]| {
         println!(
             "{name:<22}p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",

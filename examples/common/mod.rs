@@ -24,19 +24,28 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// 32 MiB socket buffers and kernel receive timestamps.
+/// 32 MiB socket buffers (past `net.core.rmem_max` when run as root) and kernel receive
+/// timestamps: the tool must not be what drops packets.
 pub fn big_buffers(s: &UdpSocket) {
     let size: libc::c_int = 32 << 20;
-    for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
-        // SAFETY: a valid socket and a pointer to an int option of the size given.
-        unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::SOL_SOCKET,
-                opt,
-                &size as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
+    for (forced, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        for opt in [forced, plain] {
+            // SAFETY: a valid socket and a pointer to an int option of the size given.
+            let rc = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    &size as *const libc::c_int as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                break;
+            }
         }
     }
     let one: libc::c_int = 1;
@@ -314,6 +323,54 @@ pub fn thread_split(pid: u32) -> Option<(u64, u64)> {
         }
     }
     Some((main, rest))
+}
+
+/// Datagrams the kernel dropped because the socket bound to `port` was full
+/// (/proc/net/udp), for telling the tool's losses from the engine's.
+pub fn socket_drops(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local = f.get(1)?;
+            let p = u16::from_str_radix(local.rsplit(':').next()?, 16).ok()?;
+            (p == port).then(|| f.last()?.parse::<u64>().ok())?
+        })
+        .sum()
+}
+
+/// Clock ticks the hypervisor took from each CPU (/proc/stat `steal`), by CPU number: on a
+/// shared virtual machine this is the noise the figures carry.
+pub fn steal_ticks() -> Vec<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    stat.lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .map(|l| {
+            l.split_whitespace()
+                .nth(8)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// The share of each CPU stolen between two `steal_ticks` readings `secs` apart, as text.
+pub fn steal_report(before: &[u64], after: &[u64], secs: f64) -> String {
+    let hz = ticks_per_second();
+    before
+        .iter()
+        .zip(after)
+        .enumerate()
+        .map(|(cpu, (b, a))| {
+            format!(
+                "cpu{cpu} {:.1} %",
+                100.0 * a.saturating_sub(*b) as f64 / hz / secs.max(1e-3)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Clock ticks per second for `proc_usage`.

@@ -74,6 +74,8 @@ pub enum TimerName {
     J,
     /// Non-INVITE client: wait for response retransmissions in Completed.
     K,
+    /// INVITE server (RFC 6026 §7.1): absorb INVITE retransmissions after a 2xx.
+    L,
 }
 
 /// A deadline heap with lazy deletion: entries name an owner, and the owner decides when

@@ -340,3 +340,63 @@ fn rfc2543_requests_match_without_a_branch() {
     assert_eq!(responses(&mut ep).len(), 1);
     assert_eq!(ep.layer().live_transactions(), (2, 0));
 }
+
+#[test]
+fn invite_server_after_a_2xx_absorbs_retransmissions_until_timer_l() {
+    // RFC 6026 §7.1: the INVITE transaction outlives its 2xx in Accepted, so a late copy of
+    // the INVITE is not taken for a new call; an ACK that reuses the INVITE's branch is the
+    // dialog's; Timer L (64*T1) ends it.
+    let mut clock = Clock::new();
+    let mut layer = TransactionLayer::new(TimerSettings::default());
+    let phone = Peer::udp(addr(PHONE));
+    let inv = request(&invite("acc-1", "acc1"));
+    layer.on_request(clock.now(), inv.clone(), phone, || "us".into());
+    let Some(LayerEvent::Request { tx, .. }) = layer.poll_event() else {
+        panic!("the INVITE reaches the TU")
+    };
+    let ok = sb_sip_msg::ResponseBuilder::new(&inv, 200)
+        .to_tag("us")
+        .build();
+    layer.respond(clock.now(), tx, &ok);
+    assert!(layer.poll_transmit().is_some(), "the 200 goes out");
+    clock.advance(Duration::from_millis(700));
+    layer.on_request(clock.now(), inv.clone(), phone, || "other".into());
+    assert!(
+        layer.poll_event().is_none(),
+        "a retransmission is no new call"
+    );
+    assert!(
+        layer.poll_transmit().is_none(),
+        "the TU resends its 2xx, not the layer"
+    );
+    let same_branch_ack = String::from_utf8(invite("acc-1", "acc1"))
+        .expect("utf8")
+        .replace("INVITE sip:", "ACK sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
+        .replace(
+            "To: <sip:8000@127.0.0.1>",
+            "To: <sip:8000@127.0.0.1>;tag=us",
+        );
+    layer.on_request(
+        clock.now(),
+        request(same_branch_ack.as_bytes()),
+        phone,
+        || "x".into(),
+    );
+    assert!(
+        matches!(layer.poll_event(), Some(LayerEvent::Ack { .. })),
+        "the ACK of the 2xx is the dialog's"
+    );
+    assert_eq!(layer.live_transactions(), (1, 0));
+    let deadline = layer.poll_timeout().expect("Timer L");
+    assert_eq!(ms(deadline - clock.now()), 64 * 500 - 700);
+    clock.advance_to(deadline);
+    layer.handle_timeout(clock.now());
+    assert_eq!(layer.live_transactions(), (0, 0), "Timer L = 64*T1");
+    // After it, the same INVITE would be new again (as RFC 3261 had it at once).
+    layer.on_request(clock.now(), inv, phone, || "us2".into());
+    assert!(matches!(
+        layer.poll_event(),
+        Some(LayerEvent::Request { .. })
+    ));
+}

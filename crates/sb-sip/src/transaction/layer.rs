@@ -117,6 +117,15 @@ impl TransactionLayer {
     ) {
         let key = ServerKey::of(&req);
         if let Some(id) = self.server_keys.get(&key).copied() {
+            let accepted = self
+                .servers
+                .get(&id)
+                .is_some_and(|e| e.tx.state == ServerState::Accepted);
+            if accepted && req.method == Method::Ack {
+                // An ACK for the 2xx that reused the INVITE's branch: the dialog's (RFC 6026).
+                self.events.push_back(LayerEvent::Ack { req, source });
+                return;
+            }
             self.on_matched_request(now, id, &req);
             return;
         }

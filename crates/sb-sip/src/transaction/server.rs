@@ -1,5 +1,5 @@
-//! Server transactions: INVITE (RFC 3261 §17.2.1, Figure 7) and non-INVITE (§17.2.2,
-//! Figure 8).
+//! Server transactions: INVITE (RFC 3261 §17.2.1, Figure 7, with the Accepted state of RFC
+//! 6026) and non-INVITE (§17.2.2, Figure 8).
 
 use crate::peer::Peer;
 use crate::timer::{TimerName, TimerSet, TimerSettings};
@@ -13,6 +13,9 @@ pub enum ServerState {
     Completed,
     /// INVITE only: ACK received, absorbing ACK retransmissions (Timer I).
     Confirmed,
+    /// INVITE only (RFC 6026 §7.1): a 2xx went out; retransmissions of the INVITE are
+    /// absorbed rather than taken for a new call, and the ACK goes to the TU, until Timer L.
+    Accepted,
     Terminated,
 }
 
@@ -96,8 +99,11 @@ impl ServerTx {
         self.final_status = Some(status);
         if self.invite {
             if status < 300 {
-                // §17.2.1: a 2xx ends the transaction; the TU retransmits it (§13.3.1.4).
-                self.state = ServerState::Terminated;
+                // The TU retransmits the 2xx itself (§13.3.1.4); the transaction stays to
+                // absorb the INVITE's retransmissions (RFC 6026 §7.1, Timer L).
+                self.state = ServerState::Accepted;
+                self.last_response = None;
+                self.timers.set(TimerName::L, now + t.t1_x64());
             } else {
                 self.state = ServerState::Completed;
                 if !self.reliable() {
@@ -149,7 +155,7 @@ impl ServerTx {
                     self.timers.clear_all();
                     out.push(ServerAction::AckTimeout);
                 }
-                TimerName::I | TimerName::J => {
+                TimerName::I | TimerName::J | TimerName::L => {
                     self.state = ServerState::Terminated;
                     self.timers.clear_all();
                 }
