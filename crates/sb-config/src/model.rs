@@ -107,6 +107,9 @@ pub struct Model {
     pub clock_start: Option<i64>,
     pub sla_rings: u32,
     pub sla_ring_cycle: Duration,
+    /// The agents' in-call feature codes (`[features]`).
+    pub feature_hold: String,
+    pub feature_mute: String,
     /// After-call work (`acd.wrap_up_seconds`).
     pub wrap_up: Duration,
     /// Missed offers in a row before an agent is paused (`acd.pause_after_misses`).

@@ -20,6 +20,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub acd: Acd,
     #[serde(default)]
+    pub features: Features,
+    #[serde(default)]
     pub extensions: Vec<Extension>,
     #[serde(default)]
     pub queues: Vec<Queue>,
@@ -250,6 +252,32 @@ pub struct Acd {
     /// Offers an agent lets ring out in a row before being paused ("missed calls").
     #[serde(default = "d2")]
     pub pause_after_misses: Spanned<u64>,
+}
+
+/// The agents' in-call feature codes, keyed on the phone during a call.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Features {
+    #[serde(default = "star1")]
+    pub hold: Spanned<String>,
+    #[serde(default = "star2")]
+    pub mute: Spanned<String>,
+}
+
+fn star1() -> Spanned<String> {
+    Spanned::new(0..0, "*1".into())
+}
+fn star2() -> Spanned<String> {
+    Spanned::new(0..0, "*2".into())
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Features {
+            hold: star1(),
+            mute: star2(),
+        }
+    }
 }
 
 fn d10() -> Spanned<u64> {

@@ -452,6 +452,38 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         );
     }
 
+    let code_ok = |s: &str| {
+        s.len() >= 2
+            && s.len() <= 4
+            && s.starts_with('*')
+            && s[1..].bytes().all(|b| b.is_ascii_digit())
+    };
+    for (key, v) in [
+        ("features.hold", &raw.features.hold),
+        ("features.mute", &raw.features.mute),
+    ] {
+        if !code_ok(v.get_ref()) {
+            c.error(
+                "SB123",
+                v,
+                format!(
+                    "{key} `{}` must be * and one to three digits, like *1",
+                    v.get_ref()
+                ),
+            );
+        }
+    }
+    if raw.features.hold.get_ref() == raw.features.mute.get_ref() {
+        c.error(
+            "SB123",
+            &raw.features.mute,
+            format!(
+                "features.mute `{}` is already the hold code",
+                raw.features.mute.get_ref()
+            ),
+        );
+    }
+
     let mut extensions = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for e in &raw.extensions {
@@ -699,6 +731,8 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         sla_rings: rings,
         sla_ring_cycle: Duration::from_secs(cycle.into()),
         wrap_up: Duration::from_secs(wrap_up),
+        feature_hold: raw.features.hold.get_ref().clone(),
+        feature_mute: raw.features.mute.get_ref().clone(),
         pause_after_misses: misses as u32,
         extensions,
         queues,

@@ -273,3 +273,37 @@ fn the_overload_threshold_is_configured_and_checked() {
     assert_eq!(errs[0].code, "SB112");
     assert_eq!(errs[0].line, line_of("overload_lag_ms = 100"));
 }
+
+#[test]
+fn feature_codes_are_configured_and_checked() {
+    let m = load(shipped(), &[]).expect("valid");
+    assert_eq!(
+        (m.feature_hold.as_str(), m.feature_mute.as_str()),
+        ("*1", "*2")
+    );
+    let m = load(
+        shipped(),
+        &[
+            "features.hold=\"*55\"".into(),
+            "features.mute=\"*66\"".into(),
+        ],
+    )
+    .expect("valid");
+    assert_eq!(m.feature_hold, "*55");
+    let errs = load(
+        shipped(),
+        &[
+            "features.hold=\"1\"".into(),
+            "features.mute=\"*12345\"".into(),
+        ],
+    )
+    .expect_err("bad codes");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(errs.iter().all(|d| d.code == "SB123"));
+    assert_eq!(errs[0].line, line_of("hold = \"*1\""));
+    let errs = load(shipped(), &["features.mute=\"*1\"".into()]).expect_err("same code");
+    assert!(
+        errs[0].message.contains("already the hold code"),
+        "{errs:#?}"
+    );
+}

@@ -8,4 +8,6 @@ pub mod engine;
 
 pub use assets::{acd_config, acd_from_model, load_assets, AssetSource, Assets};
 pub use call::CallId;
-pub use engine::{Engine, EngineConfig, EngineEvent, LegId, MediaRequest, RtpOut, Side};
+pub use engine::{
+    Control, Engine, EngineConfig, EngineEvent, FeatureCodes, LegId, MediaRequest, RtpOut, Side,
+};

@@ -22,12 +22,14 @@ fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
         .expect("rtp")
 }
 
-#[test]
-fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent_hangs_up() {
-    let mut s = Sim::new(MONDAY + 10 * 3600);
-    register_agent(&mut s, "1003", AGENT);
+/// The agent's answer: PCMA and telephone-event at AGENT_RTP.
+const AGENT_SDP: &str = "v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7003 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+/// A patient presses 2, waits, and agent 1003 answers with PCMA: returns the agent's INVITE.
+fn bridged_to_1003(s: &mut Sim) -> sb_sip_msg::Request {
+    register_agent(s, "1003", AGENT);
     let tag = s.call("8000", OFFER_4733).expect("answered");
-    past_the_menu(&mut s);
+    past_the_menu(s);
     s.in_dialog(&tag, "INFO", 3, "application/dtmf-relay", "Signal=2\r\n");
     s.advance(4000);
     assert!(
@@ -36,12 +38,25 @@ fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent
             .any(|e| matches!(e, EngineEvent::Offered { agent, .. } if agent == "1003")),
         "offered to the only registered agent"
     );
-    let inv = invite_to_agent(&s).expect("the agent's phone is called");
+    let inv = invite_to_agent(s).expect("the agent's phone is called");
     assert_eq!(inv.uri.to_string(), format!("sip:1003@{AGENT}"));
+    agent_rings(s, &inv);
+    agent_answers(s, &inv, AGENT_SDP);
+    inv
+}
+
+/// A re-INVITE from agent 1003's phone with `sdp`.
+fn agent_reinvite(s: &mut Sim, inv: &sb_sip_msg::Request, cseq: u32, sdp: &str) {
+    let reinvite = format!("INVITE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKre{cseq};rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: {cseq} INVITE\nContact: <sip:1003@{AGENT}>\nMax-Forwards: 70\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}", inv.core.from, inv.core.call_id, sdp.len());
+    s.send_from(AGENT, &reinvite);
+}
+
+#[test]
+fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent_hangs_up() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
     // The agent answers with PCMA: the bridge transcodes.
-    let sdp = "v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7003 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
-    agent_rings(&mut s, &inv);
-    agent_answers(&mut s, &inv, sdp);
+    let inv = bridged_to_1003(&mut s);
+    let sdp = AGENT_SDP;
     assert!(s
         .events
         .iter()
@@ -106,8 +121,7 @@ fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent
         "m=audio 7003 RTP/AVP 8 101\r\n",
         "m=audio 7003 RTP/AVP 8 101\r\na=sendonly\r\n",
     );
-    let reinvite = format!("INVITE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKhold;rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: 2 INVITE\nContact: <sip:1003@{AGENT}>\nMax-Forwards: 70\nContent-Type: application/sdp\nContent-Length: {}\n\n{hold_sdp}", inv.core.from, inv.core.call_id, hold_sdp.len());
-    s.send_from(AGENT, &reinvite);
+    agent_reinvite(&mut s, &inv, 2, &hold_sdp);
     let answer = s.last_response().clone();
     assert_eq!((answer.status, answer.core.cseq.seq), (200, 2));
     let body = String::from_utf8(answer.body.clone()).expect("sdp");
@@ -304,5 +318,148 @@ fn a_patient_who_stays_on_the_line_keeps_waiting_and_is_not_sent_away_again() {
             .windows(1600)
             .any(|w| w == &next.ulaw[..1600]),
         "their place is announced again: they are waiting in the queue"
+    );
+}
+
+/// Agent 1003's phone sends `payload` with payload type `pt` on its leg.
+fn from_agent(s: &mut Sim, pt: u8, seq: u16, payload: &[u8]) {
+    s.engine.handle_rtp(
+        s.clock.now(),
+        30_002,
+        addr(AGENT_RTP),
+        &rtp(pt, seq, 40_000 + 160 * seq as u32, payload),
+    );
+    s.pump();
+}
+
+/// The patient's phone sends a frame of `voice`.
+fn from_patient(s: &mut Sim, seq: u16, voice: &[u8]) {
+    s.engine.handle_rtp(
+        s.clock.now(),
+        20_002,
+        addr(PHONE_RTP),
+        &rtp(0, seq, 9_000 + 160 * seq as u32, voice),
+    );
+    s.pump();
+}
+
+/// The agent keys `*` then `digit` (RFC 4733 end packets, the start lost).
+fn agent_keys(s: &mut Sim, seq: &mut u16, digit: u8) {
+    for event in [10u8, digit] {
+        *seq += 1;
+        from_agent(s, 101, *seq, &[event, 0x80 | 10, 0x03, 0x20]);
+    }
+}
+
+fn sent_to(s: &Sim, from: usize, to: &str) -> Vec<Vec<u8>> {
+    s.rtp[from..]
+        .iter()
+        .filter(|(_, t, _)| *t == addr(to))
+        .map(|(_, _, p)| p.clone())
+        .collect()
+}
+
+#[test]
+fn the_agent_holds_and_mutes_by_feature_code_and_by_the_phones_own_hold() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    let inv = bridged_to_1003(&mut s);
+    let agent_voice = vec![0x55u8; 160];
+    let patient_voice = vec![0x11u8; 160];
+    let mut seq = 100u16;
+    let hold_events = |s: &Sim| -> Vec<(bool, sb_engine::Control)> {
+        s.events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::Hold { on, by, .. } => Some((*on, *by)),
+                _ => None,
+            })
+            .collect()
+    };
+
+    // *1: on hold. The patient hears the hold music; neither voice crosses.
+    agent_keys(&mut s, &mut seq, 1);
+    assert_eq!(hold_events(&s), [(true, sb_engine::Control::FeatureCode)]);
+    let mark = s.rtp.len();
+    s.advance(200);
+    from_patient(&mut s, 1, &patient_voice);
+    seq += 1;
+    from_agent(&mut s, 8, seq, &agent_voice);
+    assert!(
+        sent_to(&s, mark, AGENT_RTP).is_empty(),
+        "the agent hears nothing"
+    );
+    let heard: Vec<u8> = sent_to(&s, mark, PHONE_RTP)
+        .iter()
+        .flat_map(|p| RtpReader::new(p).expect("rtp").payload().to_vec())
+        .collect();
+    let music = &s.assets.prompt("zh-CN", "hold-music").expect("music").ulaw;
+    assert_eq!(heard.len(), 10 * 160, "a frame every 20 ms");
+    assert_eq!(
+        &heard[..],
+        &music[..heard.len()],
+        "the hold music, from its start"
+    );
+    // *1 again: back; both directions flow, the patient's stream continuous.
+    agent_keys(&mut s, &mut seq, 1);
+    let mark = s.rtp.len();
+    s.advance(100);
+    from_patient(&mut s, 2, &patient_voice);
+    seq += 1;
+    from_agent(&mut s, 8, seq, &agent_voice);
+    assert_eq!(sent_to(&s, mark, AGENT_RTP).len(), 1);
+    let back = sent_to(&s, mark, PHONE_RTP);
+    assert_eq!(back.len(), 1, "the agent again, no more music");
+    assert!(RtpReader::new(&back[0])
+        .expect("rtp")
+        .payload()
+        .iter()
+        .all(|b| *b == g711::alaw_to_ulaw(0x55)));
+
+    // *2: muted. The agent still hears the patient; the patient no longer hears the agent.
+    agent_keys(&mut s, &mut seq, 2);
+    let mark = s.rtp.len();
+    from_patient(&mut s, 3, &patient_voice);
+    seq += 1;
+    from_agent(&mut s, 8, seq, &agent_voice);
+    assert_eq!(sent_to(&s, mark, AGENT_RTP).len(), 1);
+    assert!(sent_to(&s, mark, PHONE_RTP).is_empty());
+    agent_keys(&mut s, &mut seq, 2);
+    let mark = s.rtp.len();
+    seq += 1;
+    from_agent(&mut s, 8, seq, &agent_voice);
+    assert_eq!(sent_to(&s, mark, PHONE_RTP).len(), 1, "unmuted");
+    let mutes: Vec<bool> = s
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Mute { on, .. } => Some(*on),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mutes, [true, false]);
+    // The agent's keys never reached the patient.
+    assert!(s
+        .rtp
+        .iter()
+        .filter(|(_, t, _)| *t == addr(PHONE_RTP))
+        .all(|(_, _, p)| RtpReader::new(p).expect("rtp").payload_type() != 101));
+
+    // The phone's own hold button: a re-INVITE with sendonly, then sendrecv again.
+    let hold_sdp = AGENT_SDP.replace(
+        "m=audio 7003 RTP/AVP 8 101\r\n",
+        "m=audio 7003 RTP/AVP 8 101\r\na=sendonly\r\n",
+    );
+    agent_reinvite(&mut s, &inv, 2, &hold_sdp);
+    assert_eq!(s.last_response().status, 200);
+    agent_reinvite(&mut s, &inv, 3, AGENT_SDP);
+    assert_eq!(s.last_response().status, 200);
+    assert_eq!(
+        hold_events(&s),
+        [
+            (true, sb_engine::Control::FeatureCode),
+            (false, sb_engine::Control::FeatureCode),
+            (true, sb_engine::Control::Phone),
+            (false, sb_engine::Control::Phone),
+        ]
     );
 }

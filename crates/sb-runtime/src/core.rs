@@ -131,6 +131,10 @@ impl Server {
             origin: now,
             wall_at_origin: wall,
             overload_lag: model.overload_lag,
+            features: sb_engine::FeatureCodes {
+                hold: model.feature_hold.clone(),
+                mute: model.feature_mute.clone(),
+            },
         };
         let seed = u64::from_le_bytes(key[..8].try_into().unwrap_or([7; 8])) ^ 0x5EED;
         let acd = sb_engine::acd_from_model(model, now);
@@ -417,6 +421,8 @@ fn log_event(ev: EngineEvent) {
         EngineEvent::Bridged { call, agent } => {
             tracing::info!(%call, %agent, "caller and agent bridged")
         }
+        EngineEvent::Hold { call, on, by } => tracing::info!(%call, on, by = ?by, "hold"),
+        EngineEvent::Mute { call, on, by } => tracing::info!(%call, on, by = ?by, "mute"),
         EngineEvent::CallbackOffered { call } => {
             tracing::info!(%call, "callback offered (nowhere to overflow to)")
         }

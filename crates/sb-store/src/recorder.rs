@@ -53,6 +53,36 @@ struct Open {
     overflowed: bool,
     transferred: bool,
     callback: bool,
+    /// On hold since, and the hold time of spans already over (ms).
+    held_at: Option<i64>,
+    hold_ms: i64,
+    muted_at: Option<i64>,
+    mute_ms: i64,
+}
+
+/// Who changed hold or mute, for the call's event log.
+fn control_name(c: sb_engine::Control) -> &'static str {
+    match c {
+        sb_engine::Control::Phone => "phone",
+        sb_engine::Control::FeatureCode => "feature code",
+        sb_engine::Control::Api => "api",
+    }
+}
+
+/// Opens or closes a span (hold, mute) at `at_ms`; a closed span adds to `total`.
+fn span(open: &mut Option<i64>, total: &mut i64, on: bool, at_ms: i64) -> bool {
+    match (on, *open) {
+        (true, None) => {
+            *open = Some(at_ms);
+            true
+        }
+        (false, Some(since)) => {
+            *total += (at_ms - since).max(0);
+            *open = None;
+            true
+        }
+        _ => false,
+    }
 }
 
 pub struct Recorder {
@@ -211,6 +241,18 @@ impl Recorder {
             }),
             EngineEvent::Bridged { call, agent } => self.with(call.0, |o| {
                 push_event(o, at_ms, "bridged", Some(agent.clone()), None)
+            }),
+            EngineEvent::Hold { call, on, by } => self.with(call.0, |o| {
+                if span(&mut o.held_at, &mut o.hold_ms, *on, at_ms) {
+                    let kind = if *on { "held" } else { "resumed" };
+                    push_event(o, at_ms, kind, None, Some(control_name(*by).into()));
+                }
+            }),
+            EngineEvent::Mute { call, on, by } => self.with(call.0, |o| {
+                if span(&mut o.muted_at, &mut o.mute_ms, *on, at_ms) {
+                    let kind = if *on { "muted" } else { "unmuted" };
+                    push_event(o, at_ms, kind, None, Some(control_name(*by).into()));
+                }
             }),
             EngineEvent::MediaQuality {
                 call,
@@ -388,11 +430,16 @@ impl Recorder {
             return;
         };
         withdraw_all(&mut o, at_ms);
+        // A call that ends on hold or muted: the span runs to the end.
+        span(&mut o.held_at, &mut o.hold_ms, false, at_ms);
+        span(&mut o.muted_at, &mut o.mute_ms, false, at_ms);
         push_event(&mut o, at_ms, "ended", None, Some(reason.to_string()));
         let Some(mut r) = o.record.take() else {
             return;
         };
         r.ended_ms = Some(at_ms);
+        r.hold_ms = o.hold_ms;
+        r.mute_ms = o.mute_ms;
         r.hangup_by = Some(match by {
             Side::Caller => Party::Caller,
             Side::Agent => Party::Agent,

@@ -29,7 +29,22 @@ fn an_answered_call_through_the_engine_is_recorded_as_it_happened() {
     s.advance(3000);
     let sdp = "v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7003 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
     agent_answers(&mut s, &inv, sdp);
-    s.advance(30_000);
+    // Thirty seconds of talk, five of them on hold and two muted (by the control API).
+    let call = sb_engine::CallId(1);
+    let api = sb_engine::Control::Api;
+    s.advance(10_000);
+    s.engine.set_hold(s.clock.now(), call, true, api);
+    s.pump();
+    s.advance(5_000);
+    s.engine.set_hold(s.clock.now(), call, false, api);
+    s.pump();
+    s.advance(5_000);
+    s.engine.set_mute(s.clock.now(), call, true, api);
+    s.pump();
+    s.advance(2_000);
+    s.engine.set_mute(s.clock.now(), call, false, api);
+    s.pump();
+    s.advance(8_000);
     agent_hangs_up(&mut s, &inv);
     assert!(s
         .inbox
@@ -113,7 +128,11 @@ fn an_answered_call_through_the_engine_is_recorded_as_it_happened() {
                 .fetch_all(&mut c)
                 .await
                 .expect("events");
-        let want = ["joined", "offered", "answered", "bridged", "ended"];
+        assert_eq!((get("hold_ms"), get("mute_ms")), (5_000, 2_000));
+        let want = [
+            "joined", "offered", "answered", "bridged", "held", "resumed", "muted", "unmuted",
+            "ended",
+        ];
         let found: Vec<&str> = kinds
             .iter()
             .map(String::as_str)

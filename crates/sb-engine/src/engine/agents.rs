@@ -2,9 +2,11 @@
 //! bridged to the waiting caller, and media is relayed between the two legs (transcoding
 //! PCMU and PCMA when they differ, RFC 4733 events passed through).
 
-use super::{renegotiate, Engine, EngineEvent, MediaRequest, PortUse, RtpQueue, Side};
+use super::control::FeatureKeys;
+use super::{renegotiate, Control, Engine, EngineEvent, MediaRequest, PortUse, RtpQueue, Side};
 use crate::call::CallId;
 use sb_acd::{AcdAction, AgentId, CallId as AcdCall};
+use sb_media::dtmf::{digit_from_info, Rfc4733Receiver};
 use sb_media::negotiate::{accept_answer, offer, Codec, Direction, LocalMedia, Negotiated};
 use sb_media::prompt::FRAME;
 use sb_media::{g711, RtpSession, SessionDescription};
@@ -20,7 +22,7 @@ pub struct LegId(pub u64);
 
 #[derive(Debug)]
 pub(super) struct AgentLeg {
-    call: CallId,
+    pub(super) call: CallId,
     agent: AgentId,
     contact: Uri,
     flow: Peer,
@@ -31,6 +33,9 @@ pub(super) struct AgentLeg {
     media: Option<Negotiated>,
     rtp: Option<RtpSession>,
     connected: bool,
+    /// The agent's keys (RFC 4733), for feature codes.
+    rfc4733: Rfc4733Receiver,
+    pub(super) keys: FeatureKeys,
 }
 
 fn transcode(from: Codec, to: Codec, payload: &[u8], out: &mut [u8; FRAME * 2]) -> usize {
@@ -113,6 +118,8 @@ impl Engine {
                 media: None,
                 rtp: None,
                 connected: false,
+                rfc4733: Rfc4733Receiver::default(),
+                keys: FeatureKeys::default(),
             },
         );
         self.media.push_back(MediaRequest::OpenLeg(id));
@@ -333,6 +340,15 @@ impl Engine {
                 }
             }
             (Method::Invite | Method::Update, Some(tx)) => self.on_leg_reoffer(now, id, tx, &req),
+            (Method::Info, Some(tx)) => {
+                // A key the agent pressed, signalled in SIP (feature codes).
+                let ct = req.headers.get("Content-Type").unwrap_or_default();
+                let key = digit_from_info(ct, &req.body);
+                self.sip.respond(now, tx, 200, |b| b);
+                if let Some(d) = key {
+                    self.agent_key(now, id, d);
+                }
+            }
             (_, Some(tx)) => self.sip.respond(now, tx, 200, |b| b),
             _ => {}
         }
@@ -359,7 +375,23 @@ impl Engine {
         if let Ok(sdp) = &outcome {
             leg.our_sdp = Some(sdp.clone());
         }
+        // The phone's own hold: it offered sendonly or inactive, so we send it nothing.
+        let phone_holds = outcome.is_ok()
+            && !req.body.is_empty()
+            && leg.media.as_ref().is_some_and(|m| !m.direction.sends());
+        let (call, connected) = (leg.call, leg.connected);
         self.answer_reoffer(now, tx, outcome);
+        if connected {
+            let by_phone = self
+                .calls
+                .get(&call)
+                .is_some_and(|c| c.held_by == Some(Control::Phone));
+            if phone_holds {
+                self.set_hold(now, call, true, Control::Phone);
+            } else if by_phone {
+                self.set_hold(now, call, false, Control::Phone);
+            }
+        }
     }
 
     /// RTP from the caller while bridged: on to the agent's phone.
@@ -382,6 +414,10 @@ impl Engine {
         let Ok(pkt) = crtp.on_packet(now, from, bytes) else {
             return;
         };
+        if call.held_since.is_some() {
+            // On hold: the agent hears nothing of the patient.
+            return;
+        }
         let (Some(lrtp), Some(lmedia), Some(port)) =
             (leg.rtp.as_mut(), leg.media.as_ref(), leg.port)
         else {
@@ -404,9 +440,21 @@ impl Engine {
         if !leg.connected {
             return;
         }
+        if Some(pkt.payload_type) == lmedia.dtmf_pt {
+            // The agent's keys are feature codes, never relayed to the patient.
+            let key = leg.rfc4733.on_packet(pkt.timestamp, pkt.payload);
+            if let Some(d) = key {
+                self.agent_key(now, leg_id, d);
+            }
+            return;
+        }
         let Some(call) = self.calls.get_mut(&leg.call) else {
             return;
         };
+        if call.held_since.is_some() || call.muted_since.is_some() {
+            // Held (the patient hears music) or muted: the agent's voice stops here.
+            return;
+        }
         let (Some(crtp), Some(cmedia), Some(port)) =
             (call.rtp.as_mut(), call.media.as_ref(), call.local_port)
         else {

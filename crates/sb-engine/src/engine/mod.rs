@@ -17,11 +17,13 @@ use sb_sip::transaction::TxId;
 use sb_sip::{Endpoint, Event, Peer};
 
 mod agents;
+mod control;
 mod idmap;
 mod overload;
 mod rtp_out;
 use agents::AgentLeg;
 pub use agents::LegId;
+pub use control::{Control, FeatureCodes};
 use idmap::IdMap;
 use overload::LoadGuard;
 use rtp_out::RtpQueue;
@@ -122,6 +124,8 @@ pub struct EngineConfig {
     /// A timer running this late means the engine is behind: new calls get 503 for a
     /// while (`sip.overload_lag_ms`; zero never refuses).
     pub overload_lag: Duration,
+    /// The agents' in-call feature codes.
+    pub features: FeatureCodes,
 }
 
 /// What happened, for the logs, the events stream and (later) the call records.
@@ -184,6 +188,18 @@ pub enum EngineEvent {
     Bridged {
         call: CallId,
         agent: String,
+    },
+    /// The agent put the patient on hold (music) or took them off it.
+    Hold {
+        call: CallId,
+        on: bool,
+        by: Control,
+    },
+    /// The agent muted themselves towards the patient, or unmuted.
+    Mute {
+        call: CallId,
+        on: bool,
+        by: Control,
     },
     Overflowed {
         call: CallId,
@@ -672,6 +688,9 @@ impl Engine {
             queue: None,
             callback_until: None,
             bye_after_prompt: false,
+            held_since: None,
+            held_by: None,
+            muted_since: None,
         };
         self.calls.insert(id, call);
         self.by_tx.insert(tx, id);
@@ -795,7 +814,8 @@ impl Engine {
 
     fn run_call(&mut self, now: Instant, id: CallId) {
         let wall = self.wall(now);
-        if self.bridged.contains_key(&id) {
+        let held = self.calls.get(&id).is_some_and(|c| c.held_since.is_some());
+        if self.bridged.contains_key(&id) && !held {
             // The caller hears the agent now: no prompts, no silence from us.
             if let Some(c) = self.calls.get_mut(&id) {
                 c.next_tick = None;
@@ -840,6 +860,12 @@ impl Engine {
                 continue;
             };
             let codec = media.codec;
+            if call.held_since.is_some() && call.playlist.is_empty() {
+                // Held by the agent: the music, round and round.
+                if let Some(m) = self.assets.prompt(call.ivr.language(), "hold-music") {
+                    call.playlist.push(m.clone());
+                }
+            }
             if call.on_hold {
                 // Waiting for an agent: the position now and then, music in between.
                 let lang = call.ivr.language().to_string();

@@ -74,6 +74,7 @@ impl Sim {
             origin: clock.now(),
             wall_at_origin: wall_at_start,
             overload_lag: Duration::from_millis(100),
+            features: sb_engine::FeatureCodes::default(),
         };
         let acd = sb_engine::acd_from_model(&model, clock.now());
         let engine = Engine::new(sip, assets.clone(), ecfg, acd, 99);

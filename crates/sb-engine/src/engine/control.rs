@@ -1,0 +1,192 @@
+//! In-call control of a bridged call by its agent. Hold: the patient hears the hold music
+//! and the agent hears nothing from the patient. Mute ("cover the mouthpiece"): the patient
+//! stops hearing the agent, who still hears the patient. Either comes from the agent's
+//! phone (its own hold button, a re-INVITE with `sendonly` or `inactive`, RFC 3264 §8.4) or
+//! from feature codes keyed on it (RFC 4733 or SIP INFO; the agent's keys are never
+//! relayed to the patient). Each change is an event with who made it, so the call record
+//! can count hold and mute time.
+
+use super::{grid_after, Engine, EngineEvent, LegId};
+use crate::call::CallId;
+use std::time::{Duration, Instant};
+
+/// The keys that hold and mute (`[features]`): `*` and one to three digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureCodes {
+    pub hold: String,
+    pub mute: String,
+}
+
+impl Default for FeatureCodes {
+    fn default() -> Self {
+        FeatureCodes {
+            hold: "*1".into(),
+            mute: "*2".into(),
+        }
+    }
+}
+
+/// Where a hold or mute came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// The phone's own hold (re-INVITE).
+    Phone,
+    FeatureCode,
+    Api,
+}
+
+/// A feature code must be keyed within this long of its `*`.
+const KEYING: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feature {
+    Hold,
+    Mute,
+}
+
+/// What an agent has keyed of a feature code so far.
+#[derive(Debug, Default)]
+pub(super) struct FeatureKeys {
+    typed: String,
+    started: Option<Instant>,
+}
+
+impl FeatureKeys {
+    fn push(&mut self, now: Instant, d: char, codes: &FeatureCodes) -> Option<Feature> {
+        if self
+            .started
+            .is_some_and(|t| now.saturating_duration_since(t) > KEYING)
+        {
+            self.typed.clear();
+        }
+        if d == '*' {
+            self.typed.clear();
+            self.started = Some(now);
+        } else if self.typed.is_empty() {
+            return None;
+        }
+        self.typed.push(d);
+        let found = if self.typed == codes.hold {
+            Some(Feature::Hold)
+        } else if self.typed == codes.mute {
+            Some(Feature::Mute)
+        } else {
+            None
+        };
+        if found.is_some() || self.typed.len() >= 4 {
+            self.typed.clear();
+        }
+        found
+    }
+}
+
+impl Engine {
+    /// Puts a bridged call on hold or takes it off. Nothing happens unless it changes.
+    pub fn set_hold(&mut self, now: Instant, id: CallId, on: bool, by: Control) {
+        if !self.bridged.contains_key(&id) {
+            return;
+        }
+        let origin = self.cfg.origin;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.held_since.is_some() == on {
+            return;
+        }
+        call.playlist.clear();
+        call.playing = false;
+        call.held_by = on.then_some(by);
+        if on {
+            call.held_since = Some(now);
+            let lang = call.ivr.language().to_string();
+            if let Some(m) = self.assets.prompt(&lang, "hold-music") {
+                call.playlist.push(m.clone());
+            }
+            call.next_tick = Some(grid_after(origin, now));
+        } else {
+            call.held_since = None;
+            call.next_tick = None;
+            // The agent's audio takes over from the music: its timestamps are re-based.
+            if let Some(rtp) = call.rtp.as_mut() {
+                rtp.end_relay();
+            }
+        }
+        self.events
+            .push_back(EngineEvent::Hold { call: id, on, by });
+        self.schedule(id);
+    }
+
+    /// Mutes the agent towards the patient, or unmutes.
+    pub fn set_mute(&mut self, now: Instant, id: CallId, on: bool, by: Control) {
+        if !self.bridged.contains_key(&id) {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.muted_since.is_some() == on {
+            return;
+        }
+        call.muted_since = on.then_some(now);
+        self.events
+            .push_back(EngineEvent::Mute { call: id, on, by });
+    }
+
+    /// A key the agent pressed during the call.
+    pub(super) fn agent_key(&mut self, now: Instant, leg: LegId, d: char) {
+        let codes = self.cfg.features.clone();
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        let call = l.call;
+        let Some(feature) = l.keys.push(now, d, &codes) else {
+            return;
+        };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        match feature {
+            Feature::Hold => {
+                let on = c.held_since.is_none();
+                self.set_hold(now, call, on, Control::FeatureCode)
+            }
+            Feature::Mute => {
+                let on = c.muted_since.is_none();
+                self.set_mute(now, call, on, Control::FeatureCode)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_codes_are_matched_within_the_keying_time() {
+        let t = sb_sim::Clock::new().now();
+        let codes = FeatureCodes::default();
+        let mut k = FeatureKeys::default();
+        assert_eq!(k.push(t, '1', &codes), None, "no star, no code");
+        assert_eq!(k.push(t, '*', &codes), None);
+        assert_eq!(k.push(t, '1', &codes), Some(Feature::Hold));
+        assert_eq!(k.push(t, '*', &codes), None);
+        assert_eq!(k.push(t, '2', &codes), Some(Feature::Mute));
+        // Too slow: the star has expired.
+        assert_eq!(k.push(t, '*', &codes), None);
+        assert_eq!(k.push(t + Duration::from_secs(4), '1', &codes), None);
+        // A second star starts over; an unknown code is dropped.
+        assert_eq!(k.push(t, '*', &codes), None);
+        assert_eq!(k.push(t, '*', &codes), None);
+        assert_eq!(k.push(t, '9', &codes), None);
+        assert_eq!(k.push(t, '1', &codes), None, "*91 is no code");
+        let mut k = FeatureKeys::default();
+        let custom = FeatureCodes {
+            hold: "*55".into(),
+            mute: "*66".into(),
+        };
+        k.push(t, '*', &custom);
+        k.push(t, '5', &custom);
+        assert_eq!(k.push(t, '5', &custom), Some(Feature::Hold));
+    }
+}
