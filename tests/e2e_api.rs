@@ -30,8 +30,23 @@ fn api_addr(e: &Engine) -> SocketAddr {
         .expect("socket address")
 }
 
-/// One request; returns the status, the headers and the body.
+/// One GET; returns the status, the headers and the body.
 fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String, String) {
+    request(addr, "GET", path, token, "")
+}
+
+/// One POST with a JSON body.
+fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, String, String) {
+    request(addr, "POST", path, token, body)
+}
+
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
@@ -40,7 +55,8 @@ fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String, Strin
         .unwrap_or_default();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: switchboard\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: switchboard\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .expect("send");
     let mut text = String::new();
@@ -172,4 +188,137 @@ fn tokens_roles_and_the_reports() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The calls the API lists for `token`.
+fn calls(api: SocketAddr, token: &str) -> Vec<serde_json::Value> {
+    let (status, _, body) = get(api, "/api/v1/calls", Some(token));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    v["calls"].as_array().expect("calls").clone()
+}
+
+#[test]
+fn live_calls_are_listed_and_controlled_by_role() {
+    let e = Engine::start("api-live", &["rtp.timer_spin_ms=0"]);
+    let api = api_addr(&e);
+    let (status, _, _) = get(api, "/api/v1/calls", None);
+    assert_eq!(status, 401);
+    assert!(calls(api, OPERATOR).is_empty());
+    // Bad requests name what is wrong.
+    for (path, body, status, start) in [
+        ("/api/v1/calls/abc/hold", "{\"on\": true}", 400, "id:"),
+        (
+            "/api/v1/calls/1/hold",
+            "{}",
+            400,
+            "body: missing field `on`",
+        ),
+        (
+            "/api/v1/calls/1/hold",
+            "{\"on\": \"yes\"}",
+            400,
+            "body: invalid type",
+        ),
+        (
+            "/api/v1/calls/1/mute",
+            "{\"on\": true, \"x\": 1}",
+            400,
+            "body: unknown field `x`",
+        ),
+        ("/api/v1/calls/1/mute", "{\"on\": tru", 400, "body:"),
+        ("/api/v1/calls/1/dance", "", 404, "dance: no such action"),
+        (
+            "/api/v1/calls/1/hold",
+            "{\"on\": true}",
+            404,
+            "call 1: no such call",
+        ),
+    ] {
+        let (got, _, text) = post(api, path, Some(OPERATOR), body);
+        assert_eq!(got, status, "{path} {body}: {text}");
+        assert!(error_of(&text).starts_with(start), "{path} {body}: {text}");
+    }
+    let (status, _, _) = post(
+        api,
+        "/api/v1/calls/1/hangup",
+        Some("wrong-token-wrong-token"),
+        "",
+    );
+    assert_eq!(status, 401);
+
+    // A patient in the IVR: operators see the number, an agent's token not this call at all.
+    require_tool("sipp");
+    let dir = scratch("api-live-call");
+    let scenario = std::fs::read_to_string(workspace().join("tests/sipp/short_call.xml"))
+        .expect("scenario")
+        .replace("HOLD_MS", "20000");
+    std::fs::write(dir.join("short_call.xml"), scenario).expect("write");
+    let mut sipp = std::process::Command::new("sipp")
+        .current_dir(&dir)
+        .args([
+            "-sf",
+            "short_call.xml",
+            "-s",
+            "8000",
+            "-au",
+            "1001",
+            "-ap",
+            "demo-1001",
+        ])
+        .arg("-auth_uri")
+        .arg(format!("8000@127.0.0.1:{}", e.port))
+        .args(["-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
+        .arg(free_port().to_string())
+        .arg("-mp")
+        .arg((free_port() & !1).to_string())
+        .args(["-timeout", "30s", "-nostdin"])
+        .arg(e.addr().to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let live = loop {
+        let c = calls(api, SUPERVISOR);
+        if !c.is_empty() {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "the call never showed");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let id = live[0]["id"].as_u64().expect("id");
+    assert_eq!(live[0]["state"], "ivr");
+    assert_eq!(live[0]["caller"], "1001");
+    assert_eq!(live[0]["dialled"], "8000");
+    assert!(calls(api, AGENT).is_empty(), "not the agent's call");
+    let (status, _, body) = post(
+        api,
+        &format!("/api/v1/calls/{id}/hold"),
+        Some(AGENT),
+        "{\"on\": true}",
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = post(
+        api,
+        &format!("/api/v1/calls/{id}/hold"),
+        Some(OPERATOR),
+        "{\"on\": true}",
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(error_of(&body).contains("not with an agent"));
+    let (status, _, body) = post(
+        api,
+        &format!("/api/v1/calls/{id}/hangup"),
+        Some(OPERATOR),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !calls(api, SUPERVISOR).is_empty() {
+        assert!(Instant::now() < deadline, "the call is still up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = sipp.kill();
+    let _ = sipp.wait();
 }

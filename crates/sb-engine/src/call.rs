@@ -32,6 +32,8 @@ pub enum Phase {
 #[derive(Debug)]
 pub struct Call {
     pub id: CallId,
+    /// The patient's number (personal data: never logged unredacted).
+    pub caller: String,
     pub phase: Phase,
     pub invite_tx: TxId,
     pub source: Peer,

@@ -22,29 +22,6 @@ fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
         .expect("rtp")
 }
 
-/// The agent's answer: PCMA and telephone-event at AGENT_RTP.
-const AGENT_SDP: &str = "v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7003 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
-
-/// A patient presses 2, waits, and agent 1003 answers with PCMA: returns the agent's INVITE.
-fn bridged_to_1003(s: &mut Sim) -> sb_sip_msg::Request {
-    register_agent(s, "1003", AGENT);
-    let tag = s.call("8000", OFFER_4733).expect("answered");
-    past_the_menu(s);
-    s.in_dialog(&tag, "INFO", 3, "application/dtmf-relay", "Signal=2\r\n");
-    s.advance(4000);
-    assert!(
-        s.events
-            .iter()
-            .any(|e| matches!(e, EngineEvent::Offered { agent, .. } if agent == "1003")),
-        "offered to the only registered agent"
-    );
-    let inv = invite_to_agent(s).expect("the agent's phone is called");
-    assert_eq!(inv.uri.to_string(), format!("sip:1003@{AGENT}"));
-    agent_rings(s, &inv);
-    agent_answers(s, &inv, AGENT_SDP);
-    inv
-}
-
 /// A re-INVITE from agent 1003's phone with `sdp`.
 fn agent_reinvite(s: &mut Sim, inv: &sb_sip_msg::Request, cseq: u32, sdp: &str) {
     let reinvite = format!("INVITE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKre{cseq};rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: {cseq} INVITE\nContact: <sip:1003@{AGENT}>\nMax-Forwards: 70\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}", inv.core.from, inv.core.call_id, sdp.len());

@@ -1,14 +1,20 @@
 //! The control API (HTTP, JSON) on `http.listen`, on its own thread so that nothing it does
 //! (a report over a month, a slow client) touches the engine's loop. Every request but the
 //! health check carries a bearer token from the configuration; the token's role decides what
-//! it may do. The reports need the supervisor role: their volumes are confidential.
+//! it may do. The reports need the supervisor role: their volumes are confidential. Live
+//! calls are listed and controlled through the engine's loop (see `control`): an agent's
+//! token sees and acts on its own calls only, and sees patients' numbers masked; operators,
+//! supervisors and admins act on any call.
 
+use crate::control::{Command, ControlRequest, ControlSender, Reply};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use sb_config::model::{ApiToken, Role};
+use sb_engine::ControlError;
 use sb_store::report::{self, GroupBy, Period, PeriodKind, ReportSettings};
 use serde_json::json;
 use std::collections::HashMap;
@@ -21,12 +27,15 @@ pub struct ApiSettings {
     pub tokens: Vec<ApiToken>,
     pub store_path: PathBuf,
     pub reports: ReportSettings,
+    /// To the engine's loop; `None` answers the live endpoints 503.
+    pub control: Option<ControlSender>,
 }
 
 struct Shared {
     tokens: Vec<ApiToken>,
     store_path: PathBuf,
     reports: ReportSettings,
+    control: Option<ControlSender>,
 }
 
 /// A refusal, as the JSON `{"error": "..."}` with its status.
@@ -148,6 +157,127 @@ async fn reports(
     })))
 }
 
+/// Sends `command` to the engine's loop and waits for its answer.
+async fn ask(s: &Shared, who: &ApiToken, command: Command) -> Result<Reply, ApiError> {
+    let down = || {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the engine is not running".into(),
+        )
+    };
+    let tx = s.control.as_ref().ok_or_else(down)?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let agent = if who.role == Role::Agent {
+        // Validation gives every agent token its extension; one without sees nothing.
+        Some(who.agent.clone().unwrap_or_default())
+    } else {
+        None
+    };
+    tx.send(ControlRequest {
+        command,
+        agent,
+        reply,
+    })
+    .await
+    .map_err(|_| down())?;
+    answer.await.map_err(|_| down())
+}
+
+/// `GET /api/v1/calls`: every call now (an agent's token: its own), with its live state.
+async fn list_calls(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = caller(&s, &headers)?;
+    let Reply::Calls(calls) = ask(&s, who, Command::ListCalls).await? else {
+        return Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unexpected answer from the engine".into(),
+        ));
+    };
+    let show_numbers = who.role >= Role::Operator;
+    let rows: Vec<serde_json::Value> = calls
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id.0,
+                "dialled": c.dialled,
+                "caller": if show_numbers { c.caller.clone() } else { report::mask_number(&c.caller) },
+                "state": c.state,
+                "queue": c.queue,
+                "agent": c.agent,
+                "held": c.held,
+                "muted": c.muted,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "calls": rows })))
+}
+
+/// The body of hold and mute: `{"on": true}` or `{"on": false}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnOff {
+    on: bool,
+}
+
+/// `POST /api/v1/calls/{id}/hold`, `.../mute` (body `{"on": bool}`) and `.../hangup`.
+async fn call_action(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = caller(&s, &headers)?;
+    let bad = |msg: String| ApiError(StatusCode::BAD_REQUEST, msg);
+    let call: u64 = id
+        .parse()
+        .map_err(|_| bad(format!("id: `{id}` is not a call id (a number)")))?;
+    let on = || -> Result<bool, ApiError> {
+        serde_json::from_slice::<OnOff>(&body)
+            .map(|b| b.on)
+            .map_err(|e| bad(format!("body: {e} (expected {{\"on\": true|false}})")))
+    };
+    let command = match action.as_str() {
+        "hold" => Command::Control {
+            call,
+            hold: Some(on()?),
+            mute: None,
+        },
+        "mute" => Command::Control {
+            call,
+            hold: None,
+            mute: Some(on()?),
+        },
+        "hangup" => Command::HangUp { call },
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("{other}: no such action (hold, mute, hangup)"),
+            ))
+        }
+    };
+    match ask(&s, who, command).await? {
+        Reply::Done => Ok(Json(json!({ "call": call, "done": action }))),
+        Reply::NotYours => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("call {call} is not with this token's agent"),
+        )),
+        Reply::Failed(ControlError::NoSuchCall) => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("call {call}: no such call"),
+        )),
+        Reply::Failed(ControlError::NotBridged) => Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("call {call} is not with an agent: hold and mute need a bridged call"),
+        )),
+        Reply::Calls(_) => Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unexpected answer from the engine".into(),
+        )),
+    }
+}
+
 async fn not_found() -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "no such endpoint".into())
 }
@@ -162,10 +292,13 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
         tokens: settings.tokens,
         store_path: settings.store_path,
         reports: settings.reports,
+        control: settings.control,
     });
     let app = Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/reports/{period}", get(reports))
+        .route("/api/v1/calls", get(list_calls))
+        .route("/api/v1/calls/{id}/{action}", post(call_action))
         .fallback(not_found)
         .with_state(shared);
     std::thread::Builder::new()

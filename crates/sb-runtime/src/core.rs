@@ -51,6 +51,7 @@ pub struct Server {
     media: MediaPorts,
     spin: Duration,
     records: Option<Records>,
+    control: Option<crate::control::ControlReceiver>,
 }
 
 /// Socket buffers for SIP over UDP: bursts (a carrier's retransmissions, phones
@@ -154,10 +155,17 @@ impl Server {
             media: MediaPorts::new(bind_ip, model.rtp_ports.clone())?,
             spin: model.rtp_timer_spin,
             records: None,
+            control: None,
         })
     }
 
     /// Call records: every engine event goes through the recorder to the store from now on.
+    /// Requests from the control API, answered between turns.
+    pub fn with_control(mut self, control: crate::control::ControlReceiver) -> Server {
+        self.control = Some(control);
+        self
+    }
+
     pub fn with_records(mut self, records: Records) -> Server {
         self.records = Some(records);
         self
@@ -217,6 +225,11 @@ impl Server {
                         }
                         Err(e) => tracing::warn!(error = %e, "media readiness failed"),
                     }
+                    self.after_input(now);
+                }
+                Some(req) = next_control(&mut self.control) => {
+                    let now = Instant::now();
+                    crate::control::serve(&mut self.engine, now, req);
                     self.after_input(now);
                 }
                 Some(input) = rx.recv() => {
@@ -370,6 +383,16 @@ impl Server {
                 }
             },
         }
+    }
+}
+
+/// The next control request, or never when there is no API.
+async fn next_control(
+    rx: &mut Option<crate::control::ControlReceiver>,
+) -> Option<crate::control::ControlRequest> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -3,6 +3,7 @@
 //! endpoint what arrived, sends what it asks for and sleeps until its next deadline.
 
 pub mod api;
+pub mod control;
 mod core;
 mod media;
 mod records;

@@ -23,7 +23,7 @@ pub struct LegId(pub u64);
 #[derive(Debug)]
 pub(super) struct AgentLeg {
     pub(super) call: CallId,
-    agent: AgentId,
+    pub(super) agent: AgentId,
     contact: Uri,
     flow: Peer,
     port: Option<u16>,

@@ -80,7 +80,97 @@ impl FeatureKeys {
     }
 }
 
+/// One call as the control API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCall {
+    pub id: CallId,
+    pub dialled: String,
+    /// The patient's number: personal data, for the API to mask as the asker's role says.
+    pub caller: String,
+    /// `ivr`, `waiting` (in a queue or being transferred) or `talking` (bridged).
+    pub state: &'static str,
+    pub queue: Option<String>,
+    /// The agent the call is bridged to.
+    pub agent: Option<String>,
+    pub held: bool,
+    pub muted: bool,
+}
+
+/// Why a control request was not carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlError {
+    NoSuchCall,
+    /// Hold and mute need the call bridged to an agent.
+    NotBridged,
+}
+
 impl Engine {
+    /// Every call now, for the control API.
+    pub fn live_calls(&self) -> Vec<LiveCall> {
+        let mut out: Vec<LiveCall> = self
+            .calls
+            .values()
+            .map(|c| {
+                let agent = self
+                    .bridged
+                    .get(&c.id)
+                    .and_then(|l| self.legs.get(l))
+                    .map(|l| l.agent.0.clone());
+                LiveCall {
+                    id: c.id,
+                    dialled: c.dialled.clone(),
+                    caller: c.caller.clone(),
+                    state: if agent.is_some() {
+                        "talking"
+                    } else if c.phase == crate::call::Phase::Waiting {
+                        "waiting"
+                    } else {
+                        "ivr"
+                    },
+                    queue: c.queue.as_ref().map(|(q, _)| q.clone()),
+                    agent,
+                    held: c.held_since.is_some(),
+                    muted: c.muted_since.is_some(),
+                }
+            })
+            .collect();
+        out.sort_by_key(|c| c.id);
+        out
+    }
+
+    /// Hold or mute asked from outside the call (the control API).
+    pub fn control(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        hold: Option<bool>,
+        mute: Option<bool>,
+        by: Control,
+    ) -> Result<(), ControlError> {
+        if !self.calls.contains_key(&id) {
+            return Err(ControlError::NoSuchCall);
+        }
+        if !self.bridged.contains_key(&id) {
+            return Err(ControlError::NotBridged);
+        }
+        if let Some(on) = hold {
+            self.set_hold(now, id, on, by);
+        }
+        if let Some(on) = mute {
+            self.set_mute(now, id, on, by);
+        }
+        Ok(())
+    }
+
+    /// Ends a call from outside (the control API): BYE to the patient, the agent's leg too.
+    pub fn hang_up_call(&mut self, now: Instant, id: CallId) -> Result<(), ControlError> {
+        if !self.calls.contains_key(&id) {
+            return Err(ControlError::NoSuchCall);
+        }
+        self.hang_up(now, id, "ended by the control API", super::Side::Engine);
+        Ok(())
+    }
+
     /// Puts a bridged call on hold or takes it off. Nothing happens unless it changes.
     pub fn set_hold(&mut self, now: Instant, id: CallId, on: bool, by: Control) {
         if !self.bridged.contains_key(&id) {

@@ -23,7 +23,7 @@ mod overload;
 mod rtp_out;
 use agents::AgentLeg;
 pub use agents::LegId;
-pub use control::{Control, FeatureCodes};
+pub use control::{Control, ControlError, FeatureCodes, LiveCall};
 use idmap::IdMap;
 use overload::LoadGuard;
 use rtp_out::RtpQueue;
@@ -660,11 +660,12 @@ impl Engine {
         self.events.push_back(EngineEvent::CallStarted {
             call: id,
             dialled: dialled.clone(),
-            caller: Redacted(caller),
+            caller: Redacted(caller.clone()),
             sip_call_id: req.core.call_id.clone(),
         });
         let call = Call {
             id,
+            caller,
             phase: Phase::Setup,
             invite_tx: tx,
             source,

@@ -375,3 +375,26 @@ pub fn past_the_menu(s: &mut Sim) {
         .sum::<u64>();
     s.advance(ms + 200);
 }
+
+/// The agent's answer: PCMA and telephone-event at AGENT_RTP.
+pub const AGENT_SDP: &str = "v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7003 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+/// A patient presses 2, waits, and agent 1003 answers with PCMA: returns the agent's INVITE.
+pub fn bridged_to_1003(s: &mut Sim) -> Request {
+    register_agent(s, "1003", AGENT);
+    let tag = s.call("8000", OFFER_4733).expect("answered");
+    past_the_menu(s);
+    s.in_dialog(&tag, "INFO", 3, "application/dtmf-relay", "Signal=2\r\n");
+    s.advance(4000);
+    assert!(
+        s.events
+            .iter()
+            .any(|e| matches!(e, EngineEvent::Offered { agent, .. } if agent == "1003")),
+        "offered to the only registered agent"
+    );
+    let inv = invite_to_agent(s).expect("the agent's phone is called");
+    assert_eq!(inv.uri.to_string(), format!("sip:1003@{AGENT}"));
+    agent_rings(s, &inv);
+    agent_answers(s, &inv, AGENT_SDP);
+    inv
+}

@@ -1,0 +1,77 @@
+//! Requests from the control API to the engine's loop: the API runs on its own thread and
+//! never touches the engine; it sends a request over a channel and the loop answers it
+//! between two turns, so a request sees (and changes) the engine exactly as calls do.
+
+use sb_engine::{CallId, Control, ControlError, Engine, LiveCall};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    ListCalls,
+    /// Hold and/or mute a bridged call.
+    Control {
+        call: u64,
+        hold: Option<bool>,
+        mute: Option<bool>,
+    },
+    HangUp {
+        call: u64,
+    },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    Calls(Vec<LiveCall>),
+    Done,
+    Failed(ControlError),
+    /// An agent's token asked about a call that is not theirs.
+    NotYours,
+}
+
+pub struct ControlRequest {
+    pub command: Command,
+    /// For an agent's token: the extension, whose calls alone it may act on.
+    pub agent: Option<String>,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+pub type ControlSender = mpsc::Sender<ControlRequest>;
+pub type ControlReceiver = mpsc::Receiver<ControlRequest>;
+
+/// The channel between the API and the loop; a few hundred requests may wait.
+pub fn channel() -> (ControlSender, ControlReceiver) {
+    mpsc::channel(256)
+}
+
+/// Carries out one request on the engine.
+pub fn serve(engine: &mut Engine, now: Instant, req: ControlRequest) {
+    let mine = |c: &LiveCall| {
+        req.agent
+            .as_ref()
+            .is_none_or(|a| c.agent.as_ref() == Some(a))
+    };
+    let reply = match &req.command {
+        Command::ListCalls => Reply::Calls(engine.live_calls().into_iter().filter(mine).collect()),
+        Command::Control { call, .. } | Command::HangUp { call } => {
+            let live = engine.live_calls();
+            match live.iter().find(|c| c.id == CallId(*call)) {
+                None => Reply::Failed(ControlError::NoSuchCall),
+                Some(c) if !mine(c) => Reply::NotYours,
+                Some(_) => {
+                    let done = match req.command {
+                        Command::Control { call, hold, mute } => {
+                            engine.control(now, CallId(call), hold, mute, Control::Api)
+                        }
+                        _ => engine.hang_up_call(now, CallId(*call)),
+                    };
+                    match done {
+                        Ok(()) => Reply::Done,
+                        Err(e) => Reply::Failed(e),
+                    }
+                }
+            }
+        }
+    };
+    let _ = req.reply.send(reply);
+}

@@ -1,0 +1,109 @@
+//! The control API's requests as the engine's loop serves them, on the real engine in
+//! virtual time: listing calls, hold, mute and hang-up, and an agent's token limited to its
+//! own calls.
+
+#[path = "../../sb-engine/tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use sb_engine::{Control, ControlError, EngineEvent};
+use sb_runtime::control::{serve, Command, ControlRequest, Reply};
+
+fn ask(s: &mut Sim, command: Command, agent: Option<&str>) -> Reply {
+    let (reply, mut answer) = tokio::sync::oneshot::channel();
+    let now = s.clock.now();
+    serve(
+        &mut s.engine,
+        now,
+        ControlRequest {
+            command,
+            agent: agent.map(String::from),
+            reply,
+        },
+    );
+    s.pump();
+    answer.try_recv().expect("answered at once")
+}
+
+#[test]
+fn calls_are_listed_held_muted_and_hung_up_by_request() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    bridged_to_1003(&mut s);
+    let Reply::Calls(all) = ask(&mut s, Command::ListCalls, None) else {
+        panic!("a list")
+    };
+    assert_eq!(all.len(), 1);
+    let call = all[0].id.0;
+    assert_eq!(
+        (
+            all[0].state,
+            all[0].agent.as_deref(),
+            all[0].caller.as_str()
+        ),
+        ("talking", Some("1003"), "1001")
+    );
+    assert_eq!(all[0].queue.as_deref(), Some("consultation"));
+    // Another agent sees nothing and may do nothing.
+    assert_eq!(
+        ask(&mut s, Command::ListCalls, Some("1001")),
+        Reply::Calls(vec![])
+    );
+    let hold = |on| Command::Control {
+        call,
+        hold: Some(on),
+        mute: None,
+    };
+    assert_eq!(ask(&mut s, hold(true), Some("1001")), Reply::NotYours);
+    // Its own agent may.
+    assert_eq!(ask(&mut s, hold(true), Some("1003")), Reply::Done);
+    let mute = Command::Control {
+        call,
+        hold: None,
+        mute: Some(true),
+    };
+    assert_eq!(ask(&mut s, mute, None), Reply::Done);
+    let Reply::Calls(now) = ask(&mut s, Command::ListCalls, Some("1003")) else {
+        panic!("a list")
+    };
+    assert!(now[0].held && now[0].muted);
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::Hold {
+            on: true,
+            by: Control::Api,
+            ..
+        }
+    )));
+    assert_eq!(
+        ask(&mut s, Command::HangUp { call: 999 }, None),
+        Reply::Failed(ControlError::NoSuchCall)
+    );
+    assert_eq!(ask(&mut s, Command::HangUp { call }, None), Reply::Done);
+    assert_eq!(s.engine.calls(), 0);
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::CallEnded {
+            reason: "ended by the control API",
+            ..
+        }
+    )));
+}
+
+#[test]
+fn hold_needs_a_call_with_an_agent() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    s.call("8000", OFFER_4733).expect("answered");
+    let Reply::Calls(all) = ask(&mut s, Command::ListCalls, None) else {
+        panic!("a list")
+    };
+    assert_eq!(all[0].state, "ivr");
+    let cmd = Command::Control {
+        call: all[0].id.0,
+        hold: Some(true),
+        mute: None,
+    };
+    assert_eq!(
+        ask(&mut s, cmd, None),
+        Reply::Failed(ControlError::NotBridged)
+    );
+}
