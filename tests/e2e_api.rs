@@ -322,3 +322,123 @@ fn live_calls_are_listed_and_controlled_by_role() {
     let _ = sipp.kill();
     let _ = sipp.wait();
 }
+
+#[test]
+fn agents_and_queues_over_http() {
+    let e = Engine::start("api-agents", &["rtp.timer_spin_ms=0"]);
+    let api = api_addr(&e);
+    let agents = |token: &str| -> Vec<serde_json::Value> {
+        let (status, _, body) = get(api, "/api/v1/agents", Some(token));
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        v["agents"].as_array().expect("agents").clone()
+    };
+    let mine = agents(AGENT);
+    assert_eq!(mine.len(), 1, "an agent's token sees itself");
+    assert_eq!(mine[0]["agent"], "1001");
+    assert_eq!(mine[0]["reachable"], false, "no phone registered");
+    assert_eq!(mine[0]["state"], "unavailable");
+    assert!(agents(SUPERVISOR).len() >= 6);
+
+    let (status, _, body) = post(
+        api,
+        "/api/v1/agents/1001/pause",
+        Some(AGENT),
+        "{\"reason\": \"lunch\"}",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(agents(AGENT)[0]["paused"], "lunch");
+    assert_eq!(agents(AGENT)[0]["state"], "paused");
+    for (path, token, body, status, start) in [
+        (
+            "/api/v1/agents/1001/pause",
+            AGENT,
+            "{}",
+            400,
+            "body: missing field `reason`",
+        ),
+        (
+            "/api/v1/agents/1001/pause",
+            AGENT,
+            "{\"reason\": \" \"}",
+            400,
+            "reason:",
+        ),
+        (
+            "/api/v1/agents/1002/pause",
+            AGENT,
+            "{\"reason\": \"x\"}",
+            403,
+            "agent 1002 is not",
+        ),
+        (
+            "/api/v1/agents/1001/unpause",
+            OPERATOR,
+            "",
+            403,
+            "agents' log-in",
+        ),
+        (
+            "/api/v1/agents/9999/logout",
+            SUPERVISOR,
+            "",
+            404,
+            "agent 9999: no such agent",
+        ),
+        (
+            "/api/v1/agents/1001/login",
+            AGENT,
+            "{\"queues\": [\"complaints\"]}",
+            400,
+            "queues: agent 1001 is not a member of `complaints`",
+        ),
+        (
+            "/api/v1/agents/1001/login",
+            AGENT,
+            "{\"queues\": 3}",
+            400,
+            "body: invalid type",
+        ),
+        (
+            "/api/v1/agents/1001/nap",
+            AGENT,
+            "",
+            404,
+            "nap: no such action",
+        ),
+    ] {
+        let (got, _, text) = post(api, path, Some(token), body);
+        assert_eq!(got, status, "{path} {body}: {text}");
+        assert!(error_of(&text).starts_with(start), "{path} {body}: {text}");
+    }
+    for (action, body) in [
+        ("unpause", ""),
+        ("logout", ""),
+        ("login", "{\"queues\": [\"appointments\"]}"),
+    ] {
+        let (status, _, text) = post(
+            api,
+            &format!("/api/v1/agents/1001/{action}"),
+            Some(SUPERVISOR),
+            body,
+        );
+        assert_eq!(status, 200, "{action}: {text}");
+    }
+    assert_eq!(
+        agents(AGENT)[0]["logged_in"],
+        serde_json::json!(["appointments"])
+    );
+
+    let (status, _, body) = get(api, "/api/v1/queues", Some(OPERATOR));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let q = v["queues"]
+        .as_array()
+        .expect("queues")
+        .iter()
+        .find(|q| q["queue"] == "appointments")
+        .expect("appointments")
+        .clone();
+    assert_eq!(q["waiting"], 0);
+    assert_eq!(q["agents"]["unavailable"], 3, "{q}");
+}

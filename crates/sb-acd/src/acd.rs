@@ -154,6 +154,63 @@ impl Acd {
         self.agents.iter().map(|a| &a.id)
     }
 
+    /// Every agent now, for the control API.
+    pub fn agents_view(&self) -> Vec<AgentView> {
+        let names = |qs: &mut dyn Iterator<Item = usize>| -> Vec<String> {
+            qs.map(|q| self.queues[q].name.clone()).collect()
+        };
+        self.agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| AgentView {
+                id: a.id.0.clone(),
+                state: a.activity.state_name(a.paused.is_some(), a.available()),
+                paused: a.paused.clone(),
+                reachable: a.reachable,
+                logged_in: names(&mut a.queues.iter().copied()),
+                member_of: names(
+                    &mut (0..self.queues.len())
+                        .filter(|&q| self.members[q].iter().any(|(m, _)| *m == i)),
+                ),
+            })
+            .collect()
+    }
+
+    /// Every queue now: patients waiting, the longest wait, logged-in agents by state.
+    pub fn queues_view(&self, now: Instant) -> Vec<QueueView> {
+        self.queues
+            .iter()
+            .enumerate()
+            .map(|(q, spec)| {
+                let mut agents = std::collections::BTreeMap::new();
+                for &(a, _) in &self.members[q] {
+                    let ag = &self.agents[a];
+                    if ag.queues.contains(&q) {
+                        let st = ag.activity.state_name(ag.paused.is_some(), ag.available());
+                        *agents.entry(st).or_insert(0) += 1;
+                    }
+                }
+                QueueView {
+                    name: spec.name.clone(),
+                    waiting: self.waiting(&spec.name),
+                    longest_wait: self.longest_wait(&spec.name, now),
+                    agents,
+                }
+            })
+            .collect()
+    }
+
+    /// The queues `agent` belongs to.
+    pub fn member_queues(&self, agent: &AgentId) -> Vec<String> {
+        let Some(&a) = self.by_agent.get(agent) else {
+            return Vec::new();
+        };
+        (0..self.queues.len())
+            .filter(|&q| self.members[q].iter().any(|(m, _)| *m == a))
+            .map(|q| self.queues[q].name.clone())
+            .collect()
+    }
+
     pub fn paused(&self, id: &AgentId) -> Option<String> {
         self.by_agent
             .get(id)

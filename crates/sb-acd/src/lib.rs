@@ -12,5 +12,6 @@ mod model;
 
 pub use acd::Acd;
 pub use model::{
-    AcdAction, AcdConfig, AcdEvent, Activity, AgentId, CallId, OverflowReason, QueueSpec, Strategy,
+    AcdAction, AcdConfig, AcdEvent, Activity, AgentId, AgentView, CallId, OverflowReason,
+    QueueSpec, QueueView, Strategy,
 };

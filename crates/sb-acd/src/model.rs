@@ -83,6 +83,44 @@ pub enum Activity {
     WrapUp,
 }
 
+impl Activity {
+    /// The state an agent is in, as the records and the API name it.
+    pub fn state_name(&self, paused: bool, available: bool) -> &'static str {
+        match (self, paused) {
+            (Activity::Offered(_), _) => "offered",
+            (Activity::OnCall(_), _) => "on_call",
+            (Activity::WrapUp, _) => "wrap_up",
+            (Activity::Idle, true) => "paused",
+            (Activity::Idle, false) if available => "available",
+            (Activity::Idle, false) => "unavailable",
+        }
+    }
+}
+
+/// One agent as the control API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentView {
+    pub id: String,
+    /// `available`, `offered`, `on_call`, `wrap_up`, `paused` or `unavailable`.
+    pub state: &'static str,
+    pub paused: Option<String>,
+    /// Registered and answering keep-alives.
+    pub reachable: bool,
+    /// The queues logged in to, and all the queues the agent belongs to.
+    pub logged_in: Vec<String>,
+    pub member_of: Vec<String>,
+}
+
+/// One queue now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueView {
+    pub name: String,
+    pub waiting: usize,
+    pub longest_wait: Duration,
+    /// Logged-in members by state.
+    pub agents: std::collections::BTreeMap<&'static str, usize>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OverflowReason {
     NoAgents,

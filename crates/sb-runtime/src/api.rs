@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sb_config::model::{ApiToken, Role};
-use sb_engine::ControlError;
+use sb_engine::{AgentCommand, ControlError};
 use sb_store::report::{self, GroupBy, Period, PeriodKind, ReportSettings};
 use serde_json::json;
 use std::collections::HashMap;
@@ -190,10 +190,7 @@ async fn list_calls(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let who = caller(&s, &headers)?;
     let Reply::Calls(calls) = ask(&s, who, Command::ListCalls).await? else {
-        return Err(ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "unexpected answer from the engine".into(),
-        ));
+        return Err(unexpected());
     };
     let show_numbers = who.role >= Role::Operator;
     let rows: Vec<serde_json::Value> = calls
@@ -257,25 +254,176 @@ async fn call_action(
             ))
         }
     };
-    match ask(&s, who, command).await? {
-        Reply::Done => Ok(Json(json!({ "call": call, "done": action }))),
-        Reply::NotYours => Err(ApiError(
+    let reply = ask(&s, who, command).await?;
+    outcome(
+        reply,
+        &format!("call {call}"),
+        json!({ "call": call, "done": action }),
+    )
+}
+
+/// An action's answer from the engine as HTTP: `done` or the refusal naming `subject`.
+fn outcome(
+    reply: Reply,
+    subject: &str,
+    done: serde_json::Value,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (status, msg) = match reply {
+        Reply::Done => return Ok(Json(done)),
+        Reply::NotYours => (
             StatusCode::FORBIDDEN,
-            format!("call {call} is not with this token's agent"),
-        )),
-        Reply::Failed(ControlError::NoSuchCall) => Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("call {call}: no such call"),
-        )),
-        Reply::Failed(ControlError::NotBridged) => Err(ApiError(
+            format!("{subject} is not this token's agent's"),
+        ),
+        Reply::Failed(ControlError::NoSuchCall) => {
+            (StatusCode::NOT_FOUND, format!("{subject}: no such call"))
+        }
+        Reply::Failed(ControlError::NotBridged) => (
             StatusCode::CONFLICT,
-            format!("call {call} is not with an agent: hold and mute need a bridged call"),
-        )),
-        Reply::Calls(_) => Err(ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "unexpected answer from the engine".into(),
-        )),
+            format!("{subject} is not with an agent: hold and mute need a bridged call"),
+        ),
+        Reply::Failed(ControlError::NoSuchAgent) => {
+            (StatusCode::NOT_FOUND, format!("{subject}: no such agent"))
+        }
+        Reply::Failed(ControlError::NotAMember(q)) => (
+            StatusCode::BAD_REQUEST,
+            format!("queues: {subject} is not a member of `{q}`"),
+        ),
+        Reply::Calls(_) | Reply::Agents(_) | Reply::Queues(_) => return Err(unexpected()),
+    };
+    Err(ApiError(status, msg))
+}
+
+/// `GET /api/v1/agents`: every agent's state (an agent's token: its own).
+async fn list_agents(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = caller(&s, &headers)?;
+    let Reply::Agents(agents) = ask(&s, who, Command::ListAgents).await? else {
+        return Err(unexpected());
+    };
+    let rows: Vec<serde_json::Value> = agents
+        .iter()
+        .map(|a| {
+            json!({
+                "agent": a.id,
+                "state": a.state,
+                "paused": a.paused,
+                "reachable": a.reachable,
+                "logged_in": a.logged_in,
+                "member_of": a.member_of,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "agents": rows })))
+}
+
+/// `GET /api/v1/queues`: each queue now.
+async fn list_queues(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = caller(&s, &headers)?;
+    let Reply::Queues(queues) = ask(&s, who, Command::ListQueues).await? else {
+        return Err(unexpected());
+    };
+    let rows: Vec<serde_json::Value> = queues
+        .iter()
+        .map(|q| {
+            json!({
+                "queue": q.name,
+                "waiting": q.waiting,
+                "longest_wait_s": q.longest_wait.as_secs(),
+                "agents": q.agents,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "queues": rows })))
+}
+
+fn unexpected() -> ApiError {
+    ApiError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "unexpected answer from the engine".into(),
+    )
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Pause {
+    reason: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    #[serde(default)]
+    queues: Vec<String>,
+}
+
+/// `POST /api/v1/agents/{ext}/login` (body optional: `{"queues": [...]}`, none: all of the
+/// agent's queues), `.../logout`, `.../pause` (`{"reason": "..."}`), `.../unpause`. An
+/// agent's token acts for itself; supervisors and admins for anyone.
+async fn agent_action(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((agent, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = caller(&s, &headers)?;
+    if who.role != Role::Agent && who.role < Role::Supervisor {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "agents' log-in and pauses need the agent's own token or a supervisor's".into(),
+        ));
     }
+    let bad = |e: serde_json::Error, shape: &str| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("body: {e} (expected {shape})"),
+        )
+    };
+    let command = match action.as_str() {
+        "login" if body.iter().all(u8::is_ascii_whitespace) => AgentCommand::Login(Vec::new()),
+        "login" => AgentCommand::Login(
+            serde_json::from_slice::<Login>(&body)
+                .map_err(|e| bad(e, "{\"queues\": [\"name\", ...]}"))?
+                .queues,
+        ),
+        "logout" => AgentCommand::Logout,
+        "pause" => {
+            let p: Pause =
+                serde_json::from_slice(&body).map_err(|e| bad(e, "{\"reason\": \"...\"}"))?;
+            if p.reason.trim().is_empty() {
+                return Err(ApiError(
+                    StatusCode::BAD_REQUEST,
+                    "reason: must not be empty".into(),
+                ));
+            }
+            AgentCommand::Pause(p.reason)
+        }
+        "unpause" => AgentCommand::Unpause,
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("{other}: no such action (login, logout, pause, unpause)"),
+            ))
+        }
+    };
+    let reply = ask(
+        &s,
+        who,
+        Command::Agent {
+            agent: agent.clone(),
+            command,
+        },
+    )
+    .await?;
+    outcome(
+        reply,
+        &format!("agent {agent}"),
+        json!({ "agent": agent, "done": action }),
+    )
 }
 
 async fn not_found() -> ApiError {
@@ -299,6 +447,9 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
         .route("/api/v1/reports/{period}", get(reports))
         .route("/api/v1/calls", get(list_calls))
         .route("/api/v1/calls/{id}/{action}", post(call_action))
+        .route("/api/v1/agents", get(list_agents))
+        .route("/api/v1/agents/{agent}/{action}", post(agent_action))
+        .route("/api/v1/queues", get(list_queues))
         .fallback(not_found)
         .with_state(shared);
     std::thread::Builder::new()

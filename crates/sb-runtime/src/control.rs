@@ -2,7 +2,8 @@
 //! never touches the engine; it sends a request over a channel and the loop answers it
 //! between two turns, so a request sees (and changes) the engine exactly as calls do.
 
-use sb_engine::{CallId, Control, ControlError, Engine, LiveCall};
+use sb_acd::{AgentView, QueueView};
+use sb_engine::{AgentCommand, CallId, Control, ControlError, Engine, LiveCall};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
@@ -18,11 +19,20 @@ pub enum Command {
     HangUp {
         call: u64,
     },
+    ListAgents,
+    ListQueues,
+    /// Log in or out, pause or unpause an agent.
+    Agent {
+        agent: String,
+        command: AgentCommand,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply {
     Calls(Vec<LiveCall>),
+    Agents(Vec<AgentView>),
+    Queues(Vec<QueueView>),
     Done,
     Failed(ControlError),
     /// An agent's token asked about a call that is not theirs.
@@ -53,6 +63,23 @@ pub fn serve(engine: &mut Engine, now: Instant, req: ControlRequest) {
     };
     let reply = match &req.command {
         Command::ListCalls => Reply::Calls(engine.live_calls().into_iter().filter(mine).collect()),
+        Command::ListAgents => Reply::Agents(
+            engine
+                .live_agents()
+                .into_iter()
+                .filter(|a| req.agent.as_ref().is_none_or(|me| *me == a.id))
+                .collect(),
+        ),
+        Command::ListQueues => Reply::Queues(engine.live_queues(now)),
+        Command::Agent { agent, .. } if req.agent.as_ref().is_some_and(|me| me != agent) => {
+            Reply::NotYours
+        }
+        Command::Agent { agent, command } => {
+            match engine.agent_command(now, agent, command.clone()) {
+                Ok(()) => Reply::Done,
+                Err(e) => Reply::Failed(e),
+            }
+        }
         Command::Control { call, .. } | Command::HangUp { call } => {
             let live = engine.live_calls();
             match live.iter().find(|c| c.id == CallId(*call)) {

@@ -107,3 +107,85 @@ fn hold_needs_a_call_with_an_agent() {
         Reply::Failed(ControlError::NotBridged)
     );
 }
+
+#[test]
+fn agents_log_in_out_and_pause_by_request() {
+    use sb_engine::AgentCommand;
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "1003", AGENT);
+    let view = |s: &mut Sim, who: Option<&str>| match ask(s, Command::ListAgents, who) {
+        Reply::Agents(a) => a,
+        other => panic!("{other:?}"),
+    };
+    let me = view(&mut s, Some("1003"));
+    assert_eq!(me.len(), 1, "an agent sees itself");
+    assert_eq!(me[0].state, "available");
+    assert_eq!(me[0].logged_in, ["appointments", "consultation"]);
+    assert_eq!(me[0].member_of, ["appointments", "consultation"]);
+    assert!(view(&mut s, None).len() >= 6);
+    let agent = |command| Command::Agent {
+        agent: "1003".into(),
+        command,
+    };
+    assert_eq!(
+        ask(
+            &mut s,
+            agent(AgentCommand::Pause("lunch".into())),
+            Some("1001")
+        ),
+        Reply::NotYours
+    );
+    assert_eq!(
+        ask(
+            &mut s,
+            agent(AgentCommand::Pause("lunch".into())),
+            Some("1003")
+        ),
+        Reply::Done
+    );
+    let me = view(&mut s, Some("1003"));
+    assert_eq!(
+        (me[0].state, me[0].paused.as_deref()),
+        ("paused", Some("lunch"))
+    );
+    let Reply::Queues(qs) = ask(&mut s, Command::ListQueues, None) else {
+        panic!("queues")
+    };
+    let consult = qs.iter().find(|q| q.name == "consultation").expect("queue");
+    assert_eq!(consult.agents.get("paused"), Some(&1));
+    assert_eq!(consult.waiting, 0);
+    assert_eq!(ask(&mut s, agent(AgentCommand::Unpause), None), Reply::Done);
+    assert_eq!(ask(&mut s, agent(AgentCommand::Logout), None), Reply::Done);
+    let me = view(&mut s, Some("1003"));
+    assert!(me[0].logged_in.is_empty());
+    assert_eq!(
+        ask(
+            &mut s,
+            agent(AgentCommand::Login(vec!["complaints".into()])),
+            None
+        ),
+        Reply::Failed(ControlError::NotAMember("complaints".into()))
+    );
+    assert_eq!(
+        ask(
+            &mut s,
+            agent(AgentCommand::Login(vec!["consultation".into()])),
+            None
+        ),
+        Reply::Done
+    );
+    assert_eq!(view(&mut s, Some("1003"))[0].logged_in, ["consultation"]);
+    let nobody = Command::Agent {
+        agent: "9999".into(),
+        command: AgentCommand::Logout,
+    };
+    assert_eq!(
+        ask(&mut s, nobody, None),
+        Reply::Failed(ControlError::NoSuchAgent)
+    );
+    // The ACD's own record of it: the agent's states went through paused.
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::Acd(sb_acd::AcdEvent::AgentState { paused: Some(r), .. }) if r == "lunch"
+    )));
+}

@@ -7,7 +7,7 @@
 use crate::model::{
     AgentStateRow, CallEvent, CallRecord, Disposition, OfferRow, Op, Party, TransferRow,
 };
-use sb_acd::{AcdEvent, Activity};
+use sb_acd::AcdEvent;
 use sb_engine::{EngineEvent, Side};
 use std::collections::{HashMap, VecDeque};
 
@@ -398,14 +398,7 @@ impl Recorder {
                 paused,
                 available,
             } => {
-                let state = match (activity, paused) {
-                    (Activity::Offered(_), _) => "offered",
-                    (Activity::OnCall(_), _) => "on_call",
-                    (Activity::WrapUp, _) => "wrap_up",
-                    (Activity::Idle, Some(_)) => "paused",
-                    (Activity::Idle, None) if *available => "available",
-                    (Activity::Idle, None) => "unavailable",
-                };
+                let state = activity.state_name(paused.is_some(), *available);
                 self.agent_seq += 1;
                 let prev = self
                     .agents

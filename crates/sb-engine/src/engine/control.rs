@@ -97,11 +97,24 @@ pub struct LiveCall {
 }
 
 /// Why a control request was not carried out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ControlError {
     NoSuchCall,
     /// Hold and mute need the call bridged to an agent.
     NotBridged,
+    NoSuchAgent,
+    /// A queue that does not exist or the agent is not a member of.
+    NotAMember(String),
+}
+
+/// What an agent (or a supervisor for them) asks of the ACD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentCommand {
+    /// Into these queues; none named: every queue the agent belongs to.
+    Login(Vec<String>),
+    Logout,
+    Pause(String),
+    Unpause,
 }
 
 impl Engine {
@@ -159,6 +172,46 @@ impl Engine {
         if let Some(on) = mute {
             self.set_mute(now, id, on, by);
         }
+        Ok(())
+    }
+
+    /// Every agent now.
+    pub fn live_agents(&self) -> Vec<sb_acd::AgentView> {
+        self.acd.agents_view()
+    }
+
+    /// Every queue now.
+    pub fn live_queues(&self, now: Instant) -> Vec<sb_acd::QueueView> {
+        self.acd.queues_view(now)
+    }
+
+    /// Logs an agent in or out, pauses or unpauses them (the control API; feature codes
+    /// dialled from the phone take the same way).
+    pub fn agent_command(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        cmd: AgentCommand,
+    ) -> Result<(), ControlError> {
+        let id = sb_acd::AgentId(agent.to_string());
+        if self.acd.agent(&id).is_none() {
+            return Err(ControlError::NoSuchAgent);
+        }
+        match cmd {
+            AgentCommand::Login(queues) => {
+                let member = self.acd.member_queues(&id);
+                if let Some(q) = queues.iter().find(|q| !member.contains(q)) {
+                    return Err(ControlError::NotAMember(q.clone()));
+                }
+                let names = if queues.is_empty() { member } else { queues };
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                self.acd.handle_login(now, &id, &refs);
+            }
+            AgentCommand::Logout => self.acd.handle_logout(now, &id),
+            AgentCommand::Pause(reason) => self.acd.handle_pause(now, &id, &reason),
+            AgentCommand::Unpause => self.acd.handle_unpause(now, &id),
+        }
+        self.run_acd(now);
         Ok(())
     }
 

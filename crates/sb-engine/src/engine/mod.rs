@@ -23,7 +23,7 @@ mod overload;
 mod rtp_out;
 use agents::AgentLeg;
 pub use agents::LegId;
-pub use control::{Control, ControlError, FeatureCodes, LiveCall};
+pub use control::{AgentCommand, Control, ControlError, FeatureCodes, LiveCall};
 use idmap::IdMap;
 use overload::LoadGuard;
 use rtp_out::RtpQueue;
