@@ -288,12 +288,14 @@ fn serve(model: Model, assets: Assets) -> anyhow::Result<()> {
     );
     let recorder = sb_store::Recorder::new(sb_store::RecorderConfig::from_model(&model, &run));
     let (control, control_rx) = sb_runtime::control::channel();
+    let events = sb_runtime::events::channel();
     let api = sb_runtime::api::spawn(sb_runtime::api::ApiSettings {
         listen: model.http_listen,
         tokens: model.api_tokens.clone(),
         store_path: model.store_path.clone(),
         reports: sb_store::report::ReportSettings::from_model(&model),
         control: Some(control),
+        events: Some(events.clone()),
     })
     .with_context(|| format!("cannot bind the control API on {}", model.http_listen))?;
     tracing::info!(%api, tokens = model.api_tokens.len(), "control API listening");
@@ -309,7 +311,8 @@ fn serve(model: Model, assets: Assets) -> anyhow::Result<()> {
         let server = sb_runtime::Server::bind(&model, assets)
             .await?
             .with_records(sb_runtime::Records::new(recorder, store))
-            .with_control(control_rx);
+            .with_control(control_rx)
+            .with_event_stream(events);
         tracing::info!(
             sip = %server.local_addr(),
             hospital = %model.hospital_name,

@@ -442,3 +442,87 @@ fn agents_and_queues_over_http() {
     assert_eq!(q["waiting"], 0);
     assert_eq!(q["agents"]["unavailable"], 3, "{q}");
 }
+
+#[test]
+fn the_event_stream_carries_a_call_as_it_happens() {
+    let e = Engine::start("api-events", &["rtp.timer_spin_ms=0"]);
+    let api = api_addr(&e);
+    let (status, _, _) = get(api, "/api/v1/events", None);
+    assert_eq!(status, 401);
+    let (status, _, body) = get(api, "/api/v1/events", Some(AGENT));
+    assert_eq!(status, 403, "{body}");
+    assert!(error_of(&body).contains("operator"));
+
+    let mut s = TcpStream::connect(api).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET /api/v1/events HTTP/1.1\r\nHost: switchboard\r\nAuthorization: Bearer {SUPERVISOR}\r\n\r\n"
+    )
+    .expect("send");
+    let mut seen = String::new();
+    let read_until = |s: &mut TcpStream, seen: &mut String, want: &str, secs: u64| {
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !seen.contains(want) {
+            assert!(Instant::now() < deadline, "no `{want}` in {seen}");
+            if let Ok(n) = s.read(&mut buf) {
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    };
+    read_until(&mut s, &mut seen, "\r\n\r\n", 5);
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen
+        .to_ascii_lowercase()
+        .contains("content-type: text/event-stream"));
+
+    require_tool("sipp");
+    let dir = scratch("api-events-call");
+    let scenario = std::fs::read_to_string(workspace().join("tests/sipp/short_call.xml"))
+        .expect("scenario")
+        .replace("HOLD_MS", "300");
+    std::fs::write(dir.join("short_call.xml"), scenario).expect("write");
+    let out = std::process::Command::new("sipp")
+        .current_dir(&dir)
+        .args([
+            "-sf",
+            "short_call.xml",
+            "-s",
+            "8000",
+            "-au",
+            "1001",
+            "-ap",
+            "demo-1001",
+        ])
+        .arg("-auth_uri")
+        .arg(format!("8000@127.0.0.1:{}", e.port))
+        .args(["-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
+        .arg(free_port().to_string())
+        .arg("-mp")
+        .arg((free_port() & !1).to_string())
+        .args(["-timeout", "20s", "-nostdin"])
+        .arg(e.addr().to_string())
+        .output()
+        .expect("sipp");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for want in [
+        "\"type\":\"call_started\"",
+        "\"type\":\"call_answered\"",
+        "\"type\":\"ivr\"",
+        "\"type\":\"call_ended\"",
+    ] {
+        read_until(&mut s, &mut seen, want, 10);
+    }
+    // The caller's number is masked on the stream.
+    let started = seen
+        .lines()
+        .find(|l| l.contains("call_started"))
+        .expect("line");
+    assert!(started.contains("\"caller\":\"****\""), "{started}");
+}

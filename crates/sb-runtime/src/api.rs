@@ -10,6 +10,7 @@ use crate::control::{Command, ControlRequest, ControlSender, Reply};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,6 +19,7 @@ use sb_engine::{AgentCommand, ControlError};
 use sb_store::report::{self, GroupBy, Period, PeriodKind, ReportSettings};
 use serde_json::json;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +31,8 @@ pub struct ApiSettings {
     pub reports: ReportSettings,
     /// To the engine's loop; `None` answers the live endpoints 503.
     pub control: Option<ControlSender>,
+    /// The engine's events, for `GET /api/v1/events`.
+    pub events: Option<crate::events::EventSender>,
 }
 
 struct Shared {
@@ -36,6 +40,7 @@ struct Shared {
     store_path: PathBuf,
     reports: ReportSettings,
     control: Option<ControlSender>,
+    events: Option<crate::events::EventSender>,
 }
 
 /// A refusal, as the JSON `{"error": "..."}` with its status.
@@ -341,6 +346,44 @@ async fn list_queues(
     Ok(Json(json!({ "queues": rows })))
 }
 
+/// `GET /api/v1/events`: the engine's typed events as Server-Sent Events, one JSON object
+/// per event (see `events`), from now on; a listener that falls behind gets a `lagged`
+/// event saying how many it missed.
+async fn event_stream(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let who = caller(&s, &headers)?;
+    if who.role < Role::Operator {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "the event stream needs the operator role or above".into(),
+        ));
+    }
+    let rx = s
+        .events
+        .as_ref()
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the engine is not running".into(),
+            )
+        })?
+        .subscribe();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        let ev = match rx.recv().await {
+            Ok(text) => SseEvent::default().data(text.as_ref()),
+            Err(RecvError::Lagged(n)) => SseEvent::default()
+                .event("lagged")
+                .data(format!("{{\"missed\":{n}}}")),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(ev), rx))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
 fn unexpected() -> ApiError {
     ApiError(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -441,6 +484,7 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
         store_path: settings.store_path,
         reports: settings.reports,
         control: settings.control,
+        events: settings.events,
     });
     let app = Router::new()
         .route("/api/v1/health", get(health))
@@ -450,6 +494,7 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
         .route("/api/v1/agents", get(list_agents))
         .route("/api/v1/agents/{agent}/{action}", post(agent_action))
         .route("/api/v1/queues", get(list_queues))
+        .route("/api/v1/events", get(event_stream))
         .fallback(not_found)
         .with_state(shared);
     std::thread::Builder::new()

@@ -52,6 +52,9 @@ pub struct Server {
     spin: Duration,
     records: Option<Records>,
     control: Option<crate::control::ControlReceiver>,
+    /// The control API's event stream: events are turned into JSON only while someone
+    /// listens.
+    stream: Option<crate::events::EventSender>,
 }
 
 /// Socket buffers for SIP over UDP: bursts (a carrier's retransmissions, phones
@@ -156,10 +159,17 @@ impl Server {
             spin: model.rtp_timer_spin,
             records: None,
             control: None,
+            stream: None,
         })
     }
 
     /// Call records: every engine event goes through the recorder to the store from now on.
+    /// Publishes the engine's events to the control API's stream.
+    pub fn with_event_stream(mut self, stream: crate::events::EventSender) -> Server {
+        self.stream = Some(stream);
+        self
+    }
+
     /// Requests from the control API, answered between turns.
     pub fn with_control(mut self, control: crate::control::ControlReceiver) -> Server {
         self.control = Some(control);
@@ -347,6 +357,11 @@ impl Server {
                 progressed = true;
                 if let Some(r) = self.records.as_mut() {
                     r.on_event(self.engine.wall_ms(now), &ev);
+                }
+                if let Some(tx) = self.stream.as_ref().filter(|t| t.receiver_count() > 0) {
+                    if let Some(v) = crate::events::to_json(self.engine.wall_ms(now), &ev) {
+                        let _ = tx.send(std::sync::Arc::from(v.to_string()));
+                    }
                 }
                 log_event(ev);
             }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod control;
 mod core;
+pub mod events;
 mod media;
 mod records;
 mod tcp;

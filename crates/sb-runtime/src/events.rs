@@ -1,0 +1,213 @@
+//! The engine's typed events as the control API streams them (`GET /api/v1/events`): one
+//! JSON object per event with its `type`, the wall-clock `at_ms` and its fields. Patients'
+//! numbers are masked, and the digits they key are not streamed at all (they may be an
+//! identity number); SIP internals stay in the logs.
+
+use sb_acd::AcdEvent;
+use sb_engine::{Control, EngineEvent, Side};
+use sb_store::report::mask_number;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Events as JSON text, to every listener of the stream.
+pub type EventSender = tokio::sync::broadcast::Sender<Arc<str>>;
+
+/// The stream's channel: a listener more than this many events behind is told how many it
+/// missed rather than slowing the engine.
+pub fn channel() -> EventSender {
+    tokio::sync::broadcast::channel(4096).0
+}
+
+fn side(s: Side) -> &'static str {
+    match s {
+        Side::Caller => "caller",
+        Side::Agent => "agent",
+        Side::Engine => "engine",
+    }
+}
+
+fn by(c: Control) -> &'static str {
+    match c {
+        Control::Phone => "phone",
+        Control::FeatureCode => "feature_code",
+        Control::Api => "api",
+    }
+}
+
+/// The event as streamed, or `None` for what is not streamed.
+pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
+    let (kind, mut v) = match ev {
+        EngineEvent::Sip(_) | EngineEvent::Digit { .. } => return None,
+        EngineEvent::CallStarted {
+            call,
+            dialled,
+            caller,
+            ..
+        } => (
+            "call_started",
+            json!({ "call": call.0, "dialled": dialled, "caller": mask_number(&caller.0) }),
+        ),
+        EngineEvent::CallAnswered { call, .. } => ("call_answered", json!({ "call": call.0 })),
+        EngineEvent::Ivr { call, node } => ("ivr", json!({ "call": call.0, "node": node })),
+        EngineEvent::Tag { call, var, value } => {
+            ("tag", json!({ "call": call.0, "var": var, "value": value }))
+        }
+        EngineEvent::Queued { call, queue } => {
+            ("queued", json!({ "call": call.0, "queue": queue }))
+        }
+        EngineEvent::TransferRequested { call, extension } => (
+            "transfer_requested",
+            json!({ "call": call.0, "extension": extension }),
+        ),
+        EngineEvent::CallEnded { call, reason, by } => (
+            "call_ended",
+            json!({ "call": call.0, "reason": reason, "by": side(*by) }),
+        ),
+        EngineEvent::MediaQuality {
+            call,
+            side: s,
+            loss,
+            jitter_ms,
+        } => (
+            "media_quality",
+            json!({ "call": call.0, "side": side(*s), "loss": loss, "jitter_ms": jitter_ms }),
+        ),
+        EngineEvent::Rejected {
+            dialled,
+            caller,
+            status,
+        } => (
+            "rejected",
+            json!({ "dialled": dialled, "caller": mask_number(&caller.0), "status": status }),
+        ),
+        EngineEvent::Offered { call, agent } => {
+            ("offered", json!({ "call": call.0, "agent": agent }))
+        }
+        EngineEvent::Bridged { call, agent } => {
+            ("bridged", json!({ "call": call.0, "agent": agent }))
+        }
+        EngineEvent::Hold { call, on, by: b } => {
+            ("hold", json!({ "call": call.0, "on": on, "by": by(*b) }))
+        }
+        EngineEvent::Mute { call, on, by: b } => {
+            ("mute", json!({ "call": call.0, "on": on, "by": by(*b) }))
+        }
+        EngineEvent::CallbackOffered { call } => ("callback_offered", json!({ "call": call.0 })),
+        EngineEvent::CallbackRequested { call, queue } => (
+            "callback_requested",
+            json!({ "call": call.0, "queue": queue }),
+        ),
+        EngineEvent::Overflowed { call, queue, to } => (
+            "overflowed",
+            json!({ "call": call.0, "queue": queue, "to": to }),
+        ),
+        EngineEvent::Acd(a) => acd(a)?,
+    };
+    v["type"] = json!(kind);
+    v["at_ms"] = json!(at_ms);
+    Some(v)
+}
+
+fn acd(a: &AcdEvent) -> Option<(&'static str, Value)> {
+    let ms = |d: &std::time::Duration| d.as_millis() as u64;
+    Some(match a {
+        AcdEvent::Joined {
+            call,
+            queue,
+            position,
+        } => (
+            "joined",
+            json!({ "call": call.0, "queue": queue, "position": position }),
+        ),
+        AcdEvent::Answered {
+            call,
+            agent,
+            rang,
+            within_rings,
+            waited,
+        } => (
+            "answered",
+            json!({ "call": call.0, "agent": agent.0, "rang_ms": ms(rang), "within_rings": within_rings, "waited_ms": ms(waited) }),
+        ),
+        AcdEvent::RingNoAnswer { call, agent, rang } => (
+            "ring_no_answer",
+            json!({ "call": call.0, "agent": agent.0, "rang_ms": ms(rang) }),
+        ),
+        AcdEvent::Abandoned {
+            call,
+            queue,
+            waited,
+        } => (
+            "abandoned",
+            json!({ "call": call.0, "queue": queue, "waited_ms": ms(waited) }),
+        ),
+        AcdEvent::AgentState {
+            agent,
+            activity,
+            paused,
+            available,
+        } => (
+            "agent_state",
+            json!({ "agent": agent.0, "state": activity.state_name(paused.is_some(), *available), "paused": paused }),
+        ),
+        AcdEvent::AutoPaused { agent, misses } => {
+            ("auto_paused", json!({ "agent": agent.0, "misses": misses }))
+        }
+        AcdEvent::Escalated { call, waited } => (
+            "escalated",
+            json!({ "call": call.0, "waited_ms": ms(waited) }),
+        ),
+        // The engine's own Offered, Overflowed and CallbackRequested carry these.
+        AcdEvent::Offered { .. }
+        | AcdEvent::Overflowed { .. }
+        | AcdEvent::CallbackRequested { .. } => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sb_engine::CallId;
+    use sb_sip_msg::pii::Redacted;
+
+    #[test]
+    fn events_carry_their_type_time_and_no_personal_numbers() {
+        let v = to_json(
+            1_000,
+            &EngineEvent::CallStarted {
+                call: CallId(7),
+                dialled: "8000".into(),
+                caller: Redacted("13912345678".into()),
+                sip_call_id: "abc".into(),
+            },
+        )
+        .expect("streamed");
+        assert_eq!(v["type"], "call_started");
+        assert_eq!(v["at_ms"], 1_000);
+        assert_eq!(v["call"], 7);
+        assert!(!v.to_string().contains("13912345678"), "{v}");
+        assert!(v.get("sip_call_id").is_none());
+        let digit = EngineEvent::Digit {
+            call: CallId(7),
+            digit: '5',
+            source: sb_media::dtmf::Source::Rfc4733,
+        };
+        assert!(
+            to_json(1, &digit).is_none(),
+            "keyed digits are not streamed"
+        );
+        let hold = to_json(
+            2,
+            &EngineEvent::Hold {
+                call: CallId(7),
+                on: true,
+                by: Control::Api,
+            },
+        )
+        .expect("streamed");
+        assert_eq!(
+            hold,
+            json!({"type": "hold", "at_ms": 2, "call": 7, "on": true, "by": "api"})
+        );
+    }
+}
