@@ -75,6 +75,38 @@ fn error_of(body: &str) -> String {
     v["error"].as_str().expect("error text").to_string()
 }
 
+/// SIPp set up for one call to 8000 (tests/sipp/short_call.xml) that stays `hold_ms` in the
+/// IVR before hanging up.
+fn one_call(e: &Engine, name: &str, hold_ms: u32) -> std::process::Command {
+    require_tool("sipp");
+    let dir = scratch(name);
+    let scenario = std::fs::read_to_string(workspace().join("tests/sipp/short_call.xml"))
+        .expect("scenario")
+        .replace("HOLD_MS", &hold_ms.to_string());
+    std::fs::write(dir.join("short_call.xml"), scenario).expect("write");
+    let mut sipp = std::process::Command::new("sipp");
+    sipp.current_dir(&dir)
+        .args([
+            "-sf",
+            "short_call.xml",
+            "-s",
+            "8000",
+            "-au",
+            "1001",
+            "-ap",
+            "demo-1001",
+        ])
+        .arg("-auth_uri")
+        .arg(format!("8000@127.0.0.1:{}", e.port))
+        .args(["-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
+        .arg(free_port().to_string())
+        .arg("-mp")
+        .arg((free_port() & !1).to_string())
+        .args(["-timeout", "40s", "-nostdin"])
+        .arg(e.addr().to_string());
+    sipp
+}
+
 #[test]
 fn tokens_roles_and_the_reports() {
     let e = Engine::start("api", &["rtp.timer_spin_ms=0"]);
@@ -119,34 +151,7 @@ fn tokens_roles_and_the_reports() {
     assert!(error_of(&body).contains("no such endpoint"));
 
     // A call, then today's report shows it (records are written behind the engine).
-    require_tool("sipp");
-    let dir = scratch("api-call");
-    let scenario = std::fs::read_to_string(workspace().join("tests/sipp/short_call.xml"))
-        .expect("scenario")
-        .replace("HOLD_MS", "200");
-    std::fs::write(dir.join("short_call.xml"), scenario).expect("write");
-    let out = std::process::Command::new("sipp")
-        .current_dir(&dir)
-        .args([
-            "-sf",
-            "short_call.xml",
-            "-s",
-            "8000",
-            "-au",
-            "1001",
-            "-ap",
-            "demo-1001",
-        ])
-        .arg("-auth_uri")
-        .arg(format!("8000@127.0.0.1:{}", e.port))
-        .args(["-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
-        .arg(free_port().to_string())
-        .arg("-mp")
-        .arg((free_port() & !1).to_string())
-        .args(["-timeout", "20s", "-nostdin"])
-        .arg(e.addr().to_string())
-        .output()
-        .expect("sipp");
+    let out = one_call(&e, "api-call", 200).output().expect("sipp");
     assert!(
         out.status.success(),
         "{}",
@@ -248,32 +253,7 @@ fn live_calls_are_listed_and_controlled_by_role() {
     assert_eq!(status, 401);
 
     // A patient in the IVR: operators see the number, an agent's token not this call at all.
-    require_tool("sipp");
-    let dir = scratch("api-live-call");
-    let scenario = std::fs::read_to_string(workspace().join("tests/sipp/short_call.xml"))
-        .expect("scenario")
-        .replace("HOLD_MS", "20000");
-    std::fs::write(dir.join("short_call.xml"), scenario).expect("write");
-    let mut sipp = std::process::Command::new("sipp")
-        .current_dir(&dir)
-        .args([
-            "-sf",
-            "short_call.xml",
-            "-s",
-            "8000",
-            "-au",
-            "1001",
-            "-ap",
-            "demo-1001",
-        ])
-        .arg("-auth_uri")
-        .arg(format!("8000@127.0.0.1:{}", e.port))
-        .args(["-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
-        .arg(free_port().to_string())
-        .arg("-mp")
-        .arg((free_port() & !1).to_string())
-        .args(["-timeout", "30s", "-nostdin"])
-        .arg(e.addr().to_string())
+    let mut sipp = one_call(&e, "api-live-call", 20000)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -478,34 +458,7 @@ fn the_event_stream_carries_a_call_as_it_happens() {
         .to_ascii_lowercase()
         .contains("content-type: text/event-stream"));
 
-    require_tool("sipp");
-    let dir = scratch("api-events-call");
-    let scenario = std::fs::read_to_string(workspace().join("tests/sipp/short_call.xml"))
-        .expect("scenario")
-        .replace("HOLD_MS", "300");
-    std::fs::write(dir.join("short_call.xml"), scenario).expect("write");
-    let out = std::process::Command::new("sipp")
-        .current_dir(&dir)
-        .args([
-            "-sf",
-            "short_call.xml",
-            "-s",
-            "8000",
-            "-au",
-            "1001",
-            "-ap",
-            "demo-1001",
-        ])
-        .arg("-auth_uri")
-        .arg(format!("8000@127.0.0.1:{}", e.port))
-        .args(["-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
-        .arg(free_port().to_string())
-        .arg("-mp")
-        .arg((free_port() & !1).to_string())
-        .args(["-timeout", "20s", "-nostdin"])
-        .arg(e.addr().to_string())
-        .output()
-        .expect("sipp");
+    let out = one_call(&e, "api-events-call", 300).output().expect("sipp");
     assert!(
         out.status.success(),
         "{}",

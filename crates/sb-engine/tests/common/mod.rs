@@ -220,18 +220,7 @@ impl Sim {
 
     /// Dials `number` through the digest challenge and ACKs the 200. Returns the To tag.
     pub fn call(&mut self, number: &str, sdp: &str) -> Option<String> {
-        self.send(&self.invite(number, 1, sdp, None));
-        let ch = self
-            .last_response()
-            .headers
-            .get("WWW-Authenticate")
-            .expect("challenge")
-            .to_string();
-        let uri = format!("sip:{number}@127.0.0.1");
-        let auth = answer_challenge(&ch, "1001", "demo-1001", "INVITE", &uri, 1, "c0ffee")
-            .expect("digest");
-        self.send(&self.invite(number, 2, sdp, Some(&auth)));
-        let resp = self.last_response().clone();
+        let resp = self.try_call("ivr-call-1", number, sdp);
         if resp.status != 200 {
             return None;
         }
