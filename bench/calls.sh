@@ -11,18 +11,14 @@
 # leaving core 0 to the main thread (SIP, media, ACD); by default all share core 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 rate=${1:-1000}
 secs=${2:-10}
 hold=${3:-200}
 agents=${4:-2000}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --release -q --bin switchboard --example call_load
-work=$(mktemp -d)
-trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; [ -z "${KEEP:-}" ] || echo "kept $work"' EXIT
-mkdir -p "$work/config" "$work/dialplans"
-ln -s "$PWD/prompts" "$work/prompts"
-cp dialplans/*.toml "$work/dialplans/"
-cat >"$work/dialplans/bench.toml" <<'TOML'
+bench_setup "$agents" <<'TOML'
 # The benchmark's number: the greeting as a menu (digits barge in), 2 into the bench queue.
 [flow]
 name = "bench"
@@ -48,24 +44,7 @@ prompts = ["transferring"]
 id = "bye"
 kind = "hangup"
 TOML
-python3 - "$agents" config/switchboard.toml >"$work/config/switchboard.toml" <<'PY'
-import sys
-n = int(sys.argv[1])
-out = [open(sys.argv[2]).read()]
-for k in range(n):
-    ext = 3000 + k
-    out.append(f'\n[[extensions]]\nnumber = "{ext}"\nname = "Bench agent {ext}"\nkind = "agent"\npassword = "bench-{ext}-pass"\n')
-agents = ", ".join(f'"{3000 + k}"' for k in range(n))
-out.append(f'\n[[queues]]\nname = "bench"\nagents = [{agents}]\nmax_waiting = 100000\nmax_wait_seconds = 3600\n')
-sys.stdout.write("".join(out))
-PY
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-SWITCHBOARD_LOG=warn taskset -c 0 target/release/switchboard serve --config "$work/config/switchboard.toml" \
-  --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
-  --set rtp.port_range=20000-40000 --set ivr.clock_start=2026-11-23T10:00:00+08:00 \
-  --set acd.wrap_up_seconds=0 --set "rtp.timer_spin_ms=${SPIN_MS:-0}" 2>"$work/engine.log" &
-engine=$!
-sleep 2
+bench_engine --set rtp.port_range=20000-40000 --set acd.wrap_up_seconds=0 --set "rtp.timer_spin_ms=${SPIN_MS:-0}"
 if [ -n "${STORE_CORE:-}" ]; then
   # The call-record writer, SQLite's worker and the API thread move off the engine's core.
   for t in /proc/$engine/task/*; do

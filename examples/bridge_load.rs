@@ -17,8 +17,10 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{audio_port, big_buffers, drain, marked, proc_usage, sdp, send_tick, Sip, Stream};
-use sb_sip::digest::answer_challenge;
+use common::{
+    audio_port, big_buffers, call_index, drain, marked, proc_usage, sdp, send_tick, Caller, Sip,
+    Stream,
+};
 use sb_sip_msg::{parse_datagram, Message, Method};
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -89,36 +91,13 @@ fn collect(sock: &UdpSocket, seen: &mut HashMap<u32, Seen>, measuring: bool) {
     });
 }
 
-/// The patients' side of the calls: INVITE (through the challenge) and ACK.
-trait Caller {
-    fn invite(&self, number: &str, i: usize, cseq: u32, port: u16, auth: Option<&str>);
-    fn ack(&self, number: &str, i: usize, cseq: u32, to: &str);
-}
-
-impl Caller for Sip {
-    fn invite(&self, number: &str, i: usize, cseq: u32, port: u16, auth: Option<&str>) {
-        let (e, l) = (self.engine, self.local);
-        let body = sdp(port);
-        let auth = auth
-            .map(|a| format!("Authorization: {a}\r\n"))
-            .unwrap_or_default();
-        self.send(&format!("INVITE sip:{number}@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bKbr{i}x{cseq};rport\r\nFrom: <sip:1001@{e}>;tag=br{i}\r\nTo: <sip:{number}@{e}>\r\nCall-ID: br-{i}@bench\r\nCSeq: {cseq} INVITE\r\nContact: <sip:1001@{l}>\r\nMax-Forwards: 70\r\n{auth}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
-    }
-
-    fn ack(&self, number: &str, i: usize, cseq: u32, to: &str) {
-        let (e, l) = (self.engine, self.local);
-        let branch = if cseq == 1 {
-            format!("z9hG4bKbr{i}x1")
-        } else {
-            format!("z9hG4bKbrack{i}x{cseq}")
-        };
-        self.send(&format!("ACK sip:{number}@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch};rport\r\nFrom: <sip:1001@{e}>;tag=br{i}\r\nTo: {to}\r\nCall-ID: br-{i}@bench\r\nCSeq: {cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"));
-    }
-}
-
 fn main() {
     let a = args();
     let sip = Sip::bind(a.engine);
+    let caller = Caller {
+        sip: &sip,
+        number: &a.number,
+    };
     let callers_rtp = UdpSocket::bind("127.0.0.1:0").expect("caller rtp");
     let agents_rtp = UdpSocket::bind("127.0.0.1:0").expect("agent rtp");
     for s in [&callers_rtp, &agents_rtp] {
@@ -161,7 +140,7 @@ fn main() {
         && Instant::now() < setup_deadline
     {
         while sent < a.calls && Instant::now() >= setup_start + interval * sent as u32 {
-            sip.invite(&a.number, sent, 1, cport, None);
+            caller.invite(sent, 1, cport, None);
             pending.insert(sent, 1);
             sent += 1;
         }
@@ -185,30 +164,21 @@ fn main() {
                 _ => sip.respond(&req, 200, None),
             },
             Ok(Some(Message::Response(r))) => {
-                let Some(i) = r
-                    .core
-                    .call_id
-                    .strip_prefix("br-")
-                    .and_then(|s| s.split('@').next())
-                    .and_then(|s| s.parse::<usize>().ok())
-                else {
+                let Some(i) = call_index(&r.core.call_id) else {
                     continue;
                 };
                 let cseq = r.core.cseq.seq;
                 match r.status {
                     100..=199 => {}
                     401 if cseq == 1 && pending.get(&i) == Some(&1) => {
-                        sip.ack(&a.number, i, 1, &r.core.to.to_string());
-                        let ch = r.headers.get("WWW-Authenticate").unwrap_or_default();
-                        let uri = format!("sip:{}@{}", a.number, a.engine);
-                        let auth =
-                            answer_challenge(ch, "1001", "demo-1001", "INVITE", &uri, 1, "b1")
-                                .unwrap_or_default();
-                        sip.invite(&a.number, i, 2, cport, Some(&auth));
+                        caller.ack(i, 1, &r.core.to.to_string());
+                        let auth = caller
+                            .credentials(r.headers.get("WWW-Authenticate").unwrap_or_default());
+                        caller.invite(i, 2, cport, Some(&auth));
                         pending.insert(i, 2);
                     }
                     200 if cseq == 2 && pending.remove(&i).is_some() => {
-                        sip.ack(&a.number, i, 2, &r.core.to.to_string());
+                        caller.ack(i, 2, &r.core.to.to_string());
                         if let Some(port) = audio_port(&r.body) {
                             caller_streams[i] = Some(Stream::new(
                                 i as u32,

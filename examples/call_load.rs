@@ -15,10 +15,9 @@
 mod common;
 
 use common::{
-    audio_port, big_buffers, drain, marked, proc_usage, quantile_ms, sdp, send_digit, send_tick,
-    socket_drops, steal_report, steal_ticks, thread_split, Sip, Stream,
+    audio_port, big_buffers, call_index, drain, marked, proc_usage, quantile_ms, sdp, send_digit,
+    send_tick, socket_drops, steal_report, steal_ticks, thread_split, Caller, Sip, Stream,
 };
-use sb_sip::digest::answer_challenge;
 use sb_sip_msg::{parse_datagram, Message, Method};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
@@ -92,46 +91,10 @@ struct Call {
     outcome: Option<Result<(), String>>,
 }
 
-fn call_index(call_id: &str) -> Option<usize> {
-    call_id.strip_prefix("cl-")?.split('@').next()?.parse().ok()
-}
-
-struct Phone<'a> {
-    sip: &'a Sip,
-    number: &'a str,
-}
-
-impl Phone<'_> {
-    fn invite(&self, i: usize, cseq: u32, port: u16, auth: Option<&str>) {
-        let (e, l, number) = (self.sip.engine, self.sip.local, self.number);
-        let body = sdp(port);
-        let auth = auth
-            .map(|a| format!("Authorization: {a}\r\n"))
-            .unwrap_or_default();
-        self.sip.send(&format!("INVITE sip:{number}@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bKcl{i}x{cseq};rport\r\nFrom: <sip:1001@{e}>;tag=cl{i}\r\nTo: <sip:{number}@{e}>\r\nCall-ID: cl-{i}@bench\r\nCSeq: {cseq} INVITE\r\nContact: <sip:1001@{l}>\r\nMax-Forwards: 70\r\n{auth}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
-    }
-
-    /// ACK of a 401 (same branch as its INVITE, RFC 3261 §17.1.1.3) or of a 200 (new one).
-    fn ack(&self, i: usize, cseq: u32, to: &str) {
-        let (e, l, number) = (self.sip.engine, self.sip.local, self.number);
-        let branch = if cseq == 1 {
-            format!("z9hG4bKcl{i}x1")
-        } else {
-            format!("z9hG4bKclack{i}x{cseq}")
-        };
-        self.sip.send(&format!("ACK sip:{number}@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch};rport\r\nFrom: <sip:1001@{e}>;tag=cl{i}\r\nTo: {to}\r\nCall-ID: cl-{i}@bench\r\nCSeq: {cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"));
-    }
-
-    fn bye(&self, i: usize, to: &str) {
-        let (e, l, number) = (self.sip.engine, self.sip.local, self.number);
-        self.sip.send(&format!("BYE sip:{number}@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bKclbye{i};rport\r\nFrom: <sip:1001@{e}>;tag=cl{i}\r\nTo: {to}\r\nCall-ID: cl-{i}@bench\r\nCSeq: 3 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"));
-    }
-}
-
 fn main() {
     let a = args();
     let sip = Sip::bind(a.engine);
-    let phone = Phone {
+    let phone = Caller {
         sip: &sip,
         number: &a.number,
     };
@@ -215,11 +178,8 @@ fn main() {
                         (100..=199, _) => {}
                         (401, 1) if c.with_credentials.is_none() => {
                             phone.ack(i, 1, &r.core.to.to_string());
-                            let ch = r.headers.get("WWW-Authenticate").unwrap_or_default();
-                            let uri = format!("sip:{}@{}", a.number, a.engine);
-                            let auth =
-                                answer_challenge(ch, "1001", "demo-1001", "INVITE", &uri, 1, "b1")
-                                    .unwrap_or_default();
+                            let auth = phone
+                                .credentials(r.headers.get("WWW-Authenticate").unwrap_or_default());
                             c.with_credentials = Some(Instant::now());
                             c.retry = Some((Instant::now() + T1, T1));
                             phone.invite(i, 2, cport, Some(&auth));

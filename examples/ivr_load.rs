@@ -7,7 +7,10 @@
 //!
 //! `bench/ivr.sh` runs it pinned to one core against the engine pinned to the other.
 
-use sb_sip::digest::answer_challenge;
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{call_index, Caller, Sip};
 use sb_sip_msg::{parse_datagram, Message};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -195,45 +198,13 @@ fn recv_stamped(sock: &std::net::UdpSocket) -> Option<(i128, u16)> {
     Some((ns?, seq))
 }
 
-fn sdp(port: u16) -> String {
-    format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n")
-}
-
-fn invite(
-    engine: SocketAddr,
-    local: SocketAddr,
-    i: usize,
-    cseq: u32,
-    port: u16,
-    auth: Option<&str>,
-) -> String {
-    let body = sdp(port);
-    let auth = auth
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
-    format!(
-        "INVITE sip:8000@{engine} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKload{i}x{cseq};rport\r\nFrom: <sip:1001@{engine}>;tag=load{i}\r\nTo: <sip:8000@{engine}>\r\nCall-ID: load-{i}@bench\r\nCSeq: {cseq} INVITE\r\nContact: <sip:1001@{local}>\r\nMax-Forwards: 70\r\n{auth}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-}
-
-/// The ACK for the 401 reuses the INVITE's branch (RFC 3261 §17.1.1.3); the ACK for the 200
-/// is a new transaction.
-fn ack(engine: SocketAddr, local: SocketAddr, i: usize, cseq: u32, to: &str) -> String {
-    let branch = if cseq == 1 {
-        format!("z9hG4bKload{i}x1")
-    } else {
-        format!("z9hG4bKack{i}x{cseq}")
-    };
-    format!("ACK sip:8000@{engine} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\nFrom: <sip:1001@{engine}>;tag=load{i}\r\nTo: {to}\r\nCall-ID: load-{i}@bench\r\nCSeq: {cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
-}
-
 fn main() {
     let a = args();
-    let sip = std::net::UdpSocket::bind("127.0.0.1:0").expect("sip socket");
-    sip.set_read_timeout(Some(Duration::from_millis(2)))
-        .expect("timeout");
-    let local = sip.local_addr().expect("addr");
+    let sip = Sip::bind(a.engine);
+    let caller = Caller {
+        sip: &sip,
+        number: "8000",
+    };
     let mut rx: Vec<Receiver> = (0..a.calls)
         .map(|i| Receiver::new(a.base_port + 2 * i as u16))
         .collect();
@@ -245,15 +216,7 @@ fn main() {
     let setup_deadline = start + Duration::from_secs(a.calls as u64 / a.rate as u64 + 30);
     while answered + failed < a.calls && Instant::now() < setup_deadline {
         while sent < a.calls && Instant::now() >= start + interval * sent as u32 {
-            let msg = invite(
-                a.engine,
-                local,
-                sent,
-                1,
-                a.base_port + 2 * sent as u16,
-                None,
-            );
-            let _ = sip.send_to(msg.as_bytes(), a.engine);
+            caller.invite(sent, 1, a.base_port + 2 * sent as u16, None);
             pending.insert(sent, 1);
             sent += 1;
         }
@@ -261,19 +224,13 @@ fn main() {
         for r in rx.iter_mut() {
             r.drain(false);
         }
-        let Ok((n, _)) = sip.recv_from(&mut buf) else {
+        let Ok((n, _)) = sip.sock.recv_from(&mut buf) else {
             continue;
         };
         let Ok(Some(Message::Response(r))) = parse_datagram(&buf[..n]) else {
             continue;
         };
-        let Some(i) = r
-            .core
-            .call_id
-            .strip_prefix("load-")
-            .and_then(|s| s.split('@').next())
-            .and_then(|s| s.parse::<usize>().ok())
-        else {
+        let Some(i) = call_index(&r.core.call_id) else {
             continue;
         };
         let cseq = r.core.cseq.seq;
@@ -281,26 +238,14 @@ fn main() {
             100..=199 => {}
             // Only the first 401: a retransmitted one carries the same nonce.
             401 if cseq == 1 && pending.get(&i) == Some(&1) => {
-                let to = r.core.to.to_string();
-                let _ = sip.send_to(ack(a.engine, local, i, 1, &to).as_bytes(), a.engine);
-                let ch = r.headers.get("WWW-Authenticate").unwrap_or_default();
-                let uri = format!("sip:8000@{}", a.engine);
-                let auth = answer_challenge(ch, "1001", "demo-1001", "INVITE", &uri, 1, "b1")
-                    .unwrap_or_default();
-                let msg = invite(
-                    a.engine,
-                    local,
-                    i,
-                    2,
-                    a.base_port + 2 * i as u16,
-                    Some(&auth),
-                );
-                let _ = sip.send_to(msg.as_bytes(), a.engine);
+                caller.ack(i, 1, &r.core.to.to_string());
+                let auth =
+                    caller.credentials(r.headers.get("WWW-Authenticate").unwrap_or_default());
+                caller.invite(i, 2, a.base_port + 2 * i as u16, Some(&auth));
                 pending.insert(i, 2);
             }
             200 if cseq == 2 && pending.remove(&i).is_some() => {
-                let to = r.core.to.to_string();
-                let _ = sip.send_to(ack(a.engine, local, i, 2, &to).as_bytes(), a.engine);
+                caller.ack(i, 2, &r.core.to.to_string());
                 answered += 1;
             }
             200 | 401 => {}

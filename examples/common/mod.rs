@@ -496,3 +496,50 @@ impl Sip {
         done.len()
     }
 }
+
+/// A patient's phone (extension 1001) placing numbered calls to `number`: call `i` has
+/// Call-ID `cl-I@bench` and From tag `clI`.
+pub struct Caller<'a> {
+    pub sip: &'a Sip,
+    pub number: &'a str,
+}
+
+/// The call index in one of `Caller`'s Call-IDs.
+pub fn call_index(call_id: &str) -> Option<usize> {
+    call_id.strip_prefix("cl-")?.split('@').next()?.parse().ok()
+}
+
+impl Caller<'_> {
+    /// INVITE `cseq` of call `i`, offering PCMU at `port`.
+    pub fn invite(&self, i: usize, cseq: u32, port: u16, auth: Option<&str>) {
+        let (e, l, number) = (self.sip.engine, self.sip.local, self.number);
+        let body = sdp(port);
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        self.sip.send(&format!("INVITE sip:{number}@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bKcl{i}x{cseq};rport\r\nFrom: <sip:1001@{e}>;tag=cl{i}\r\nTo: <sip:{number}@{e}>\r\nCall-ID: cl-{i}@bench\r\nCSeq: {cseq} INVITE\r\nContact: <sip:1001@{l}>\r\nMax-Forwards: 70\r\n{auth}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+    }
+
+    /// The Authorization for the INVITE with credentials, from the 401's challenge.
+    pub fn credentials(&self, challenge: &str) -> String {
+        let uri = format!("sip:{}@{}", self.number, self.sip.engine);
+        answer_challenge(challenge, "1001", "demo-1001", "INVITE", &uri, 1, "b1")
+            .unwrap_or_default()
+    }
+
+    /// ACK of a 401 (same branch as its INVITE, RFC 3261 §17.1.1.3) or of a 200 (new one).
+    pub fn ack(&self, i: usize, cseq: u32, to: &str) {
+        let (e, l, number) = (self.sip.engine, self.sip.local, self.number);
+        let branch = if cseq == 1 {
+            format!("z9hG4bKcl{i}x1")
+        } else {
+            format!("z9hG4bKclack{i}x{cseq}")
+        };
+        self.sip.send(&format!("ACK sip:{number}@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch};rport\r\nFrom: <sip:1001@{e}>;tag=cl{i}\r\nTo: {to}\r\nCall-ID: cl-{i}@bench\r\nCSeq: {cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"));
+    }
+
+    pub fn bye(&self, i: usize, to: &str) {
+        let (e, l, number) = (self.sip.engine, self.sip.local, self.number);
+        self.sip.send(&format!("BYE sip:{number}@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bKclbye{i};rport\r\nFrom: <sip:1001@{e}>;tag=cl{i}\r\nTo: {to}\r\nCall-ID: cl-{i}@bench\r\nCSeq: 3 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"));
+    }
+}

@@ -1,0 +1,39 @@
+# Shared by the benchmarks with agents (bridge.sh, calls.sh); source it from the repository
+# root after `set -euo pipefail`.
+
+# bench_setup AGENTS < FLOW: a scratch directory ($work) with the shipped dialplans and
+# prompts, the flow on standard input as dialplans/bench.toml (number 8100), and the demo
+# configuration plus AGENTS bench agents 3000, 3001, ... (password bench-EXT-pass), all in a
+# queue "bench" that never overflows (the benchmarks measure calls, not overflow); $port is
+# a free SIP port. Removes $work and stops $engine on exit (KEEP=1 keeps $work).
+bench_setup() {
+  work=$(mktemp -d)
+  engine=
+  trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; [ -z "${KEEP:-}" ] || echo "kept $work"' EXIT
+  mkdir -p "$work/config" "$work/dialplans"
+  ln -s "$PWD/prompts" "$work/prompts"
+  cp dialplans/*.toml "$work/dialplans/"
+  cat >"$work/dialplans/bench.toml"
+  python3 - "$1" config/switchboard.toml >"$work/config/switchboard.toml" <<'PY'
+import sys
+n = int(sys.argv[1])
+out = [open(sys.argv[2]).read()]
+for k in range(n):
+    ext = 3000 + k
+    out.append(f'\n[[extensions]]\nnumber = "{ext}"\nname = "Bench agent {ext}"\nkind = "agent"\npassword = "bench-{ext}-pass"\n')
+agents = ", ".join(f'"{3000 + k}"' for k in range(n))
+out.append(f'\n[[queues]]\nname = "bench"\nagents = [{agents}]\nmax_waiting = 100000\nmax_wait_seconds = 3600\n')
+sys.stdout.write("".join(out))
+PY
+  port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+}
+
+# bench_engine [--set KEY=VALUE ...]: the release engine on that configuration, pinned to
+# core 0, inside opening hours; sets $engine and gives it two seconds to start.
+bench_engine() {
+  SWITCHBOARD_LOG=warn taskset -c 0 target/release/switchboard serve --config "$work/config/switchboard.toml" \
+    --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
+    --set ivr.clock_start=2026-11-23T10:00:00+08:00 "$@" 2>"$work/engine.log" &
+  engine=$!
+  sleep 2
+}
