@@ -64,9 +64,8 @@ pub struct Call {
     pub callback_until: Option<Instant>,
     /// Hang up once the current prompt has been heard (after the callback confirmation).
     pub bye_after_prompt: bool,
-    /// Bridged and on hold since, and who held it.
-    pub held_since: Option<Instant>,
+    /// Bridged and on hold: who held it.
     pub held_by: Option<crate::engine::Control>,
-    /// Bridged and the agent muted since.
-    pub muted_since: Option<Instant>,
+    /// Bridged and the agent muted.
+    pub muted: bool,
 }

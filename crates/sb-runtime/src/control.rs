@@ -81,10 +81,9 @@ pub fn serve(engine: &mut Engine, now: Instant, req: ControlRequest) {
             }
         }
         Command::Control { call, .. } | Command::HangUp { call } => {
-            let live = engine.live_calls();
-            match live.iter().find(|c| c.id == CallId(*call)) {
+            match engine.live_call(CallId(*call)) {
                 None => Reply::Failed(ControlError::NoSuchCall),
-                Some(c) if !mine(c) => Reply::NotYours,
+                Some(c) if !mine(&c) => Reply::NotYours,
                 Some(_) => {
                     let done = match req.command {
                         Command::Control { call, hold, mute } => {

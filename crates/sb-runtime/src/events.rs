@@ -4,7 +4,7 @@
 //! identity number); SIP internals stay in the logs.
 
 use sb_acd::AcdEvent;
-use sb_engine::{Control, EngineEvent, Side};
+use sb_engine::{EngineEvent, Side};
 use sb_store::report::mask_number;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -23,14 +23,6 @@ fn side(s: Side) -> &'static str {
         Side::Caller => "caller",
         Side::Agent => "agent",
         Side::Engine => "engine",
-    }
-}
-
-fn by(c: Control) -> &'static str {
-    match c {
-        Control::Phone => "phone",
-        Control::FeatureCode => "feature_code",
-        Control::Api => "api",
     }
 }
 
@@ -87,10 +79,10 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
             ("bridged", json!({ "call": call.0, "agent": agent }))
         }
         EngineEvent::Hold { call, on, by: b } => {
-            ("hold", json!({ "call": call.0, "on": on, "by": by(*b) }))
+            ("hold", json!({ "call": call.0, "on": on, "by": b.name() }))
         }
         EngineEvent::Mute { call, on, by: b } => {
-            ("mute", json!({ "call": call.0, "on": on, "by": by(*b) }))
+            ("mute", json!({ "call": call.0, "on": on, "by": b.name() }))
         }
         EngineEvent::CallbackOffered { call } => ("callback_offered", json!({ "call": call.0 })),
         EngineEvent::CallbackRequested { call, queue } => (
@@ -167,7 +159,7 @@ fn acd(a: &AcdEvent) -> Option<(&'static str, Value)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sb_engine::CallId;
+    use sb_engine::{CallId, Control};
     use sb_sip_msg::pii::Redacted;
 
     #[test]

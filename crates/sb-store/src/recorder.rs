@@ -60,15 +60,6 @@ struct Open {
     mute_ms: i64,
 }
 
-/// Who changed hold or mute, for the call's event log.
-fn control_name(c: sb_engine::Control) -> &'static str {
-    match c {
-        sb_engine::Control::Phone => "phone",
-        sb_engine::Control::FeatureCode => "feature code",
-        sb_engine::Control::Api => "api",
-    }
-}
-
 /// Opens or closes a span (hold, mute) at `at_ms`; a closed span adds to `total`.
 fn span(open: &mut Option<i64>, total: &mut i64, on: bool, at_ms: i64) -> bool {
     match (on, *open) {
@@ -245,13 +236,13 @@ impl Recorder {
             EngineEvent::Hold { call, on, by } => self.with(call.0, |o| {
                 if span(&mut o.held_at, &mut o.hold_ms, *on, at_ms) {
                     let kind = if *on { "held" } else { "resumed" };
-                    push_event(o, at_ms, kind, None, Some(control_name(*by).into()));
+                    push_event(o, at_ms, kind, None, Some(by.name().into()));
                 }
             }),
             EngineEvent::Mute { call, on, by } => self.with(call.0, |o| {
                 if span(&mut o.muted_at, &mut o.mute_ms, *on, at_ms) {
                     let kind = if *on { "muted" } else { "unmuted" };
-                    push_event(o, at_ms, kind, None, Some(control_name(*by).into()));
+                    push_event(o, at_ms, kind, None, Some(by.name().into()));
                 }
             }),
             EngineEvent::MediaQuality {

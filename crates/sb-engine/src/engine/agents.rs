@@ -414,7 +414,7 @@ impl Engine {
         let Ok(pkt) = crtp.on_packet(now, from, bytes) else {
             return;
         };
-        if call.held_since.is_some() {
+        if call.held_by.is_some() {
             // On hold: the agent hears nothing of the patient.
             return;
         }
@@ -451,7 +451,7 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&leg.call) else {
             return;
         };
-        if call.held_since.is_some() || call.muted_since.is_some() {
+        if call.held_by.is_some() || call.muted {
             // Held (the patient hears music) or muted: the agent's voice stops here.
             return;
         }

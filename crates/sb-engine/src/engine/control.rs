@@ -35,6 +35,17 @@ pub enum Control {
     Api,
 }
 
+impl Control {
+    /// As the call records and the event stream name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Control::Phone => "phone",
+            Control::FeatureCode => "feature_code",
+            Control::Api => "api",
+        }
+    }
+}
+
 /// A feature code must be keyed within this long of its `*`.
 const KEYING: Duration = Duration::from_secs(3);
 
@@ -122,33 +133,37 @@ impl Engine {
     pub fn live_calls(&self) -> Vec<LiveCall> {
         let mut out: Vec<LiveCall> = self
             .calls
-            .values()
-            .map(|c| {
-                let agent = self
-                    .bridged
-                    .get(&c.id)
-                    .and_then(|l| self.legs.get(l))
-                    .map(|l| l.agent.0.clone());
-                LiveCall {
-                    id: c.id,
-                    dialled: c.dialled.clone(),
-                    caller: c.caller.clone(),
-                    state: if agent.is_some() {
-                        "talking"
-                    } else if c.phase == crate::call::Phase::Waiting {
-                        "waiting"
-                    } else {
-                        "ivr"
-                    },
-                    queue: c.queue.as_ref().map(|(q, _)| q.clone()),
-                    agent,
-                    held: c.held_since.is_some(),
-                    muted: c.muted_since.is_some(),
-                }
-            })
+            .keys()
+            .filter_map(|id| self.live_call(*id))
             .collect();
         out.sort_by_key(|c| c.id);
         out
+    }
+
+    /// One call now.
+    pub fn live_call(&self, id: CallId) -> Option<LiveCall> {
+        let c = self.calls.get(&id)?;
+        let agent = self
+            .bridged
+            .get(&id)
+            .and_then(|l| self.legs.get(l))
+            .map(|l| l.agent.0.clone());
+        Some(LiveCall {
+            id,
+            dialled: c.dialled.clone(),
+            caller: c.caller.clone(),
+            state: if agent.is_some() {
+                "talking"
+            } else if c.phase == crate::call::Phase::Waiting {
+                "waiting"
+            } else {
+                "ivr"
+            },
+            queue: c.queue.as_ref().map(|(q, _)| q.clone()),
+            agent,
+            held: c.held_by.is_some(),
+            muted: c.muted,
+        })
     }
 
     /// Hold or mute asked from outside the call (the control API).
@@ -170,7 +185,7 @@ impl Engine {
             self.set_hold(now, id, on, by);
         }
         if let Some(on) = mute {
-            self.set_mute(now, id, on, by);
+            self.set_mute(id, on, by);
         }
         Ok(())
     }
@@ -233,21 +248,19 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if call.held_since.is_some() == on {
+        if call.held_by.is_some() == on {
             return;
         }
         call.playlist.clear();
         call.playing = false;
         call.held_by = on.then_some(by);
         if on {
-            call.held_since = Some(now);
             let lang = call.ivr.language().to_string();
             if let Some(m) = self.assets.prompt(&lang, "hold-music") {
                 call.playlist.push(m.clone());
             }
             call.next_tick = Some(grid_after(origin, now));
         } else {
-            call.held_since = None;
             call.next_tick = None;
             // The agent's audio takes over from the music: its timestamps are re-based.
             if let Some(rtp) = call.rtp.as_mut() {
@@ -260,29 +273,28 @@ impl Engine {
     }
 
     /// Mutes the agent towards the patient, or unmutes.
-    pub fn set_mute(&mut self, now: Instant, id: CallId, on: bool, by: Control) {
+    pub fn set_mute(&mut self, id: CallId, on: bool, by: Control) {
         if !self.bridged.contains_key(&id) {
             return;
         }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if call.muted_since.is_some() == on {
+        if call.muted == on {
             return;
         }
-        call.muted_since = on.then_some(now);
+        call.muted = on;
         self.events
             .push_back(EngineEvent::Mute { call: id, on, by });
     }
 
     /// A key the agent pressed during the call.
     pub(super) fn agent_key(&mut self, now: Instant, leg: LegId, d: char) {
-        let codes = self.cfg.features.clone();
         let Some(l) = self.legs.get_mut(&leg) else {
             return;
         };
         let call = l.call;
-        let Some(feature) = l.keys.push(now, d, &codes) else {
+        let Some(feature) = l.keys.push(now, d, &self.cfg.features) else {
             return;
         };
         let Some(c) = self.calls.get(&call) else {
@@ -290,12 +302,12 @@ impl Engine {
         };
         match feature {
             Feature::Hold => {
-                let on = c.held_since.is_none();
+                let on = c.held_by.is_none();
                 self.set_hold(now, call, on, Control::FeatureCode)
             }
             Feature::Mute => {
-                let on = c.muted_since.is_none();
-                self.set_mute(now, call, on, Control::FeatureCode)
+                let on = !c.muted;
+                self.set_mute(call, on, Control::FeatureCode)
             }
         }
     }

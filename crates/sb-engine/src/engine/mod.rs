@@ -689,9 +689,8 @@ impl Engine {
             queue: None,
             callback_until: None,
             bye_after_prompt: false,
-            held_since: None,
             held_by: None,
-            muted_since: None,
+            muted: false,
         };
         self.calls.insert(id, call);
         self.by_tx.insert(tx, id);
@@ -815,7 +814,7 @@ impl Engine {
 
     fn run_call(&mut self, now: Instant, id: CallId) {
         let wall = self.wall(now);
-        let held = self.calls.get(&id).is_some_and(|c| c.held_since.is_some());
+        let held = self.calls.get(&id).is_some_and(|c| c.held_by.is_some());
         if self.bridged.contains_key(&id) && !held {
             // The caller hears the agent now: no prompts, no silence from us.
             if let Some(c) = self.calls.get_mut(&id) {
@@ -861,7 +860,7 @@ impl Engine {
                 continue;
             };
             let codec = media.codec;
-            if call.held_since.is_some() && call.playlist.is_empty() {
+            if call.held_by.is_some() && call.playlist.is_empty() {
                 // Held by the agent: the music, round and round.
                 if let Some(m) = self.assets.prompt(call.ivr.language(), "hold-music") {
                     call.playlist.push(m.clone());
