@@ -267,6 +267,10 @@ impl Acd {
         Some(Duration::from_millis(ms as u64))
     }
 
+    pub fn has_queue(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
     pub fn is_waiting(&self, call: CallId) -> bool {
         self.waiting.contains_key(&call)
     }

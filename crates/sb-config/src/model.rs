@@ -108,8 +108,10 @@ pub struct Model {
     pub sla_rings: u32,
     pub sla_ring_cycle: Duration,
     /// The agents' in-call feature codes (`[features]`).
-    pub feature_hold: String,
-    pub feature_mute: String,
+    pub features: FeatureCodes,
+    /// How long a transfer target rings before the call comes back
+    /// (`features.transfer_ring_seconds`).
+    pub transfer_ring: Duration,
     /// After-call work (`acd.wrap_up_seconds`).
     pub wrap_up: Duration,
     /// Missed offers in a row before an agent is paused (`acd.pause_after_misses`).
@@ -169,5 +171,40 @@ impl Model {
     /// The answer threshold of the three-ring rule: rings times the ring cycle.
     pub fn sla_threshold(&self) -> Duration {
         self.sla_ring_cycle * self.sla_rings
+    }
+}
+
+/// The keys an agent presses on the phone during a call (`[features]`): each is `*` and
+/// one to three digits (`complete` may be `#`); consult and transfer are followed by the
+/// extension and `#`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureCodes {
+    /// Patient on hold music, the agent hears nothing of them; again to resume.
+    pub hold: String,
+    /// The patient stops hearing the agent; again to unmute.
+    pub mute: String,
+    /// Patient on hold, a second line to a colleague.
+    pub consult: String,
+    /// Blind transfer of the patient.
+    pub transfer: String,
+    /// While consulting: the colleague takes the patient (attended transfer).
+    pub complete: String,
+    /// While consulting: the colleague is hung up, back to the patient.
+    pub back: String,
+    /// While consulting: talk to the other party (the one left hears hold music or silence).
+    pub swap: String,
+}
+
+impl Default for FeatureCodes {
+    fn default() -> Self {
+        FeatureCodes {
+            hold: "*1".into(),
+            mute: "*2".into(),
+            consult: "*3".into(),
+            transfer: "*4".into(),
+            complete: "#".into(),
+            back: "*0".into(),
+            swap: "*5".into(),
+        }
     }
 }

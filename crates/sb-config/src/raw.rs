@@ -262,13 +262,47 @@ pub struct Features {
     pub hold: Spanned<String>,
     #[serde(default = "star2")]
     pub mute: Spanned<String>,
+    #[serde(default = "star3")]
+    pub consult: Spanned<String>,
+    #[serde(default = "star4")]
+    pub transfer: Spanned<String>,
+    #[serde(default = "hash")]
+    pub complete: Spanned<String>,
+    #[serde(default = "star0")]
+    pub back: Spanned<String>,
+    #[serde(default = "star5")]
+    pub swap: Spanned<String>,
+    /// How long a transfer target rings before the call comes back.
+    #[serde(default = "d20")]
+    pub transfer_ring_seconds: Spanned<u64>,
 }
 
+fn code(s: &str) -> Spanned<String> {
+    Spanned::new(0..0, s.into())
+}
 fn star1() -> Spanned<String> {
-    Spanned::new(0..0, "*1".into())
+    code("*1")
 }
 fn star2() -> Spanned<String> {
-    Spanned::new(0..0, "*2".into())
+    code("*2")
+}
+fn star3() -> Spanned<String> {
+    code("*3")
+}
+fn star4() -> Spanned<String> {
+    code("*4")
+}
+fn hash() -> Spanned<String> {
+    code("#")
+}
+fn star0() -> Spanned<String> {
+    code("*0")
+}
+fn star5() -> Spanned<String> {
+    code("*5")
+}
+fn d20() -> Spanned<u64> {
+    Spanned::new(0..0, 20)
 }
 
 impl Default for Features {
@@ -276,6 +310,12 @@ impl Default for Features {
         Features {
             hold: star1(),
             mute: star2(),
+            consult: star3(),
+            transfer: star4(),
+            complete: hash(),
+            back: star0(),
+            swap: star5(),
+            transfer_ring_seconds: d20(),
         }
     }
 }

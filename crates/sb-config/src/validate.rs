@@ -458,29 +458,44 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             && s.starts_with('*')
             && s[1..].bytes().all(|b| b.is_ascii_digit())
     };
-    for (key, v) in [
-        ("features.hold", &raw.features.hold),
-        ("features.mute", &raw.features.mute),
-    ] {
-        if !code_ok(v.get_ref()) {
+    let f = &raw.features;
+    let codes = [
+        ("features.hold", &f.hold),
+        ("features.mute", &f.mute),
+        ("features.consult", &f.consult),
+        ("features.transfer", &f.transfer),
+        ("features.complete", &f.complete),
+        ("features.back", &f.back),
+        ("features.swap", &f.swap),
+    ];
+    for (i, (key, v)) in codes.iter().enumerate() {
+        let s = v.get_ref();
+        let hash_ok = *key == "features.complete" && s == "#";
+        if !code_ok(s) && !hash_ok {
             c.error(
                 "SB123",
-                v,
-                format!(
-                    "{key} `{}` must be * and one to three digits, like *1",
-                    v.get_ref()
-                ),
+                *v,
+                format!("{key} `{s}` must be * and one to three digits, like *1"),
+            );
+            continue;
+        }
+        // The phone sends keys one by one: a code that begins another would always win.
+        if let Some((other, _)) = codes[..i].iter().find(|(_, o)| {
+            o.get_ref().starts_with(s.as_str()) || s.starts_with(o.get_ref().as_str())
+        }) {
+            c.error(
+                "SB123",
+                *v,
+                format!("{key} `{s}` clashes with {other}: one code must not begin another"),
             );
         }
     }
-    if raw.features.hold.get_ref() == raw.features.mute.get_ref() {
+    let ring = *f.transfer_ring_seconds.get_ref();
+    if !(5..=120).contains(&ring) {
         c.error(
-            "SB123",
-            &raw.features.mute,
-            format!(
-                "features.mute `{}` is already the hold code",
-                raw.features.mute.get_ref()
-            ),
+            "SB112",
+            &f.transfer_ring_seconds,
+            format!("features.transfer_ring_seconds ({ring}) must be between 5 and 120"),
         );
     }
 
@@ -731,8 +746,16 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         sla_rings: rings,
         sla_ring_cycle: Duration::from_secs(cycle.into()),
         wrap_up: Duration::from_secs(wrap_up),
-        feature_hold: raw.features.hold.get_ref().clone(),
-        feature_mute: raw.features.mute.get_ref().clone(),
+        features: model::FeatureCodes {
+            hold: raw.features.hold.get_ref().clone(),
+            mute: raw.features.mute.get_ref().clone(),
+            consult: raw.features.consult.get_ref().clone(),
+            transfer: raw.features.transfer.get_ref().clone(),
+            complete: raw.features.complete.get_ref().clone(),
+            back: raw.features.back.get_ref().clone(),
+            swap: raw.features.swap.get_ref().clone(),
+        },
+        transfer_ring: Duration::from_secs(*raw.features.transfer_ring_seconds.get_ref()),
         pause_after_misses: misses as u32,
         extensions,
         queues,

@@ -277,19 +277,19 @@ fn the_overload_threshold_is_configured_and_checked() {
 #[test]
 fn feature_codes_are_configured_and_checked() {
     let m = load(shipped(), &[]).expect("valid");
-    assert_eq!(
-        (m.feature_hold.as_str(), m.feature_mute.as_str()),
-        ("*1", "*2")
-    );
+    assert_eq!(m.features, sb_config::model::FeatureCodes::default());
+    assert_eq!(m.features.consult, "*3");
+    assert_eq!(m.features.complete, "#");
+    assert_eq!(m.transfer_ring.as_secs(), 20);
     let m = load(
         shipped(),
         &[
-            "features.hold=\"*55\"".into(),
-            "features.mute=\"*66\"".into(),
+            "features.hold=\"*77\"".into(),
+            "features.mute=\"*88\"".into(),
         ],
     )
     .expect("valid");
-    assert_eq!(m.feature_hold, "*55");
+    assert_eq!(m.features.hold, "*77");
     let errs = load(
         shipped(),
         &[
@@ -303,7 +303,17 @@ fn feature_codes_are_configured_and_checked() {
     assert_eq!(errs[0].line, line_of("hold = \"*1\""));
     let errs = load(shipped(), &["features.mute=\"*1\"".into()]).expect_err("same code");
     assert!(
-        errs[0].message.contains("already the hold code"),
+        errs[0].message.contains("clashes with features.hold"),
         "{errs:#?}"
     );
+    // One code may not begin another: the phone sends keys one at a time.
+    let errs = load(shipped(), &["features.swap=\"*11\"".into()]).expect_err("prefix");
+    assert!(
+        errs[0].message.contains("must not begin another"),
+        "{errs:#?}"
+    );
+    let errs = load(shipped(), &["features.back=\"#\"".into()]).expect_err("only complete is #");
+    assert_eq!(errs[0].code, "SB123");
+    let errs = load(shipped(), &["features.transfer_ring_seconds=2".into()]).expect_err("short");
+    assert_eq!(errs[0].code, "SB112");
 }

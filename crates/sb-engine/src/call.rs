@@ -50,7 +50,10 @@ pub struct Call {
     /// Whether the playlist had something since the IVR last heard "prompt done".
     pub playing: bool,
     pub next_tick: Option<Instant>,
-    pub ivr: Session,
+    /// The IVR; `None` on a call between extensions.
+    pub ivr: Option<Session>,
+    /// A call between extensions: the one dialled, rung directly.
+    pub callee: Option<String>,
     pub rfc4733: Rfc4733Receiver,
     /// In-band detection, only on legs that did not negotiate telephone-event.
     pub tones: Option<ToneDetector>,
@@ -68,4 +71,28 @@ pub struct Call {
     pub held_by: Option<crate::engine::Control>,
     /// Bridged and the agent muted.
     pub muted: bool,
+}
+
+impl Call {
+    /// The language the caller hears prompts in: the IVR's choice, else `default`.
+    pub fn language<'a>(&'a self, default: &'a str) -> &'a str {
+        self.ivr.as_ref().map_or(default, Session::language)
+    }
+
+    pub fn ivr_timeout(&self) -> Option<Instant> {
+        self.ivr.as_ref().and_then(Session::poll_timeout)
+    }
+
+    /// Hands `input` to the IVR, if the call has one.
+    pub fn ivr_input(
+        &mut self,
+        now: Instant,
+        wall: i64,
+        input: sb_ivr::Input,
+    ) -> Vec<sb_ivr::Action> {
+        self.ivr
+            .as_mut()
+            .map(|s| s.handle(now, wall, input))
+            .unwrap_or_default()
+    }
 }

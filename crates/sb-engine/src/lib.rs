@@ -9,6 +9,6 @@ pub mod engine;
 pub use assets::{acd_config, acd_from_model, load_assets, AssetSource, Assets};
 pub use call::CallId;
 pub use engine::{
-    AgentCommand, Control, ControlError, Engine, EngineConfig, EngineEvent, FeatureCodes, LegId,
-    LiveCall, MediaRequest, RtpOut, Side,
+    AgentCommand, CallAction, Control, ControlError, Engine, EngineConfig, EngineEvent,
+    FeatureCodes, LegId, LiveCall, MediaRequest, RtpOut, Side,
 };

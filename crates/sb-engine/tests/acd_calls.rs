@@ -4,29 +4,10 @@
 mod common;
 
 use common::*;
-use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
+use rtp_rs::RtpReader;
 use sb_engine::EngineEvent;
 use sb_media::g711;
 use sb_sip_msg::{Message, Method};
-
-const AGENT_RTP: &str = "127.0.0.1:7003";
-
-fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
-    RtpPacketBuilder::new()
-        .payload_type(pt)
-        .sequence(Seq::from(seq))
-        .timestamp(ts)
-        .ssrc(77)
-        .payload(payload)
-        .build()
-        .expect("rtp")
-}
-
-/// A re-INVITE from agent 1003's phone with `sdp`.
-fn agent_reinvite(s: &mut Sim, inv: &sb_sip_msg::Request, cseq: u32, sdp: &str) {
-    let reinvite = format!("INVITE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKre{cseq};rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: {cseq} INVITE\nContact: <sip:1003@{AGENT}>\nMax-Forwards: 70\nContent-Type: application/sdp\nContent-Length: {}\n\n{sdp}", inv.core.from, inv.core.call_id, sdp.len());
-    s.send_from(AGENT, &reinvite);
-}
 
 #[test]
 fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent_hangs_up() {
@@ -56,7 +37,7 @@ fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent
             s.clock.now(),
             20_002,
             addr(PHONE_RTP),
-            &rtp(0, 500 + i, 9_000 + 160 * i as u32, &voice),
+            &rtp_packet(0, 500 + i, 9_000 + 160 * i as u32, &voice),
         );
         s.pump();
     }
@@ -82,7 +63,7 @@ fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent
         s.clock.now(),
         30_002,
         addr(AGENT_RTP),
-        &rtp(8, 1, 40_000, &agent_voice),
+        &rtp_packet(8, 1, 40_000, &agent_voice),
     );
     s.pump();
     let (_, to, pkt) = s.rtp.last().expect("relayed");
@@ -298,44 +279,6 @@ fn a_patient_who_stays_on_the_line_keeps_waiting_and_is_not_sent_away_again() {
     );
 }
 
-/// Agent 1003's phone sends `payload` with payload type `pt` on its leg.
-fn from_agent(s: &mut Sim, pt: u8, seq: u16, payload: &[u8]) {
-    s.engine.handle_rtp(
-        s.clock.now(),
-        30_002,
-        addr(AGENT_RTP),
-        &rtp(pt, seq, 40_000 + 160 * seq as u32, payload),
-    );
-    s.pump();
-}
-
-/// The patient's phone sends a frame of `voice`.
-fn from_patient(s: &mut Sim, seq: u16, voice: &[u8]) {
-    s.engine.handle_rtp(
-        s.clock.now(),
-        20_002,
-        addr(PHONE_RTP),
-        &rtp(0, seq, 9_000 + 160 * seq as u32, voice),
-    );
-    s.pump();
-}
-
-/// The agent keys `*` then `digit` (RFC 4733 end packets, the start lost).
-fn agent_keys(s: &mut Sim, seq: &mut u16, digit: u8) {
-    for event in [10u8, digit] {
-        *seq += 1;
-        from_agent(s, 101, *seq, &[event, 0x80 | 10, 0x03, 0x20]);
-    }
-}
-
-fn sent_to(s: &Sim, from: usize, to: &str) -> Vec<Vec<u8>> {
-    s.rtp[from..]
-        .iter()
-        .filter(|(_, t, _)| *t == addr(to))
-        .map(|(_, _, p)| p.clone())
-        .collect()
-}
-
 #[test]
 fn the_agent_holds_and_mutes_by_feature_code_and_by_the_phones_own_hold() {
     let mut s = Sim::new(MONDAY + 10 * 3600);
@@ -354,7 +297,7 @@ fn the_agent_holds_and_mutes_by_feature_code_and_by_the_phones_own_hold() {
     };
 
     // *1: on hold. The patient hears the hold music; neither voice crosses.
-    agent_keys(&mut s, &mut seq, 1);
+    agent_keys(&mut s, &mut seq, "*1");
     assert_eq!(hold_events(&s), [(true, sb_engine::Control::FeatureCode)]);
     let mark = s.rtp.len();
     s.advance(200);
@@ -377,7 +320,7 @@ fn the_agent_holds_and_mutes_by_feature_code_and_by_the_phones_own_hold() {
         "the hold music, from its start"
     );
     // *1 again: back; both directions flow, the patient's stream continuous.
-    agent_keys(&mut s, &mut seq, 1);
+    agent_keys(&mut s, &mut seq, "*1");
     let mark = s.rtp.len();
     s.advance(100);
     from_patient(&mut s, 2, &patient_voice);
@@ -393,14 +336,14 @@ fn the_agent_holds_and_mutes_by_feature_code_and_by_the_phones_own_hold() {
         .all(|b| *b == g711::alaw_to_ulaw(0x55)));
 
     // *2: muted. The agent still hears the patient; the patient no longer hears the agent.
-    agent_keys(&mut s, &mut seq, 2);
+    agent_keys(&mut s, &mut seq, "*2");
     let mark = s.rtp.len();
     from_patient(&mut s, 3, &patient_voice);
     seq += 1;
     from_agent(&mut s, 8, seq, &agent_voice);
     assert_eq!(sent_to(&s, mark, AGENT_RTP).len(), 1);
     assert!(sent_to(&s, mark, PHONE_RTP).is_empty());
-    agent_keys(&mut s, &mut seq, 2);
+    agent_keys(&mut s, &mut seq, "*2");
     let mark = s.rtp.len();
     seq += 1;
     from_agent(&mut s, 8, seq, &agent_voice);

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sb_config::model::{ApiToken, Role};
-use sb_engine::{AgentCommand, ControlError};
+use sb_engine::{AgentCommand, CallAction, ControlError};
 use sb_store::report::{self, GroupBy, Period, PeriodKind, ReportSettings};
 use serde_json::json;
 use std::collections::HashMap;
@@ -223,7 +223,16 @@ struct OnOff {
     on: bool,
 }
 
-/// `POST /api/v1/calls/{id}/hold`, `.../mute` (body `{"on": bool}`) and `.../hangup`.
+/// The body of transfer and consult: `{"to": "2001"}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct To {
+    to: String,
+}
+
+/// `POST /api/v1/calls/{id}/hold`, `.../mute` (body `{"on": bool}`), `.../hangup`,
+/// `.../transfer` and `.../consult` (body `{"to": "extension"}`), and during a
+/// consultation `.../back`, `.../swap`, `.../complete`.
 async fn call_action(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -240,26 +249,28 @@ async fn call_action(
             .map(|b| b.on)
             .map_err(|e| bad(format!("body: {e} (expected {{\"on\": true|false}})")))
     };
-    let command = match action.as_str() {
-        "hold" => Command::Control {
-            call,
-            hold: Some(on()?),
-            mute: None,
-        },
-        "mute" => Command::Control {
-            call,
-            hold: None,
-            mute: Some(on()?),
-        },
-        "hangup" => Command::HangUp { call },
+    let to = || -> Result<String, ApiError> {
+        serde_json::from_slice::<To>(&body)
+            .map(|b| b.to)
+            .map_err(|e| bad(format!("body: {e} (expected {{\"to\": \"extension\"}})")))
+    };
+    let act = match action.as_str() {
+        "hold" => CallAction::Hold(on()?),
+        "mute" => CallAction::Mute(on()?),
+        "hangup" => CallAction::HangUp,
+        "transfer" => CallAction::Transfer(to()?),
+        "consult" => CallAction::Consult(to()?),
+        "back" => CallAction::Back,
+        "swap" => CallAction::Swap,
+        "complete" => CallAction::Complete,
         other => {
             return Err(ApiError(
                 StatusCode::NOT_FOUND,
-                format!("{other}: no such action (hold, mute, hangup)"),
+                format!("{other}: no such action (hold, mute, hangup, transfer, consult, back, swap, complete)"),
             ))
         }
     };
-    let reply = ask(&s, who, command).await?;
+    let reply = ask(&s, who, Command::Call { call, action: act }).await?;
     outcome(
         reply,
         &format!("call {call}"),
@@ -284,8 +295,16 @@ fn outcome(
         }
         Reply::Failed(ControlError::NotBridged) => (
             StatusCode::CONFLICT,
-            format!("{subject} is not with an agent: hold and mute need a bridged call"),
+            format!("{subject} is not with an agent: this needs a bridged call"),
         ),
+        Reply::Failed(ControlError::UnknownExtension(e)) => (
+            StatusCode::BAD_REQUEST,
+            format!("to: `{e}` is not another extension"),
+        ),
+        Reply::Failed(
+            e
+            @ (ControlError::Consulting | ControlError::NotConsulting | ControlError::NotAnswered),
+        ) => (StatusCode::CONFLICT, format!("{subject}: {e}")),
         Reply::Failed(ControlError::NoSuchAgent) => {
             (StatusCode::NOT_FOUND, format!("{subject}: no such agent"))
         }

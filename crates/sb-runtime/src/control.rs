@@ -3,21 +3,17 @@
 //! between two turns, so a request sees (and changes) the engine exactly as calls do.
 
 use sb_acd::{AgentView, QueueView};
-use sb_engine::{AgentCommand, CallId, Control, ControlError, Engine, LiveCall};
+use sb_engine::{AgentCommand, CallAction, CallId, Control, ControlError, Engine, LiveCall};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     ListCalls,
-    /// Hold and/or mute a bridged call.
-    Control {
+    /// Hold, mute, hang up, transfer or consult on a call.
+    Call {
         call: u64,
-        hold: Option<bool>,
-        mute: Option<bool>,
-    },
-    HangUp {
-        call: u64,
+        action: CallAction,
     },
     ListAgents,
     ListQueues,
@@ -80,24 +76,14 @@ pub fn serve(engine: &mut Engine, now: Instant, req: ControlRequest) {
                 Err(e) => Reply::Failed(e),
             }
         }
-        Command::Control { call, .. } | Command::HangUp { call } => {
-            match engine.live_call(CallId(*call)) {
-                None => Reply::Failed(ControlError::NoSuchCall),
-                Some(c) if !mine(&c) => Reply::NotYours,
-                Some(_) => {
-                    let done = match req.command {
-                        Command::Control { call, hold, mute } => {
-                            engine.control(now, CallId(call), hold, mute, Control::Api)
-                        }
-                        _ => engine.hang_up_call(now, CallId(*call)),
-                    };
-                    match done {
-                        Ok(()) => Reply::Done,
-                        Err(e) => Reply::Failed(e),
-                    }
-                }
-            }
-        }
+        Command::Call { call, action } => match engine.live_call(CallId(*call)) {
+            None => Reply::Failed(ControlError::NoSuchCall),
+            Some(c) if !mine(&c) => Reply::NotYours,
+            Some(_) => match engine.call_action(now, CallId(*call), action.clone(), Control::Api) {
+                Ok(()) => Reply::Done,
+                Err(e) => Reply::Failed(e),
+            },
+        },
     };
     let _ = req.reply.send(reply);
 }

@@ -135,10 +135,8 @@ impl Server {
             origin: now,
             wall_at_origin: wall,
             overload_lag: model.overload_lag,
-            features: sb_engine::FeatureCodes {
-                hold: model.feature_hold.clone(),
-                mute: model.feature_mute.clone(),
-            },
+            features: model.features.clone(),
+            transfer_ring: model.transfer_ring,
         };
         let seed = u64::from_le_bytes(key[..8].try_into().unwrap_or([7; 8])) ^ 0x5EED;
         let acd = sb_engine::acd_from_model(model, now);
@@ -435,9 +433,22 @@ fn log_event(ev: EngineEvent) {
         EngineEvent::Queued { call, queue } => {
             tracing::info!(%call, %queue, "call queued (waiting for the ACD)")
         }
-        EngineEvent::TransferRequested { call, extension } => {
-            tracing::info!(%call, %extension, "transfer requested (waiting for call control)")
+        EngineEvent::Transfer {
+            call,
+            from,
+            to,
+            kind,
+            by,
+        } => tracing::info!(%call, %from, %to, kind, by = by.map(|b| b.name()), "transfer"),
+        EngineEvent::TransferFailed { call, to, reason } => {
+            tracing::info!(%call, %to, reason, "transfer not answered")
         }
+        EngineEvent::Consult {
+            call,
+            agent,
+            to,
+            step,
+        } => tracing::info!(%call, %agent, %to, step, "consultation"),
         EngineEvent::CallEnded { call, reason, by } => {
             tracing::info!(%call, reason, ?by, "call ended")
         }

@@ -47,9 +47,28 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
         EngineEvent::Queued { call, queue } => {
             ("queued", json!({ "call": call.0, "queue": queue }))
         }
-        EngineEvent::TransferRequested { call, extension } => (
-            "transfer_requested",
-            json!({ "call": call.0, "extension": extension }),
+        EngineEvent::Transfer {
+            call,
+            from,
+            to,
+            kind,
+            by: b,
+        } => (
+            "transfer",
+            json!({ "call": call.0, "from": from, "to": to, "kind": kind, "by": b.map(|b| b.name()) }),
+        ),
+        EngineEvent::TransferFailed { call, to, reason } => (
+            "transfer_failed",
+            json!({ "call": call.0, "to": to, "reason": reason }),
+        ),
+        EngineEvent::Consult {
+            call,
+            agent,
+            to,
+            step,
+        } => (
+            "consult",
+            json!({ "call": call.0, "agent": agent, "to": to, "step": step }),
         ),
         EngineEvent::CallEnded { call, reason, by } => (
             "call_ended",

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use sb_engine::{Control, ControlError, EngineEvent};
+use sb_engine::{CallAction, Control, ControlError, EngineEvent};
 use sb_runtime::control::{serve, Command, ControlRequest, Reply};
 
 fn ask(s: &mut Sim, command: Command, agent: Option<&str>) -> Reply {
@@ -48,18 +48,16 @@ fn calls_are_listed_held_muted_and_hung_up_by_request() {
         ask(&mut s, Command::ListCalls, Some("1001")),
         Reply::Calls(vec![])
     );
-    let hold = |on| Command::Control {
+    let hold = |on| Command::Call {
         call,
-        hold: Some(on),
-        mute: None,
+        action: CallAction::Hold(on),
     };
     assert_eq!(ask(&mut s, hold(true), Some("1001")), Reply::NotYours);
     // Its own agent may.
     assert_eq!(ask(&mut s, hold(true), Some("1003")), Reply::Done);
-    let mute = Command::Control {
+    let mute = Command::Call {
         call,
-        hold: None,
-        mute: Some(true),
+        action: CallAction::Mute(true),
     };
     assert_eq!(ask(&mut s, mute, None), Reply::Done);
     let Reply::Calls(now) = ask(&mut s, Command::ListCalls, Some("1003")) else {
@@ -75,10 +73,21 @@ fn calls_are_listed_held_muted_and_hung_up_by_request() {
         }
     )));
     assert_eq!(
-        ask(&mut s, Command::HangUp { call: 999 }, None),
+        ask(
+            &mut s,
+            Command::Call {
+                call: 999,
+                action: CallAction::HangUp
+            },
+            None
+        ),
         Reply::Failed(ControlError::NoSuchCall)
     );
-    assert_eq!(ask(&mut s, Command::HangUp { call }, None), Reply::Done);
+    let hang_up = Command::Call {
+        call,
+        action: CallAction::HangUp,
+    };
+    assert_eq!(ask(&mut s, hang_up, None), Reply::Done);
     assert_eq!(s.engine.calls(), 0);
     assert!(s.events.iter().any(|e| matches!(
         e,
@@ -97,10 +106,9 @@ fn hold_needs_a_call_with_an_agent() {
         panic!("a list")
     };
     assert_eq!(all[0].state, "ivr");
-    let cmd = Command::Control {
+    let cmd = Command::Call {
         call: all[0].id.0,
-        hold: Some(true),
-        mute: None,
+        action: CallAction::Hold(true),
     };
     assert_eq!(
         ask(&mut s, cmd, None),

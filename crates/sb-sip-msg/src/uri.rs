@@ -330,6 +330,15 @@ impl SipUri {
         self.user.as_deref().map(unescape)
     }
 
+    /// A header embedded in the URI (`?Replaces=...`, RFC 3261 §19.1.1), unescaped; the
+    /// name is matched without regard to case.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.as_deref()?.split('&').find_map(|h| {
+            let (n, v) = h.split_once('=')?;
+            n.eq_ignore_ascii_case(name).then(|| unescape(v))
+        })
+    }
+
     pub fn transport(&self) -> Option<&str> {
         self.params.value("transport")
     }

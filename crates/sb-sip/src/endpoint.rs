@@ -231,6 +231,11 @@ impl Endpoint {
         }
     }
 
+    /// Whether `user` is one of our extensions (has credentials), registered or not.
+    pub fn has_user(&self, user: &str) -> bool {
+        self.cfg.users.contains_key(user)
+    }
+
     pub fn realm(&self) -> &str {
         &self.cfg.realm
     }
@@ -931,12 +936,25 @@ impl Endpoint {
     /// Sends a request inside a dialog (a BYE ends the dialog at once, RFC 3261 §15.1.1).
     /// It goes over the flow the dialog's peer used, so phones behind NAT receive it.
     pub fn send_in_dialog(&mut self, now: Instant, id: &DialogId, method: Method) -> Option<TxId> {
+        self.send_in_dialog_with(now, id, method, |_| {})
+    }
+
+    /// [`send_in_dialog`](Self::send_in_dialog), letting `fill` add headers and a body
+    /// (a NOTIFY's event and sipfrag, RFC 3515 §2.4.5).
+    pub fn send_in_dialog_with(
+        &mut self,
+        now: Instant,
+        id: &DialogId,
+        method: Method,
+        fill: impl FnOnce(&mut Request),
+    ) -> Option<TxId> {
         let peer = self.dialogs.get(id)?.peer;
         let via = self.local_via(peer);
-        let req = self
+        let mut req = self
             .dialogs
             .get_mut(id)?
             .new_request(method.clone(), via, None);
+        fill(&mut req);
         if method == Method::Bye {
             self.dialogs.remove(id);
             self.unacked.remove(id);

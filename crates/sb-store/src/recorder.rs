@@ -193,17 +193,46 @@ impl Recorder {
                 });
                 self.out.extend(progress.map(Op::Progress));
             }
-            EngineEvent::TransferRequested { call, extension } => self.with(call.0, |o| {
-                o.transferred = true;
+            EngineEvent::Transfer {
+                call,
+                from,
+                to,
+                kind,
+                by,
+            } => self.with(call.0, |o| {
+                // A transfer coming back is a row of its own, not another transfer away.
+                o.transferred |= *kind != "back";
                 let seq = o.transfers.len() as i64;
                 o.transfers.push(TransferRow {
                     seq,
                     at_ms,
-                    from_party: "ivr".into(),
-                    to_party: extension.clone(),
-                    kind: "ivr".into(),
+                    from_party: from.clone(),
+                    to_party: to.clone(),
+                    kind: (*kind).into(),
                 });
-                push_event(o, at_ms, "transferred", None, Some(extension.clone()));
+                let detail = match by {
+                    Some(b) => format!("{to} ({kind}, {})", b.name()),
+                    None => format!("{to} ({kind})"),
+                };
+                push_event(o, at_ms, "transferred", Some(from.clone()), Some(detail));
+            }),
+            EngineEvent::TransferFailed { call, to, reason } => self.with(call.0, |o| {
+                push_event(
+                    o,
+                    at_ms,
+                    "transfer_failed",
+                    None,
+                    Some(format!("{to}: {reason}")),
+                )
+            }),
+            EngineEvent::Consult {
+                call,
+                agent,
+                to,
+                step,
+            } => self.with(call.0, |o| {
+                let kind = format!("consult_{step}");
+                push_event(o, at_ms, &kind, Some(agent.clone()), Some(to.clone()))
             }),
             // With somewhere to go, the call moves on; with nowhere, a callback is offered
             // (CallbackOffered) and the patient decides.

@@ -291,9 +291,12 @@ fn simulate_day(dir: &Path) {
     w.start(8, at(11, 0, 0), "8000", "13900000008");
     w.emit(
         at(11, 0, 10),
-        EngineEvent::TransferRequested {
+        EngineEvent::Transfer {
             call: CallId(8),
-            extension: "2005".into(),
+            from: "ivr".into(),
+            to: "2005".into(),
+            kind: "ivr",
+            by: Some(sb_engine::Control::Dialplan),
         },
     );
     w.end(8, at(11, 0, 40), Side::Caller);

@@ -3,6 +3,7 @@
 //! PCMU and PCMA when they differ, RFC 4733 events passed through).
 
 use super::control::FeatureKeys;
+use super::transfer::Purpose;
 use super::{renegotiate, Control, Engine, EngineEvent, MediaRequest, PortUse, RtpQueue, Side};
 use crate::call::CallId;
 use sb_acd::{AcdAction, AgentId, CallId as AcdCall};
@@ -20,19 +21,29 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LegId(pub u64);
 
+/// A leg the engine calls out on: to an agent the ACD offers the call to, a transfer
+/// target, or a colleague an agent consults. `agent` is the extension it rings.
 #[derive(Debug)]
 pub(super) struct AgentLeg {
     pub(super) call: CallId,
     pub(super) agent: AgentId,
+    pub(super) purpose: Purpose,
     contact: Uri,
     flow: Peer,
     port: Option<u16>,
-    tx: Option<TxId>,
-    dialog: Option<DialogId>,
+    pub(super) tx: Option<TxId>,
+    pub(super) dialog: Option<DialogId>,
     our_sdp: Option<SessionDescription>,
     media: Option<Negotiated>,
     rtp: Option<RtpSession>,
-    connected: bool,
+    /// Answered and talking (to the patient, or to the agent who consults).
+    pub(super) connected: bool,
+    /// Transfer and consultation legs ring until then.
+    pub(super) ring_until: Option<Instant>,
+    /// The agent's second line while consulting a colleague, and whether the agent talks
+    /// on it now (otherwise to the patient, after a swap).
+    pub(super) consult: Option<LegId>,
+    pub(super) on_consult: bool,
     /// The agent's keys (RFC 4733), for feature codes.
     rfc4733: Rfc4733Receiver,
     pub(super) keys: FeatureKeys,
@@ -88,27 +99,44 @@ impl Engine {
     }
 
     fn offer_to(&mut self, now: Instant, call: CallId, agent: AgentId) {
-        let binding = self
-            .sip
-            .location()
-            .lookup(&agent.0, now)
-            .first()
-            .map(|b| (b.contact.uri.clone(), b.flow));
-        let Some((contact, flow)) = binding else {
+        if self.new_leg(now, call, &agent.0, Purpose::Offer).is_none() {
             self.acd.handle_offer_failed(now, AcdCall(call.0), &agent);
             return;
-        };
-        let id = LegId(self.next_leg);
-        self.next_leg += 1;
+        }
         self.events.push_back(EngineEvent::Offered {
             call,
-            agent: agent.0.clone(),
+            agent: agent.0,
         });
+    }
+
+    /// Starts calling `extension` for `call` (a port first, then the INVITE); `None` when
+    /// its phone is not registered. Transfer and consultation legs ring for
+    /// `transfer_ring` at most; the ACD times its own offers.
+    pub(super) fn new_leg(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        extension: &str,
+        purpose: Purpose,
+    ) -> Option<LegId> {
+        let (contact, flow) = self
+            .sip
+            .location()
+            .lookup(extension, now)
+            .first()
+            .map(|b| (b.contact.uri.clone(), b.flow))?;
+        let id = LegId(self.next_leg);
+        self.next_leg += 1;
+        let ring_until = (purpose != Purpose::Offer).then(|| now + self.cfg.transfer_ring);
+        if let Some(t) = ring_until {
+            self.leg_due.push(t, id);
+        }
         self.legs.insert(
             id,
             AgentLeg {
                 call,
-                agent,
+                agent: AgentId(extension.to_string()),
+                purpose,
                 contact,
                 flow,
                 port: None,
@@ -118,11 +146,15 @@ impl Engine {
                 media: None,
                 rtp: None,
                 connected: false,
+                ring_until,
+                consult: None,
+                on_consult: false,
                 rfc4733: Rfc4733Receiver::default(),
                 keys: FeatureKeys::default(),
             },
         );
         self.media.push_back(MediaRequest::OpenLeg(id));
+        Some(id)
     }
 
     /// The runtime bound `port` for an agent leg: ring the agent's phone.
@@ -162,11 +194,7 @@ impl Engine {
     }
 
     pub fn handle_leg_media_failed(&mut self, now: Instant, id: LegId) {
-        if let Some(leg) = self.legs.remove(&id) {
-            self.acd
-                .handle_offer_failed(now, AcdCall(leg.call.0), &leg.agent);
-            self.run_acd(now);
-        }
+        self.leg_failed(now, id, 503, "no media port");
     }
 
     pub(super) fn on_leg_answered(
@@ -197,23 +225,77 @@ impl Engine {
         let seed = self.seed ^ (id.0 << 20) ^ 0xA6E7;
         leg.rtp = Some(RtpSession::new(now, seed, neg.remote));
         leg.media = Some(neg);
+        leg.ring_until = None;
         let (call, agent) = (leg.call, leg.agent.clone());
-        if !self.acd.handle_answered(now, AcdCall(call.0), &agent) {
-            // The offer was withdrawn meanwhile (the caller left, another agent was faster).
-            self.drop_leg(now, id, true);
+        match leg.purpose.clone() {
+            Purpose::Offer => {
+                if !self.acd.handle_answered(now, AcdCall(call.0), &agent) {
+                    // The offer was withdrawn meanwhile (the caller left, another agent
+                    // was faster).
+                    self.drop_leg(now, id, true);
+                }
+                self.run_acd(now);
+            }
+            Purpose::Transfer { back } => self.transfer_answered(now, id, &back),
+            Purpose::Consult { agent } => self.consult_answered(now, id, agent),
+            Purpose::Direct => {
+                // The extension dialled picked up: now the caller's INVITE is answered.
+                if let Some(port) = self.calls.get(&call).and_then(|c| c.local_port) {
+                    self.answer_call(now, call, port);
+                }
+                self.bridge_leg(call, id);
+            }
         }
-        self.run_acd(now);
     }
 
-    pub(super) fn on_leg_failed(&mut self, now: Instant, tx: TxId, _status: u16) {
+    pub(super) fn on_leg_failed(&mut self, now: Instant, tx: TxId, status: u16) {
         let Some(id) = self.leg_by_tx.remove(&tx) else {
             return;
         };
-        if let Some(leg) = self.legs.get(&id) {
-            let (call, agent) = (leg.call, leg.agent.clone());
-            self.drop_leg(now, id, false);
-            self.acd.handle_offer_failed(now, AcdCall(call.0), &agent);
-            self.run_acd(now);
+        self.leg_failed(now, id, status, "refused");
+    }
+
+    /// A leg that will not be answered (refused with `status`, unreachable, no port, rang
+    /// too long).
+    fn leg_failed(&mut self, now: Instant, id: LegId, status: u16, reason: &'static str) {
+        let Some(leg) = self.legs.get(&id) else {
+            return;
+        };
+        let (call, agent, purpose) = (leg.call, leg.agent.clone(), leg.purpose.clone());
+        self.drop_leg(now, id, false);
+        match purpose {
+            Purpose::Offer => {
+                self.acd.handle_offer_failed(now, AcdCall(call.0), &agent);
+                self.run_acd(now);
+            }
+            Purpose::Transfer { back } => self.transfer_failed(now, call, &agent.0, back, reason),
+            Purpose::Consult { agent: from } => {
+                self.consult_over(now, call, from, &agent.0, "failed")
+            }
+            Purpose::Direct => {
+                // The caller hears why: busy, declined; no answer or no phone is 480.
+                let status = if (400..700).contains(&status) && status != 408 && status != 487 {
+                    status
+                } else {
+                    480
+                };
+                self.end_call(now, call, status, reason, Side::Engine)
+            }
+        }
+    }
+
+    /// A transfer or consultation leg rang for `transfer_ring`: give it up.
+    pub(super) fn ring_timeout(&mut self, now: Instant, id: LegId) {
+        let due = self
+            .legs
+            .get(&id)
+            .filter(|l| l.dialog.is_none())
+            .and_then(|l| l.ring_until);
+        if due.is_some_and(|t| t <= now) {
+            if let Some(tx) = self.legs.get(&id).and_then(|l| l.tx) {
+                self.sip.cancel(now, tx);
+            }
+            self.leg_failed(now, id, 480, "no answer");
         }
     }
 
@@ -225,15 +307,25 @@ impl Engine {
             .find(|(_, l)| l.call == call && l.agent == *agent && !l.connected)
             .map(|(id, _)| *id);
         if let Some(id) = found {
-            if let Some(tx) = self.legs.get(&id).and_then(|l| l.tx) {
-                self.sip.cancel(now, tx);
-            }
-            self.drop_leg(now, id, false);
+            self.hang_up_leg(now, id);
         }
     }
 
+    /// Ends a leg whatever its state: CANCEL while it rings, BYE once answered.
+    pub(super) fn hang_up_leg(&mut self, now: Instant, id: LegId) {
+        if let Some(tx) = self
+            .legs
+            .get(&id)
+            .filter(|l| l.dialog.is_none())
+            .and_then(|l| l.tx)
+        {
+            self.sip.cancel(now, tx);
+        }
+        self.drop_leg(now, id, true);
+    }
+
     /// Forgets a leg, hanging it up first if its dialog is up.
-    fn drop_leg(&mut self, now: Instant, id: LegId, bye: bool) {
+    pub(super) fn drop_leg(&mut self, now: Instant, id: LegId, bye: bool) {
         let Some(leg) = self.legs.remove(&id) else {
             return;
         };
@@ -262,13 +354,23 @@ impl Engine {
     fn bridge(&mut self, _now: Instant, call: CallId, agent: &AgentId) {
         let found = self
             .legs
-            .iter_mut()
-            .find(|(_, l)| l.call == call && l.agent == *agent)
-            .map(|(id, l)| {
-                l.connected = true;
-                *id
-            });
-        let Some(id) = found else { return };
+            .iter()
+            .find(|(_, l)| l.call == call && l.agent == *agent && l.purpose == Purpose::Offer)
+            .map(|(id, _)| *id);
+        if let Some(id) = found {
+            self.bridge_leg(call, id);
+        }
+    }
+
+    /// The patient talks to leg `id` from now on: their waiting music stops, and the leg's
+    /// audio is relayed to them.
+    pub(super) fn bridge_leg(&mut self, call: CallId, id: LegId) {
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return;
+        };
+        leg.connected = true;
+        let agent = leg.agent.0.clone();
+        self.rebase(id);
         if let Some(c) = self.calls.get_mut(&call) {
             c.on_hold = false;
             c.playlist.clear();
@@ -279,10 +381,15 @@ impl Engine {
             }
         }
         self.bridged.insert(call, id);
-        self.events.push_back(EngineEvent::Bridged {
-            call,
-            agent: agent.0.clone(),
-        });
+        self.events.push_back(EngineEvent::Bridged { call, agent });
+    }
+
+    /// What leg `id` relays to its phone comes from another party now: its timestamps are
+    /// re-based so the phone sees one continuous stream.
+    pub(super) fn rebase(&mut self, id: LegId) {
+        if let Some(rtp) = self.legs.get_mut(&id).and_then(|l| l.rtp.as_mut()) {
+            rtp.end_relay();
+        }
     }
 
     /// The caller's call ended: whatever agent legs it had go too.
@@ -301,15 +408,7 @@ impl Engine {
             .map(|(id, _)| *id)
             .collect();
         for id in legs {
-            if let Some(tx) = self
-                .legs
-                .get(&id)
-                .filter(|l| l.dialog.is_none())
-                .and_then(|l| l.tx)
-            {
-                self.sip.cancel(now, tx);
-            }
-            self.drop_leg(now, id, true);
+            self.hang_up_leg(now, id);
         }
         self.run_acd(now);
     }
@@ -327,18 +426,36 @@ impl Engine {
         };
         match (&req.method, tx) {
             (Method::Bye, _) => {
-                // The agent hung up: the patient's call ends with the standard BYE.
-                let call = self.legs.get(&id).map(|l| l.call);
                 self.leg_by_dialog.remove(dialog);
-                if let Some(l) = self.legs.get_mut(&id) {
-                    l.dialog = None;
-                }
-                if let Some(call) = call {
-                    self.acd.handle_call_ended(now, AcdCall(call.0));
+                let Some(l) = self.legs.get_mut(&id) else {
+                    return;
+                };
+                l.dialog = None;
+                let (call, purpose, consult) = (l.call, l.purpose.clone(), l.consult);
+                let who = l.agent.0.clone();
+                let consultee_up =
+                    consult.is_some_and(|c| self.legs.get(&c).is_some_and(|l| l.connected));
+                if let Purpose::Consult { agent } = purpose {
+                    // The colleague hung up: the agent is back with the patient.
                     self.drop_leg(now, id, false);
-                    self.hang_up(now, call, "agent hung up", Side::Agent);
+                    return self.consult_over(now, call, agent, &who, "ended");
                 }
+                if self.bridged.get(&call) != Some(&id) {
+                    // A leg the patient no longer talks to (already transferred away).
+                    return self.drop_leg(now, id, false);
+                }
+                if consultee_up {
+                    // The agent hung up while the colleague was on the line: the colleague
+                    // takes the patient, as on any switchboard.
+                    let _ = self.consult_complete(now, call, Control::Phone);
+                    return self.drop_leg(now, id, false);
+                }
+                // The agent hung up: the patient's call ends with the standard BYE.
+                self.acd.handle_call_ended(now, AcdCall(call.0));
+                self.drop_leg(now, id, false);
+                self.hang_up(now, call, "agent hung up", Side::Agent);
             }
+            (Method::Refer, Some(tx)) => self.on_refer(now, id, tx, &req),
             (Method::Invite | Method::Update, Some(tx)) => self.on_leg_reoffer(now, id, tx, &req),
             (Method::Info, Some(tx)) => {
                 // A key the agent pressed, signalled in SIP (feature codes).
@@ -440,12 +557,44 @@ impl Engine {
         if !leg.connected {
             return;
         }
-        if Some(pkt.payload_type) == lmedia.dtmf_pt {
+        let dtmf = Some(pkt.payload_type) == lmedia.dtmf_pt;
+        // Who hears this leg: the colleague and the consulting agent hear each other;
+        // otherwise the leg talks to the patient.
+        let to_leg = match leg.purpose {
+            Purpose::Consult { agent } if !dtmf => Some(agent),
+            Purpose::Consult { .. } => return,
+            _ if leg.on_consult && !dtmf => leg.consult,
+            _ => None,
+        };
+        if let Some(to) = to_leg {
+            let from_media = lmedia.clone();
+            let back = leg_id;
+            let Some(other) = self.legs.get_mut(&to) else {
+                return;
+            };
+            let talking = match other.purpose {
+                Purpose::Consult { .. } => other.connected,
+                _ => other.on_consult && other.consult == Some(back),
+            };
+            if let (true, Some(rtp), Some(media), Some(port)) = (
+                talking,
+                other.rtp.as_mut(),
+                other.media.as_ref(),
+                other.port,
+            ) {
+                relay(now, &pkt, &from_media, media, rtp, port, &mut self.rtp_out);
+            }
+            return;
+        }
+        if dtmf {
             // The agent's keys are feature codes, never relayed to the patient.
             let key = leg.rfc4733.on_packet(pkt.timestamp, pkt.payload);
             if let Some(d) = key {
                 self.agent_key(now, leg_id, d);
             }
+            return;
+        }
+        if self.bridged.get(&leg.call) != Some(&leg_id) {
             return;
         }
         let Some(call) = self.calls.get_mut(&leg.call) else {

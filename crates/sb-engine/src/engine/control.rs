@@ -10,21 +10,7 @@ use super::{grid_after, Engine, EngineEvent, LegId};
 use crate::call::CallId;
 use std::time::{Duration, Instant};
 
-/// The keys that hold and mute (`[features]`): `*` and one to three digits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeatureCodes {
-    pub hold: String,
-    pub mute: String,
-}
-
-impl Default for FeatureCodes {
-    fn default() -> Self {
-        FeatureCodes {
-            hold: "*1".into(),
-            mute: "*2".into(),
-        }
-    }
-}
+pub use sb_config::model::FeatureCodes;
 
 /// Where a hold or mute came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +19,10 @@ pub enum Control {
     Phone,
     FeatureCode,
     Api,
+    /// A SIP REFER from the phone (RFC 3515).
+    Refer,
+    /// The dialplan (a transfer node).
+    Dialplan,
 }
 
 impl Control {
@@ -42,48 +32,93 @@ impl Control {
             Control::Phone => "phone",
             Control::FeatureCode => "feature_code",
             Control::Api => "api",
+            Control::Refer => "refer",
+            Control::Dialplan => "dialplan",
         }
     }
 }
 
-/// A feature code must be keyed within this long of its `*`.
-const KEYING: Duration = Duration::from_secs(3);
+/// Each key of a feature code (or of the extension after it) within this long of the last.
+const KEYING: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The longest extension keyed after a consult or transfer code.
+const MAX_NUMBER: usize = 15;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Feature {
     Hold,
     Mute,
+    Consult(String),
+    Transfer(String),
+    Complete,
+    Back,
+    Swap,
 }
 
 /// What an agent has keyed of a feature code so far.
 #[derive(Debug, Default)]
 pub(super) struct FeatureKeys {
     typed: String,
-    started: Option<Instant>,
+    last: Option<Instant>,
+    /// After the consult or transfer code: which, and the extension keyed so far (`#`
+    /// ends it).
+    dialing: Option<(bool, String)>,
 }
 
 impl FeatureKeys {
     fn push(&mut self, now: Instant, d: char, codes: &FeatureCodes) -> Option<Feature> {
         if self
-            .started
+            .last
             .is_some_and(|t| now.saturating_duration_since(t) > KEYING)
         {
             self.typed.clear();
+            self.dialing = None;
         }
-        if d == '*' {
+        self.last = Some(now);
+        if let Some((consult, number)) = self.dialing.as_mut() {
+            match d {
+                '0'..='9' if number.len() < MAX_NUMBER => {
+                    number.push(d);
+                    return None;
+                }
+                '#' if !number.is_empty() => {
+                    let number = std::mem::take(number);
+                    let consult = *consult;
+                    self.dialing = None;
+                    return Some(if consult {
+                        Feature::Consult(number)
+                    } else {
+                        Feature::Transfer(number)
+                    });
+                }
+                // A star starts another code; anything else abandons the number.
+                _ => self.dialing = None,
+            }
+            if d != '*' {
+                return None;
+            }
+        }
+        if d == '*' || (self.typed.is_empty() && codes.complete.starts_with(d)) {
             self.typed.clear();
-            self.started = Some(now);
         } else if self.typed.is_empty() {
             return None;
         }
         self.typed.push(d);
-        let found = if self.typed == codes.hold {
-            Some(Feature::Hold)
-        } else if self.typed == codes.mute {
-            Some(Feature::Mute)
-        } else {
-            None
-        };
+        let t = self.typed.as_str();
+        if t == codes.consult || t == codes.transfer {
+            self.dialing = Some((t == codes.consult, String::new()));
+            self.typed.clear();
+            return None;
+        }
+        let found = [
+            (&codes.hold, Feature::Hold),
+            (&codes.mute, Feature::Mute),
+            (&codes.complete, Feature::Complete),
+            (&codes.back, Feature::Back),
+            (&codes.swap, Feature::Swap),
+        ]
+        .into_iter()
+        .find_map(|(c, f)| (c == t).then_some(f));
         if found.is_some() || self.typed.len() >= 4 {
             self.typed.clear();
         }
@@ -116,6 +151,48 @@ pub enum ControlError {
     NoSuchAgent,
     /// A queue that does not exist or the agent is not a member of.
     NotAMember(String),
+    /// A transfer or consultation to something that is not another extension.
+    UnknownExtension(String),
+    /// The agent is already consulting a colleague.
+    Consulting,
+    /// Back, swap and complete need a consultation under way.
+    NotConsulting,
+    /// Swap needs the colleague to have answered.
+    NotAnswered,
+}
+
+impl std::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ControlError::NoSuchCall => write!(f, "no such call"),
+            ControlError::NotBridged => write!(f, "the call is not with an agent"),
+            ControlError::NoSuchAgent => write!(f, "no such agent"),
+            ControlError::NotAMember(q) => write!(f, "not a member of queue {q}"),
+            ControlError::UnknownExtension(e) => write!(f, "{e} is not another extension"),
+            ControlError::Consulting => write!(f, "already consulting"),
+            ControlError::NotConsulting => write!(f, "no consultation under way"),
+            ControlError::NotAnswered => write!(f, "the colleague has not answered"),
+        }
+    }
+}
+
+/// What may be done to a call from outside it (the control API): the same steps as the
+/// agent's feature codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallAction {
+    Hold(bool),
+    Mute(bool),
+    HangUp,
+    /// Blind transfer to an extension.
+    Transfer(String),
+    /// Consult an extension, the patient on hold.
+    Consult(String),
+    /// End the consultation, back to the patient.
+    Back,
+    /// Talk to the other party of a consultation.
+    Swap,
+    /// The consulted colleague takes the patient.
+    Complete,
 }
 
 /// What an agent (or a supervisor for them) asks of the ACD.
@@ -166,28 +243,46 @@ impl Engine {
         })
     }
 
-    /// Hold or mute asked from outside the call (the control API).
-    pub fn control(
+    /// Carries out `action` on call `id`, asked from outside the call (the control API).
+    pub fn call_action(
         &mut self,
         now: Instant,
         id: CallId,
-        hold: Option<bool>,
-        mute: Option<bool>,
+        action: CallAction,
         by: Control,
     ) -> Result<(), ControlError> {
         if !self.calls.contains_key(&id) {
             return Err(ControlError::NoSuchCall);
         }
-        if !self.bridged.contains_key(&id) {
-            return Err(ControlError::NotBridged);
+        match action {
+            CallAction::HangUp => {
+                self.hang_up(now, id, "ended by the control API", super::Side::Engine);
+                Ok(())
+            }
+            _ if !self.bridged.contains_key(&id) => Err(ControlError::NotBridged),
+            CallAction::Hold(on) => {
+                let consulting = self
+                    .bridged
+                    .get(&id)
+                    .and_then(|l| self.legs.get(l))
+                    .is_some_and(|l| l.consult.is_some());
+                if consulting {
+                    // The patient's hold follows the consultation (swap, back).
+                    return Err(ControlError::Consulting);
+                }
+                self.set_hold(now, id, on, by);
+                Ok(())
+            }
+            CallAction::Mute(on) => {
+                self.set_mute(id, on, by);
+                Ok(())
+            }
+            CallAction::Transfer(to) => self.transfer(now, id, &to, by),
+            CallAction::Consult(to) => self.consult(now, id, &to, by),
+            CallAction::Back => self.consult_back(now, id, by),
+            CallAction::Swap => self.consult_swap(now, id, by),
+            CallAction::Complete => self.consult_complete(now, id, by),
         }
-        if let Some(on) = hold {
-            self.set_hold(now, id, on, by);
-        }
-        if let Some(on) = mute {
-            self.set_mute(id, on, by);
-        }
-        Ok(())
     }
 
     /// Every agent now.
@@ -230,15 +325,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Ends a call from outside (the control API): BYE to the patient, the agent's leg too.
-    pub fn hang_up_call(&mut self, now: Instant, id: CallId) -> Result<(), ControlError> {
-        if !self.calls.contains_key(&id) {
-            return Err(ControlError::NoSuchCall);
-        }
-        self.hang_up(now, id, "ended by the control API", super::Side::Engine);
-        Ok(())
-    }
-
     /// Puts a bridged call on hold or takes it off. Nothing happens unless it changes.
     pub fn set_hold(&mut self, now: Instant, id: CallId, on: bool, by: Control) {
         if !self.bridged.contains_key(&id) {
@@ -255,7 +341,7 @@ impl Engine {
         call.playing = false;
         call.held_by = on.then_some(by);
         if on {
-            let lang = call.ivr.language().to_string();
+            let lang = call.language(&self.cfg.default_language).to_string();
             if let Some(m) = self.assets.prompt(&lang, "hold-music") {
                 call.playlist.push(m.clone());
             }
@@ -293,23 +379,35 @@ impl Engine {
         let Some(l) = self.legs.get_mut(&leg) else {
             return;
         };
-        let call = l.call;
+        let (call, consulting) = (l.call, l.consult.is_some());
         let Some(feature) = l.keys.push(now, d, &self.cfg.features) else {
             return;
         };
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        match feature {
+        let by = Control::FeatureCode;
+        // A code that does not apply now (complete with no consultation, a number that is
+        // no extension) changes nothing: the agent hears no more than before.
+        let _ = match feature {
+            // While consulting, the patient's hold follows the consultation (swap, back).
+            Feature::Hold if consulting => Ok(()),
             Feature::Hold => {
                 let on = c.held_by.is_none();
-                self.set_hold(now, call, on, Control::FeatureCode)
+                self.set_hold(now, call, on, by);
+                Ok(())
             }
             Feature::Mute => {
                 let on = !c.muted;
-                self.set_mute(call, on, Control::FeatureCode)
+                self.set_mute(call, on, by);
+                Ok(())
             }
-        }
+            Feature::Consult(to) => self.consult(now, call, &to, by),
+            Feature::Transfer(to) => self.transfer(now, call, &to, by),
+            Feature::Complete => self.consult_complete(now, call, by),
+            Feature::Back => self.consult_back(now, call, by),
+            Feature::Swap => self.consult_swap(now, call, by),
+        };
     }
 }
 
@@ -329,7 +427,7 @@ mod tests {
         assert_eq!(k.push(t, '2', &codes), Some(Feature::Mute));
         // Too slow: the star has expired.
         assert_eq!(k.push(t, '*', &codes), None);
-        assert_eq!(k.push(t + Duration::from_secs(4), '1', &codes), None);
+        assert_eq!(k.push(t + Duration::from_secs(6), '1', &codes), None);
         // A second star starts over; an unknown code is dropped.
         assert_eq!(k.push(t, '*', &codes), None);
         assert_eq!(k.push(t, '*', &codes), None);
@@ -337,11 +435,42 @@ mod tests {
         assert_eq!(k.push(t, '1', &codes), None, "*91 is no code");
         let mut k = FeatureKeys::default();
         let custom = FeatureCodes {
-            hold: "*55".into(),
-            mute: "*66".into(),
+            hold: "*77".into(),
+            mute: "*88".into(),
+            ..FeatureCodes::default()
         };
         k.push(t, '*', &custom);
-        k.push(t, '5', &custom);
-        assert_eq!(k.push(t, '5', &custom), Some(Feature::Hold));
+        k.push(t, '7', &custom);
+        assert_eq!(k.push(t, '7', &custom), Some(Feature::Hold));
+    }
+
+    fn keyed(k: &mut FeatureKeys, t: Instant, keys: &str) -> Vec<Feature> {
+        let codes = FeatureCodes::default();
+        keys.chars().filter_map(|d| k.push(t, d, &codes)).collect()
+    }
+
+    #[test]
+    fn consult_and_transfer_codes_take_the_extension_up_to_the_hash() {
+        let t = sb_sim::Clock::new().now();
+        let mut k = FeatureKeys::default();
+        assert_eq!(
+            keyed(&mut k, t, "*31005#"),
+            [Feature::Consult("1005".into())]
+        );
+        assert_eq!(
+            keyed(&mut k, t, "*42001#"),
+            [Feature::Transfer("2001".into())]
+        );
+        assert_eq!(keyed(&mut k, t, "#"), [Feature::Complete]);
+        assert_eq!(keyed(&mut k, t, "*0*5"), [Feature::Back, Feature::Swap]);
+        // No number: nothing; a star abandons the number and starts a code.
+        assert_eq!(keyed(&mut k, t, "*3#"), []);
+        assert_eq!(keyed(&mut k, t, "*310*1"), [Feature::Hold]);
+        // Digits after a finished code are not a number.
+        assert_eq!(keyed(&mut k, t, "1005#"), [Feature::Complete]);
+        // A pause longer than the keying time between digits drops the number.
+        assert_eq!(keyed(&mut k, t, "*410"), []);
+        let later = t + Duration::from_secs(6);
+        assert_eq!(keyed(&mut k, later, "05#"), [Feature::Complete]);
     }
 }

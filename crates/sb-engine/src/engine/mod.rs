@@ -21,9 +21,10 @@ mod control;
 mod idmap;
 mod overload;
 mod rtp_out;
+mod transfer;
 use agents::AgentLeg;
 pub use agents::LegId;
-pub use control::{AgentCommand, Control, ControlError, FeatureCodes, LiveCall};
+pub use control::{AgentCommand, CallAction, Control, ControlError, FeatureCodes, LiveCall};
 use idmap::IdMap;
 use overload::LoadGuard;
 use rtp_out::RtpQueue;
@@ -126,6 +127,8 @@ pub struct EngineConfig {
     pub overload_lag: Duration,
     /// The agents' in-call feature codes.
     pub features: FeatureCodes,
+    /// How long a transfer or consultation target rings before it is given up.
+    pub transfer_ring: Duration,
 }
 
 /// What happened, for the logs, the events stream and (later) the call records.
@@ -160,9 +163,31 @@ pub enum EngineEvent {
         call: CallId,
         queue: String,
     },
-    TransferRequested {
+    /// The call is being transferred: `to` rings while the patient hears music. `from` is
+    /// the agent who transferred it (`ivr` for a dialplan's transfer); `kind` is `ivr`,
+    /// `blind`, `attended`, or `back` (an unanswered transfer returning to `to`).
+    Transfer {
         call: CallId,
-        extension: String,
+        from: String,
+        to: String,
+        kind: &'static str,
+        /// How the agent asked for it; `None` for a transfer coming back.
+        by: Option<Control>,
+    },
+    /// The transfer target did not answer (or could not be reached).
+    TransferFailed {
+        call: CallId,
+        to: String,
+        reason: &'static str,
+    },
+    /// The agent's consultation with a colleague while the patient waits on hold: `step`
+    /// is `ringing`, `answered`, `failed`, `swapped_to_patient`, `swapped_to_colleague` or
+    /// `ended`.
+    Consult {
+        call: CallId,
+        agent: String,
+        to: String,
+        step: &'static str,
     },
     CallEnded {
         call: CallId,
@@ -265,6 +290,8 @@ pub struct Engine {
     leg_by_tx: IdMap<TxId, LegId>,
     leg_by_dialog: HashMap<DialogId, LegId>,
     bridged: IdMap<CallId, LegId>,
+    /// Transfer and consultation legs ringing, by when they are given up.
+    leg_due: DeadlineQueue<LegId>,
     next_leg: u64,
     assets: Arc<Assets>,
     cfg: EngineConfig,
@@ -298,6 +325,7 @@ impl Engine {
             leg_by_tx: IdMap::default(),
             leg_by_dialog: HashMap::new(),
             bridged: IdMap::default(),
+            leg_due: DeadlineQueue::default(),
             next_leg: 1,
             assets,
             cfg,
@@ -368,6 +396,9 @@ impl Engine {
         self.drain_sip(now);
         self.acd.handle_timeout(now);
         self.run_acd(now);
+        while let Some(leg) = self.leg_due.pop_due(now) {
+            self.ring_timeout(now, leg);
+        }
         while let Some(id) = self.due.pop_due(now) {
             self.run_call(now, id);
         }
@@ -377,6 +408,7 @@ impl Engine {
         [
             self.sip.poll_timeout(),
             self.due.next(),
+            self.leg_due.next(),
             self.acd.poll_timeout(),
         ]
         .into_iter()
@@ -441,7 +473,26 @@ impl Engine {
             .as_ref()
             .filter(|m| m.dtmf_pt.is_none())
             .map(|_| ToneDetector::default());
-        call.our_sdp = Some(sdp.clone());
+        call.our_sdp = Some(sdp);
+        if let Some(callee) = call.callee.clone() {
+            // A call between extensions is answered when the one dialled answers.
+            let tx = call.invite_tx;
+            return match self.new_leg(now, id, &callee, transfer::Purpose::Direct) {
+                Some(_) => self.sip.respond(now, tx, 180, |b| b),
+                None => self.end_call(now, id, 480, "extension not registered", Side::Engine),
+            };
+        }
+        self.answer_call(now, id, port);
+    }
+
+    /// Sends the 200 OK with our SDP, forms the dialog and starts the IVR (if any).
+    pub(super) fn answer_call(&mut self, now: Instant, id: CallId, port: u16) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(sdp) = call.our_sdp.clone() else {
+            return;
+        };
         let (tx, source) = (call.invite_tx, call.source);
         let dialog = self.sip.create_uas_dialog(tx, source);
         let contact = self.sip.local_contact().to_string();
@@ -461,7 +512,7 @@ impl Engine {
         call.dialog = Some(dialog);
         call.phase = Phase::Answered;
         call.next_tick = Some(first_tick);
-        let actions = call.ivr.start(wall);
+        let actions = call.ivr.as_mut().map(|s| s.start(wall)).unwrap_or_default();
         self.events.push_back(EngineEvent::CallAnswered {
             call: id,
             rtp_port: port,
@@ -526,8 +577,11 @@ impl Engine {
         while let Some(ev) = self.sip.poll_event() {
             match ev {
                 Event::Request {
-                    tx, req, source, ..
-                } if req.method == Method::Invite => self.on_invite(now, tx, *req, source),
+                    tx,
+                    req,
+                    source,
+                    user,
+                } if req.method == Method::Invite => self.on_invite(now, tx, *req, source, &user),
                 // INFO, UPDATE, REFER, NOTIFY outside a dialog: there is nothing they refer to.
                 Event::Request { tx, .. } => self.sip.respond(now, tx, 481, |b| b),
                 Event::DialogRequest { tx, dialog, req } => {
@@ -575,7 +629,7 @@ impl Engine {
         }
     }
 
-    fn on_invite(&mut self, now: Instant, tx: TxId, req: Request, source: Peer) {
+    fn on_invite(&mut self, now: Instant, tx: TxId, req: Request, source: Peer, user: &str) {
         let dialled = req
             .uri
             .as_sip()
@@ -601,10 +655,12 @@ impl Engine {
             });
             return;
         }
-        let Some(entry) = self.assets.plans.entry(&dialled) else {
-            // Calls between extensions and to queues come with the ACD and call-control work.
+        // A hospital number runs its IVR flow; an extension dialled by another rings directly.
+        let entry = self.assets.plans.entry(&dialled);
+        let direct = entry.is_none() && self.sip.has_user(&dialled) && dialled != user;
+        if entry.is_none() && !direct {
             self.sip.respond(now, tx, 404, |b| {
-                b.header("Warning", "399 switchboard \"no IVR flow for this number\"")
+                b.header("Warning", "399 switchboard \"no such number\"")
             });
             self.events.push_back(EngineEvent::Rejected {
                 dialled,
@@ -663,6 +719,7 @@ impl Engine {
             caller: Redacted(caller.clone()),
             sip_call_id: req.core.call_id.clone(),
         });
+        let callee = direct.then(|| dialled.clone());
         let call = Call {
             id,
             caller,
@@ -680,7 +737,9 @@ impl Engine {
             playlist: Playlist::default(),
             playing: false,
             next_tick: None,
-            ivr: Session::new(self.assets.plans.clone(), entry, &self.cfg.default_language),
+            ivr: entry
+                .map(|e| Session::new(self.assets.plans.clone(), e, &self.cfg.default_language)),
+            callee,
             rfc4733: Rfc4733Receiver::default(),
             tones: None,
             digits: DigitCollector::default(),
@@ -802,11 +861,7 @@ impl Engine {
 
     fn schedule(&mut self, id: CallId) {
         if let Some(c) = self.calls.get(&id) {
-            if let Some(at) = [c.next_tick, c.ivr.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min()
-            {
+            if let Some(at) = [c.next_tick, c.ivr_timeout()].into_iter().flatten().min() {
                 self.due.push(at, id);
             }
         }
@@ -833,7 +888,7 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let due = [call.next_tick, call.ivr.poll_timeout()]
+        let due = [call.next_tick, call.ivr_timeout()]
             .into_iter()
             .flatten()
             .min();
@@ -842,8 +897,12 @@ impl Engine {
             return;
         }
         let mut actions = Vec::new();
-        if call.ivr.poll_timeout().is_some_and(|d| d <= now) {
-            actions.extend(call.ivr.handle_timeout(now, wall));
+        if let Some(ivr) = call
+            .ivr
+            .as_mut()
+            .filter(|s| s.poll_timeout().is_some_and(|d| d <= now))
+        {
+            actions.extend(ivr.handle_timeout(now, wall));
         }
         let mut frames = 0;
         let mut finished = false;
@@ -862,13 +921,22 @@ impl Engine {
             let codec = media.codec;
             if call.held_by.is_some() && call.playlist.is_empty() {
                 // Held by the agent: the music, round and round.
-                if let Some(m) = self.assets.prompt(call.ivr.language(), "hold-music") {
+                // (The IVR's field, not `Call::language`: the RTP session is borrowed.)
+                let lang = call
+                    .ivr
+                    .as_ref()
+                    .map_or(self.cfg.default_language.as_str(), Session::language);
+                if let Some(m) = self.assets.prompt(lang, "hold-music") {
                     call.playlist.push(m.clone());
                 }
             }
             if call.on_hold {
                 // Waiting for an agent: the position now and then, music in between.
-                let lang = call.ivr.language().to_string();
+                let lang = call
+                    .ivr
+                    .as_ref()
+                    .map_or(self.cfg.default_language.as_str(), Session::language)
+                    .to_string();
                 if call.announce_at.is_some_and(|a| a <= t) {
                     call.announce_at = Some(t + ANNOUNCE_EVERY);
                     let ahead = self.acd.position(AcdCall(id.0));
@@ -903,7 +971,9 @@ impl Engine {
                 None => {
                     if std::mem::take(&mut call.playing) {
                         finished |= call.bye_after_prompt;
-                        actions.extend(call.ivr.handle(now, wall, Input::PromptDone));
+                        if let Some(ivr) = call.ivr.as_mut() {
+                            actions.extend(ivr.handle(now, wall, Input::PromptDone));
+                        }
                     }
                     (silence(codec), false)
                 }
@@ -942,7 +1012,7 @@ impl Engine {
         if call.callback_until.is_some() && digit == '1' {
             return self.accept_callback(now, id);
         }
-        let actions = call.ivr.handle(now, wall, Input::Digit(digit));
+        let actions = call.ivr_input(now, wall, Input::Digit(digit));
         self.apply(now, id, actions);
         self.schedule(id);
     }
@@ -970,34 +1040,43 @@ impl Engine {
                     var,
                     value,
                 }),
-                Action::Queue(queue) => {
-                    // The ACD takes over; a dialplan may have set `priority` (higher first).
-                    call.phase = Phase::Waiting;
-                    let priority = call
-                        .ivr
-                        .vars
-                        .get("priority")
-                        .and_then(|p| p.parse().ok())
-                        .unwrap_or(0);
-                    call.queue = Some((queue.clone(), priority));
-                    self.acd
-                        .handle_enqueue(now, AcdCall(id.0), &queue, priority);
-                    self.events
-                        .push_back(EngineEvent::Queued { call: id, queue });
-                    self.run_acd(now);
-                    self.start_hold(now, id);
-                }
+                Action::Queue(queue) => self.enqueue(now, id, queue),
                 Action::Transfer(extension) => {
                     call.phase = Phase::Waiting;
-                    self.events.push_back(EngineEvent::TransferRequested {
+                    self.events.push_back(EngineEvent::Transfer {
                         call: id,
-                        extension,
+                        from: "ivr".into(),
+                        to: extension.clone(),
+                        kind: "ivr",
+                        by: Some(Control::Dialplan),
                     });
                     self.start_hold(now, id);
+                    self.ring_for_transfer(now, id, &extension, transfer::Fallback::Requeue);
                 }
                 Action::Hangup => self.hang_up(now, id, "IVR ended the call", Side::Engine),
             }
         }
+    }
+
+    /// The ACD takes the call over; a dialplan may have set `priority` (higher first).
+    fn enqueue(&mut self, now: Instant, id: CallId, queue: String) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.phase = Phase::Waiting;
+        let priority = call
+            .ivr
+            .as_ref()
+            .and_then(|s| s.vars.get("priority"))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        call.queue = Some((queue.clone(), priority));
+        self.acd
+            .handle_enqueue(now, AcdCall(id.0), &queue, priority);
+        self.events
+            .push_back(EngineEvent::Queued { call: id, queue });
+        self.run_acd(now);
+        self.start_hold(now, id);
     }
 
     /// The call overflowed with nowhere to go (the operators' own queue is full or the wait
@@ -1007,7 +1086,7 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let lang = call.ivr.language().to_string();
+        let lang = call.language(&self.cfg.default_language).to_string();
         call.playlist.clear();
         let mut offer_ms = 0;
         if let Some(p) = self.assets.prompt(&lang, "callback-offer") {
@@ -1027,7 +1106,7 @@ impl Engine {
         };
         call.callback_until = None;
         let queue = call.queue.clone().map(|(q, _)| q).unwrap_or_default();
-        let lang = call.ivr.language().to_string();
+        let lang = call.language(&self.cfg.default_language).to_string();
         call.playlist.clear();
         if let Some(p) = self.assets.prompt(&lang, "callback-confirmed") {
             call.playlist.push(p.clone());

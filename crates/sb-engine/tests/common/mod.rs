@@ -75,6 +75,7 @@ impl Sim {
             wall_at_origin: wall_at_start,
             overload_lag: Duration::from_millis(100),
             features: sb_engine::FeatureCodes::default(),
+            transfer_ring: Duration::from_secs(20),
         };
         let acd = sb_engine::acd_from_model(&model, clock.now());
         let engine = Engine::new(sip, assets.clone(), ecfg, acd, 99);
@@ -330,26 +331,113 @@ pub const AGENT: &str = "127.0.0.1:6003";
 
 /// Agent 1003's phone at `AGENT` rings for `inv` (180 with its To tag).
 pub fn agent_rings(s: &mut Sim, inv: &Request) {
+    rings_at(s, AGENT, inv);
+}
+
+/// The phone at `at` rings for `inv`: 180 with the To tag `ag`.
+pub fn rings_at(s: &mut Sim, at: &str, inv: &Request) {
     let ringing = sb_sip_msg::ResponseBuilder::new(inv, 180)
         .to_tag("ag")
         .build();
-    s.send_from(AGENT, &String::from_utf8(ringing.to_bytes()).expect("utf8"));
+    s.send_from(at, &String::from_utf8(ringing.to_bytes()).expect("utf8"));
 }
 
 /// Agent 1003 picks up: 200 with `sdp`.
 pub fn agent_answers(s: &mut Sim, inv: &Request, sdp: &str) {
+    answers_at(s, AGENT, "1003", inv, sdp);
+}
+
+/// `user`'s phone at `at` picks up `inv`: 200 with `sdp`.
+pub fn answers_at(s: &mut Sim, at: &str, user: &str, inv: &Request, sdp: &str) {
     let ok = sb_sip_msg::ResponseBuilder::new(inv, 200)
         .to_tag("ag")
-        .header("Contact", format!("<sip:1003@{AGENT}>"))
+        .header("Contact", format!("<sip:{user}@{at}>"))
         .body("application/sdp", sdp.as_bytes().to_vec())
         .build();
-    s.send_from(AGENT, &String::from_utf8(ok.to_bytes()).expect("utf8"));
+    s.send_from(at, &String::from_utf8(ok.to_bytes()).expect("utf8"));
 }
 
 /// Agent 1003 hangs up the call `inv` offered.
 pub fn agent_hangs_up(s: &mut Sim, inv: &Request) {
-    let bye = format!("BYE sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKbye;rport\nFrom: <sip:1003@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: 3 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n", inv.core.from, inv.core.call_id);
-    s.send_from(AGENT, &bye);
+    in_leg(s, AGENT, "1003", inv, "BYE", 3, "", "");
+}
+
+/// A request from `user`'s phone at `at` inside the dialog the engine's `inv` formed.
+#[allow(clippy::too_many_arguments)]
+pub fn in_leg(
+    s: &mut Sim,
+    at: &str,
+    user: &str,
+    inv: &Request,
+    method: &str,
+    cseq: u32,
+    extra: &str,
+    sdp: &str,
+) {
+    let ct = if sdp.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\n".to_string()
+    };
+    let text = format!("{method} sip:queue@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {at};branch=z9hG4bK{method}{cseq}{user};rport\nFrom: <sip:{user}@switchboard>;tag=ag\nTo: {}\nCall-ID: {}\nCSeq: {cseq} {method}\nContact: <sip:{user}@{at}>\nMax-Forwards: 70\n{extra}{ct}Content-Length: {}\n\n{sdp}", inv.core.from, inv.core.call_id, sdp.len());
+    s.send_from(at, &text);
+}
+
+/// A re-INVITE from agent 1003's phone with `sdp`.
+pub fn agent_reinvite(s: &mut Sim, inv: &Request, cseq: u32, sdp: &str) {
+    in_leg(s, AGENT, "1003", inv, "INVITE", cseq, "", sdp);
+}
+
+pub const AGENT_RTP: &str = "127.0.0.1:7003";
+
+pub fn rtp_packet(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+    RtpPacketBuilder::new()
+        .payload_type(pt)
+        .sequence(Seq::from(seq))
+        .timestamp(ts)
+        .ssrc(77)
+        .payload(payload)
+        .build()
+        .expect("rtp")
+}
+
+/// RTP from `from` arriving on our `port`.
+pub fn rtp_to_port(s: &mut Sim, port: u16, from: &str, pt: u8, seq: u16, payload: &[u8]) {
+    let pkt = rtp_packet(pt, seq, 40_000 + 160 * seq as u32, payload);
+    s.engine.handle_rtp(s.clock.now(), port, addr(from), &pkt);
+    s.pump();
+}
+
+/// Agent 1003's phone sends `payload` with payload type `pt` on its leg (the first).
+pub fn from_agent(s: &mut Sim, pt: u8, seq: u16, payload: &[u8]) {
+    rtp_to_port(s, 30_002, AGENT_RTP, pt, seq, payload);
+}
+
+/// The patient's phone sends a frame of `voice`.
+pub fn from_patient(s: &mut Sim, seq: u16, voice: &[u8]) {
+    rtp_to_port(s, 20_002, PHONE_RTP, 0, seq, voice);
+}
+
+/// The agent keys `keys` (RFC 4733 end packets, the start lost).
+pub fn agent_keys(s: &mut Sim, seq: &mut u16, keys: &str) {
+    for k in keys.chars() {
+        let event = match k {
+            '*' => 10,
+            '#' => 11,
+            d => d.to_digit(10).expect("a key") as u8,
+        };
+        *seq += 1;
+        from_agent(s, 101, *seq, &[event, 0x80 | 10, 0x03, 0x20]);
+    }
+}
+
+/// The RTP sent to `to` since `s.rtp[from]`.
+pub fn sent_to(s: &Sim, from: usize, to: &str) -> Vec<Vec<u8>> {
+    s.rtp[from..]
+        .iter()
+        .filter(|(_, t, _)| *t == addr(to))
+        .map(|(_, _, p)| p.clone())
+        .collect()
 }
 
 pub const OFFER_4733: &str = "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 7000 RTP/AVP 0 101\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n";

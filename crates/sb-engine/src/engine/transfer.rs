@@ -1,0 +1,533 @@
+//! Transfers and consultations. A blind transfer hangs the agent up and rings the target
+//! while the patient hears music; unanswered, the call comes back to the agent (or
+//! operator) who transferred it, and failing them goes back to a queue. A consultation puts
+//! the patient on hold and rings a colleague on a second leg; the agent then returns to the
+//! patient, swaps between the two, or completes the transfer (attended). The same steps
+//! come from feature codes, the control API and the phone's own REFER (RFC 3515).
+
+use super::{grid_after, Control, ControlError, Engine, EngineEvent, LegId, Side};
+use crate::call::{CallId, Phase};
+use sb_acd::CallId as AcdCall;
+use sb_sip::transaction::TxId;
+use sb_sip_msg::{Method, NameAddr, Request};
+use std::time::Instant;
+
+/// Why the engine calls a leg out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// The ACD offers the waiting patient to this agent.
+    Offer,
+    /// A transfer target rings for the patient; `back` is where the call goes unanswered.
+    Transfer { back: Fallback },
+    /// A colleague the agent on leg `agent` consults, the patient on hold meanwhile.
+    Consult { agent: LegId },
+    /// The extension dialled on a call between extensions.
+    Direct,
+}
+
+/// Where a transfer goes when its target does not answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Fallback {
+    /// Back to the extension that transferred it (the agent or operator), then `Requeue`.
+    Ring(String),
+    /// Into the queue the call came from, or the operators' queue; nowhere: hang up.
+    Requeue,
+}
+
+/// The queue every unplaceable call ends up with.
+const OPERATORS: &str = "operator";
+
+impl Engine {
+    /// The leg the patient of call `id` talks to.
+    fn agent_leg_of(&self, id: CallId) -> Result<LegId, ControlError> {
+        if !self.calls.contains_key(&id) {
+            return Err(ControlError::NoSuchCall);
+        }
+        self.bridged
+            .get(&id)
+            .copied()
+            .ok_or(ControlError::NotBridged)
+    }
+
+    /// A transfer or consultation target must be one of our extensions, not the agent.
+    fn check_target(&self, leg: LegId, to: &str) -> Result<(), ControlError> {
+        let own = self.legs.get(&leg).is_some_and(|l| l.agent.0 == to);
+        if own || !self.sip.has_user(to) {
+            return Err(ControlError::UnknownExtension(to.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Rings `to` for the patient of call `id`, who waits with music.
+    pub(super) fn ring_for_transfer(&mut self, now: Instant, id: CallId, to: &str, back: Fallback) {
+        let purpose = super::transfer::Purpose::Transfer { back: back.clone() };
+        if self.new_leg(now, id, to, purpose).is_none() {
+            self.transfer_failed(now, id, to, back, "not registered");
+        }
+    }
+
+    /// The patient stops talking to whoever they were bridged to and waits with music.
+    fn unbridge(&mut self, now: Instant, id: CallId) {
+        if let Some(by) = self.calls.get(&id).and_then(|c| c.held_by) {
+            self.set_hold(now, id, false, by);
+        }
+        self.set_mute(id, false, Control::Dialplan);
+        self.bridged.remove(&id);
+        let origin = self.cfg.origin;
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.phase = Phase::Waiting;
+            c.playlist.clear();
+            c.playing = false;
+            c.on_hold = true;
+            c.announce_at = None;
+            c.next_tick = Some(grid_after(origin, now));
+        }
+        self.schedule(id);
+    }
+
+    /// Blind transfer: the agent leaves, `to` rings; unanswered, the call rings the agent
+    /// again.
+    pub fn transfer(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        to: &str,
+        by: Control,
+    ) -> Result<(), ControlError> {
+        let leg = self.agent_leg_of(id)?;
+        self.check_target(leg, to)?;
+        let agent = self
+            .legs
+            .get(&leg)
+            .map(|l| l.agent.0.clone())
+            .unwrap_or_default();
+        self.end_consult_leg(now, leg);
+        self.events.push_back(EngineEvent::Transfer {
+            call: id,
+            from: agent.clone(),
+            to: to.to_string(),
+            kind: "blind",
+            by: Some(by),
+        });
+        self.unbridge(now, id);
+        // The agent stays on the call for the ACD until the target answers: no new offer
+        // reaches them while the call may still come back.
+        self.drop_leg(now, leg, true);
+        self.ring_for_transfer(now, id, to, Fallback::Ring(agent));
+        Ok(())
+    }
+
+    pub(super) fn transfer_answered(&mut self, now: Instant, leg: LegId, back: &Fallback) {
+        let Some(call) = self.legs.get(&leg).map(|l| l.call) else {
+            return;
+        };
+        if matches!(back, Fallback::Ring(_)) {
+            // Someone else has the patient now: the transferring agent's call is over.
+            self.acd_call_over(now, call);
+        }
+        self.bridge_leg(call, leg);
+    }
+
+    /// The ACD's view: the agent who had the call is done with it (wrap-up follows).
+    fn acd_call_over(&mut self, now: Instant, call: CallId) {
+        if self.acd.connected_to(AcdCall(call.0)).is_some() {
+            self.acd.handle_call_ended(now, AcdCall(call.0));
+            self.run_acd(now);
+        }
+    }
+
+    pub(super) fn transfer_failed(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        to: &str,
+        back: Fallback,
+        reason: &'static str,
+    ) {
+        if !self.calls.contains_key(&id) {
+            return;
+        }
+        self.events.push_back(EngineEvent::TransferFailed {
+            call: id,
+            to: to.to_string(),
+            reason,
+        });
+        match back {
+            Fallback::Ring(ext) => {
+                self.events.push_back(EngineEvent::Transfer {
+                    call: id,
+                    from: to.to_string(),
+                    to: ext.clone(),
+                    kind: "back",
+                    by: None,
+                });
+                self.ring_for_transfer(now, id, &ext, Fallback::Requeue);
+            }
+            Fallback::Requeue => {
+                self.acd_call_over(now, id);
+                let queue = self
+                    .calls
+                    .get(&id)
+                    .and_then(|c| c.queue.as_ref().map(|(q, _)| q.clone()))
+                    .or_else(|| self.acd.has_queue(OPERATORS).then(|| OPERATORS.to_string()));
+                match queue {
+                    Some(q) => self.enqueue(now, id, q),
+                    None => self.hang_up(now, id, "transfer not answered", Side::Engine),
+                }
+            }
+        }
+    }
+
+    /// The agent consults `to` on a second leg; the patient waits on hold meanwhile.
+    pub fn consult(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        to: &str,
+        by: Control,
+    ) -> Result<(), ControlError> {
+        let leg = self.agent_leg_of(id)?;
+        if self.legs.get(&leg).is_some_and(|l| l.consult.is_some()) {
+            return Err(ControlError::Consulting);
+        }
+        self.check_target(leg, to)?;
+        let agent = self
+            .legs
+            .get(&leg)
+            .map(|l| l.agent.0.clone())
+            .unwrap_or_default();
+        self.set_hold(now, id, true, by);
+        self.events.push_back(EngineEvent::Consult {
+            call: id,
+            agent,
+            to: to.to_string(),
+            step: "ringing",
+        });
+        match self.new_leg(now, id, to, Purpose::Consult { agent: leg }) {
+            Some(c) => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.consult = Some(c);
+                    l.on_consult = true;
+                }
+            }
+            None => self.consult_over(now, id, leg, to, "failed"),
+        }
+        Ok(())
+    }
+
+    pub(super) fn consult_answered(&mut self, _now: Instant, leg: LegId, agent: LegId) {
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        l.connected = true;
+        let (call, to) = (l.call, l.agent.0.clone());
+        self.rebase(agent);
+        let agent = self
+            .legs
+            .get(&agent)
+            .map(|a| a.agent.0.clone())
+            .unwrap_or_default();
+        self.events.push_back(EngineEvent::Consult {
+            call,
+            agent,
+            to,
+            step: "answered",
+        });
+    }
+
+    /// The consultation is over (the colleague hung up, did not answer, or the agent went
+    /// back): the agent talks to the patient again.
+    pub(super) fn consult_over(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        agent: LegId,
+        to: &str,
+        step: &'static str,
+    ) {
+        let Some(a) = self.legs.get_mut(&agent) else {
+            return;
+        };
+        a.consult = None;
+        a.on_consult = false;
+        let name = a.agent.0.clone();
+        self.rebase(agent);
+        self.events.push_back(EngineEvent::Consult {
+            call,
+            agent: name,
+            to: to.to_string(),
+            step,
+        });
+        if let Some(by) = self.calls.get(&call).and_then(|c| c.held_by) {
+            self.set_hold(now, call, false, by);
+        }
+    }
+
+    /// Hangs up the agent's consultation leg, if any, without touching the patient.
+    fn end_consult_leg(&mut self, now: Instant, agent: LegId) {
+        let Some(c) = self.legs.get_mut(&agent).and_then(|a| {
+            a.on_consult = false;
+            a.consult.take()
+        }) else {
+            return;
+        };
+        self.hang_up_leg(now, c);
+    }
+
+    /// Back to the patient: the colleague is hung up.
+    pub fn consult_back(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        by: Control,
+    ) -> Result<(), ControlError> {
+        let leg = self.agent_leg_of(id)?;
+        let Some(c) = self.legs.get(&leg).and_then(|l| l.consult) else {
+            return Err(ControlError::NotConsulting);
+        };
+        let to = self.legs.get(&c).map(|l| l.agent.0.clone());
+        self.end_consult_leg(now, leg);
+        self.rebase(leg);
+        let agent = self
+            .legs
+            .get(&leg)
+            .map(|l| l.agent.0.clone())
+            .unwrap_or_default();
+        self.events.push_back(EngineEvent::Consult {
+            call: id,
+            agent,
+            to: to.unwrap_or_default(),
+            step: "ended",
+        });
+        if self.calls.get(&id).is_some_and(|c| c.held_by.is_some()) {
+            self.set_hold(now, id, false, by);
+        }
+        Ok(())
+    }
+
+    /// The agent talks to the other party: the patient (the colleague then hears nothing)
+    /// or the colleague (the patient then hears the hold music).
+    pub fn consult_swap(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        by: Control,
+    ) -> Result<(), ControlError> {
+        let leg = self.agent_leg_of(id)?;
+        let Some(c) = self.legs.get(&leg).and_then(|l| l.consult) else {
+            return Err(ControlError::NotConsulting);
+        };
+        let Some(to) = self
+            .legs
+            .get(&c)
+            .filter(|l| l.connected)
+            .map(|l| l.agent.0.clone())
+        else {
+            return Err(ControlError::NotAnswered);
+        };
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return Err(ControlError::NotBridged);
+        };
+        l.on_consult = !l.on_consult;
+        let (on, agent) = (l.on_consult, l.agent.0.clone());
+        self.rebase(leg);
+        self.set_hold(now, id, on, by);
+        self.events.push_back(EngineEvent::Consult {
+            call: id,
+            agent,
+            to,
+            step: if on {
+                "swapped_to_colleague"
+            } else {
+                "swapped_to_patient"
+            },
+        });
+        Ok(())
+    }
+
+    /// Attended transfer: the colleague takes the patient and the agent leaves. A colleague
+    /// still ringing turns it into a blind transfer to them.
+    pub fn consult_complete(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        by: Control,
+    ) -> Result<(), ControlError> {
+        let leg = self.agent_leg_of(id)?;
+        let Some(c) = self.legs.get(&leg).and_then(|l| l.consult) else {
+            return Err(ControlError::NotConsulting);
+        };
+        let Some((to, answered)) = self.legs.get(&c).map(|l| (l.agent.0.clone(), l.connected))
+        else {
+            return Err(ControlError::NotConsulting);
+        };
+        if !answered {
+            self.end_consult_leg(now, leg);
+            return self.transfer(now, id, &to, by);
+        }
+        let agent = self
+            .legs
+            .get(&leg)
+            .map(|l| l.agent.0.clone())
+            .unwrap_or_default();
+        self.events.push_back(EngineEvent::Transfer {
+            call: id,
+            from: agent,
+            to,
+            kind: "attended",
+            by: Some(by),
+        });
+        if let Some(l) = self.legs.get_mut(&leg) {
+            l.consult = None;
+            l.on_consult = false;
+        }
+        if let Some(l) = self.legs.get_mut(&c) {
+            l.purpose = Purpose::Transfer {
+                back: Fallback::Requeue,
+            };
+        }
+        self.acd_call_over(now, id);
+        self.set_mute(id, false, by);
+        self.drop_leg(now, leg, true);
+        self.bridge_leg(id, c);
+        if self.calls.get(&id).is_some_and(|c| c.held_by.is_some()) {
+            self.set_hold(now, id, false, by);
+        }
+        Ok(())
+    }
+
+    /// REFER from the agent's phone (RFC 3515): a blind transfer to the extension in
+    /// Refer-To. The phone hears 202, then one NOTIFY with the outcome of the REFER itself
+    /// (the engine keeps the patient and deals with an unanswered target), then BYE.
+    pub(super) fn on_refer(&mut self, now: Instant, leg: LegId, tx: TxId, req: &Request) {
+        let Some(l) = self.legs.get(&leg) else {
+            return;
+        };
+        let (call, dialog) = (l.call, l.dialog.clone());
+        if self.bridged.get(&call) != Some(&leg) {
+            return self.sip.respond(now, tx, 403, |b| {
+                b.header(
+                    "Warning",
+                    "399 switchboard \"only the agent with the patient transfers\"",
+                )
+            });
+        }
+        let target = req
+            .headers
+            .get("Refer-To")
+            .and_then(|v| NameAddr::parse(v).ok());
+        let Some(target) = target else {
+            return self
+                .sip
+                .respond(now, tx, 400, |b| b.reason("Missing or Bad Refer-To"));
+        };
+        let Some(uri) = target.uri.as_sip() else {
+            return self.sip.respond(now, tx, 416, |b| b);
+        };
+        if let Some(replaces) = uri.header("Replaces") {
+            // Attended transfer from the phone: both of its calls go through us.
+            return self.refer_replaces(now, leg, tx, &replaces);
+        }
+        let to = uri.user_unescaped().unwrap_or_default();
+        if let Err(e) = self.check_target(leg, &to) {
+            let warning = format!("399 switchboard \"{e}\"");
+            return self
+                .sip
+                .respond(now, tx, 404, |b| b.header("Warning", warning));
+        }
+        self.sip.respond(now, tx, 202, |b| b);
+        if let Some(d) = dialog {
+            self.notify_refer(now, &d, "SIP/2.0 200 OK");
+        }
+        let _ = self.transfer(now, call, &to, Control::Refer);
+    }
+
+    /// REFER with Replaces: the agent's phone holds the patient on this leg and talks to a
+    /// colleague on a call of its own through us (call `other`, named by the Replaces
+    /// header, RFC 3891). The colleague takes the patient; both of the agent's calls end.
+    fn refer_replaces(&mut self, now: Instant, leg: LegId, tx: TxId, replaces: &str) {
+        let mut parts = replaces.split(';');
+        let call_id = parts.next().unwrap_or_default().trim();
+        let mut tags = Vec::new();
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("to-tag")
+                    || k.trim().eq_ignore_ascii_case("from-tag")
+                {
+                    tags.push(v.trim().to_string());
+                }
+            }
+        }
+        let agent = self.legs.get(&leg).map(|l| l.agent.0.clone());
+        // The agent's own call between extensions, named by Call-ID and both tags.
+        let other = self.calls.values().find_map(|c| {
+            let d = c.dialog.as_ref()?;
+            let named = d.call_id == call_id
+                && tags.len() == 2
+                && tags.contains(&d.local_tag)
+                && tags.contains(&d.remote_tag);
+            (named && c.callee.is_some() && Some(&c.caller) == agent.as_ref()).then_some(c.id)
+        });
+        let colleague = other.and_then(|o| self.bridged.get(&o).copied());
+        let (Some(other), Some(colleague), Some(agent)) = (other, colleague, agent) else {
+            return self.sip.respond(now, tx, 481, |b| {
+                b.header(
+                    "Warning",
+                    "399 switchboard \"Replaces names no call of this phone\"",
+                )
+            });
+        };
+        let Some(call) = self.legs.get(&leg).map(|l| l.call) else {
+            return;
+        };
+        let dialog = self.legs.get(&leg).and_then(|l| l.dialog.clone());
+        self.sip.respond(now, tx, 202, |b| b);
+        if let Some(d) = dialog {
+            self.notify_refer(now, &d, "SIP/2.0 200 OK");
+        }
+        let to = self
+            .legs
+            .get(&colleague)
+            .map(|l| l.agent.0.clone())
+            .unwrap_or_default();
+        self.events.push_back(EngineEvent::Transfer {
+            call,
+            from: agent,
+            to,
+            kind: "attended",
+            by: Some(Control::Refer),
+        });
+        // The colleague's leg moves to the patient's call; the agent's call to them ends.
+        self.bridged.remove(&other);
+        if let Some(l) = self.legs.get_mut(&colleague) {
+            l.call = call;
+            l.purpose = Purpose::Transfer {
+                back: Fallback::Requeue,
+            };
+        }
+        self.hang_up(now, other, "replaced by a transfer", Side::Agent);
+        self.acd_call_over(now, call);
+        self.set_mute(call, false, Control::Refer);
+        self.end_consult_leg(now, leg);
+        self.drop_leg(now, leg, true);
+        self.bridge_leg(call, colleague);
+        if self.calls.get(&call).is_some_and(|c| c.held_by.is_some()) {
+            self.set_hold(now, call, false, Control::Refer);
+        }
+    }
+
+    /// The implicit subscription's only NOTIFY (RFC 3515 §2.4.4): `frag` as
+    /// message/sipfrag, the subscription terminated with it.
+    fn notify_refer(&mut self, now: Instant, dialog: &sb_sip::dialog::DialogId, frag: &str) {
+        let body = format!("{frag}\r\n").into_bytes();
+        self.sip
+            .send_in_dialog_with(now, dialog, Method::Notify, |r| {
+                r.headers.push("Event", "refer");
+                r.headers
+                    .push("Subscription-State", "terminated;reason=noresource");
+                r.headers
+                    .push("Content-Type", "message/sipfrag;version=2.0");
+                r.body = body;
+            });
+    }
+}

@@ -1,0 +1,596 @@
+//! Transfers and consultations on virtual time: a patient bridged to agent 1003 is
+//! transferred blind (feature code, REFER), comes back when the target does not answer,
+//! is consulted about (swap, back, complete), and handed over by the phone's own attended
+//! transfer (REFER with Replaces naming a call between extensions).
+
+mod common;
+
+use common::*;
+use rtp_rs::RtpReader;
+use sb_engine::{Control, EngineEvent};
+use sb_sip::digest::answer_challenge;
+use sb_sip_msg::{Message, Method, Request, Response};
+
+/// Department 2001's phone and its media.
+const DEPT: &str = "127.0.0.1:6201";
+const DEPT_RTP: &str = "127.0.0.1:7201";
+const DEPT_SDP: &str = "v=0\r\no=- 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7201 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+/// Agent 1005's phone (the colleague consulted) and its media.
+const COLLEAGUE: &str = "127.0.0.1:6205";
+const COLLEAGUE_RTP: &str = "127.0.0.1:7205";
+const COLLEAGUE_SDP: &str = "v=0\r\no=- 9 9 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7205 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+/// Our RTP ports in the harness: call n has 20_000 + 2n, leg n 30_000 + 2n.
+const PATIENT_PORT: u16 = 20_002;
+fn leg_port(n: u16) -> u16 {
+    30_000 + 2 * n
+}
+
+/// The last INVITE the engine sent to `user`'s phone.
+fn invite_to(s: &Sim, user: &str) -> Option<Request> {
+    s.inbox.iter().rev().find_map(|m| match m {
+        Message::Request(r)
+            if r.method == Method::Invite
+                && r.uri.as_sip().and_then(|u| u.user.as_deref()) == Some(user) =>
+        {
+            Some(r.clone())
+        }
+        _ => None,
+    })
+}
+
+/// Requests of `method` the engine sent in the dialog with Call-ID `call_id`.
+fn sent_in(s: &Sim, method: Method, call_id: &str) -> Vec<Request> {
+    s.inbox
+        .iter()
+        .filter_map(|m| match m {
+            Message::Request(r) if r.method == method && r.core.call_id == call_id => {
+                Some(r.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn transfers(s: &Sim) -> Vec<(String, String, &'static str)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Transfer { from, to, kind, .. } => Some((from.clone(), to.clone(), *kind)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn consult_steps(s: &Sim) -> Vec<&'static str> {
+    s.events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Consult { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bridged_to(s: &Sim) -> Vec<String> {
+    s.events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Bridged { agent, .. } => Some(agent.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn agent_state(s: &Sim, agent: &str) -> &'static str {
+    s.engine
+        .live_agents()
+        .into_iter()
+        .find(|a| a.id == agent)
+        .expect("agent")
+        .state
+}
+
+/// One frame of `byte` from `from` to our `port`; returns what reached `to` from it.
+fn frame_reaches(
+    s: &mut Sim,
+    port: u16,
+    from: &str,
+    seq: &mut u16,
+    byte: u8,
+    to: &str,
+) -> Vec<Vec<u8>> {
+    let mark = s.rtp.len();
+    *seq += 1;
+    // Agent 1003's phone talks PCMA (AGENT_SDP), everyone else PCMU.
+    let pt = if from == AGENT_RTP { 8 } else { 0 };
+    rtp_to_port(s, port, from, pt, *seq, &[byte; 160]);
+    sent_to(s, mark, to)
+}
+
+fn payload(p: &[u8]) -> Vec<u8> {
+    RtpReader::new(p).expect("rtp").payload().to_vec()
+}
+
+/// Whether the patient hears the hold music now: 100 ms of it, frame by frame.
+fn patient_hears_music(s: &mut Sim) -> bool {
+    let mark = s.rtp.len();
+    s.advance(100);
+    let heard = sent_to(s, mark, PHONE_RTP);
+    let music = &s.assets.prompt("zh-CN", "hold-music").expect("music").ulaw;
+    heard.len() == 5
+        && heard
+            .iter()
+            .all(|p| music.windows(160).any(|w| w == payload(p).as_slice()))
+}
+
+#[test]
+fn a_blind_transfer_by_feature_code_hands_the_patient_to_the_department() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "2001", DEPT);
+    let inv = bridged_to_1003(&mut s);
+    let mut seq = 100u16;
+
+    agent_keys(&mut s, &mut seq, "*42001#");
+    assert_eq!(
+        transfers(&s),
+        [("1003".into(), "2001".into(), "blind")],
+        "one blind transfer"
+    );
+    assert_eq!(
+        sent_in(&s, Method::Bye, &inv.core.call_id).len(),
+        1,
+        "the agent's phone is hung up"
+    );
+    assert!(patient_hears_music(&mut s), "the patient waits with music");
+    assert_eq!(
+        agent_state(&s, "1003"),
+        "on_call",
+        "no new offer while the call may come back"
+    );
+
+    let dept = invite_to(&s, "2001").expect("the department rings");
+    rings_at(&mut s, DEPT, &dept);
+    answers_at(&mut s, DEPT, "2001", &dept, DEPT_SDP);
+    assert_eq!(bridged_to(&s), ["1003", "2001"]);
+    assert_eq!(
+        agent_state(&s, "1003"),
+        "wrap_up",
+        "the agent's part is done"
+    );
+    // Both ways between the patient and the department; the agent's old leg is silent.
+    let heard = frame_reaches(&mut s, leg_port(2), DEPT_RTP, &mut seq, 0x42, PHONE_RTP);
+    assert_eq!(heard.len(), 1);
+    assert!(payload(&heard[0]).iter().all(|b| *b == 0x42));
+    assert_eq!(
+        frame_reaches(&mut s, PATIENT_PORT, PHONE_RTP, &mut seq, 0x24, DEPT_RTP).len(),
+        1
+    );
+    assert!(frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).is_empty());
+    // The department hangs up: the patient's call ends.
+    in_leg(&mut s, DEPT, "2001", &dept, "BYE", 2, "", "");
+    assert_eq!(s.engine.calls(), 0);
+}
+
+#[test]
+fn a_refer_to_a_department_that_does_not_answer_comes_back_to_the_agent() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "2001", DEPT);
+    let inv = bridged_to_1003(&mut s);
+
+    in_leg(
+        &mut s,
+        AGENT,
+        "1003",
+        &inv,
+        "REFER",
+        4,
+        "Refer-To: <sip:2001@127.0.0.1>\nReferred-By: <sip:1003@127.0.0.1>\n",
+        "",
+    );
+    let accepted = s
+        .inbox
+        .iter()
+        .find_map(|m| match m {
+            Message::Response(r) if r.core.cseq.method == Method::Refer => Some(r.clone()),
+            _ => None,
+        })
+        .expect("the REFER is answered");
+    assert_eq!(accepted.status, 202);
+    let notify = sent_in(&s, Method::Notify, &inv.core.call_id);
+    assert_eq!(notify.len(), 1, "one NOTIFY");
+    assert_eq!(notify[0].headers.get("Event"), Some("refer"));
+    assert!(notify[0]
+        .headers
+        .get("Subscription-State")
+        .is_some_and(|v| v.starts_with("terminated")));
+    assert_eq!(
+        String::from_utf8_lossy(&notify[0].body).trim(),
+        "SIP/2.0 200 OK"
+    );
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::Transfer {
+            kind: "blind",
+            by: Some(Control::Refer),
+            ..
+        }
+    )));
+
+    let dept = invite_to(&s, "2001").expect("the department rings");
+    rings_at(&mut s, DEPT, &dept);
+    // Nobody picks up for the transfer's ring time (20 s here).
+    s.advance(20_500);
+    assert!(
+        !sent_in(&s, Method::Cancel, &dept.core.call_id).is_empty(),
+        "the department stops ringing"
+    );
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::TransferFailed { to, reason: "no answer", .. } if to == "2001"
+    )));
+    assert_eq!(
+        transfers(&s)[1],
+        ("2001".into(), "1003".into(), "back"),
+        "the call comes back to the agent"
+    );
+    let back = invite_to(&s, "1003").expect("the agent's phone rings again");
+    assert_ne!(
+        back.core.call_id, inv.core.call_id,
+        "a new call to the agent"
+    );
+    agent_rings(&mut s, &back);
+    agent_answers(&mut s, &back, AGENT_SDP);
+    assert_eq!(bridged_to(&s), ["1003", "1003"]);
+    assert_eq!(agent_state(&s, "1003"), "on_call");
+    let mut seq = 300u16;
+    assert_eq!(
+        frame_reaches(&mut s, leg_port(3), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).len(),
+        1,
+        "the agent and the patient talk again"
+    );
+}
+
+#[test]
+fn a_refer_to_a_number_that_is_no_extension_is_refused_and_the_call_stays() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    let inv = bridged_to_1003(&mut s);
+    in_leg(
+        &mut s,
+        AGENT,
+        "1003",
+        &inv,
+        "REFER",
+        4,
+        "Refer-To: <sip:9999@127.0.0.1>\n",
+        "",
+    );
+    assert_eq!(s.last_response().status, 404);
+    in_leg(&mut s, AGENT, "1003", &inv, "REFER", 5, "", "");
+    assert_eq!(s.last_response().status, 400, "no Refer-To");
+    assert!(transfers(&s).is_empty());
+    assert_eq!(bridged_to(&s), ["1003"]);
+    let mut seq = 10u16;
+    assert_eq!(
+        frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).len(),
+        1,
+        "still talking"
+    );
+}
+
+/// 1003 consults 1005 by feature code, who answers.
+fn consulting_1005(s: &mut Sim, seq: &mut u16) -> (Request, Request) {
+    register_agent(s, "1005", COLLEAGUE);
+    let inv = bridged_to_1003(s);
+    agent_keys(s, seq, "*31005#");
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::Hold {
+            on: true,
+            by: Control::FeatureCode,
+            ..
+        }
+    )));
+    let c = invite_to(s, "1005").expect("the colleague's phone rings");
+    rings_at(s, COLLEAGUE, &c);
+    answers_at(s, COLLEAGUE, "1005", &c, COLLEAGUE_SDP);
+    assert_eq!(consult_steps(s), ["ringing", "answered"]);
+    (inv, c)
+}
+
+#[test]
+fn a_consultation_swaps_between_patient_and_colleague_then_completes_as_attended_transfer() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    let mut seq = 100u16;
+    let (inv, colleague) = consulting_1005(&mut s, &mut seq);
+
+    // Agent and colleague hear each other; the patient hears music and neither of them.
+    let c = leg_port(2);
+    assert_eq!(
+        frame_reaches(
+            &mut s,
+            leg_port(1),
+            AGENT_RTP,
+            &mut seq,
+            0x55,
+            COLLEAGUE_RTP
+        )
+        .len(),
+        1
+    );
+    assert_eq!(
+        frame_reaches(&mut s, c, COLLEAGUE_RTP, &mut seq, 0x66, AGENT_RTP).len(),
+        1
+    );
+    assert!(frame_reaches(&mut s, PATIENT_PORT, PHONE_RTP, &mut seq, 0x11, AGENT_RTP).is_empty());
+    assert!(frame_reaches(
+        &mut s,
+        PATIENT_PORT,
+        PHONE_RTP,
+        &mut seq,
+        0x11,
+        COLLEAGUE_RTP
+    )
+    .is_empty());
+    assert!(patient_hears_music(&mut s));
+
+    // Swap: back with the patient; the colleague waits and hears nobody.
+    agent_keys(&mut s, &mut seq, "*5");
+    assert_eq!(
+        frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).len(),
+        1
+    );
+    assert_eq!(
+        frame_reaches(&mut s, PATIENT_PORT, PHONE_RTP, &mut seq, 0x11, AGENT_RTP).len(),
+        1
+    );
+    assert!(frame_reaches(&mut s, c, COLLEAGUE_RTP, &mut seq, 0x66, AGENT_RTP).is_empty());
+    assert!(frame_reaches(
+        &mut s,
+        leg_port(1),
+        AGENT_RTP,
+        &mut seq,
+        0x55,
+        COLLEAGUE_RTP
+    )
+    .is_empty());
+    // And over to the colleague again.
+    agent_keys(&mut s, &mut seq, "*5");
+    assert_eq!(
+        frame_reaches(&mut s, c, COLLEAGUE_RTP, &mut seq, 0x66, AGENT_RTP).len(),
+        1
+    );
+    assert_eq!(
+        consult_steps(&s),
+        [
+            "ringing",
+            "answered",
+            "swapped_to_patient",
+            "swapped_to_colleague"
+        ]
+    );
+
+    // # completes: the colleague has the patient, the agent is hung up.
+    agent_keys(&mut s, &mut seq, "#");
+    assert_eq!(transfers(&s), [("1003".into(), "1005".into(), "attended")]);
+    assert_eq!(sent_in(&s, Method::Bye, &inv.core.call_id).len(), 1);
+    assert!(sent_in(&s, Method::Bye, &colleague.core.call_id).is_empty());
+    assert_eq!(bridged_to(&s), ["1003", "1005"]);
+    assert_eq!(agent_state(&s, "1003"), "wrap_up");
+    let heard = frame_reaches(&mut s, c, COLLEAGUE_RTP, &mut seq, 0x66, PHONE_RTP);
+    assert_eq!(heard.len(), 1, "the patient hears the colleague");
+    assert!(payload(&heard[0]).iter().all(|b| *b == 0x66));
+    assert_eq!(
+        frame_reaches(
+            &mut s,
+            PATIENT_PORT,
+            PHONE_RTP,
+            &mut seq,
+            0x11,
+            COLLEAGUE_RTP
+        )
+        .len(),
+        1,
+        "and the colleague the patient"
+    );
+    // The hold that the consultation began is over, for the record's hold time.
+    let holds: Vec<bool> = s
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Hold { on, .. } => Some(*on),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(holds.last(), Some(&false));
+}
+
+#[test]
+fn going_back_from_a_consultation_hangs_the_colleague_up() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    let mut seq = 100u16;
+    let (_inv, colleague) = consulting_1005(&mut s, &mut seq);
+    agent_keys(&mut s, &mut seq, "*0");
+    assert_eq!(sent_in(&s, Method::Bye, &colleague.core.call_id).len(), 1);
+    assert_eq!(consult_steps(&s).last(), Some(&"ended"));
+    assert_eq!(
+        frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).len(),
+        1,
+        "the agent talks to the patient again"
+    );
+    // A consultation to an extension with no phone registered fails at once.
+    agent_keys(&mut s, &mut seq, "*32002#");
+    assert_eq!(consult_steps(&s).last(), Some(&"failed"));
+    assert_eq!(
+        frame_reaches(&mut s, PATIENT_PORT, PHONE_RTP, &mut seq, 0x11, AGENT_RTP).len(),
+        1,
+        "not left on hold"
+    );
+}
+
+#[test]
+fn the_colleague_keeps_the_patient_when_the_consulting_agent_hangs_up() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    let mut seq = 100u16;
+    let (inv, _colleague) = consulting_1005(&mut s, &mut seq);
+    agent_hangs_up(&mut s, &inv);
+    assert_eq!(transfers(&s), [("1003".into(), "1005".into(), "attended")]);
+    assert_eq!(s.engine.calls(), 1, "the patient's call goes on");
+    assert_eq!(
+        frame_reaches(
+            &mut s,
+            leg_port(2),
+            COLLEAGUE_RTP,
+            &mut seq,
+            0x66,
+            PHONE_RTP
+        )
+        .len(),
+        1
+    );
+}
+
+/// `user`'s phone at `at` dials `number` through the digest challenge.
+fn dial_from(
+    s: &mut Sim,
+    at: &str,
+    user: &str,
+    number: &str,
+    call_id: &str,
+    sdp: &str,
+) -> Response {
+    let invite = |cseq: u32, auth: &str| {
+        let body = sdp.replace("\r\n", "\n").replace('\n', "\r\n");
+        format!("INVITE sip:{number}@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {at};branch=z9hG4bK{call_id}{cseq};rport\nFrom: <sip:{user}@127.0.0.1>;tag=from{user}\nTo: <sip:{number}@127.0.0.1>\nCall-ID: {call_id}\nCSeq: {cseq} INVITE\nContact: <sip:{user}@{at}>\nMax-Forwards: 70\n{auth}Content-Type: application/sdp\nContent-Length: {}\n\n{body}", body.len())
+    };
+    s.send_from(at, &invite(1, ""));
+    let ch = s
+        .last_response()
+        .headers
+        .get("WWW-Authenticate")
+        .expect("challenge")
+        .to_string();
+    let uri = format!("sip:{number}@127.0.0.1");
+    let auth = answer_challenge(&ch, user, &format!("demo-{user}"), "INVITE", &uri, 1, "b1")
+        .expect("digest");
+    s.send_from(at, &invite(2, &format!("Authorization: {auth}\n")));
+    s.last_response().clone()
+}
+
+#[test]
+fn extensions_call_each_other_and_the_phones_attended_transfer_replaces_the_call() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "1005", COLLEAGUE);
+    let inv = bridged_to_1003(&mut s);
+    // The agent's phone holds the patient with its own button ...
+    let hold_sdp = AGENT_SDP.replace(
+        "m=audio 7003 RTP/AVP 8 101\r\n",
+        "m=audio 7003 RTP/AVP 8 101\r\na=sendonly\r\n",
+    );
+    agent_reinvite(&mut s, &inv, 2, &hold_sdp);
+    assert!(patient_hears_music(&mut s));
+    // ... and calls 1005 through us: ringing until 1005 answers, then answered.
+    let agent_media = DEPT_SDP.replace("7201", "7013");
+    let ringing = dial_from(&mut s, AGENT, "1003", "1005", "consult-1", &agent_media);
+    assert_eq!(ringing.status, 180, "ringback while the extension rings");
+    let c = invite_to(&s, "1005").expect("1005 rings");
+    rings_at(&mut s, COLLEAGUE, &c);
+    answers_at(&mut s, COLLEAGUE, "1005", &c, COLLEAGUE_SDP);
+    let ok = s.last_response().clone();
+    assert_eq!((ok.status, ok.core.call_id.as_str()), (200, "consult-1"));
+    let our_tag = ok.core.to.tag().expect("tag").to_string();
+    s.send_from(AGENT, &format!("ACK sip:1005@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {AGENT};branch=z9hG4bKackc;rport\nFrom: <sip:1003@127.0.0.1>;tag=from1003\nTo: <sip:1005@127.0.0.1>;tag={our_tag}\nCall-ID: consult-1\nCSeq: 2 ACK\nMax-Forwards: 70\nContent-Length: 0\n\n"));
+    let mut seq = 100u16;
+    // The internal call carries media both ways (call 2 has port 20_004).
+    assert_eq!(
+        frame_reaches(
+            &mut s,
+            20_004,
+            "127.0.0.1:7013",
+            &mut seq,
+            0x55,
+            COLLEAGUE_RTP
+        )
+        .len(),
+        1
+    );
+    assert_eq!(
+        frame_reaches(
+            &mut s,
+            leg_port(2),
+            COLLEAGUE_RTP,
+            &mut seq,
+            0x66,
+            "127.0.0.1:7013"
+        )
+        .len(),
+        1
+    );
+
+    // REFER on the patient's dialog, Replaces naming the call to 1005.
+    let refer_to = format!(
+        "Refer-To: <sip:1005@127.0.0.1?Replaces=consult-1%3Bto-tag%3D{our_tag}%3Bfrom-tag%3Dfrom1003>\n"
+    );
+    in_leg(&mut s, AGENT, "1003", &inv, "REFER", 5, &refer_to, "");
+    let answered = s
+        .inbox
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            Message::Response(r) if r.core.cseq.method == Method::Refer => Some(r.status),
+            _ => None,
+        })
+        .expect("the REFER is answered");
+    assert_eq!(answered, 202);
+    assert_eq!(sent_in(&s, Method::Notify, &inv.core.call_id).len(), 1);
+    assert_eq!(transfers(&s), [("1003".into(), "1005".into(), "attended")]);
+    // Both of the agent's calls end; 1005 is not hung up.
+    assert_eq!(sent_in(&s, Method::Bye, &inv.core.call_id).len(), 1);
+    assert_eq!(sent_in(&s, Method::Bye, "consult-1").len(), 1);
+    assert!(sent_in(&s, Method::Bye, &c.core.call_id).is_empty());
+    assert_eq!(s.engine.calls(), 1);
+    // The patient and 1005 talk.
+    let heard = frame_reaches(
+        &mut s,
+        leg_port(2),
+        COLLEAGUE_RTP,
+        &mut seq,
+        0x66,
+        PHONE_RTP,
+    );
+    assert_eq!(heard.len(), 1);
+    assert_eq!(
+        frame_reaches(
+            &mut s,
+            PATIENT_PORT,
+            PHONE_RTP,
+            &mut seq,
+            0x11,
+            COLLEAGUE_RTP
+        )
+        .len(),
+        1
+    );
+    assert!(!patient_hears_music(&mut s), "no more music");
+    assert_eq!(agent_state(&s, "1003"), "wrap_up");
+}
+
+#[test]
+fn a_call_to_an_extension_that_is_not_registered_or_does_not_answer_fails_cleanly() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "1003", AGENT);
+    let r = dial_from(&mut s, AGENT, "1003", "2002", "x-1", OFFER_PLAIN);
+    assert_eq!(r.status, 480, "2002 has no phone registered");
+    register_agent(&mut s, "2001", DEPT);
+    let r = dial_from(&mut s, AGENT, "1003", "2001", "x-2", OFFER_PLAIN);
+    assert_eq!(r.status, 180);
+    s.advance(20_500);
+    assert_eq!(
+        s.last_response().status,
+        480,
+        "no answer within the ring time"
+    );
+    let r = dial_from(&mut s, AGENT, "1003", "1003", "x-3", OFFER_PLAIN);
+    assert_eq!(r.status, 404, "calling yourself is no call");
+    assert_eq!(s.engine.calls(), 0);
+}
