@@ -7,17 +7,6 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-fn tone_power(s: &[i16], f: f64) -> f64 {
-    let c = 2.0 * (2.0 * std::f64::consts::PI * f / 8000.0).cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for x in s {
-        let s0 = *x as f64 + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    s1 * s1 + s2 * s2 - c * s1 * s2
-}
-
 /// Seconds (of 1 s blocks) in which `f` clearly dominates `other`.
 fn seconds_of(rec: &[i16], f: f64, other: f64) -> usize {
     rec.chunks(8000)

@@ -158,6 +158,14 @@ impl Engine {
     }
 }
 
+/// A phone a failing test leaves behind must not ring on for ever.
+impl Drop for Phone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -280,6 +288,21 @@ impl Phone {
     /// otherwise dialling it; it says a sine at `tone_hz` (or nothing) and records what it
     /// hears.
     pub fn start(engine: &Engine, user: &str, tone_hz: Option<f32>, dial: Option<&str>) -> Phone {
+        Phone::start_with(engine, user, tone_hz, dial, true)
+    }
+
+    /// A registered phone that rings and is never picked up.
+    pub fn ringing_only(engine: &Engine, user: &str) -> Phone {
+        Phone::start_with(engine, user, None, None, false)
+    }
+
+    fn start_with(
+        engine: &Engine,
+        user: &str,
+        tone_hz: Option<f32>,
+        dial: Option<&str>,
+        auto_answer: bool,
+    ) -> Phone {
         require_tool("baresip");
         let dir = scratch("caller");
         std::fs::create_dir_all(dir.join("rec")).expect("rec dir");
@@ -310,10 +333,10 @@ impl Phone {
             ),
         )
         .expect("config");
-        let (regint, answer) = if dial.is_some() {
-            (0, "")
-        } else {
-            (60, ";answermode=auto")
+        let (regint, answer) = match (dial, auto_answer) {
+            (Some(_), _) => (0, ""),
+            (None, true) => (60, ";answermode=auto"),
+            (None, false) => (60, ";answermode=manual"),
         };
         std::fs::write(
             dir.join("accounts"),
@@ -337,7 +360,20 @@ impl Phone {
 
     /// Presses a key (RFC 4733: baresip's only way).
     pub fn press(&self, key: char) {
-        let body = format!("{{\"command\":\"sndcode\",\"params\":\"{key}\"}}");
+        self.command("sndcode", &key.to_string());
+    }
+
+    /// Presses each key in turn, as a person would.
+    pub fn keys(&self, keys: &str) {
+        for k in keys.chars() {
+            self.press(k);
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Runs one of baresip's menu commands (`transfer`, `hold`, ...) over ctrl_tcp.
+    pub fn command(&self, command: &str, params: &str) {
+        let body = format!("{{\"command\":\"{command}\",\"params\":\"{params}\"}}");
         let mut s = TcpStream::connect(("127.0.0.1", self.ctrl)).expect("ctrl_tcp");
         s.write_all(format!("{}:{body},", body.len()).as_bytes())
             .expect("write");
@@ -372,4 +408,56 @@ impl Phone {
             });
         read_wav(&rec)
     }
+}
+
+/// Goertzel power of `f` Hz in `s` (8 kHz samples).
+pub fn tone_power(s: &[i16], f: f64) -> f64 {
+    let c = 2.0 * (2.0 * std::f64::consts::PI * f / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for x in s {
+        let s0 = *x as f64 + c * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - c * s1 * s2
+}
+
+/// What a recording holds, second by second: the index of the tone in `tones` that
+/// carries most of that second's energy as a letter (`a` for the first), `q` for quiet, `o`
+/// for anything else (music, speech, a mix). Runs of one letter are kept once, with their
+/// length: `[('a', 4), ('o', 3), ('a', 5)]`.
+pub fn tone_runs(rec: &[i16], tones: &[f64]) -> Vec<(char, usize)> {
+    let mut runs: Vec<(char, usize)> = Vec::new();
+    for b in rec.chunks_exact(8000) {
+        let energy: f64 = b.iter().map(|x| (*x as f64) * (*x as f64)).sum();
+        let label = if energy / 8000.0 < 300.0 * 300.0 {
+            'q'
+        } else {
+            // A pure sine puts half of N * energy into its Goertzel bin.
+            tones
+                .iter()
+                .position(|f| tone_power(b, *f) / (8000.0 * energy) > 0.25)
+                .map(|i| (b'a' + i as u8) as char)
+                .unwrap_or('o')
+        };
+        match runs.last_mut() {
+            Some((l, n)) if *l == label => *n += 1,
+            _ => runs.push((label, 1)),
+        }
+    }
+    runs
+}
+
+/// Whether `runs` go through `pattern` in order, each step at least its length (other
+/// runs may come between).
+pub fn runs_follow(runs: &[(char, usize)], pattern: &[(char, usize)]) -> bool {
+    let mut want = pattern.iter().peekable();
+    for (l, n) in runs {
+        if let Some((wl, wn)) = want.peek() {
+            if l == wl && n >= wn {
+                want.next();
+            }
+        }
+    }
+    want.peek().is_none()
 }

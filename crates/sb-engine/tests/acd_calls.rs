@@ -304,9 +304,13 @@ fn the_agent_holds_and_mutes_by_feature_code_and_by_the_phones_own_hold() {
     from_patient(&mut s, 1, &patient_voice);
     seq += 1;
     from_agent(&mut s, 8, seq, &agent_voice);
+    let to_agent = sent_to(&s, mark, AGENT_RTP);
+    assert_eq!(to_agent.len(), 10, "a frame every 20 ms to the agent too");
     assert!(
-        sent_to(&s, mark, AGENT_RTP).is_empty(),
-        "the agent hears nothing"
+        to_agent
+            .iter()
+            .all(|p| RtpReader::new(p).expect("rtp").payload() == [0xD5; 160]),
+        "the agent hears silence (PCMA), nothing of the patient"
     );
     let heard: Vec<u8> = sent_to(&s, mark, PHONE_RTP)
         .iter()
@@ -343,6 +347,14 @@ fn the_agent_holds_and_mutes_by_feature_code_and_by_the_phones_own_hold() {
     from_agent(&mut s, 8, seq, &agent_voice);
     assert_eq!(sent_to(&s, mark, AGENT_RTP).len(), 1);
     assert!(sent_to(&s, mark, PHONE_RTP).is_empty());
+    // Their stream goes on with silence, so the phone does not time the call out.
+    let mark = s.rtp.len();
+    s.advance(100);
+    let quiet = sent_to(&s, mark, PHONE_RTP);
+    assert_eq!(quiet.len(), 5);
+    assert!(quiet
+        .iter()
+        .all(|p| RtpReader::new(p).expect("rtp").payload() == [0xFF; 160]));
     agent_keys(&mut s, &mut seq, "*2");
     let mark = s.rtp.len();
     seq += 1;

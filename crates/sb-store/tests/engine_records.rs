@@ -39,10 +39,10 @@ fn an_answered_call_through_the_engine_is_recorded_as_it_happened() {
     s.engine.set_hold(s.clock.now(), call, false, api);
     s.pump();
     s.advance(5_000);
-    s.engine.set_mute(call, true, api);
+    s.engine.set_mute(s.clock.now(), call, true, api);
     s.pump();
     s.advance(2_000);
-    s.engine.set_mute(call, false, api);
+    s.engine.set_mute(s.clock.now(), call, false, api);
     s.pump();
     s.advance(8_000);
     agent_hangs_up(&mut s, &inv);

@@ -384,6 +384,38 @@ impl Engine {
         self.events.push_back(EngineEvent::Bridged { call, agent });
     }
 
+    /// One frame of silence to leg `id`'s phone (its agent holds the patient), unless the
+    /// agent talks to a colleague on it meanwhile.
+    pub(super) fn leg_silence(&mut self, now: Instant, id: LegId) {
+        let Some(leg) = self
+            .legs
+            .get_mut(&id)
+            .filter(|l| l.connected && !l.on_consult)
+        else {
+            return;
+        };
+        let (Some(rtp), Some(media), Some(port)) = (leg.rtp.as_mut(), leg.media.as_ref(), leg.port)
+        else {
+            return;
+        };
+        let codec = media.codec;
+        match (rtp.remote(), media.direction.sends()) {
+            (Some(to), true) => {
+                let locked = rtp.locked(now);
+                self.rtp_out.push(port, to, locked, |buf| {
+                    rtp.write_packet(
+                        buf,
+                        codec.payload_type(),
+                        false,
+                        super::silence(codec),
+                        FRAME as u32,
+                    )
+                });
+            }
+            _ => rtp.skip(FRAME as u32),
+        }
+    }
+
     /// What leg `id` relays to its phone comes from another party now: its timestamps are
     /// re-based so the phone sees one continuous stream.
     pub(super) fn rebase(&mut self, id: LegId) {

@@ -274,7 +274,7 @@ impl Engine {
                 Ok(())
             }
             CallAction::Mute(on) => {
-                self.set_mute(id, on, by);
+                self.set_mute(now, id, on, by);
                 Ok(())
             }
             CallAction::Transfer(to) => self.transfer(now, id, &to, by),
@@ -330,7 +330,6 @@ impl Engine {
         if !self.bridged.contains_key(&id) {
             return;
         }
-        let origin = self.cfg.origin;
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -345,21 +344,39 @@ impl Engine {
             if let Some(m) = self.assets.prompt(&lang, "hold-music") {
                 call.playlist.push(m.clone());
             }
-            call.next_tick = Some(grid_after(origin, now));
-        } else {
-            call.next_tick = None;
-            // The agent's audio takes over from the music: its timestamps are re-based.
-            if let Some(rtp) = call.rtp.as_mut() {
-                rtp.end_relay();
-            }
         }
         self.events
             .push_back(EngineEvent::Hold { call: id, on, by });
+        self.own_stream(now, id);
+        if !on {
+            // The patient's voice reaches the agent again, after the silence we sent.
+            if let Some(&leg) = self.bridged.get(&id) {
+                self.rebase(leg);
+            }
+        }
+    }
+
+    /// Whether the engine feeds a bridged patient itself (held: music; muted: silence) or
+    /// relays the agent; a change of either re-bases the relayed timestamps.
+    fn own_stream(&mut self, now: Instant, id: CallId) {
+        let origin = self.cfg.origin;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let own = call.held_by.is_some() || call.muted;
+        match (own, call.next_tick.is_some()) {
+            (true, false) => call.next_tick = Some(grid_after(origin, now)),
+            (false, true) => call.next_tick = None,
+            _ => {}
+        }
+        if let Some(rtp) = call.rtp.as_mut() {
+            rtp.end_relay();
+        }
         self.schedule(id);
     }
 
     /// Mutes the agent towards the patient, or unmutes.
-    pub fn set_mute(&mut self, id: CallId, on: bool, by: Control) {
+    pub fn set_mute(&mut self, now: Instant, id: CallId, on: bool, by: Control) {
         if !self.bridged.contains_key(&id) {
             return;
         }
@@ -372,6 +389,7 @@ impl Engine {
         call.muted = on;
         self.events
             .push_back(EngineEvent::Mute { call: id, on, by });
+        self.own_stream(now, id);
     }
 
     /// A key the agent pressed during the call.
@@ -399,7 +417,7 @@ impl Engine {
             }
             Feature::Mute => {
                 let on = !c.muted;
-                self.set_mute(call, on, by);
+                self.set_mute(now, call, on, by);
                 Ok(())
             }
             Feature::Consult(to) => self.consult(now, call, &to, by),

@@ -869,9 +869,13 @@ impl Engine {
 
     fn run_call(&mut self, now: Instant, id: CallId) {
         let wall = self.wall(now);
-        let held = self.calls.get(&id).is_some_and(|c| c.held_by.is_some());
-        if self.bridged.contains_key(&id) && !held {
-            // The caller hears the agent now: no prompts, no silence from us.
+        let (held, muted) = self
+            .calls
+            .get(&id)
+            .map_or((false, false), |c| (c.held_by.is_some(), c.muted));
+        if self.bridged.contains_key(&id) && !held && !muted {
+            // The caller hears the agent now: no prompts, no silence from us. (Held, they
+            // hear music; muted, silence: their stream never stops.)
             if let Some(c) = self.calls.get_mut(&id) {
                 c.next_tick = None;
             }
@@ -905,6 +909,7 @@ impl Engine {
             actions.extend(ivr.handle_timeout(now, wall));
         }
         let mut frames = 0;
+        let mut ticked = 0;
         let mut finished = false;
         while let Some(t) = call.next_tick.filter(|t| *t <= now) {
             frames += 1;
@@ -987,6 +992,15 @@ impl Engine {
                     });
                 }
                 _ => rtp.skip(FRAME as u32),
+            }
+            ticked += 1;
+        }
+        if held {
+            // The agent of a held call hears silence, frame for frame with the music.
+            if let Some(&leg) = self.bridged.get(&id) {
+                for _ in 0..ticked {
+                    self.leg_silence(now, leg);
+                }
             }
         }
         if finished {

@@ -71,7 +71,7 @@ impl Engine {
         if let Some(by) = self.calls.get(&id).and_then(|c| c.held_by) {
             self.set_hold(now, id, false, by);
         }
-        self.set_mute(id, false, Control::Dialplan);
+        self.set_mute(now, id, false, Control::Dialplan);
         self.bridged.remove(&id);
         let origin = self.cfg.origin;
         if let Some(c) = self.calls.get_mut(&id) {
@@ -387,7 +387,7 @@ impl Engine {
             };
         }
         self.acd_call_over(now, id);
-        self.set_mute(id, false, by);
+        self.set_mute(now, id, false, by);
         self.drop_leg(now, leg, true);
         self.bridge_leg(id, c);
         if self.calls.get(&id).is_some_and(|c| c.held_by.is_some()) {
@@ -507,7 +507,7 @@ impl Engine {
         }
         self.hang_up(now, other, "replaced by a transfer", Side::Agent);
         self.acd_call_over(now, call);
-        self.set_mute(call, false, Control::Refer);
+        self.set_mute(now, call, false, Control::Refer);
         self.end_consult_leg(now, leg);
         self.drop_leg(now, leg, true);
         self.bridge_leg(call, colleague);

@@ -1,0 +1,188 @@
+//! Call control end to end, with real softphones (baresip) each saying its own tone and
+//! recording what it hears: hold and mute by the agent's feature codes, a consultation and
+//! back, a blind transfer by the phone's REFER, and an operator's transfer to a department
+//! that does not answer coming back to the operator.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// The patient's tone, and the ones of the agent, the colleague and the department.
+const PATIENT: f64 = 600.0;
+const AGENT: f64 = 1000.0;
+const COLLEAGUE: f64 = 1200.0;
+const DEPARTMENT: f64 = 1500.0;
+
+fn engine(name: &str, extra: &[&str]) -> Engine {
+    let p = free_port() & !1;
+    let rtp = format!(
+        "rtp.port_range={}-{}",
+        p.saturating_sub(300).max(10_000),
+        p.saturating_sub(100).max(10_200)
+    );
+    let mut sets = vec![
+        "ivr.clock_start=2026-11-23T10:00:00+08:00",
+        rtp.as_str(),
+        "rtp.timer_spin_ms=0",
+        "acd.wrap_up_seconds=0",
+    ];
+    sets.extend_from_slice(extra);
+    Engine::start(name, &sets)
+}
+
+fn registered(e: &Engine, user: &str) {
+    let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
+        l.contains(&format!("registered extension={user}"))
+    });
+    assert!(ok, "{user} did not register: {log}");
+}
+
+/// The patient (1001, saying 600 Hz) dials 8000 and presses `key`; waits for the bridge.
+fn patient_reaches(e: &Engine, key: char, agent: &str) -> Phone {
+    let patient = Phone::start(e, "1001", Some(PATIENT as f32), Some("8000"));
+    let (ok, log) = e.wait_log(Duration::from_secs(20), |l| l.contains("node=main/menu"));
+    assert!(ok, "{log}");
+    patient.press(key);
+    let (ok, log) = e.wait_log(Duration::from_secs(30), |l| {
+        l.contains("caller and agent bridged") && l.contains(&format!("agent={agent}"))
+    });
+    assert!(ok, "no bridge to {agent}: {log}");
+    patient
+}
+
+/// Waits for a log line holding every one of `what`.
+fn wait_for(e: &Engine, what: &[&str], secs: u64) -> String {
+    let (ok, log) = e.wait_log(Duration::from_secs(secs), |l| {
+        what.iter().all(|w| l.contains(w))
+    });
+    assert!(ok, "no line with {what:?}: {log}");
+    log
+}
+
+#[test]
+fn the_agent_holds_and_mutes_and_each_side_hears_what_it_should() {
+    let e = engine("xfer-hold", &[]);
+    let agent = Phone::start(&e, "1003", Some(AGENT as f32), None);
+    registered(&e, "1003");
+    let patient = patient_reaches(&e, '2', "1003");
+    std::thread::sleep(Duration::from_secs(4));
+    agent.keys("*1");
+    wait_for(&e, &["hold", "on=true"], 5);
+    std::thread::sleep(Duration::from_secs(4));
+    agent.keys("*1");
+    wait_for(&e, &["hold", "on=false"], 5);
+    std::thread::sleep(Duration::from_secs(4));
+    agent.keys("*2");
+    wait_for(&e, &["mute", "on=true"], 5);
+    std::thread::sleep(Duration::from_secs(4));
+    agent.keys("*2");
+    wait_for(&e, &["mute", "on=false"], 5);
+    std::thread::sleep(Duration::from_secs(4));
+    let heard_by_patient = tone_runs(&patient.finish(), &[AGENT, PATIENT]);
+    let heard_by_agent = tone_runs(&agent.finish(), &[PATIENT, AGENT]);
+    // The patient: the agent, the hold music (anything but the agent), the agent again,
+    // silence while muted, the agent once more.
+    assert!(
+        runs_follow(
+            &heard_by_patient,
+            &[('a', 2), ('o', 2), ('a', 2), ('q', 2), ('a', 2)]
+        ),
+        "the patient heard {heard_by_patient:?}"
+    );
+    // The agent: the patient, nothing while holding, then the patient all along, muted or
+    // not (mute and unmute are 8 s together).
+    assert!(
+        runs_follow(&heard_by_agent, &[('a', 2), ('q', 2), ('a', 10)]),
+        "the agent heard {heard_by_agent:?}"
+    );
+}
+
+#[test]
+fn the_agent_consults_a_colleague_returns_then_transfers_blind_by_refer() {
+    let e = engine("xfer-refer", &[]);
+    let agent = Phone::start(&e, "1003", Some(AGENT as f32), None);
+    let colleague = Phone::start(&e, "1005", Some(COLLEAGUE as f32), None);
+    let department = Phone::start(&e, "2001", Some(DEPARTMENT as f32), None);
+    for user in ["1003", "1005", "2001"] {
+        registered(&e, user);
+    }
+    // 1005 belongs to the consultation queue too: keep it out of the ACD's way.
+    let patient = patient_reaches(&e, '2', "1003");
+    std::thread::sleep(Duration::from_secs(3));
+    agent.keys("*31005#");
+    wait_for(&e, &["consultation", "step=\"answered\""], 10);
+    std::thread::sleep(Duration::from_secs(4));
+    agent.keys("*0");
+    wait_for(&e, &["consultation", "step=\"ended\""], 5);
+    std::thread::sleep(Duration::from_secs(3));
+    // The softphone's own transfer: REFER to 2001.
+    agent.command("transfer", &format!("sip:2001@127.0.0.1:{}", e.port));
+    wait_for(&e, &["transfer", "kind=\"blind\"", "by=\"refer\""], 10);
+    wait_for(&e, &["caller and agent bridged", "agent=2001"], 15);
+    std::thread::sleep(Duration::from_secs(4));
+    let heard_by_patient = tone_runs(&patient.finish(), &[AGENT, DEPARTMENT, COLLEAGUE]);
+    let heard_by_agent = tone_runs(&agent.finish(), &[PATIENT, COLLEAGUE]);
+    let heard_by_colleague = tone_runs(&colleague.finish(), &[AGENT, PATIENT]);
+    let heard_by_department = tone_runs(&department.finish(), &[PATIENT]);
+    // The patient: the agent, music while the agent consults, the agent, then the
+    // department; never the colleague.
+    assert!(
+        runs_follow(&heard_by_patient, &[('a', 2), ('o', 2), ('a', 2), ('b', 2)]),
+        "the patient heard {heard_by_patient:?}"
+    );
+    assert!(
+        heard_by_patient.iter().all(|(l, _)| *l != 'c'),
+        "the patient heard the colleague: {heard_by_patient:?}"
+    );
+    // The agent: the patient, the colleague, the patient again.
+    assert!(
+        runs_follow(&heard_by_agent, &[('a', 2), ('b', 2), ('a', 2)]),
+        "the agent heard {heard_by_agent:?}"
+    );
+    // The colleague heard the agent and never the patient.
+    assert!(
+        runs_follow(&heard_by_colleague, &[('a', 2)])
+            && heard_by_colleague.iter().all(|(l, _)| *l != 'b'),
+        "the colleague heard {heard_by_colleague:?}"
+    );
+    assert!(
+        runs_follow(&heard_by_department, &[('a', 2)]),
+        "the department heard {heard_by_department:?}"
+    );
+}
+
+#[test]
+fn an_operators_transfer_that_is_not_answered_comes_back_to_the_operator() {
+    let e = engine("xfer-operator", &["features.transfer_ring_seconds=5"]);
+    let operator = Phone::start(&e, "1100", Some(AGENT as f32), None);
+    let department = Phone::ringing_only(&e, "2002");
+    registered(&e, "1100");
+    registered(&e, "2002");
+    // 0 at the menu: the operators.
+    let patient = patient_reaches(&e, '0', "1100");
+    std::thread::sleep(Duration::from_secs(3));
+    operator.keys("*42002#");
+    wait_for(&e, &["transfer", "to=2002", "kind=\"blind\""], 10);
+    wait_for(&e, &["transfer not answered", "to=2002"], 15);
+    wait_for(&e, &["transfer", "to=1100", "kind=\"back\""], 5);
+    // The operator's phone rings again and (auto-answering) has the patient back.
+    let (ok, log) = e.wait_log(Duration::from_secs(15), |l| {
+        l.contains("caller and agent bridged") && l.contains("agent=1100")
+    });
+    assert!(ok, "{log}");
+    let bridges = log
+        .lines()
+        .filter(|l| l.contains("caller and agent bridged") && l.contains("agent=1100"))
+        .count();
+    assert_eq!(bridges, 2, "bridged to the operator twice: {log}");
+    std::thread::sleep(Duration::from_secs(4));
+    let heard_by_patient = tone_runs(&patient.finish(), &[AGENT]);
+    drop(department);
+    drop(operator);
+    // The operator, music while 2002 rang, the operator again.
+    assert!(
+        runs_follow(&heard_by_patient, &[('a', 2), ('o', 3), ('a', 2)]),
+        "the patient heard {heard_by_patient:?}"
+    );
+}
