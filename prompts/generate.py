@@ -35,6 +35,11 @@ TEXTS = {
         "wait-more": "预计等候时间超过十分钟。",
         "callback-offer": "目前所有工作人员都在忙。如需保留您的排队位置并由我们回电，请按1；继续等候请不要挂机。",
         "callback-confirmed": "谢谢，我们会尽快给您回电。再见。",
+        "agent-logged-in": "您已签入。",
+        "agent-logged-out": "您已签出。",
+        "agent-paused": "您已暂停接听。",
+        "agent-unpaused": "您已恢复接听。",
+        "agent-failed": "操作未成功。",
     },
     "yue": {
         "greeting": "你好，{name}，好高興為你服務。",
@@ -52,6 +57,11 @@ TEXTS = {
         "wait-more": "預計等候時間超過十分鐘。",
         "callback-offer": "而家所有職員都好忙。如果想保留你嘅輪候位置，由我哋覆電，請按1；繼續等候請唔好收線。",
         "callback-confirmed": "多謝，我哋會盡快覆電俾你。再見。",
+        "agent-logged-in": "你已經簽到。",
+        "agent-logged-out": "你已經簽退。",
+        "agent-paused": "你已經暫停接聽。",
+        "agent-unpaused": "你已經恢復接聽。",
+        "agent-failed": "操作唔成功。",
     },
     "en": {
         "greeting": "Hello, this is {name}. How may we help you?",
@@ -71,6 +81,11 @@ TEXTS = {
         "wait-more": "The expected wait is more than ten minutes.",
         "callback-offer": "All our staff are busy. To keep your place and be called back, press 1. To keep waiting, stay on the line.",
         "callback-confirmed": "Thank you. We will call you back shortly. Goodbye.",
+        "agent-logged-in": "You are logged in.",
+        "agent-logged-out": "You are logged out.",
+        "agent-paused": "You are paused.",
+        "agent-unpaused": "You are taking calls again.",
+        "agent-failed": "That did not work.",
     },
 }
 

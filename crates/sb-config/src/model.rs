@@ -193,6 +193,14 @@ pub struct FeatureCodes {
     pub back: String,
     /// While consulting: talk to the other party (the one left hears hold music or silence).
     pub swap: String,
+    /// Dialled outside calls (the agent hears a confirmation): log in to every queue the
+    /// agent belongs to, log out, pause (followed by a reason code), unpause.
+    pub login: String,
+    pub logout: String,
+    pub pause: String,
+    pub unpause: String,
+    /// Pause reason codes keyed after `pause` and the reason each stands for.
+    pub pause_reasons: Vec<(String, String)>,
 }
 
 impl Default for FeatureCodes {
@@ -205,6 +213,19 @@ impl Default for FeatureCodes {
             complete: "#".into(),
             back: "*0".into(),
             swap: "*5".into(),
+            login: "*71".into(),
+            logout: "*72".into(),
+            pause: "*73".into(),
+            unpause: "*74".into(),
+            pause_reasons: [
+                ("1", "break"),
+                ("2", "lunch"),
+                ("3", "meeting"),
+                ("4", "training"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         }
     }
 }

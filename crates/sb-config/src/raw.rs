@@ -275,6 +275,43 @@ pub struct Features {
     /// How long a transfer target rings before the call comes back.
     #[serde(default = "d20")]
     pub transfer_ring_seconds: Spanned<u64>,
+    /// Dialled from an agent's phone outside calls.
+    #[serde(default = "star71")]
+    pub login: Spanned<String>,
+    #[serde(default = "star72")]
+    pub logout: Spanned<String>,
+    /// Followed by a reason code from `pause_reasons` (or none: "break").
+    #[serde(default = "star73")]
+    pub pause: Spanned<String>,
+    #[serde(default = "star74")]
+    pub unpause: Spanned<String>,
+    #[serde(default = "reasons")]
+    pub pause_reasons: Spanned<std::collections::BTreeMap<String, String>>,
+}
+
+fn star71() -> Spanned<String> {
+    code("*71")
+}
+fn star72() -> Spanned<String> {
+    code("*72")
+}
+fn star73() -> Spanned<String> {
+    code("*73")
+}
+fn star74() -> Spanned<String> {
+    code("*74")
+}
+fn reasons() -> Spanned<std::collections::BTreeMap<String, String>> {
+    let m = [
+        ("1", "break"),
+        ("2", "lunch"),
+        ("3", "meeting"),
+        ("4", "training"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Spanned::new(0..0, m)
 }
 
 fn code(s: &str) -> Spanned<String> {
@@ -316,6 +353,11 @@ impl Default for Features {
             back: star0(),
             swap: star5(),
             transfer_ring_seconds: d20(),
+            login: star71(),
+            logout: star72(),
+            pause: star73(),
+            unpause: star74(),
+            pause_reasons: reasons(),
         }
     }
 }

@@ -490,6 +490,48 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             );
         }
     }
+    // Dialled codes are whole numbers, apart from the in-call ones; the pause code takes a
+    // reason after it, so none may begin another.
+    let dialled = [
+        ("features.login", &f.login),
+        ("features.logout", &f.logout),
+        ("features.pause", &f.pause),
+        ("features.unpause", &f.unpause),
+    ];
+    for (i, (key, v)) in dialled.iter().enumerate() {
+        let s = v.get_ref();
+        if !code_ok(s) {
+            c.error(
+                "SB123",
+                *v,
+                format!("{key} `{s}` must be * and one to three digits, like *71"),
+            );
+        } else if let Some((other, _)) = dialled[..i].iter().find(|(_, o)| {
+            o.get_ref().starts_with(s.as_str()) || s.starts_with(o.get_ref().as_str())
+        }) {
+            c.error(
+                "SB123",
+                *v,
+                format!("{key} `{s}` clashes with {other}: one code must not begin another"),
+            );
+        }
+    }
+    for (code, reason) in f.pause_reasons.get_ref() {
+        if code.is_empty() || code.len() > 2 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            c.error(
+                "SB123",
+                &f.pause_reasons,
+                format!("features.pause_reasons: `{code}` must be one or two digits"),
+            );
+        }
+        if reason.trim().is_empty() {
+            c.error(
+                "SB123",
+                &f.pause_reasons,
+                format!("features.pause_reasons: code `{code}` needs a reason"),
+            );
+        }
+    }
     let ring = *f.transfer_ring_seconds.get_ref();
     if !(5..=120).contains(&ring) {
         c.error(
@@ -754,6 +796,17 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             complete: raw.features.complete.get_ref().clone(),
             back: raw.features.back.get_ref().clone(),
             swap: raw.features.swap.get_ref().clone(),
+            login: raw.features.login.get_ref().clone(),
+            logout: raw.features.logout.get_ref().clone(),
+            pause: raw.features.pause.get_ref().clone(),
+            unpause: raw.features.unpause.get_ref().clone(),
+            pause_reasons: raw
+                .features
+                .pause_reasons
+                .get_ref()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         },
         transfer_ring: Duration::from_secs(*raw.features.transfer_ring_seconds.get_ref()),
         pause_after_misses: misses as u32,

@@ -316,4 +316,18 @@ fn feature_codes_are_configured_and_checked() {
     assert_eq!(errs[0].code, "SB123");
     let errs = load(shipped(), &["features.transfer_ring_seconds=2".into()]).expect_err("short");
     assert_eq!(errs[0].code, "SB112");
+    // Service codes dialled outside calls, and the pause reasons.
+    assert_eq!(m.features.pause, "*73");
+    assert!(m
+        .features
+        .pause_reasons
+        .contains(&("3".to_string(), "meeting".to_string())));
+    let errs = load(shipped(), &["features.logout=\"*711\"".into()]).expect_err("prefix");
+    assert!(errs[0].message.contains("features.login"), "{errs:#?}");
+    let errs = load(
+        shipped(),
+        &["features.pause_reasons={ \"x\" = \"break\", \"5\" = \" \" }".into()],
+    )
+    .expect_err("bad reasons");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
 }

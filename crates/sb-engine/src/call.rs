@@ -65,8 +65,12 @@ pub struct Call {
     pub queue: Option<(String, i32)>,
     /// Overflowed with nowhere to go: offered a callback until this moment.
     pub callback_until: Option<Instant>,
-    /// Hang up once the current prompt has been heard (after the callback confirmation).
-    pub bye_after_prompt: bool,
+    /// Hang up once the current prompt has been heard (after the callback confirmation, an
+    /// agent's service code), for this reason.
+    pub bye_after_prompt: Option<&'static str>,
+    /// A service code dialled by this agent (login, pause, ...); `None` inside for a code
+    /// that is not valid (an unknown pause reason). Carried out when answered.
+    pub service: Option<(String, Option<crate::engine::AgentCommand>)>,
     /// Bridged and on hold: who held it.
     pub held_by: Option<crate::engine::Control>,
     /// Bridged and the agent muted.

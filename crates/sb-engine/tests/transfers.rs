@@ -594,3 +594,93 @@ fn a_call_to_an_extension_that_is_not_registered_or_does_not_answer_fails_cleanl
     assert_eq!(r.status, 404, "calling yourself is no call");
     assert_eq!(s.engine.calls(), 0);
 }
+
+/// Every frame sent to `to`, as one stream of payload bytes.
+fn heard_by(s: &Sim, to: &str) -> Vec<u8> {
+    sent_to(s, 0, to).iter().flat_map(|p| payload(p)).collect()
+}
+
+/// `user`'s phone at `at` dials service code `code`: answered, the confirmation, hung up.
+/// Returns the outcome the engine reports.
+fn service_from(s: &mut Sim, at: &str, user: &str, code: &str, id: &str) -> &'static str {
+    let ok = dial_from(
+        s,
+        at,
+        user,
+        code,
+        id,
+        DEPT_SDP.replace("7201", "7013").as_str(),
+    );
+    assert_eq!(ok.status, 200, "{code} is answered");
+    let tag = ok.core.to.tag().expect("tag").to_string();
+    s.send_from(at, &format!("ACK sip:{code}@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {at};branch=z9hG4bKack{id};rport\nFrom: <sip:{user}@127.0.0.1>;tag=from{user}\nTo: <sip:{code}@127.0.0.1>;tag={tag}\nCall-ID: {id}\nCSeq: 2 ACK\nMax-Forwards: 70\nContent-Length: 0\n\n"));
+    // The confirmation plays, then the engine hangs up (the BYE may be sent again: this
+    // phone never answers it).
+    s.advance(8_000);
+    assert!(
+        !sent_in(s, Method::Bye, id).is_empty(),
+        "{code}: hung up after"
+    );
+    s.events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            EngineEvent::AgentService { outcome, .. } => Some(*outcome),
+            _ => None,
+        })
+        .expect("an outcome")
+}
+
+#[test]
+fn agents_log_in_pause_and_log_out_by_dialling_service_codes() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "1003", AGENT);
+    assert_eq!(agent_state(&s, "1003"), "available");
+    let service = |s: &mut Sim, code: &str, id: &str| service_from(s, AGENT, "1003", code, id);
+    // *73 and reason code 3: paused for a meeting; the agent hears it confirmed.
+    let mark = s.rtp.len();
+    assert_eq!(service(&mut s, "*733", "svc-1"), "agent-paused");
+    assert_eq!(agent_state(&s, "1003"), "paused");
+    let paused = s
+        .engine
+        .live_agents()
+        .into_iter()
+        .find(|a| a.id == "1003")
+        .and_then(|a| a.paused);
+    assert_eq!(paused.as_deref(), Some("meeting"));
+    let prompt = &s
+        .assets
+        .prompt("zh-CN", "agent-paused")
+        .expect("prompt")
+        .ulaw;
+    let heard: Vec<u8> = sent_to(&s, mark, "127.0.0.1:7013")
+        .iter()
+        .flat_map(|p| payload(p))
+        .collect();
+    assert!(
+        heard.windows(prompt.len()).any(|w| w == &prompt[..]),
+        "the confirmation prompt, whole"
+    );
+    // No offers while paused: a patient waits.
+    assert_eq!(service(&mut s, "*74", "svc-2"), "agent-unpaused");
+    assert_eq!(agent_state(&s, "1003"), "available");
+    assert_eq!(service(&mut s, "*72", "svc-3"), "agent-logged-out");
+    assert_eq!(agent_state(&s, "1003"), "unavailable");
+    assert_eq!(service(&mut s, "*71", "svc-4"), "agent-logged-in");
+    assert_eq!(agent_state(&s, "1003"), "available");
+    // An unknown reason, and a phone that is no agent's: refused, said so.
+    assert_eq!(service(&mut s, "*739", "svc-5"), "agent-failed");
+    assert_eq!(agent_state(&s, "1003"), "available");
+    register_agent(&mut s, "2001", DEPT);
+    assert_eq!(
+        service_from(&mut s, DEPT, "2001", "*71", "svc-6"),
+        "agent-failed",
+        "2001 is no agent"
+    );
+    assert!(!heard_by(&s, "127.0.0.1:7013").is_empty());
+    // None of these calls counts as a patient's.
+    assert!(s.events.iter().all(|e| !matches!(
+        e,
+        EngineEvent::CallStarted { direction, .. } if *direction != "service"
+    )));
+}

@@ -417,8 +417,9 @@ fn log_event(ev: EngineEvent) {
             dialled,
             caller,
             sip_call_id,
+            direction,
         } => {
-            tracing::info!(%call, %dialled, %caller, %sip_call_id, "call started")
+            tracing::info!(%call, %dialled, %caller, %sip_call_id, direction, "call started")
         }
         EngineEvent::CallAnswered { call, rtp_port } => {
             tracing::info!(%call, rtp_port, "call answered")
@@ -472,6 +473,11 @@ fn log_event(ev: EngineEvent) {
         }
         EngineEvent::Hold { call, on, by } => tracing::info!(%call, on, by = ?by, "hold"),
         EngineEvent::Mute { call, on, by } => tracing::info!(%call, on, by = ?by, "mute"),
+        EngineEvent::AgentService {
+            call,
+            agent,
+            outcome,
+        } => tracing::info!(%call, %agent, outcome, "agent service code"),
         EngineEvent::CallbackOffered { call } => {
             tracing::info!(%call, "callback offered (nowhere to overflow to)")
         }

@@ -34,10 +34,16 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
             call,
             dialled,
             caller,
+            direction,
             ..
         } => (
             "call_started",
-            json!({ "call": call.0, "dialled": dialled, "caller": mask_number(&caller.0) }),
+            json!({
+                "call": call.0,
+                "dialled": dialled,
+                "caller": mask_number(&caller.0),
+                "direction": direction,
+            }),
         ),
         EngineEvent::CallAnswered { call, .. } => ("call_answered", json!({ "call": call.0 })),
         EngineEvent::Ivr { call, node } => ("ivr", json!({ "call": call.0, "node": node })),
@@ -104,6 +110,14 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
             ("mute", json!({ "call": call.0, "on": on, "by": b.name() }))
         }
         EngineEvent::CallbackOffered { call } => ("callback_offered", json!({ "call": call.0 })),
+        EngineEvent::AgentService {
+            call,
+            agent,
+            outcome,
+        } => (
+            "agent_service",
+            json!({ "call": call.0, "agent": agent, "outcome": outcome }),
+        ),
         EngineEvent::CallbackRequested { call, queue } => (
             "callback_requested",
             json!({ "call": call.0, "queue": queue }),
@@ -186,6 +200,7 @@ mod tests {
         let v = to_json(
             1_000,
             &EngineEvent::CallStarted {
+                direction: "inbound",
                 call: CallId(7),
                 dialled: "8000".into(),
                 caller: Redacted("13912345678".into()),

@@ -117,9 +117,11 @@ impl Recorder {
                 call,
                 dialled,
                 caller,
+                direction,
                 ..
             } => {
                 let mut r = CallRecord::new(format!("{}-{}", self.cfg.run, call.0), at_ms);
+                r.direction = (*direction).into();
                 r.caller = caller.0.clone();
                 r.dialled = dialled.clone();
                 r.region = self.region(&caller.0);
@@ -252,6 +254,19 @@ impl Recorder {
                 });
             }),
             EngineEvent::Overflowed { to: None, .. } => {}
+            EngineEvent::AgentService {
+                call,
+                agent,
+                outcome,
+            } => self.with(call.0, |o| {
+                push_event(
+                    o,
+                    at_ms,
+                    "agent_service",
+                    Some(agent.clone()),
+                    Some((*outcome).into()),
+                )
+            }),
             EngineEvent::CallbackOffered { call } => self.with(call.0, |o| {
                 push_event(o, at_ms, "callback_offered", None, None)
             }),

@@ -137,6 +137,11 @@ impl Rollup {
 
     /// A call that has just ended, for the first time.
     pub fn add_call(&mut self, r: &CallRecord, offers: &[OfferRow], t: &Thresholds) {
+        if r.direction != "inbound" {
+            // Calls between extensions and agents' service codes are in the call log, not
+            // in the patients' figures.
+            return;
+        }
         let b = bucket_of(r.started_ms);
         let c = call_counts(r, t);
         self.add("total", "total", b, &c);

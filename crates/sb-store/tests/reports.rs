@@ -51,6 +51,7 @@ impl World {
         self.emit(
             t,
             EngineEvent::CallStarted {
+                direction: "inbound",
                 call: CallId(n),
                 dialled: dialled.into(),
                 caller: Redacted(caller.into()),

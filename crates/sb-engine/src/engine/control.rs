@@ -205,7 +205,67 @@ pub enum AgentCommand {
     Unpause,
 }
 
+/// The command a number dialled outside calls stands for: `None` when it is no service
+/// code, `Some(None)` for the pause code with a reason code not configured.
+pub(super) fn service_command(codes: &FeatureCodes, dialled: &str) -> Option<Option<AgentCommand>> {
+    let cmd = if dialled == codes.login {
+        AgentCommand::Login(Vec::new())
+    } else if dialled == codes.logout {
+        AgentCommand::Logout
+    } else if dialled == codes.unpause {
+        AgentCommand::Unpause
+    } else {
+        let reason = dialled.strip_prefix(codes.pause.as_str())?;
+        let found = if reason.is_empty() {
+            // No reason keyed: the first configured one.
+            codes.pause_reasons.first()
+        } else {
+            codes.pause_reasons.iter().find(|(c, _)| c == reason)
+        };
+        return Some(found.map(|(_, r)| AgentCommand::Pause(r.clone())));
+    };
+    Some(Some(cmd))
+}
+
 impl Engine {
+    /// An agent's service code, answered: carry it out, say how it went, hang up.
+    pub(super) fn agent_service(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        agent: &str,
+        cmd: Option<AgentCommand>,
+    ) {
+        let prompt = match cmd {
+            Some(cmd) => {
+                let done = match &cmd {
+                    AgentCommand::Login(_) => "agent-logged-in",
+                    AgentCommand::Logout => "agent-logged-out",
+                    AgentCommand::Pause(_) => "agent-paused",
+                    AgentCommand::Unpause => "agent-unpaused",
+                };
+                match self.agent_command(now, agent, cmd) {
+                    Ok(()) => done,
+                    Err(_) => "agent-failed",
+                }
+            }
+            None => "agent-failed",
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let lang = call.language(&self.cfg.default_language).to_string();
+        if let Some(p) = self.assets.prompt(&lang, prompt) {
+            call.playlist.push(p.clone());
+        }
+        call.bye_after_prompt = Some("agent service code done");
+        self.events.push_back(EngineEvent::AgentService {
+            call: id,
+            agent: agent.to_string(),
+            outcome: prompt,
+        });
+    }
+
     /// Every call now, for the control API.
     pub fn live_calls(&self) -> Vec<LiveCall> {
         let mut out: Vec<LiveCall> = self

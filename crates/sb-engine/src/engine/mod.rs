@@ -140,6 +140,9 @@ pub enum EngineEvent {
         dialled: String,
         caller: Redacted<String>,
         sip_call_id: String,
+        /// `inbound` (a patient's call to a hospital number), `internal` (an extension
+        /// calling another) or `service` (an agent's service code).
+        direction: &'static str,
     },
     CallAnswered {
         call: CallId,
@@ -230,6 +233,13 @@ pub enum EngineEvent {
         call: CallId,
         queue: String,
         to: Option<String>,
+    },
+    /// An agent dialled a service code (login, logout, pause, unpause); `outcome` is the
+    /// confirmation prompt they hear (`agent-failed` when it could not be done).
+    AgentService {
+        call: CallId,
+        agent: String,
+        outcome: &'static str,
     },
     /// Overflowed with nowhere to go: the patient is offered a callback.
     CallbackOffered {
@@ -513,10 +523,14 @@ impl Engine {
         call.phase = Phase::Answered;
         call.next_tick = Some(first_tick);
         let actions = call.ivr.as_mut().map(|s| s.start(wall)).unwrap_or_default();
+        let service = call.service.take();
         self.events.push_back(EngineEvent::CallAnswered {
             call: id,
             rtp_port: port,
         });
+        if let Some((agent, cmd)) = service {
+            self.agent_service(now, id, &agent, cmd);
+        }
         self.apply(now, id, actions);
         self.schedule(id);
     }
@@ -655,10 +669,13 @@ impl Engine {
             });
             return;
         }
-        // A hospital number runs its IVR flow; an extension dialled by another rings directly.
+        // A hospital number runs its IVR flow; an extension dialled by another rings
+        // directly; an agent's service code is answered with a confirmation.
         let entry = self.assets.plans.entry(&dialled);
         let direct = entry.is_none() && self.sip.has_user(&dialled) && dialled != user;
-        if entry.is_none() && !direct {
+        let service = control::service_command(&self.cfg.features, &dialled)
+            .map(|cmd| (user.to_string(), cmd));
+        if entry.is_none() && !direct && service.is_none() {
             self.sip.respond(now, tx, 404, |b| {
                 b.header("Warning", "399 switchboard \"no such number\"")
             });
@@ -713,7 +730,13 @@ impl Engine {
         self.sip.respond(now, tx, 100, |b| b);
         let id = CallId(self.next_call);
         self.next_call += 1;
+        let direction = match (&service, direct) {
+            (Some(_), _) => "service",
+            (None, true) => "internal",
+            (None, false) => "inbound",
+        };
         self.events.push_back(EngineEvent::CallStarted {
+            direction,
             call: id,
             dialled: dialled.clone(),
             caller: Redacted(caller.clone()),
@@ -747,7 +770,8 @@ impl Engine {
             announce_at: None,
             queue: None,
             callback_until: None,
-            bye_after_prompt: false,
+            bye_after_prompt: None,
+            service,
             held_by: None,
             muted: false,
         };
@@ -910,7 +934,7 @@ impl Engine {
         }
         let mut frames = 0;
         let mut ticked = 0;
-        let mut finished = false;
+        let mut finished = None;
         while let Some(t) = call.next_tick.filter(|t| *t <= now) {
             frames += 1;
             if frames > MAX_CATCH_UP {
@@ -975,7 +999,7 @@ impl Engine {
                 }
                 None => {
                     if std::mem::take(&mut call.playing) {
-                        finished |= call.bye_after_prompt;
+                        finished = finished.or(call.bye_after_prompt);
                         if let Some(ivr) = call.ivr.as_mut() {
                             actions.extend(ivr.handle(now, wall, Input::PromptDone));
                         }
@@ -1003,8 +1027,8 @@ impl Engine {
                 }
             }
         }
-        if finished {
-            return self.hang_up(now, id, "callback arranged", Side::Engine);
+        if let Some(reason) = finished {
+            return self.hang_up(now, id, reason, Side::Engine);
         }
         self.apply(now, id, actions);
         self.schedule(id);
@@ -1125,7 +1149,7 @@ impl Engine {
         if let Some(p) = self.assets.prompt(&lang, "callback-confirmed") {
             call.playlist.push(p.clone());
         }
-        call.bye_after_prompt = true;
+        call.bye_after_prompt = Some("callback arranged");
         call.on_hold = false;
         self.acd.handle_callback(now, AcdCall(id.0), &queue);
         self.events
