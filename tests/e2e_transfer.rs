@@ -167,15 +167,21 @@ fn an_operators_transfer_that_is_not_answered_comes_back_to_the_operator() {
     wait_for(&e, &["transfer not answered", "to=2002"], 15);
     wait_for(&e, &["transfer", "to=1100", "kind=\"back\""], 5);
     // The operator's phone rings again and (auto-answering) has the patient back.
-    let (ok, log) = e.wait_log(Duration::from_secs(15), |l| {
-        l.contains("caller and agent bridged") && l.contains("agent=1100")
-    });
-    assert!(ok, "{log}");
-    let bridges = log
-        .lines()
-        .filter(|l| l.contains("caller and agent bridged") && l.contains("agent=1100"))
-        .count();
-    assert_eq!(bridges, 2, "bridged to the operator twice: {log}");
+    let bridges = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("caller and agent bridged") && l.contains("agent=1100"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while bridges(&e.log()) < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        bridges(&e.log()),
+        2,
+        "bridged to the operator twice: {}",
+        e.log()
+    );
     std::thread::sleep(Duration::from_secs(4));
     let heard_by_patient = tone_runs(&patient.finish(), &[AGENT]);
     drop(department);
@@ -185,4 +191,82 @@ fn an_operators_transfer_that_is_not_answered_comes_back_to_the_operator() {
         runs_follow(&heard_by_patient, &[('a', 2), ('o', 3), ('a', 2)]),
         "the patient heard {heard_by_patient:?}"
     );
+}
+
+#[test]
+fn the_agents_softphone_transfers_attended_with_refer_and_replaces() {
+    let e = engine("xfer-attended", &[]);
+    let agent = Phone::start(&e, "1003", Some(AGENT as f32), None);
+    let colleague = Phone::start(&e, "1005", Some(COLLEAGUE as f32), None);
+    registered(&e, "1003");
+    registered(&e, "1005");
+    let patient = patient_reaches(&e, '2', "1003");
+    std::thread::sleep(Duration::from_secs(3));
+    // The agent's own phone: hold the patient, call 1005 through the switchboard, ...
+    agent.command("hold", "");
+    wait_for(&e, &["hold", "on=true", "by=Phone"], 5);
+    agent.command("dial", &format!("sip:1005@127.0.0.1:{}", e.port));
+    wait_for(&e, &["caller and agent bridged", "agent=1005"], 10);
+    std::thread::sleep(Duration::from_secs(3));
+    let (call_id, from_tag, to_tag) = agent
+        .answered_dialog("1005")
+        .expect("the phone's call to 1005 in its trace");
+    // ... then back on line 1 (the patient) transfer it, replacing the call to 1005.
+    agent.command("line", "1");
+    std::thread::sleep(Duration::from_millis(300));
+    agent.command(
+        "transfer",
+        &format!(
+            "<sip:1005@127.0.0.1:{}?Replaces={call_id}%3Bto-tag%3D{to_tag}%3Bfrom-tag%3D{from_tag}>",
+            e.port
+        ),
+    );
+    wait_for(
+        &e,
+        &["transfer", "to=1005", "kind=\"attended\"", "by=\"refer\""],
+        10,
+    );
+    wait_for(&e, &["call ended", "replaced by a transfer"], 5);
+    std::thread::sleep(Duration::from_secs(4));
+    let heard_by_patient = tone_runs(&patient.finish(), &[AGENT, COLLEAGUE]);
+    drop(agent);
+    drop(colleague);
+    // The patient: the agent, music while held and consulting, then the colleague.
+    assert!(
+        runs_follow(&heard_by_patient, &[('a', 2), ('o', 3), ('b', 2)]),
+        "the patient heard {heard_by_patient:?}"
+    );
+}
+
+#[test]
+fn an_agent_pauses_and_unpauses_by_dialling_service_codes() {
+    let e = engine("xfer-service", &[]);
+    let pause = Phone::start(&e, "1003", None, Some("*733"));
+    let log = wait_for(&e, &["agent service code", "agent=1003"], 15);
+    assert!(log.contains("outcome=\"agent-paused\""), "{log}");
+    wait_for(&e, &["call ended", "agent service code done"], 15);
+    let heard = pause.finish();
+    let prompt = read_wav(&workspace().join("prompts/zh-CN/agent-paused.wav"));
+    // Its first and last 0.2 s may be lost to the phone starting and stopping its audio.
+    let score = best_match(&heard, &prompt[1600..prompt.len() - 1600]);
+    assert!(
+        score > 0.8,
+        "the confirmation was not heard (match {score:.2})"
+    );
+    let state = |e: &Engine| {
+        let log = e.log();
+        log.lines()
+            .rev()
+            .find(|l| l.contains("agent state") && l.contains("agent=1003"))
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    assert!(state(&e).contains("meeting"), "{}", state(&e));
+    let unpause = Phone::start(&e, "1003", None, Some("*74"));
+    wait_for(
+        &e,
+        &["agent service code", "outcome=\"agent-unpaused\""],
+        15,
+    );
+    drop(unpause);
 }

@@ -344,7 +344,8 @@ impl Phone {
         )
         .expect("accounts");
         let mut cmd = Command::new("baresip");
-        cmd.arg("-f").arg(&dir);
+        // -s: its SIP messages go to baresip.log (a test may need a dialog's tags).
+        cmd.arg("-f").arg(&dir).arg("-s");
         if let Some(number) = dial {
             cmd.arg("-e")
                 .arg(format!("/dial sip:{number}@127.0.0.1:{}", engine.port));
@@ -369,6 +370,42 @@ impl Phone {
             self.press(k);
             std::thread::sleep(Duration::from_millis(250));
         }
+    }
+
+    /// What the phone printed so far, its SIP messages included.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default()
+    }
+
+    /// The phone's dialog with `callee` once answered, from its SIP trace: Call-ID, its own
+    /// (From) tag and the answerer's (To) tag, as a REFER's Replaces names them.
+    pub fn answered_dialog(&self, callee: &str) -> Option<(String, String, String)> {
+        let log = self.log();
+        let mut lines = log.lines();
+        while let Some(l) = lines.next() {
+            if l.trim() != "SIP/2.0 200 OK" {
+                continue;
+            }
+            let block: Vec<&str> = lines
+                .by_ref()
+                .take_while(|l| !l.trim().is_empty())
+                .collect();
+            let get = |h: &str| {
+                block
+                    .iter()
+                    .find_map(|l| l.strip_prefix(h).map(|v| v.trim().to_string()))
+            };
+            let (Some(to), Some(from), Some(id), Some(cseq)) =
+                (get("To:"), get("From:"), get("Call-ID:"), get("CSeq:"))
+            else {
+                continue;
+            };
+            if to.contains(&format!("sip:{callee}@")) && cseq.ends_with("INVITE") {
+                let tag = |v: &str| v.split(";tag=").nth(1).unwrap_or_default().to_string();
+                return Some((id, tag(&from), tag(&to)));
+            }
+        }
+        None
     }
 
     /// Runs one of baresip's menu commands (`transfer`, `hold`, ...) over ctrl_tcp.

@@ -531,7 +531,18 @@ fn log_acd_event(e: sb_acd::AcdEvent) {
             queue,
             position,
         } => tracing::info!(call = call.0, %queue, position, "joined queue"),
-        A::Offered { .. } | A::AgentState { .. } | A::CallbackRequested { .. } => {}
+        A::AgentState {
+            agent,
+            activity,
+            paused,
+            available,
+        } => tracing::info!(
+            agent = %agent.0,
+            state = activity.state_name(paused.is_some(), available),
+            reason = paused.as_deref(),
+            "agent state"
+        ),
+        A::Offered { .. } | A::CallbackRequested { .. } => {}
     }
 }
 
