@@ -232,6 +232,19 @@ fn live_calls_are_listed_and_controlled_by_role() {
             "body: unknown field `x`",
         ),
         ("/api/v1/calls/1/mute", "{\"on\": tru", 400, "body:"),
+        (
+            "/api/v1/calls/1/transfer",
+            "{}",
+            400,
+            "body: missing field `to`",
+        ),
+        (
+            "/api/v1/calls/1/consult",
+            "{\"to\": 1005}",
+            400,
+            "body: invalid type",
+        ),
+        ("/api/v1/calls/1/swap", "", 404, "call 1: no such call"),
         ("/api/v1/calls/1/dance", "", 404, "dance: no such action"),
         (
             "/api/v1/calls/1/hold",
@@ -284,6 +297,14 @@ fn live_calls_are_listed_and_controlled_by_role() {
         &format!("/api/v1/calls/{id}/hold"),
         Some(OPERATOR),
         "{\"on\": true}",
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(error_of(&body).contains("not with an agent"));
+    let (status, _, body) = post(
+        api,
+        &format!("/api/v1/calls/{id}/transfer"),
+        Some(OPERATOR),
+        "{\"to\": \"2001\"}",
     );
     assert_eq!(status, 409, "{body}");
     assert!(error_of(&body).contains("not with an agent"));
@@ -478,4 +499,86 @@ fn the_event_stream_carries_a_call_as_it_happens() {
         .find(|l| l.contains("call_started"))
         .expect("line");
     assert!(started.contains("\"caller\":\"****\""), "{started}");
+}
+
+#[test]
+fn consult_swap_complete_and_transfer_over_http() {
+    let p = free_port() & !1;
+    let rtp = format!(
+        "rtp.port_range={}-{}",
+        p.saturating_sub(300).max(10_000),
+        p.saturating_sub(100).max(10_200)
+    );
+    let e = Engine::start(
+        "api-xfer",
+        &[
+            "ivr.clock_start=2026-11-23T10:00:00+08:00",
+            &rtp,
+            "rtp.timer_spin_ms=0",
+            "acd.wrap_up_seconds=0",
+        ],
+    );
+    let api = api_addr(&e);
+    let agent = Phone::start(&e, "1003", Some(1000.0), None);
+    let colleague = Phone::start(&e, "1005", Some(1200.0), None);
+    let wait = |what: &[&str]| {
+        let (ok, log) = e.wait_log(Duration::from_secs(20), |l| {
+            what.iter().all(|w| l.contains(w))
+        });
+        assert!(ok, "no line with {what:?}: {log}");
+    };
+    wait(&["registered extension=1003"]);
+    wait(&["registered extension=1005"]);
+    let patient = Phone::start(&e, "1001", Some(600.0), Some("8000"));
+    wait(&["node=main/menu"]);
+    patient.press('2');
+    wait(&["caller and agent bridged", "agent=1003"]);
+    let id = calls(api, OPERATOR)[0]["id"].as_u64().expect("id");
+    let act = |action: &str, body: &str| {
+        let (status, _, text) = post(
+            api,
+            &format!("/api/v1/calls/{id}/{action}"),
+            Some(OPERATOR),
+            body,
+        );
+        (status, text)
+    };
+    // Nothing to go back from, swap or complete yet; no such extension to consult.
+    for action in ["back", "swap", "complete"] {
+        let (status, text) = act(action, "");
+        assert_eq!(status, 409, "{action}: {text}");
+        assert!(error_of(&text).contains("no consultation"), "{text}");
+    }
+    let (status, text) = act("consult", "{\"to\": \"9999\"}");
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(error_of(&text), "to: `9999` is not another extension");
+
+    let (status, text) = act("consult", "{\"to\": \"1005\"}");
+    assert_eq!(status, 200, "{text}");
+    wait(&["consultation", "step=\"answered\""]);
+    let (status, text) = act("consult", "{\"to\": \"1005\"}");
+    assert_eq!(status, 409, "a second consultation: {text}");
+    let (status, text) = act("hold", "{\"on\": false}");
+    assert_eq!(status, 409, "hold follows the consultation: {text}");
+    assert_eq!(act("swap", "").0, 200);
+    wait(&["consultation", "step=\"swapped_to_patient\""]);
+    assert_eq!(act("swap", "").0, 200);
+    wait(&["consultation", "step=\"swapped_to_colleague\""]);
+    assert_eq!(act("complete", "").0, 200);
+    wait(&["transfer", "to=1005", "kind=\"attended\"", "by=\"api\""]);
+    let now = calls(api, OPERATOR);
+    assert_eq!(now[0]["agent"], "1005", "{now:?}");
+    assert_eq!(now[0]["held"], false);
+    // And on to 1003 again, blind.
+    let (status, text) = act("transfer", "{\"to\": \"1003\"}");
+    assert_eq!(status, 200, "{text}");
+    wait(&["transfer", "to=1003", "kind=\"blind\"", "by=\"api\""]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while calls(api, OPERATOR)[0]["agent"] != "1003" {
+        assert!(Instant::now() < deadline, "not back with 1003");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(patient);
+    drop(agent);
+    drop(colleague);
 }
