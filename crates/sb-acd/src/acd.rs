@@ -18,6 +18,9 @@ struct Agent {
     wrap_until: Option<Instant>,
     misses: u32,
     calls_taken: u32,
+    /// Calls the agent's phone has that the ACD did not give it (a transfer rung to them,
+    /// a consultation, a call between extensions): no offer meanwhile.
+    other_calls: u32,
 }
 
 impl Agent {
@@ -26,6 +29,15 @@ impl Agent {
             && !self.queues.is_empty()
             && self.paused.is_none()
             && self.activity == Activity::Idle
+            && self.other_calls == 0
+    }
+
+    fn state(&self) -> &'static str {
+        self.activity.state_name(
+            self.paused.is_some(),
+            self.available(),
+            self.other_calls > 0,
+        )
     }
 }
 
@@ -112,6 +124,7 @@ impl Acd {
                     wrap_until: None,
                     misses: 0,
                     calls_taken: 0,
+                    other_calls: 0,
                 });
             }
         }
@@ -164,7 +177,7 @@ impl Acd {
             .enumerate()
             .map(|(i, a)| AgentView {
                 id: a.id.0.clone(),
-                state: a.activity.state_name(a.paused.is_some(), a.available()),
+                state: a.state(),
                 paused: a.paused.clone(),
                 reachable: a.reachable,
                 logged_in: names(&mut a.queues.iter().copied()),
@@ -186,7 +199,7 @@ impl Acd {
                 for &(a, _) in &self.members[q] {
                     let ag = &self.agents[a];
                     if ag.queues.contains(&q) {
-                        let st = ag.activity.state_name(ag.paused.is_some(), ag.available());
+                        let st = ag.state();
                         *agents.entry(st).or_insert(0) += 1;
                     }
                 }
@@ -286,6 +299,7 @@ impl Acd {
             activity: ag.activity.clone(),
             paused: ag.paused.clone(),
             available: ag.available(),
+            state: ag.state(),
         });
     }
 
@@ -313,6 +327,32 @@ impl Acd {
             if let Activity::Offered(call) = self.agents[a].activity {
                 self.withdraw_offer(now, call, a, false);
             }
+        }
+        self.report(a);
+        self.dispatch(now);
+    }
+
+    /// The agent's phone took (`busy`) or ended a call the ACD did not give it.
+    pub fn handle_other_call(&mut self, now: Instant, agent: &AgentId, busy: bool) {
+        let Some(&a) = self.by_agent.get(agent) else {
+            return;
+        };
+        if busy {
+            // One call at a time: an offer still ringing goes to the next agent.
+            if let Activity::Offered(call) = self.agents[a].activity {
+                self.withdraw_offer(now, call, a, false);
+            }
+        }
+        let ag = &mut self.agents[a];
+        if busy {
+            ag.other_calls += 1;
+        } else if ag.other_calls > 0 {
+            ag.other_calls -= 1;
+            if ag.other_calls == 0 {
+                ag.idle_since = now;
+            }
+        } else {
+            return;
         }
         self.report(a);
         self.dispatch(now);

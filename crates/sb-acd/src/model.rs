@@ -85,8 +85,10 @@ pub enum Activity {
 
 impl Activity {
     /// The state an agent is in, as the records and the API name it.
-    pub fn state_name(&self, paused: bool, available: bool) -> &'static str {
+    pub fn state_name(&self, paused: bool, available: bool, busy: bool) -> &'static str {
         match (self, paused) {
+            // On a call the ACD did not give them (a transfer, a call between extensions).
+            (Activity::Idle, _) if busy => "on_call",
             (Activity::Offered(_), _) => "offered",
             (Activity::OnCall(_), _) => "on_call",
             (Activity::WrapUp, _) => "wrap_up",
@@ -191,6 +193,8 @@ pub enum AcdEvent {
         activity: Activity,
         paused: Option<String>,
         available: bool,
+        /// As the records and the API name it (`Activity::state_name`).
+        state: &'static str,
     },
     AutoPaused {
         agent: AgentId,

@@ -446,10 +446,22 @@ fn no_agent_is_ever_stuck() {
         let mut h = H::new(strategy, &members, cfg.clone());
         let mut next_call = 1u64;
         let mut live: Vec<u64> = Vec::new();
+        // Calls each agent's phone has outside the ACD (transfers, calls between extensions).
+        let mut other = [0u32; 4];
         for _ in 0..400 {
-            let a = agents[rng.below(4) as usize];
+            let i = rng.below(4) as usize;
+            let a = agents[i];
             let now = h.clock.now();
-            match rng.below(12) {
+            match rng.below(13) {
+                11 => {
+                    let busy = other[i] == 0 || rng.chance(0.4);
+                    if busy {
+                        other[i] += 1;
+                    } else {
+                        other[i] -= 1;
+                    }
+                    h.acd.handle_other_call(now, &ag(a), busy);
+                }
                 0 => h.acd.handle_reachability(now, &ag(a), rng.chance(0.7)),
                 1 => h.acd.handle_login(now, &ag(a), &["consultation"]),
                 2 => h.acd.handle_logout(now, &ag(a)),
@@ -511,13 +523,17 @@ fn no_agent_is_ever_stuck() {
                 _ => h.advance(rng.below(20_000)),
             }
             h.drain();
-            // Invariants: an agent rings only for a waiting call, talks only on a connected one.
-            for x in &agents {
+            // Invariants: an agent rings only for a waiting call, talks only on a connected one,
+            // and is offered nothing while their phone has another call.
+            for (n, x) in agents.iter().enumerate() {
                 match h.acd.agent(&ag(x)) {
-                    Some((Activity::Offered(c), _)) => assert!(
-                        h.acd.is_waiting(c),
-                        "seed {seed}: {x} rings for a call that is not waiting"
-                    ),
+                    Some((Activity::Offered(c), _)) => {
+                        assert!(
+                            h.acd.is_waiting(c),
+                            "seed {seed}: {x} rings for a call that is not waiting"
+                        );
+                        assert_eq!(other[n], 0, "seed {seed}: {x} offered while busy");
+                    }
                     Some((Activity::OnCall(c), _)) => {
                         assert_eq!(h.acd.connected_to(c), Some(&ag(x)), "seed {seed}")
                     }
@@ -526,6 +542,11 @@ fn no_agent_is_ever_stuck() {
             }
         }
         // Calm down: every caller leaves, every call ends, time passes.
+        for (n, x) in agents.iter().enumerate() {
+            for _ in 0..other[n] {
+                h.acd.handle_other_call(h.clock.now(), &ag(x), false);
+            }
+        }
         for c in live {
             h.acd.handle_abandon(h.clock.now(), CallId(c));
             h.acd.handle_call_ended(h.clock.now(), CallId(c));

@@ -410,7 +410,13 @@ fn going_back_from_a_consultation_hangs_the_colleague_up() {
     let mut s = Sim::new(MONDAY + 10 * 3600);
     let mut seq = 100u16;
     let (_inv, colleague) = consulting_1005(&mut s, &mut seq);
+    assert_eq!(
+        agent_state(&s, "1005"),
+        "on_call",
+        "a consulted agent gets no ACD offer"
+    );
     agent_keys(&mut s, &mut seq, "*0");
+    assert_eq!(agent_state(&s, "1005"), "available");
     assert_eq!(sent_in(&s, Method::Bye, &colleague.core.call_id).len(), 1);
     assert_eq!(consult_steps(&s).last(), Some(&"ended"));
     assert_eq!(

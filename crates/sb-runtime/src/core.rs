@@ -533,12 +533,12 @@ fn log_acd_event(e: sb_acd::AcdEvent) {
         } => tracing::info!(call = call.0, %queue, position, "joined queue"),
         A::AgentState {
             agent,
-            activity,
             paused,
-            available,
+            state,
+            ..
         } => tracing::info!(
             agent = %agent.0,
-            state = activity.state_name(paused.is_some(), available),
+            state,
             reason = paused.as_deref(),
             "agent state"
         ),

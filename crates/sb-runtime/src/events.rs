@@ -168,12 +168,12 @@ fn acd(a: &AcdEvent) -> Option<(&'static str, Value)> {
         ),
         AcdEvent::AgentState {
             agent,
-            activity,
             paused,
-            available,
+            state,
+            ..
         } => (
             "agent_state",
-            json!({ "agent": agent.0, "state": activity.state_name(paused.is_some(), *available), "paused": paused }),
+            json!({ "agent": agent.0, "state": state, "paused": paused }),
         ),
         AcdEvent::AutoPaused { agent, misses } => {
             ("auto_paused", json!({ "agent": agent.0, "misses": misses }))

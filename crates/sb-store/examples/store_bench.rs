@@ -120,6 +120,7 @@ fn events(n: u64, t0: i64, rng: &mut u64) -> Vec<(i64, EngineEvent)> {
             at,
             EngineEvent::Acd(AcdEvent::AgentState {
                 agent: AgentId(agent.clone()),
+                state: activity.state_name(false, true, false),
                 activity,
                 paused: None,
                 available: true,

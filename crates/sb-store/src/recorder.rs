@@ -429,11 +429,11 @@ impl Recorder {
             }),
             AcdEvent::AgentState {
                 agent,
-                activity,
+                state,
                 paused,
-                available,
+                ..
             } => {
-                let state = activity.state_name(paused.is_some(), *available);
+                let state = *state;
                 self.agent_seq += 1;
                 let prev = self
                     .agents

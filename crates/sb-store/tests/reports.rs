@@ -172,6 +172,7 @@ impl World {
             t,
             EngineEvent::Acd(AcdEvent::AgentState {
                 agent: AgentId(agent.into()),
+                state: activity.state_name(false, available, false),
                 activity,
                 paused: None,
                 available,

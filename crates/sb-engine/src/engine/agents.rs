@@ -130,6 +130,10 @@ impl Engine {
         let ring_until = (purpose != Purpose::Offer).then(|| now + self.cfg.transfer_ring);
         if let Some(t) = ring_until {
             self.leg_due.push(t, id);
+            // An agent rung for a transfer or a consultation gets no ACD offer meanwhile.
+            self.acd
+                .handle_other_call(now, &AgentId(extension.to_string()), true);
+            self.run_acd(now);
         }
         self.legs.insert(
             id,
@@ -329,6 +333,11 @@ impl Engine {
         let Some(leg) = self.legs.remove(&id) else {
             return;
         };
+        if leg.purpose != Purpose::Offer {
+            self.acd.handle_other_call(now, &leg.agent, false);
+            // Free again: the ACD may offer them a waiting patient.
+            self.run_acd(now);
+        }
         if let Some(d) = &leg.dialog {
             if bye {
                 self.sip.send_in_dialog(now, d, Method::Bye);

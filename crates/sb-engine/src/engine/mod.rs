@@ -743,6 +743,11 @@ impl Engine {
             sip_call_id: req.core.call_id.clone(),
         });
         let callee = direct.then(|| dialled.clone());
+        if direct {
+            // An agent calling a colleague is busy for the ACD until they hang up.
+            self.acd
+                .handle_other_call(now, &AgentId(caller.clone()), true);
+        }
         let call = Call {
             id,
             caller,
@@ -1196,6 +1201,10 @@ impl Engine {
         let Some(call) = self.calls.remove(&id) else {
             return;
         };
+        if call.callee.is_some() {
+            self.acd
+                .handle_other_call(now, &AgentId(call.caller.clone()), false);
+        }
         self.release_agents(now, id);
         if status != 0 && call.phase == Phase::Setup {
             self.sip.respond(now, call.invite_tx, status, |b| b);
