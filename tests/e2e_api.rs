@@ -564,6 +564,12 @@ fn consult_swap_complete_and_transfer_over_http() {
     wait(&["consultation", "step=\"swapped_to_patient\""]);
     assert_eq!(act("swap", "").0, 200);
     wait(&["consultation", "step=\"swapped_to_colleague\""]);
+    // All three together; swapping makes no sense then.
+    assert_eq!(act("join", "").0, 200);
+    wait(&["consultation", "step=\"joined\""]);
+    let (status, text) = act("swap", "");
+    assert_eq!(status, 409, "{text}");
+    assert!(error_of(&text).contains("joined"), "{text}");
     assert_eq!(act("complete", "").0, 200);
     wait(&["transfer", "to=1005", "kind=\"attended\"", "by=\"api\""]);
     let now = calls(api, OPERATOR);

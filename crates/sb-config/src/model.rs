@@ -193,6 +193,8 @@ pub struct FeatureCodes {
     pub back: String,
     /// While consulting: talk to the other party (the one left hears hold music or silence).
     pub swap: String,
+    /// While consulting: the patient, the agent and the colleague all hear each other.
+    pub join: String,
     /// Dialled outside calls (the agent hears a confirmation): log in to every queue the
     /// agent belongs to, log out, pause (followed by a reason code), unpause.
     pub login: String,
@@ -213,6 +215,7 @@ impl Default for FeatureCodes {
             complete: "#".into(),
             back: "*0".into(),
             swap: "*5".into(),
+            join: "*6".into(),
             login: "*71".into(),
             logout: "*72".into(),
             pause: "*73".into(),

@@ -272,6 +272,8 @@ pub struct Features {
     pub back: Spanned<String>,
     #[serde(default = "star5")]
     pub swap: Spanned<String>,
+    #[serde(default = "star6")]
+    pub join: Spanned<String>,
     /// How long a transfer target rings before the call comes back.
     #[serde(default = "d20")]
     pub transfer_ring_seconds: Spanned<u64>,
@@ -338,6 +340,9 @@ fn star0() -> Spanned<String> {
 fn star5() -> Spanned<String> {
     code("*5")
 }
+fn star6() -> Spanned<String> {
+    code("*6")
+}
 fn d20() -> Spanned<u64> {
     Spanned::new(0..0, 20)
 }
@@ -352,6 +357,7 @@ impl Default for Features {
             complete: hash(),
             back: star0(),
             swap: star5(),
+            join: star6(),
             transfer_ring_seconds: d20(),
             login: star71(),
             logout: star72(),

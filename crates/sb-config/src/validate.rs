@@ -467,6 +467,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         ("features.complete", &f.complete),
         ("features.back", &f.back),
         ("features.swap", &f.swap),
+        ("features.join", &f.join),
     ];
     for (i, (key, v)) in codes.iter().enumerate() {
         let s = v.get_ref();
@@ -796,6 +797,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             complete: raw.features.complete.get_ref().clone(),
             back: raw.features.back.get_ref().clone(),
             swap: raw.features.swap.get_ref().clone(),
+            join: raw.features.join.get_ref().clone(),
             login: raw.features.login.get_ref().clone(),
             logout: raw.features.logout.get_ref().clone(),
             pause: raw.features.pause.get_ref().clone(),

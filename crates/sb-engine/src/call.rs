@@ -75,6 +75,8 @@ pub struct Call {
     pub held_by: Option<crate::engine::Control>,
     /// Bridged and the agent muted.
     pub muted: bool,
+    /// The agent joined the patient and a consulted colleague: the three-way mix.
+    pub mix: Option<Box<crate::engine::Mix>>,
 }
 
 impl Call {

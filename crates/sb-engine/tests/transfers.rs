@@ -690,3 +690,93 @@ fn agents_log_in_pause_and_log_out_by_dialling_service_codes() {
         EngineEvent::CallStarted { direction, .. } if *direction != "service"
     )));
 }
+
+/// The level (mean absolute sample) of the last frame sent to `to` since `mark`, decoded
+/// by its codec.
+fn last_level(s: &Sim, mark: usize, to: &str, alaw: bool) -> f64 {
+    let sent = sent_to(s, mark, to);
+    let p = payload(sent.last().expect("a frame"));
+    let decode = if alaw {
+        sb_media::g711::alaw_to_linear
+    } else {
+        sb_media::g711::ulaw_to_linear
+    };
+    p.iter().map(|b| (decode(*b) as f64).abs()).sum::<f64>() / p.len() as f64
+}
+
+fn near(level: f64, want: f64) -> bool {
+    (level - want).abs() <= want * 0.05
+}
+
+#[test]
+fn joined_the_three_hear_each_other_mixed_and_back_ends_it() {
+    use sb_media::g711::{linear_to_alaw, linear_to_ulaw};
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    let mut seq = 100u16;
+    let (_inv, colleague) = consulting_1005(&mut s, &mut seq);
+    agent_keys(&mut s, &mut seq, "*6");
+    assert_eq!(consult_steps(&s).last(), Some(&"joined"));
+    // Each speaks one frame at its own level: patient 1000, colleague 2000, agent 4000.
+    let frames = |s: &mut Sim, seq: &mut u16| {
+        *seq += 1;
+        rtp_to_port(
+            s,
+            PATIENT_PORT,
+            PHONE_RTP,
+            0,
+            *seq,
+            &[linear_to_ulaw(1000); 160],
+        );
+        rtp_to_port(
+            s,
+            leg_port(2),
+            COLLEAGUE_RTP,
+            0,
+            *seq,
+            &[linear_to_ulaw(2000); 160],
+        );
+        rtp_to_port(
+            s,
+            leg_port(1),
+            AGENT_RTP,
+            8,
+            *seq,
+            &[linear_to_alaw(4000); 160],
+        );
+    };
+    let mark = s.rtp.len();
+    frames(&mut s, &mut seq);
+    assert!(
+        sent_to(&s, mark, PHONE_RTP).is_empty(),
+        "nothing is relayed: the mix goes out on the tick"
+    );
+    s.advance(20);
+    assert!(
+        near(last_level(&s, mark, PHONE_RTP, false), 6000.0),
+        "patient: agent + colleague"
+    );
+    assert!(
+        near(last_level(&s, mark, AGENT_RTP, true), 3000.0),
+        "agent: patient + colleague"
+    );
+    assert!(
+        near(last_level(&s, mark, COLLEAGUE_RTP, false), 5000.0),
+        "colleague: patient + agent"
+    );
+    // Muted, the agent drops out of what the patient hears, not out of the colleague's.
+    agent_keys(&mut s, &mut seq, "*2");
+    let mark = s.rtp.len();
+    frames(&mut s, &mut seq);
+    s.advance(20);
+    assert!(near(last_level(&s, mark, PHONE_RTP, false), 2000.0));
+    assert!(near(last_level(&s, mark, COLLEAGUE_RTP, false), 5000.0));
+    agent_keys(&mut s, &mut seq, "*2");
+    // Swap makes no sense joined; back ends the three-way call and hangs the colleague up.
+    agent_keys(&mut s, &mut seq, "*5");
+    assert_eq!(consult_steps(&s).last(), Some(&"joined"));
+    agent_keys(&mut s, &mut seq, "*0");
+    assert_eq!(consult_steps(&s).last(), Some(&"ended"));
+    assert!(!sent_in(&s, Method::Bye, &colleague.core.call_id).is_empty());
+    let heard = frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP);
+    assert_eq!(heard.len(), 1, "agent and patient talk directly again");
+}

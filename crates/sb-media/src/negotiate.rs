@@ -26,6 +26,30 @@ impl Codec {
         }
     }
 
+    /// Decodes `payload` into `pcm` (as many samples as both hold); returns the count.
+    pub fn decode(self, payload: &[u8], pcm: &mut [i16]) -> usize {
+        let f = match self {
+            Codec::Pcmu => crate::g711::ulaw_to_linear,
+            Codec::Pcma => crate::g711::alaw_to_linear,
+        };
+        let n = payload.len().min(pcm.len());
+        for (o, b) in pcm.iter_mut().zip(&payload[..n]) {
+            *o = f(*b);
+        }
+        n
+    }
+
+    /// Encodes `pcm` into `out` (as many samples as both hold).
+    pub fn encode(self, pcm: &[i16], out: &mut [u8]) {
+        let f = match self {
+            Codec::Pcmu => crate::g711::linear_to_ulaw,
+            Codec::Pcma => crate::g711::linear_to_alaw,
+        };
+        for (o, s) in out.iter_mut().zip(pcm) {
+            *o = f(*s);
+        }
+    }
+
     fn from_format(m: &MediaDescription, fmt: &str) -> Option<Codec> {
         let pt: u8 = fmt.parse().ok()?;
         // Static payload types need no rtpmap (RFC 3551 §6); a dynamic one may name G.711.

@@ -263,10 +263,11 @@ async fn call_action(
         "back" => CallAction::Back,
         "swap" => CallAction::Swap,
         "complete" => CallAction::Complete,
+        "join" => CallAction::Join,
         other => {
             return Err(ApiError(
                 StatusCode::NOT_FOUND,
-                format!("{other}: no such action (hold, mute, hangup, transfer, consult, back, swap, complete)"),
+                format!("{other}: no such action (hold, mute, hangup, transfer, consult, back, swap, complete, join)"),
             ))
         }
     };
@@ -302,8 +303,10 @@ fn outcome(
             format!("to: `{e}` is not another extension"),
         ),
         Reply::Failed(
-            e
-            @ (ControlError::Consulting | ControlError::NotConsulting | ControlError::NotAnswered),
+            e @ (ControlError::Consulting
+            | ControlError::NotConsulting
+            | ControlError::NotAnswered
+            | ControlError::Joined),
         ) => (StatusCode::CONFLICT, format!("{subject}: {e}")),
         Reply::Failed(ControlError::NoSuchAgent) => {
             (StatusCode::NOT_FOUND, format!("{subject}: no such agent"))

@@ -572,6 +572,12 @@ impl Engine {
         let Ok(pkt) = crtp.on_packet(now, from, bytes) else {
             return;
         };
+        if let Some(mix) = call.mix.as_mut() {
+            if pkt.payload_type == cmedia.codec.payload_type() {
+                mix.push(super::conference::PATIENT, cmedia.codec, pkt.payload);
+            }
+            return;
+        }
         if call.held_by.is_some() {
             // On hold: the agent hears nothing of the patient.
             return;
@@ -599,6 +605,14 @@ impl Engine {
             return;
         }
         let dtmf = Some(pkt.payload_type) == lmedia.dtmf_pt;
+        if pkt.payload_type == lmedia.codec.payload_type() {
+            // A three-way call: the voice goes to the mix.
+            let mix = self.calls.get_mut(&leg.call).and_then(|c| c.mix.as_mut());
+            if let Some((mix, party)) = mix.and_then(|m| m.party_of(leg_id).map(|p| (m, p))) {
+                mix.push(party, lmedia.codec, pkt.payload);
+                return;
+            }
+        }
         // Who hears this leg: the colleague and the consulting agent hear each other;
         // otherwise the leg talks to the patient.
         let to_leg = match leg.purpose {
@@ -683,4 +697,34 @@ fn relay(
     out.push(port, dest, locked, |buf| {
         rtp.write_relayed(buf, pt, pkt.marker, pkt.timestamp, payload)
     });
+}
+
+/// One mixed frame to leg `id`'s phone, in its codec (a three-way call). A free function
+/// over the legs, so the patient's call may stay borrowed meanwhile.
+pub(super) fn send_pcm(
+    legs: &mut super::IdMap<LegId, AgentLeg>,
+    out: &mut RtpQueue,
+    now: Instant,
+    id: LegId,
+    pcm: &[i16; FRAME],
+) {
+    let Some(leg) = legs.get_mut(&id) else {
+        return;
+    };
+    let (Some(rtp), Some(media), Some(port)) = (leg.rtp.as_mut(), leg.media.as_ref(), leg.port)
+    else {
+        return;
+    };
+    let codec = media.codec;
+    match (rtp.remote(), media.direction.sends()) {
+        (Some(to), true) => {
+            let mut frame = [0u8; FRAME];
+            codec.encode(pcm, &mut frame);
+            let locked = rtp.locked(now);
+            out.push(port, to, locked, |buf| {
+                rtp.write_packet(buf, codec.payload_type(), false, &frame, FRAME as u32)
+            });
+        }
+        _ => rtp.skip(FRAME as u32),
+    }
 }

@@ -53,6 +53,7 @@ enum Feature {
     Complete,
     Back,
     Swap,
+    Join,
 }
 
 /// What an agent has keyed of a feature code so far.
@@ -116,6 +117,7 @@ impl FeatureKeys {
             (&codes.complete, Feature::Complete),
             (&codes.back, Feature::Back),
             (&codes.swap, Feature::Swap),
+            (&codes.join, Feature::Join),
         ]
         .into_iter()
         .find_map(|(c, f)| (c == t).then_some(f));
@@ -159,6 +161,8 @@ pub enum ControlError {
     NotConsulting,
     /// Swap needs the colleague to have answered.
     NotAnswered,
+    /// The three are joined: back, complete or hang up instead.
+    Joined,
 }
 
 impl std::fmt::Display for ControlError {
@@ -172,6 +176,7 @@ impl std::fmt::Display for ControlError {
             ControlError::Consulting => write!(f, "already consulting"),
             ControlError::NotConsulting => write!(f, "no consultation under way"),
             ControlError::NotAnswered => write!(f, "the colleague has not answered"),
+            ControlError::Joined => write!(f, "the patient, agent and colleague are joined"),
         }
     }
 }
@@ -193,6 +198,8 @@ pub enum CallAction {
     Swap,
     /// The consulted colleague takes the patient.
     Complete,
+    /// The patient, the agent and the consulted colleague all hear each other.
+    Join,
 }
 
 /// What an agent (or a supervisor for them) asks of the ACD.
@@ -342,6 +349,7 @@ impl Engine {
             CallAction::Back => self.consult_back(now, id, by),
             CallAction::Swap => self.consult_swap(now, id, by),
             CallAction::Complete => self.consult_complete(now, id, by),
+            CallAction::Join => self.consult_join(now, id, by),
         }
     }
 
@@ -418,12 +426,12 @@ impl Engine {
 
     /// Whether the engine feeds a bridged patient itself (held: music; muted: silence) or
     /// relays the agent; a change of either re-bases the relayed timestamps.
-    fn own_stream(&mut self, now: Instant, id: CallId) {
+    pub(super) fn own_stream(&mut self, now: Instant, id: CallId) {
         let origin = self.cfg.origin;
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let own = call.held_by.is_some() || call.muted;
+        let own = call.held_by.is_some() || call.muted || call.mix.is_some();
         match (own, call.next_tick.is_some()) {
             (true, false) => call.next_tick = Some(grid_after(origin, now)),
             (false, true) => call.next_tick = None,
@@ -485,6 +493,7 @@ impl Engine {
             Feature::Complete => self.consult_complete(now, call, by),
             Feature::Back => self.consult_back(now, call, by),
             Feature::Swap => self.consult_swap(now, call, by),
+            Feature::Join => self.consult_join(now, call, by),
         };
     }
 }

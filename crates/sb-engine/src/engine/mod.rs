@@ -10,13 +10,14 @@ use sb_media::dtmf::{DigitCollector, Rfc4733Receiver, Source};
 use sb_media::goertzel::ToneDetector;
 use sb_media::negotiate::{accept_answer, answer, offer, Codec, Direction, LocalMedia};
 use sb_media::prompt::{Playlist, FRAME};
-use sb_media::{g711, RtpSession, SessionDescription};
+use sb_media::{RtpSession, SessionDescription};
 use sb_sip::dialog::DialogId;
 use sb_sip::timer::DeadlineQueue;
 use sb_sip::transaction::TxId;
 use sb_sip::{Endpoint, Event, Peer};
 
 mod agents;
+mod conference;
 mod control;
 mod idmap;
 mod overload;
@@ -24,6 +25,7 @@ mod rtp_out;
 mod transfer;
 use agents::AgentLeg;
 pub use agents::LegId;
+pub use conference::Mix;
 pub use control::{AgentCommand, CallAction, Control, ControlError, FeatureCodes, LiveCall};
 use idmap::IdMap;
 use overload::LoadGuard;
@@ -567,14 +569,7 @@ impl Engine {
         } else if pkt.payload_type == media.codec.payload_type() {
             if let Some(det) = call.tones.as_mut() {
                 let mut pcm = [0i16; 2 * FRAME];
-                let n = pkt.payload.len().min(pcm.len());
-                let decode = match media.codec {
-                    Codec::Pcmu => g711::ulaw_to_linear,
-                    Codec::Pcma => g711::alaw_to_linear,
-                };
-                for (o, b) in pcm.iter_mut().zip(&pkt.payload[..n]) {
-                    *o = decode(*b);
-                }
+                let n = media.codec.decode(pkt.payload, &mut pcm);
                 self.scratch_digits.clear();
                 det.push(&pcm[..n], &mut self.scratch_digits);
                 found = self.scratch_digits.first().map(|d| (*d, Source::InBand));
@@ -779,6 +774,7 @@ impl Engine {
             service,
             held_by: None,
             muted: false,
+            mix: None,
         };
         self.calls.insert(id, call);
         self.by_tx.insert(tx, id);
@@ -898,11 +894,10 @@ impl Engine {
 
     fn run_call(&mut self, now: Instant, id: CallId) {
         let wall = self.wall(now);
-        let (held, muted) = self
-            .calls
-            .get(&id)
-            .map_or((false, false), |c| (c.held_by.is_some(), c.muted));
-        if self.bridged.contains_key(&id) && !held && !muted {
+        let (held, muted, mixing) = self.calls.get(&id).map_or((false, false, false), |c| {
+            (c.held_by.is_some(), c.muted, c.mix.is_some())
+        });
+        if self.bridged.contains_key(&id) && !held && !muted && !mixing {
             // The caller hears the agent now: no prompts, no silence from us. (Held, they
             // hear music; muted, silence: their stream never stops.)
             if let Some(c) = self.calls.get_mut(&id) {
@@ -994,15 +989,42 @@ impl Engine {
                     }
                 }
             }
+            // A three-way call: the patient hears the other two; so do they, each the
+            // others.
+            let mut mixed_frame = [0u8; FRAME];
+            let mixed = call.mix.as_mut().map(|m| {
+                let out = m.next(call.muted);
+                codec.encode(&out[conference::PATIENT], &mut mixed_frame);
+                agents::send_pcm(
+                    &mut self.legs,
+                    &mut self.rtp_out,
+                    now,
+                    m.agent,
+                    &out[conference::AGENT],
+                );
+                agents::send_pcm(
+                    &mut self.legs,
+                    &mut self.rtp_out,
+                    now,
+                    m.colleague,
+                    &out[conference::COLLEAGUE],
+                );
+            });
             // Between prompts the leg carries silence: the stream never stops while the
             // call is up, which keeps NAT bindings open and phones' RTP timeouts quiet.
-            let (frame, marker) = match call.playlist.next_frame(codec) {
-                Some(frame) => {
+            let next = match mixed {
+                Some(()) => Ok(&mixed_frame),
+                None => call.playlist.next_frame(codec).ok_or(()),
+            };
+            let (frame, marker) = match next {
+                // The mix is no prompt: nothing for the IVR to hear the end of.
+                Ok(frame) if mixed.is_some() => (frame, false),
+                Ok(frame) => {
                     let marker = !call.playing;
                     call.playing = true;
                     (frame, marker)
                 }
-                None => {
+                Err(()) => {
                     if std::mem::take(&mut call.playing) {
                         finished = finished.or(call.bye_after_prompt);
                         if let Some(ivr) = call.ivr.as_mut() {

@@ -39,7 +39,7 @@ const OPERATORS: &str = "operator";
 
 impl Engine {
     /// The leg the patient of call `id` talks to.
-    fn agent_leg_of(&self, id: CallId) -> Result<LegId, ControlError> {
+    pub(super) fn agent_leg_of(&self, id: CallId) -> Result<LegId, ControlError> {
         if !self.calls.contains_key(&id) {
             return Err(ControlError::NoSuchCall);
         }
@@ -245,6 +245,7 @@ impl Engine {
         to: &str,
         step: &'static str,
     ) {
+        self.unjoin(now, call);
         let Some(a) = self.legs.get_mut(&agent) else {
             return;
         };
@@ -265,6 +266,9 @@ impl Engine {
 
     /// Hangs up the agent's consultation leg, if any, without touching the patient.
     fn end_consult_leg(&mut self, now: Instant, agent: LegId) {
+        if let Some(call) = self.legs.get(&agent).map(|a| a.call) {
+            self.unjoin(now, call);
+        }
         let Some(c) = self.legs.get_mut(&agent).and_then(|a| {
             a.on_consult = false;
             a.consult.take()
@@ -325,6 +329,9 @@ impl Engine {
         else {
             return Err(ControlError::NotAnswered);
         };
+        if self.calls.get(&id).is_some_and(|c| c.mix.is_some()) {
+            return Err(ControlError::Joined);
+        }
         let Some(l) = self.legs.get_mut(&leg) else {
             return Err(ControlError::NotBridged);
         };
@@ -377,6 +384,7 @@ impl Engine {
             kind: "attended",
             by: Some(by),
         });
+        self.unjoin(now, id);
         if let Some(l) = self.legs.get_mut(&leg) {
             l.consult = None;
             l.on_consult = false;
