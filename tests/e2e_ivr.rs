@@ -95,9 +95,11 @@ fn outside_consultation_hours_the_caller_hears_the_after_hours_message() {
     });
     assert!(ok, "{log}");
     let secs = read_wav(&prompt("zh-CN", "after-hours-consultation")).len() as u64 / 8000;
-    let _ = e.wait_log(Duration::from_secs(secs + 3), |l| {
-        l.contains("extension=2005")
+    // Then the on-duty number: the roster is rung.
+    let (ok, log) = e.wait_log(Duration::from_secs(secs + 8), |l| {
+        l.contains("transfer") && l.contains("to=2000") && l.contains("kind=\"ivr\"")
     });
+    assert!(ok, "no transfer to the on-duty number: {log}");
     let heard = phone.finish();
     // The first four seconds of the message: enough to recognise it, short enough that a
     // late packet on a busy test machine does not spoil the comparison.

@@ -119,6 +119,9 @@ pub struct Model {
     pub extensions: Vec<Extension>,
     pub queues: Vec<Queue>,
     pub on_duty: Vec<String>,
+    /// `roster.number`: rings the first person on duty with a phone registered, then the
+    /// next.
+    pub roster_number: Option<String>,
     /// Where records wait when the database falls behind.
     pub store_journal: PathBuf,
     pub store_queue_capacity: usize,

@@ -433,4 +433,7 @@ pub struct Queue {
 pub struct Roster {
     #[serde(default)]
     pub on_duty: Vec<Spanned<String>>,
+    /// Calling or transferring to this number rings whoever is on duty.
+    #[serde(default)]
+    pub number: Option<Spanned<String>>,
 }

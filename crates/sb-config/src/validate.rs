@@ -707,6 +707,25 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         }
     }
 
+    if let Some(n) = &raw.roster.number {
+        let v = n.get_ref();
+        if !is_number(v) {
+            c.error("SB109", n, format!("roster.number `{v}` must be digits"));
+        } else if seen.contains_key(v.as_str()) {
+            c.error(
+                "SB109",
+                n,
+                format!("roster.number {v} is already an extension"),
+            );
+        } else if raw.roster.on_duty.is_empty() {
+            c.error(
+                "SB109",
+                n,
+                format!("roster.number {v} rings nobody: roster.on_duty is empty"),
+            );
+        }
+    }
+
     let reports = reports(&mut c, &raw.reports);
     let api_tokens = api_tokens(&mut c, &raw.http.tokens, &extensions);
     let mut regions = Vec::new();
@@ -820,6 +839,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             .iter()
             .map(|d| d.get_ref().clone())
             .collect(),
+        roster_number: raw.roster.number.as_ref().map(|n| n.get_ref().clone()),
     })
 }
 

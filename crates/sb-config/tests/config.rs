@@ -316,6 +316,21 @@ fn feature_codes_are_configured_and_checked() {
     assert_eq!(errs[0].code, "SB123");
     let errs = load(shipped(), &["features.transfer_ring_seconds=2".into()]).expect_err("short");
     assert_eq!(errs[0].code, "SB112");
+    // The on-duty number: digits, not an extension, and someone on the roster.
+    assert_eq!(m.roster_number.as_deref(), Some("2000"));
+    for (bad, says) in [
+        ("roster.number=\"1001\"", "already an extension"),
+        ("roster.number=\"on-duty\"", "must be digits"),
+    ] {
+        let errs = load(shipped(), &[bad.into()]).expect_err(bad);
+        assert!(errs[0].message.contains(says), "{errs:#?}");
+    }
+    let errs = load(
+        shipped(),
+        &["roster.on_duty=[]".into(), "roster.number=\"2999\"".into()],
+    )
+    .expect_err("empty roster");
+    assert!(errs[0].message.contains("rings nobody"), "{errs:#?}");
     // Service codes dialled outside calls, and the pause reasons.
     assert_eq!(m.features.pause, "*73");
     assert!(m

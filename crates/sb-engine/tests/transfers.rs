@@ -780,3 +780,43 @@ fn joined_the_three_hear_each_other_mixed_and_back_ends_it() {
     let heard = frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP);
     assert_eq!(heard.len(), 1, "agent and patient talk directly again");
 }
+
+#[test]
+fn after_hours_the_dialplan_rings_the_roster_in_turn_then_the_operators() {
+    // 22:00 on a Monday: consultation is closed.
+    let mut s = Sim::new(MONDAY + 22 * 3600);
+    // 2005 (first on duty) has no phone; 2003 has one and does not answer.
+    register_agent(&mut s, "2003", "127.0.0.1:6203");
+    let tag = s.call("8000", OFFER_4733).expect("answered");
+    past_the_menu(&mut s);
+    s.in_dialog(&tag, "INFO", 3, "application/dtmf-relay", "Signal=2\r\n");
+    // The after-hours message (13 s) and "transferring", then the transfer.
+    s.advance(20_000);
+    let transfer = |s: &Sim| -> Vec<(String, String, &'static str)> { transfers(s) };
+    assert_eq!(
+        transfer(&s),
+        [
+            ("ivr".into(), "2000".into(), "ivr"),
+            ("2005".into(), "2003".into(), "roster")
+        ],
+        "the on-duty number, 2005 skipped"
+    );
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::TransferFailed { to, reason: "not registered", .. } if to == "2005"
+    )));
+    let inv = invite_to(&s, "2003").expect("2003 rings");
+    rings_at(&mut s, "127.0.0.1:6203", &inv);
+    s.advance(21_000);
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::TransferFailed { to, reason: "no answer", .. } if to == "2003"
+    )));
+    assert!(
+        s.events
+            .iter()
+            .any(|e| matches!(e, EngineEvent::Queued { queue, .. } if queue == "operator")),
+        "nobody on duty answered: the operators"
+    );
+    assert_eq!(s.engine.calls(), 1, "the patient is still on the line");
+}

@@ -137,6 +137,8 @@ impl Server {
             overload_lag: model.overload_lag,
             features: model.features.clone(),
             transfer_ring: model.transfer_ring,
+            roster: model.on_duty.clone(),
+            roster_number: model.roster_number.clone(),
         };
         let seed = u64::from_le_bytes(key[..8].try_into().unwrap_or([7; 8])) ^ 0x5EED;
         let acd = sb_engine::acd_from_model(model, now);

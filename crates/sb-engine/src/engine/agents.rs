@@ -240,7 +240,7 @@ impl Engine {
                 }
                 self.run_acd(now);
             }
-            Purpose::Transfer { back } => self.transfer_answered(now, id, &back),
+            Purpose::Transfer { .. } => self.transfer_answered(now, id),
             Purpose::Consult { agent } => self.consult_answered(now, id, agent),
             Purpose::Direct => {
                 // The extension dialled picked up: now the caller's INVITE is answered.
@@ -272,7 +272,7 @@ impl Engine {
                 self.acd.handle_offer_failed(now, AcdCall(call.0), &agent);
                 self.run_acd(now);
             }
-            Purpose::Transfer { back } => self.transfer_failed(now, call, &agent.0, back, reason),
+            Purpose::Transfer { then } => self.transfer_failed(now, call, &agent.0, then, reason),
             Purpose::Consult { agent: from } => {
                 self.consult_over(now, call, from, &agent.0, "failed")
             }

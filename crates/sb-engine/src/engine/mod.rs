@@ -131,6 +131,9 @@ pub struct EngineConfig {
     pub features: FeatureCodes,
     /// How long a transfer or consultation target rings before it is given up.
     pub transfer_ring: Duration,
+    /// Who is on duty, in order of preference, and the number that rings them.
+    pub roster: Vec<String>,
+    pub roster_number: Option<String>,
 }
 
 /// What happened, for the logs, the events stream and (later) the call records.
@@ -487,9 +490,12 @@ impl Engine {
             .map(|_| ToneDetector::default());
         call.our_sdp = Some(sdp);
         if let Some(callee) = call.callee.clone() {
-            // A call between extensions is answered when the one dialled answers.
+            // A call between extensions is answered when the one dialled answers (the
+            // on-duty number: the first person on duty with a phone).
             let tx = call.invite_tx;
-            return match self.new_leg(now, id, &callee, transfer::Purpose::Direct) {
+            let target = self.resolve(now, &callee);
+            let rung = target.and_then(|t| self.new_leg(now, id, &t, transfer::Purpose::Direct));
+            return match rung {
                 Some(_) => self.sip.respond(now, tx, 180, |b| b),
                 None => self.end_call(now, id, 480, "extension not registered", Side::Engine),
             };
@@ -667,7 +673,9 @@ impl Engine {
         // A hospital number runs its IVR flow; an extension dialled by another rings
         // directly; an agent's service code is answered with a confirmation.
         let entry = self.assets.plans.entry(&dialled);
-        let direct = entry.is_none() && self.sip.has_user(&dialled) && dialled != user;
+        let direct = entry.is_none()
+            && (self.sip.has_user(&dialled) || self.is_roster(&dialled))
+            && dialled != user;
         let service = control::service_command(&self.cfg.features, &dialled)
             .map(|cmd| (user.to_string(), cmd));
         if entry.is_none() && !direct && service.is_none() {
@@ -1116,7 +1124,7 @@ impl Engine {
                         by: Some(Control::Dialplan),
                     });
                     self.start_hold(now, id);
-                    self.ring_for_transfer(now, id, &extension, transfer::Fallback::Requeue);
+                    self.ring_for_transfer(now, id, &extension, Vec::new());
                 }
                 Action::Hangup => self.hang_up(now, id, "IVR ended the call", Side::Engine),
             }

@@ -17,22 +17,20 @@ use std::time::Instant;
 pub(super) enum Purpose {
     /// The ACD offers the waiting patient to this agent.
     Offer,
-    /// A transfer target rings for the patient; `back` is where the call goes unanswered.
-    Transfer { back: Fallback },
+    /// A transfer target rings for the patient; unanswered, the call rings `then` in turn,
+    /// and after the last goes back to a queue.
+    Transfer { then: Fallback },
     /// A colleague the agent on leg `agent` consults, the patient on hold meanwhile.
     Consult { agent: LegId },
     /// The extension dialled on a call between extensions.
     Direct,
 }
 
-/// Where a transfer goes when its target does not answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Fallback {
-    /// Back to the extension that transferred it (the agent or operator), then `Requeue`.
-    Ring(String),
-    /// Into the queue the call came from, or the operators' queue; nowhere: hang up.
-    Requeue,
-}
+/// Who a transfer rings next when its target does not answer, in order, each with the
+/// kind of transfer that makes (`back` to the agent who transferred, `roster` to the next
+/// person on duty). After the last: the queue the call came from, or the operators' queue;
+/// with neither, the call ends.
+pub(super) type Fallback = Vec<(String, &'static str)>;
 
 /// The queue every unplaceable call ends up with.
 const OPERATORS: &str = "operator";
@@ -49,21 +47,93 @@ impl Engine {
             .ok_or(ControlError::NotBridged)
     }
 
-    /// A transfer or consultation target must be one of our extensions, not the agent.
+    /// A transfer or consultation target must be one of our extensions (or the on-duty
+    /// number), not the agent.
     fn check_target(&self, leg: LegId, to: &str) -> Result<(), ControlError> {
         let own = self.legs.get(&leg).is_some_and(|l| l.agent.0 == to);
-        if own || !self.sip.has_user(to) {
+        if own || !(self.sip.has_user(to) || self.is_roster(to)) {
             return Err(ControlError::UnknownExtension(to.to_string()));
         }
         Ok(())
     }
 
-    /// Rings `to` for the patient of call `id`, who waits with music.
-    pub(super) fn ring_for_transfer(&mut self, now: Instant, id: CallId, to: &str, back: Fallback) {
-        let purpose = super::transfer::Purpose::Transfer { back: back.clone() };
-        if self.new_leg(now, id, to, purpose).is_none() {
-            self.transfer_failed(now, id, to, back, "not registered");
+    /// Whether `number` is the on-duty number (`roster.number`).
+    pub(super) fn is_roster(&self, number: &str) -> bool {
+        !self.cfg.roster.is_empty() && self.cfg.roster_number.as_deref() == Some(number)
+    }
+
+    /// Who `to` stands for now: the on-duty number is the first person on the roster with
+    /// a phone registered; any other number is itself.
+    pub(super) fn resolve(&self, now: Instant, to: &str) -> Option<String> {
+        if !self.is_roster(to) {
+            return Some(to.to_string());
         }
+        self.cfg
+            .roster
+            .iter()
+            .find(|p| !self.sip.location().lookup(p, now).is_empty())
+            .cloned()
+    }
+
+    /// Rings `to` for the patient of call `id`, who waits with music; unanswered, `then`.
+    /// The on-duty number rings the roster, one after the other.
+    pub(super) fn ring_for_transfer(&mut self, now: Instant, id: CallId, to: &str, then: Fallback) {
+        let mut chain: Fallback = if self.is_roster(to) {
+            self.cfg
+                .roster
+                .iter()
+                .map(|p| (p.clone(), "roster"))
+                .collect()
+        } else {
+            vec![(to.to_string(), "")]
+        };
+        chain.extend(then);
+        self.ring_chain(now, id, chain);
+    }
+
+    /// Rings the first of `chain` that has a phone registered, the rest its fallback.
+    fn ring_chain(&mut self, now: Instant, id: CallId, mut chain: Fallback) {
+        while !chain.is_empty() {
+            let (to, _) = chain.remove(0);
+            let purpose = Purpose::Transfer {
+                then: chain.clone(),
+            };
+            if self.new_leg(now, id, &to, purpose).is_some() {
+                return;
+            }
+            if !self.next_after_failure(id, &to, &chain, "not registered") {
+                return;
+            }
+        }
+        self.requeue(now, id);
+    }
+
+    /// `to` will not answer: says so, and who comes next. False when the call is gone.
+    fn next_after_failure(
+        &mut self,
+        id: CallId,
+        to: &str,
+        then: &Fallback,
+        reason: &'static str,
+    ) -> bool {
+        if !self.calls.contains_key(&id) {
+            return false;
+        }
+        self.events.push_back(EngineEvent::TransferFailed {
+            call: id,
+            to: to.to_string(),
+            reason,
+        });
+        if let Some((next, kind)) = then.first() {
+            self.events.push_back(EngineEvent::Transfer {
+                call: id,
+                from: to.to_string(),
+                to: next.clone(),
+                kind,
+                by: None,
+            });
+        }
+        true
     }
 
     /// The patient stops talking to whoever they were bridged to and waits with music.
@@ -113,15 +183,15 @@ impl Engine {
         // The agent stays on the call for the ACD until the target answers: no new offer
         // reaches them while the call may still come back.
         self.drop_leg(now, leg, true);
-        self.ring_for_transfer(now, id, to, Fallback::Ring(agent));
+        self.ring_for_transfer(now, id, to, vec![(agent, "back")]);
         Ok(())
     }
 
-    pub(super) fn transfer_answered(&mut self, now: Instant, leg: LegId, back: &Fallback) {
-        let Some(call) = self.legs.get(&leg).map(|l| l.call) else {
+    pub(super) fn transfer_answered(&mut self, now: Instant, leg: LegId) {
+        let Some((call, who)) = self.legs.get(&leg).map(|l| (l.call, l.agent.clone())) else {
             return;
         };
-        if matches!(back, Fallback::Ring(_)) {
+        if self.acd.connected_to(AcdCall(call.0)) != Some(&who) {
             // Someone else has the patient now: the transferring agent's call is over.
             self.acd_call_over(now, call);
         }
@@ -136,45 +206,32 @@ impl Engine {
         }
     }
 
+    /// A transfer leg to `to` will not be answered: the next in `then`, or a queue.
     pub(super) fn transfer_failed(
         &mut self,
         now: Instant,
         id: CallId,
         to: &str,
-        back: Fallback,
+        then: Fallback,
         reason: &'static str,
     ) {
-        if !self.calls.contains_key(&id) {
-            return;
+        if self.next_after_failure(id, to, &then, reason) {
+            self.ring_chain(now, id, then);
         }
-        self.events.push_back(EngineEvent::TransferFailed {
-            call: id,
-            to: to.to_string(),
-            reason,
-        });
-        match back {
-            Fallback::Ring(ext) => {
-                self.events.push_back(EngineEvent::Transfer {
-                    call: id,
-                    from: to.to_string(),
-                    to: ext.clone(),
-                    kind: "back",
-                    by: None,
-                });
-                self.ring_for_transfer(now, id, &ext, Fallback::Requeue);
-            }
-            Fallback::Requeue => {
-                self.acd_call_over(now, id);
-                let queue = self
-                    .calls
-                    .get(&id)
-                    .and_then(|c| c.queue.as_ref().map(|(q, _)| q.clone()))
-                    .or_else(|| self.acd.has_queue(OPERATORS).then(|| OPERATORS.to_string()));
-                match queue {
-                    Some(q) => self.enqueue(now, id, q),
-                    None => self.hang_up(now, id, "transfer not answered", Side::Engine),
-                }
-            }
+    }
+
+    /// Nobody took the transfer: back into the call's queue (or the operators'), or, with
+    /// neither, the call ends.
+    fn requeue(&mut self, now: Instant, id: CallId) {
+        self.acd_call_over(now, id);
+        let queue = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.queue.as_ref().map(|(q, _)| q.clone()))
+            .or_else(|| self.acd.has_queue(OPERATORS).then(|| OPERATORS.to_string()));
+        match queue {
+            Some(q) => self.enqueue(now, id, q),
+            None => self.hang_up(now, id, "transfer not answered", Side::Engine),
         }
     }
 
@@ -203,7 +260,9 @@ impl Engine {
             to: to.to_string(),
             step: "ringing",
         });
-        match self.new_leg(now, id, to, Purpose::Consult { agent: leg }) {
+        let target = self.resolve(now, to);
+        let rung = target.and_then(|t| self.new_leg(now, id, &t, Purpose::Consult { agent: leg }));
+        match rung {
             Some(c) => {
                 if let Some(l) = self.legs.get_mut(&leg) {
                     l.consult = Some(c);
@@ -390,9 +449,7 @@ impl Engine {
             l.on_consult = false;
         }
         if let Some(l) = self.legs.get_mut(&c) {
-            l.purpose = Purpose::Transfer {
-                back: Fallback::Requeue,
-            };
+            l.purpose = Purpose::Transfer { then: Vec::new() };
         }
         self.acd_call_over(now, id);
         self.set_mute(now, id, false, by);
@@ -509,9 +566,7 @@ impl Engine {
         self.bridged.remove(&other);
         if let Some(l) = self.legs.get_mut(&colleague) {
             l.call = call;
-            l.purpose = Purpose::Transfer {
-                back: Fallback::Requeue,
-            };
+            l.purpose = Purpose::Transfer { then: Vec::new() };
         }
         self.hang_up(now, other, "replaced by a transfer", Side::Agent);
         self.acd_call_over(now, call);

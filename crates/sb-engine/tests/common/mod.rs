@@ -76,6 +76,8 @@ impl Sim {
             overload_lag: Duration::from_millis(100),
             features: sb_engine::FeatureCodes::default(),
             transfer_ring: Duration::from_secs(20),
+            roster: model.on_duty.clone(),
+            roster_number: model.roster_number.clone(),
         };
         let acd = sb_engine::acd_from_model(&model, clock.now());
         let engine = Engine::new(sip, assets.clone(), ecfg, acd, 99);
