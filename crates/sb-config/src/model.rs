@@ -159,9 +159,15 @@ impl Model {
     pub fn region_of(&self, number: &str) -> Option<&str> {
         region_of(&self.regions, number)
     }
-}
 
-impl Model {
+    /// What a dialplan may transfer to: every extension, and the on-duty number.
+    pub fn transfer_targets(&self) -> Vec<String> {
+        self.extensions
+            .iter()
+            .map(|e| e.number.clone())
+            .chain(self.roster_number.clone())
+            .collect()
+    }
     /// Extensions still using the documented demo password pattern.
     pub fn demo_credentials(&self) -> Vec<&str> {
         self.extensions

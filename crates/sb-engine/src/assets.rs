@@ -146,13 +146,7 @@ pub fn load_assets(m: &Model, src: AssetSource<'_>) -> Result<Assets, Vec<Diagno
         })
         .collect();
     let queues: Vec<String> = m.queues.iter().map(|q| q.name.clone()).collect();
-    // The on-duty number is a transfer target like an extension.
-    let exts: Vec<String> = m
-        .extensions
-        .iter()
-        .map(|e| e.number.clone())
-        .chain(m.roster_number.clone())
-        .collect();
+    let exts = m.transfer_targets();
     let exists =
         |lang: &str, name: &str| prompts.contains_key(&(lang.to_string(), name.to_string()));
     let ctx = Context {

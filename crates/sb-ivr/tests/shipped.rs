@@ -30,7 +30,7 @@ fn shipped() -> sb_ivr::Dialplans {
         }
     }
     let queues: Vec<String> = model.queues.iter().map(|q| q.name.clone()).collect();
-    let exts: Vec<String> = model.extensions.iter().map(|e| e.number.clone()).collect();
+    let exts = model.transfer_targets();
     let langs = ["zh-CN".to_string(), "yue".to_string(), "en".to_string()];
     let exists = |lang: &str, name: &str| {
         root()
@@ -88,14 +88,14 @@ fn main_line_routes_by_service_and_hours() {
     let (a, path) = run("8000", monday_at(21, 0), "2");
     assert_eq!(
         outcome(&a),
-        Some(&Action::Transfer("2005".into())),
+        Some(&Action::Transfer("2000".into())),
         "after hours: the on-duty line"
     );
     assert!(path.contains(&"main/consultation-closed".to_string()));
     let (a, _) = run("8000", monday_at(12, 30), "1");
     assert_eq!(
         outcome(&a),
-        Some(&Action::Transfer("2005".into())),
+        Some(&Action::Transfer("2000".into())),
         "appointments close at lunch"
     );
     let (a, _) = run("8000", monday_at(9, 0), "1");
