@@ -20,20 +20,7 @@ fn seconds_of(rec: &[i16], f: f64, other: f64) -> usize {
 
 #[test]
 fn a_patient_is_bridged_to_an_agent_within_three_rings_and_they_hear_each_other() {
-    let p = free_port() & !1;
-    let rtp = format!(
-        "rtp.port_range={}-{}",
-        p.saturating_sub(300).max(10_000),
-        p.saturating_sub(100).max(10_200)
-    );
-    let e = Engine::start(
-        "acd",
-        &[
-            "ivr.clock_start=2026-11-23T10:00:00+08:00",
-            &rtp,
-            "rtp.timer_spin_ms=0",
-        ],
-    );
+    let e = media_engine("acd", &[]);
     let agent = Phone::start(&e, "1003", Some(1000.0), None);
     let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
         l.contains("registered extension=1003")

@@ -503,21 +503,7 @@ fn the_event_stream_carries_a_call_as_it_happens() {
 
 #[test]
 fn consult_swap_complete_and_transfer_over_http() {
-    let p = free_port() & !1;
-    let rtp = format!(
-        "rtp.port_range={}-{}",
-        p.saturating_sub(300).max(10_000),
-        p.saturating_sub(100).max(10_200)
-    );
-    let e = Engine::start(
-        "api-xfer",
-        &[
-            "ivr.clock_start=2026-11-23T10:00:00+08:00",
-            &rtp,
-            "rtp.timer_spin_ms=0",
-            "acd.wrap_up_seconds=0",
-        ],
-    );
+    let e = media_engine("api-xfer", &[]);
     let api = api_addr(&e);
     let agent = Phone::start(&e, "1003", Some(1000.0), None);
     let colleague = Phone::start(&e, "1005", Some(1200.0), None);

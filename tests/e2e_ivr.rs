@@ -17,16 +17,6 @@ const CONSULTATION: &str = "node=main/consultation\n";
 /// No spinning for media ticks: the tests run side by side on two cores.
 const NO_SPIN: &str = "rtp.timer_spin_ms=0";
 
-/// Ports for this engine's media.
-fn rtp_range() -> String {
-    let p = free_port() & !1;
-    format!(
-        "rtp.port_range={}-{}",
-        p.saturating_sub(200).max(10_000),
-        p.saturating_sub(100).max(10_100)
-    )
-}
-
 fn prompt(lang: &str, name: &str) -> PathBuf {
     workspace()
         .join("prompts")
@@ -36,7 +26,7 @@ fn prompt(lang: &str, name: &str) -> PathBuf {
 
 #[test]
 fn baresip_hears_the_greeting_and_reaches_consultation_with_rfc4733() {
-    let e = Engine::start("ivr-4733", &[MONDAY_10, &rtp_range(), NO_SPIN]);
+    let e = Engine::start("ivr-4733", &[MONDAY_10, &rtp_range(100), NO_SPIN]);
     let phone = Phone::dial(&e, "8000");
     let (ok, log) = e.wait_log(Duration::from_secs(20), |l| l.contains("node=main/menu"));
     assert!(ok, "the menu never started: {log}");
@@ -85,7 +75,7 @@ fn baresip_hears_the_greeting_and_reaches_consultation_with_rfc4733() {
 
 #[test]
 fn outside_consultation_hours_the_caller_hears_the_after_hours_message() {
-    let e = Engine::start("ivr-closed", &[MONDAY_21, &rtp_range(), NO_SPIN]);
+    let e = Engine::start("ivr-closed", &[MONDAY_21, &rtp_range(100), NO_SPIN]);
     let phone = Phone::dial(&e, "8000");
     let (ok, log) = e.wait_log(Duration::from_secs(20), |l| l.contains("node=main/menu"));
     assert!(ok, "{log}");
@@ -163,7 +153,7 @@ fn sipp_calls(
 
 #[test]
 fn sipp_presses_two_by_sip_info() {
-    let e = Engine::start("ivr-info", &[MONDAY_10, &rtp_range(), NO_SPIN]);
+    let e = Engine::start("ivr-info", &[MONDAY_10, &rtp_range(100), NO_SPIN]);
     let out = sipp_call(
         &e,
         "ivr_info.xml",
@@ -253,7 +243,7 @@ fn dtmf_pcap(path: &Path, key: char) {
 
 #[test]
 fn sipp_presses_two_as_an_inband_tone() {
-    let e = Engine::start("ivr-inband", &[MONDAY_10, &rtp_range(), NO_SPIN]);
+    let e = Engine::start("ivr-inband", &[MONDAY_10, &rtp_range(100), NO_SPIN]);
     let pcap = scratch("pcap").join("dtmf2.pcap");
     dtmf_pcap(&pcap, '2');
     let out = sipp_call(
@@ -279,7 +269,7 @@ fn sipp_presses_two_as_an_inband_tone() {
 #[test]
 fn the_fourth_patient_waiting_for_consultation_overflows_to_the_operator() {
     // No agent's phone is registered: callers who press 2 wait in the queue.
-    let e = Engine::start("ivr-overflow", &[MONDAY_10, &rtp_range(), NO_SPIN]);
+    let e = Engine::start("ivr-overflow", &[MONDAY_10, &rtp_range(100), NO_SPIN]);
     let out = sipp_calls(
         &e,
         "ivr_info.xml",

@@ -42,12 +42,7 @@ async fn dispositions(path: &std::path::Path) -> Vec<(String, i64)> {
 #[test]
 fn kill_9_under_load_loses_no_completed_call() {
     require_tool("sipp");
-    let p = free_port() & !1;
-    let rtp = format!(
-        "rtp.port_range={}-{}",
-        p.saturating_sub(1000).max(10_000),
-        p.saturating_sub(200).max(10_800)
-    );
+    let rtp = rtp_range(800);
     // This test is about durability under load, not overload: the debug build on a busy
     // machine may lag, and its overload protection would turn calls away (503).
     let mut e = Engine::start("kill9", &[&rtp, NO_SPIN, "sip.overload_lag_ms=0"]);

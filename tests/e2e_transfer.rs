@@ -14,23 +14,6 @@ const AGENT: f64 = 1000.0;
 const COLLEAGUE: f64 = 1200.0;
 const DEPARTMENT: f64 = 1500.0;
 
-fn engine(name: &str, extra: &[&str]) -> Engine {
-    let p = free_port() & !1;
-    let rtp = format!(
-        "rtp.port_range={}-{}",
-        p.saturating_sub(300).max(10_000),
-        p.saturating_sub(100).max(10_200)
-    );
-    let mut sets = vec![
-        "ivr.clock_start=2026-11-23T10:00:00+08:00",
-        rtp.as_str(),
-        "rtp.timer_spin_ms=0",
-        "acd.wrap_up_seconds=0",
-    ];
-    sets.extend_from_slice(extra);
-    Engine::start(name, &sets)
-}
-
 fn registered(e: &Engine, user: &str) {
     let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
         l.contains(&format!("registered extension={user}"))
@@ -62,7 +45,7 @@ fn wait_for(e: &Engine, what: &[&str], secs: u64) -> String {
 
 #[test]
 fn the_agent_holds_and_mutes_and_each_side_hears_what_it_should() {
-    let e = engine("xfer-hold", &[]);
+    let e = media_engine("xfer-hold", &[]);
     let agent = Phone::start(&e, "1003", Some(AGENT as f32), None);
     registered(&e, "1003");
     let patient = patient_reaches(&e, '2', "1003");
@@ -100,7 +83,7 @@ fn the_agent_holds_and_mutes_and_each_side_hears_what_it_should() {
 
 #[test]
 fn the_agent_consults_a_colleague_returns_then_transfers_blind_by_refer() {
-    let e = engine("xfer-refer", &[]);
+    let e = media_engine("xfer-refer", &[]);
     let agent = Phone::start(&e, "1003", Some(AGENT as f32), None);
     let colleague = Phone::start(&e, "1005", Some(COLLEAGUE as f32), None);
     let department = Phone::start(&e, "2001", Some(DEPARTMENT as f32), None);
@@ -154,7 +137,7 @@ fn the_agent_consults_a_colleague_returns_then_transfers_blind_by_refer() {
 
 #[test]
 fn an_operators_transfer_that_is_not_answered_comes_back_to_the_operator() {
-    let e = engine("xfer-operator", &["features.transfer_ring_seconds=5"]);
+    let e = media_engine("xfer-operator", &["features.transfer_ring_seconds=5"]);
     let operator = Phone::start(&e, "1100", Some(AGENT as f32), None);
     let department = Phone::ringing_only(&e, "2002");
     registered(&e, "1100");
@@ -195,7 +178,7 @@ fn an_operators_transfer_that_is_not_answered_comes_back_to_the_operator() {
 
 #[test]
 fn the_agents_softphone_transfers_attended_with_refer_and_replaces() {
-    let e = engine("xfer-attended", &[]);
+    let e = media_engine("xfer-attended", &[]);
     let agent = Phone::start(&e, "1003", Some(AGENT as f32), None);
     let colleague = Phone::start(&e, "1005", Some(COLLEAGUE as f32), None);
     registered(&e, "1003");
@@ -240,7 +223,7 @@ fn the_agents_softphone_transfers_attended_with_refer_and_replaces() {
 
 #[test]
 fn an_agent_pauses_and_unpauses_by_dialling_service_codes() {
-    let e = engine("xfer-service", &[]);
+    let e = media_engine("xfer-service", &[]);
     let pause = Phone::start(&e, "1003", None, Some("*733"));
     let log = wait_for(&e, &["agent service code", "agent=1003"], 15);
     assert!(log.contains("outcome=\"agent-paused\""), "{log}");

@@ -498,3 +498,29 @@ pub fn runs_follow(runs: &[(char, usize)], pattern: &[(char, usize)]) -> bool {
     }
     want.peek().is_none()
 }
+
+/// `rtp.port_range=...` with `ports` ports just below a free one: clear of the ranges that
+/// tests running at the same time pick.
+pub fn rtp_range(ports: u16) -> String {
+    let p = free_port() & !1;
+    format!(
+        "rtp.port_range={}-{}",
+        p.saturating_sub(ports + 100).max(10_000),
+        p.saturating_sub(100).max(10_000 + ports)
+    )
+}
+
+/// The engine for a test with calls and media: Monday 10:00 in Shanghai (every service
+/// open), its own RTP ports, no spinning before media ticks (tests run side by side), no
+/// wrap-up; then `extra` settings.
+pub fn media_engine(name: &str, extra: &[&str]) -> Engine {
+    let rtp = rtp_range(200);
+    let mut sets = vec![
+        "ivr.clock_start=2026-11-23T10:00:00+08:00",
+        rtp.as_str(),
+        "rtp.timer_spin_ms=0",
+        "acd.wrap_up_seconds=0",
+    ];
+    sets.extend_from_slice(extra);
+    Engine::start(name, &sets)
+}

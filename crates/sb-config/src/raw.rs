@@ -304,15 +304,10 @@ fn star74() -> Spanned<String> {
     code("*74")
 }
 fn reasons() -> Spanned<std::collections::BTreeMap<String, String>> {
-    let m = [
-        ("1", "break"),
-        ("2", "lunch"),
-        ("3", "meeting"),
-        ("4", "training"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let m = crate::model::FeatureCodes::default()
+        .pause_reasons
+        .into_iter()
+        .collect();
     Spanned::new(0..0, m)
 }
 

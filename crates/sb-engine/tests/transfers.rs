@@ -26,19 +26,6 @@ fn leg_port(n: u16) -> u16 {
     30_000 + 2 * n
 }
 
-/// The last INVITE the engine sent to `user`'s phone.
-fn invite_to(s: &Sim, user: &str) -> Option<Request> {
-    s.inbox.iter().rev().find_map(|m| match m {
-        Message::Request(r)
-            if r.method == Method::Invite
-                && r.uri.as_sip().and_then(|u| u.user.as_deref()) == Some(user) =>
-        {
-            Some(r.clone())
-        }
-        _ => None,
-    })
-}
-
 /// Requests of `method` the engine sent in the dialog with Call-ID `call_id`.
 fn sent_in(s: &Sim, method: Method, call_id: &str) -> Vec<Request> {
     s.inbox

@@ -396,32 +396,14 @@ impl Engine {
     /// One frame of silence to leg `id`'s phone (its agent holds the patient), unless the
     /// agent talks to a colleague on it meanwhile.
     pub(super) fn leg_silence(&mut self, now: Instant, id: LegId) {
-        let Some(leg) = self
+        if self
             .legs
-            .get_mut(&id)
-            .filter(|l| l.connected && !l.on_consult)
-        else {
-            return;
-        };
-        let (Some(rtp), Some(media), Some(port)) = (leg.rtp.as_mut(), leg.media.as_ref(), leg.port)
-        else {
-            return;
-        };
-        let codec = media.codec;
-        match (rtp.remote(), media.direction.sends()) {
-            (Some(to), true) => {
-                let locked = rtp.locked(now);
-                self.rtp_out.push(port, to, locked, |buf| {
-                    rtp.write_packet(
-                        buf,
-                        codec.payload_type(),
-                        false,
-                        super::silence(codec),
-                        FRAME as u32,
-                    )
-                });
-            }
-            _ => rtp.skip(FRAME as u32),
+            .get(&id)
+            .is_some_and(|l| l.connected && !l.on_consult)
+        {
+            send_frame(&mut self.legs, &mut self.rtp_out, now, id, |c, f| {
+                f.copy_from_slice(super::silence(c))
+            });
         }
     }
 
@@ -699,14 +681,25 @@ fn relay(
     });
 }
 
-/// One mixed frame to leg `id`'s phone, in its codec (a three-way call). A free function
-/// over the legs, so the patient's call may stay borrowed meanwhile.
+/// One mixed frame to leg `id`'s phone, in its codec (a three-way call).
 pub(super) fn send_pcm(
     legs: &mut super::IdMap<LegId, AgentLeg>,
     out: &mut RtpQueue,
     now: Instant,
     id: LegId,
     pcm: &[i16; FRAME],
+) {
+    send_frame(legs, out, now, id, |c, f| c.encode(pcm, f));
+}
+
+/// One 20 ms frame the engine makes (`fill` writes it in the leg's codec) to leg `id`'s
+/// phone. A free function over the legs, so a patient's call may stay borrowed meanwhile.
+fn send_frame(
+    legs: &mut super::IdMap<LegId, AgentLeg>,
+    out: &mut RtpQueue,
+    now: Instant,
+    id: LegId,
+    fill: impl FnOnce(Codec, &mut [u8; FRAME]),
 ) {
     let Some(leg) = legs.get_mut(&id) else {
         return;
@@ -719,7 +712,7 @@ pub(super) fn send_pcm(
     match (rtp.remote(), media.direction.sends()) {
         (Some(to), true) => {
             let mut frame = [0u8; FRAME];
-            codec.encode(pcm, &mut frame);
+            fill(codec, &mut frame);
             let locked = rtp.locked(now);
             out.push(port, to, locked, |buf| {
                 rtp.write_packet(buf, codec.payload_type(), false, &frame, FRAME as u32)

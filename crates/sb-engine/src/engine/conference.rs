@@ -4,7 +4,7 @@
 //! two, encoded in its own codec (so the legs may differ, PCMU and PCMA). A muted agent is
 //! left out of what the patient hears.
 
-use super::{Control, ControlError, Engine, EngineEvent, LegId};
+use super::{Control, ControlError, Engine, LegId};
 use crate::call::CallId;
 use sb_media::negotiate::Codec;
 use sb_media::prompt::FRAME;
@@ -94,35 +94,20 @@ impl Engine {
         id: CallId,
         by: Control,
     ) -> Result<(), ControlError> {
-        let leg = self.agent_leg_of(id)?;
-        let Some(c) = self.legs.get(&leg).and_then(|l| l.consult) else {
-            return Err(ControlError::NotConsulting);
-        };
-        let Some(to) = self
-            .legs
-            .get(&c)
-            .filter(|l| l.connected)
-            .map(|l| l.agent.0.clone())
-        else {
+        let c = self.consultation(id)?;
+        if !c.answered {
             return Err(ControlError::NotAnswered);
-        };
+        }
         if self.calls.get(&id).is_some_and(|c| c.mix.is_some()) {
             return Ok(());
         }
-        let Some(l) = self.legs.get_mut(&leg) else {
-            return Err(ControlError::NotBridged);
-        };
-        l.on_consult = false;
-        let agent = l.agent.0.clone();
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.mix = Some(Box::new(Mix::new(leg, c)));
+        if let Some(l) = self.legs.get_mut(&c.leg) {
+            l.on_consult = false;
         }
-        self.events.push_back(EngineEvent::Consult {
-            call: id,
-            agent,
-            to,
-            step: "joined",
-        });
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.mix = Some(Box::new(Mix::new(c.leg, c.colleague_leg)));
+        }
+        self.consult_step(id, &c, "joined");
         if self.calls.get(&id).is_some_and(|c| c.held_by.is_some()) {
             self.set_hold(now, id, false, by);
         }

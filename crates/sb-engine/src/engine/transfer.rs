@@ -32,6 +32,15 @@ pub(super) enum Purpose {
 /// with neither, the call ends.
 pub(super) type Fallback = Vec<(String, &'static str)>;
 
+/// A consultation under way: the agent's leg, the colleague's, their extensions.
+pub(super) struct Consultation {
+    pub(super) leg: LegId,
+    pub(super) colleague_leg: LegId,
+    pub(super) agent: String,
+    pub(super) colleague: String,
+    pub(super) answered: bool,
+}
+
 /// The queue every unplaceable call ends up with.
 const OPERATORS: &str = "operator";
 
@@ -337,6 +346,32 @@ impl Engine {
         self.hang_up_leg(now, c);
     }
 
+    /// The consultation under way on call `id`: who consults whom, and whether the
+    /// colleague has answered.
+    pub(super) fn consultation(&self, id: CallId) -> Result<Consultation, ControlError> {
+        let leg = self.agent_leg_of(id)?;
+        let a = self.legs.get(&leg).ok_or(ControlError::NotBridged)?;
+        let c = a.consult.ok_or(ControlError::NotConsulting)?;
+        let colleague = self.legs.get(&c).ok_or(ControlError::NotConsulting)?;
+        Ok(Consultation {
+            leg,
+            colleague_leg: c,
+            agent: a.agent.0.clone(),
+            colleague: colleague.agent.0.clone(),
+            answered: colleague.connected,
+        })
+    }
+
+    /// One step of a consultation, as an event.
+    pub(super) fn consult_step(&mut self, id: CallId, c: &Consultation, step: &'static str) {
+        self.events.push_back(EngineEvent::Consult {
+            call: id,
+            agent: c.agent.clone(),
+            to: c.colleague.clone(),
+            step,
+        });
+    }
+
     /// Back to the patient: the colleague is hung up.
     pub fn consult_back(
         &mut self,
@@ -344,24 +379,10 @@ impl Engine {
         id: CallId,
         by: Control,
     ) -> Result<(), ControlError> {
-        let leg = self.agent_leg_of(id)?;
-        let Some(c) = self.legs.get(&leg).and_then(|l| l.consult) else {
-            return Err(ControlError::NotConsulting);
-        };
-        let to = self.legs.get(&c).map(|l| l.agent.0.clone());
-        self.end_consult_leg(now, leg);
-        self.rebase(leg);
-        let agent = self
-            .legs
-            .get(&leg)
-            .map(|l| l.agent.0.clone())
-            .unwrap_or_default();
-        self.events.push_back(EngineEvent::Consult {
-            call: id,
-            agent,
-            to: to.unwrap_or_default(),
-            step: "ended",
-        });
+        let c = self.consultation(id)?;
+        self.end_consult_leg(now, c.leg);
+        self.rebase(c.leg);
+        self.consult_step(id, &c, "ended");
         if self.calls.get(&id).is_some_and(|c| c.held_by.is_some()) {
             self.set_hold(now, id, false, by);
         }
@@ -376,38 +397,26 @@ impl Engine {
         id: CallId,
         by: Control,
     ) -> Result<(), ControlError> {
-        let leg = self.agent_leg_of(id)?;
-        let Some(c) = self.legs.get(&leg).and_then(|l| l.consult) else {
-            return Err(ControlError::NotConsulting);
-        };
-        let Some(to) = self
-            .legs
-            .get(&c)
-            .filter(|l| l.connected)
-            .map(|l| l.agent.0.clone())
-        else {
+        let c = self.consultation(id)?;
+        if !c.answered {
             return Err(ControlError::NotAnswered);
-        };
+        }
         if self.calls.get(&id).is_some_and(|c| c.mix.is_some()) {
             return Err(ControlError::Joined);
         }
-        let Some(l) = self.legs.get_mut(&leg) else {
+        let Some(l) = self.legs.get_mut(&c.leg) else {
             return Err(ControlError::NotBridged);
         };
         l.on_consult = !l.on_consult;
-        let (on, agent) = (l.on_consult, l.agent.0.clone());
-        self.rebase(leg);
+        let on = l.on_consult;
+        self.rebase(c.leg);
         self.set_hold(now, id, on, by);
-        self.events.push_back(EngineEvent::Consult {
-            call: id,
-            agent,
-            to,
-            step: if on {
-                "swapped_to_colleague"
-            } else {
-                "swapped_to_patient"
-            },
-        });
+        let step = if on {
+            "swapped_to_colleague"
+        } else {
+            "swapped_to_patient"
+        };
+        self.consult_step(id, &c, step);
         Ok(())
     }
 
@@ -419,42 +428,30 @@ impl Engine {
         id: CallId,
         by: Control,
     ) -> Result<(), ControlError> {
-        let leg = self.agent_leg_of(id)?;
-        let Some(c) = self.legs.get(&leg).and_then(|l| l.consult) else {
-            return Err(ControlError::NotConsulting);
-        };
-        let Some((to, answered)) = self.legs.get(&c).map(|l| (l.agent.0.clone(), l.connected))
-        else {
-            return Err(ControlError::NotConsulting);
-        };
-        if !answered {
-            self.end_consult_leg(now, leg);
-            return self.transfer(now, id, &to, by);
+        let c = self.consultation(id)?;
+        if !c.answered {
+            self.end_consult_leg(now, c.leg);
+            return self.transfer(now, id, &c.colleague, by);
         }
-        let agent = self
-            .legs
-            .get(&leg)
-            .map(|l| l.agent.0.clone())
-            .unwrap_or_default();
         self.events.push_back(EngineEvent::Transfer {
             call: id,
-            from: agent,
-            to,
+            from: c.agent,
+            to: c.colleague,
             kind: "attended",
             by: Some(by),
         });
         self.unjoin(now, id);
-        if let Some(l) = self.legs.get_mut(&leg) {
+        if let Some(l) = self.legs.get_mut(&c.leg) {
             l.consult = None;
             l.on_consult = false;
         }
-        if let Some(l) = self.legs.get_mut(&c) {
+        if let Some(l) = self.legs.get_mut(&c.colleague_leg) {
             l.purpose = Purpose::Transfer { then: Vec::new() };
         }
         self.acd_call_over(now, id);
         self.set_mute(now, id, false, by);
-        self.drop_leg(now, leg, true);
-        self.bridge_leg(id, c);
+        self.drop_leg(now, c.leg, true);
+        self.bridge_leg(id, c.colleague_leg);
         if self.calls.get(&id).is_some_and(|c| c.held_by.is_some()) {
             self.set_hold(now, id, false, by);
         }

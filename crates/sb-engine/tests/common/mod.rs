@@ -323,8 +323,19 @@ pub fn register_agent(s: &mut Sim, agent: &str, at: &str) {
 
 /// The last INVITE the engine sent (to an agent's phone).
 pub fn invite_to_agent(s: &Sim) -> Option<Request> {
+    last_invite(s, |_| true)
+}
+
+/// The last INVITE the engine sent to `user`'s phone.
+pub fn invite_to(s: &Sim, user: &str) -> Option<Request> {
+    last_invite(s, |r| {
+        r.uri.as_sip().and_then(|u| u.user.as_deref()) == Some(user)
+    })
+}
+
+fn last_invite(s: &Sim, which: impl Fn(&Request) -> bool) -> Option<Request> {
     s.inbox.iter().rev().find_map(|m| match m {
-        Message::Request(r) if r.method == Method::Invite => Some(r.clone()),
+        Message::Request(r) if r.method == Method::Invite && which(r) => Some(r.clone()),
         _ => None,
     })
 }
