@@ -539,9 +539,16 @@ fn consult_swap_complete_and_transfer_over_http() {
     assert_eq!(status, 400, "{text}");
     assert_eq!(error_of(&text), "to: `9999` is not another extension");
 
-    let (status, text) = act("consult", "{\"to\": \"1005\"}");
+    let (status, text) = act("consult", "{\"queue\": \"nope\"}");
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(error_of(&text), "queue: no queue `nope`");
+    let (status, text) = act("consult", "{\"to\": \"1005\", \"queue\": \"complaints\"}");
+    assert_eq!(status, 400, "{text}");
+    assert!(error_of(&text).contains("one of"), "{text}");
+    // Whoever is free in the complaints queue (1005 and 1006; only 1005 has a phone).
+    let (status, text) = act("consult", "{\"queue\": \"complaints\"}");
     assert_eq!(status, 200, "{text}");
-    wait(&["consultation", "step=\"answered\""]);
+    wait(&["consultation", "to=1005", "step=\"answered\""]);
     let (status, text) = act("consult", "{\"to\": \"1005\"}");
     assert_eq!(status, 409, "a second consultation: {text}");
     let (status, text) = act("hold", "{\"on\": false}");

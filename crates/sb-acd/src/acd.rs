@@ -280,6 +280,18 @@ impl Acd {
         Some(Duration::from_millis(ms as u64))
     }
 
+    /// The member of `queue` who is free and has been idle longest, for a colleague's
+    /// question (a consultation, outside the queue's own offers).
+    pub fn free_member(&self, queue: &str) -> Option<&AgentId> {
+        let q = *self.by_name.get(queue)?;
+        self.members[q]
+            .iter()
+            .map(|(a, _)| *a)
+            .filter(|&a| self.agents[a].available() && self.agents[a].queues.contains(&q))
+            .min_by_key(|&a| self.agents[a].idle_since)
+            .map(|a| &self.agents[a].id)
+    }
+
     pub fn has_queue(&self, name: &str) -> bool {
         self.by_name.contains_key(name)
     }

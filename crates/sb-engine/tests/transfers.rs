@@ -807,3 +807,91 @@ fn after_hours_the_dialplan_rings_the_roster_in_turn_then_the_operators() {
     );
     assert_eq!(s.engine.calls(), 1, "the patient is still on the line");
 }
+
+#[test]
+fn an_agent_consults_whoever_is_free_in_a_queue() {
+    use sb_engine::{CallAction, ControlError};
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "1005", COLLEAGUE);
+    let _inv = bridged_to_1003(&mut s);
+    let call = s.engine.live_calls()[0].id;
+    let now = s.clock.now();
+    assert_eq!(
+        s.engine.call_action(
+            now,
+            call,
+            CallAction::ConsultQueue("nope".into()),
+            Control::Api
+        ),
+        Err(ControlError::NoSuchQueue("nope".into()))
+    );
+    // 1003 (on this call) and 1005 are the consultation queue's registered members: 1005.
+    s.engine
+        .call_action(
+            now,
+            call,
+            CallAction::ConsultQueue("consultation".into()),
+            Control::Api,
+        )
+        .expect("a free member");
+    s.pump();
+    let c = invite_to(&s, "1005").expect("1005 rings");
+    rings_at(&mut s, COLLEAGUE, &c);
+    answers_at(&mut s, COLLEAGUE, "1005", &c, COLLEAGUE_SDP);
+    assert_eq!(consult_steps(&s), ["ringing", "answered"]);
+    assert_eq!(agent_state(&s, "1005"), "on_call");
+    // Nobody else of the complaints queue (1005, 1006) is free now.
+    let now = s.clock.now();
+    s.engine
+        .call_action(now, call, CallAction::Back, Control::Api)
+        .expect("back");
+    s.pump();
+    // 1005 is free again once the consultation is over; 1006 has no phone.
+    assert_eq!(agent_state(&s, "1005"), "available");
+    let now = s.clock.now();
+    s.engine
+        .call_action(
+            now,
+            call,
+            CallAction::ConsultQueue("complaints".into()),
+            Control::Api,
+        )
+        .expect("1005 again");
+    s.pump();
+    let now = s.clock.now();
+    assert_eq!(
+        s.engine
+            .call_action(now, call, CallAction::Back, Control::Api),
+        Ok(())
+    );
+    s.pump();
+    // With 1005 on another call, the complaints queue has nobody free.
+    let mut seq = 500u16;
+    agent_keys(&mut s, &mut seq, "*31005#");
+    let now = s.clock.now();
+    assert_eq!(
+        s.engine.call_action(
+            now,
+            call,
+            CallAction::ConsultQueue("complaints".into()),
+            Control::Api
+        ),
+        Err(ControlError::Consulting),
+        "one consultation at a time"
+    );
+    agent_keys(&mut s, &mut seq, "*0");
+    register_agent(&mut s, "2001", DEPT);
+    // 2001 calls 1005 directly: 1005 is busy for the ACD, and so for a consultation.
+    let r = dial_from(&mut s, DEPT, "2001", "1005", "busy-1", DEPT_SDP);
+    assert_eq!(r.status, 180);
+    let now = s.clock.now();
+    assert_eq!(
+        s.engine.call_action(
+            now,
+            call,
+            CallAction::ConsultQueue("complaints".into()),
+            Control::Api
+        ),
+        Err(ControlError::NobodyFree("complaints".into()))
+    );
+}

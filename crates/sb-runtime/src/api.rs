@@ -230,6 +230,15 @@ struct To {
     to: String,
 }
 
+/// The body of consult: `{"to": "1005"}`, or `{"queue": "consultation"}` for whichever
+/// member of the queue is free.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsultTarget {
+    to: Option<String>,
+    queue: Option<String>,
+}
+
 /// `POST /api/v1/calls/{id}/hold`, `.../mute` (body `{"on": bool}`), `.../hangup`,
 /// `.../transfer` and `.../consult` (body `{"to": "extension"}`), and during a
 /// consultation `.../back`, `.../swap`, `.../complete`.
@@ -259,7 +268,22 @@ async fn call_action(
         "mute" => CallAction::Mute(on()?),
         "hangup" => CallAction::HangUp,
         "transfer" => CallAction::Transfer(to()?),
-        "consult" => CallAction::Consult(to()?),
+        "consult" => {
+            let t = serde_json::from_slice::<ConsultTarget>(&body).map_err(|e| {
+                bad(format!(
+                    "body: {e} (expected {{\"to\": \"extension\"}} or {{\"queue\": \"name\"}})"
+                ))
+            })?;
+            match (t.to, t.queue) {
+                (Some(to), None) => CallAction::Consult(to),
+                (None, Some(q)) => CallAction::ConsultQueue(q),
+                _ => {
+                    return Err(bad(
+                        "body: give one of `to` (an extension) and `queue`".to_string(),
+                    ))
+                }
+            }
+        }
         "back" => CallAction::Back,
         "swap" => CallAction::Swap,
         "complete" => CallAction::Complete,
@@ -302,6 +326,12 @@ fn outcome(
             StatusCode::BAD_REQUEST,
             format!("to: `{e}` is not another extension"),
         ),
+        Reply::Failed(ControlError::NoSuchQueue(q)) => {
+            (StatusCode::BAD_REQUEST, format!("queue: no queue `{q}`"))
+        }
+        Reply::Failed(e @ ControlError::NobodyFree(_)) => {
+            (StatusCode::CONFLICT, format!("{subject}: {e}"))
+        }
         Reply::Failed(
             e @ (ControlError::Consulting
             | ControlError::NotConsulting

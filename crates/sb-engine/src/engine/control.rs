@@ -163,6 +163,9 @@ pub enum ControlError {
     NotAnswered,
     /// The three are joined: back, complete or hang up instead.
     Joined,
+    NoSuchQueue(String),
+    /// Nobody in the queue is free to be consulted.
+    NobodyFree(String),
 }
 
 impl std::fmt::Display for ControlError {
@@ -177,6 +180,8 @@ impl std::fmt::Display for ControlError {
             ControlError::NotConsulting => write!(f, "no consultation under way"),
             ControlError::NotAnswered => write!(f, "the colleague has not answered"),
             ControlError::Joined => write!(f, "the patient, agent and colleague are joined"),
+            ControlError::NoSuchQueue(q) => write!(f, "no queue {q}"),
+            ControlError::NobodyFree(q) => write!(f, "nobody in queue {q} is free"),
         }
     }
 }
@@ -192,6 +197,8 @@ pub enum CallAction {
     Transfer(String),
     /// Consult an extension, the patient on hold.
     Consult(String),
+    /// Consult whichever member of this queue is free (the one idle longest).
+    ConsultQueue(String),
     /// End the consultation, back to the patient.
     Back,
     /// Talk to the other party of a consultation.
@@ -346,6 +353,7 @@ impl Engine {
             }
             CallAction::Transfer(to) => self.transfer(now, id, &to, by),
             CallAction::Consult(to) => self.consult(now, id, &to, by),
+            CallAction::ConsultQueue(q) => self.consult_queue(now, id, &q, by),
             CallAction::Back => self.consult_back(now, id, by),
             CallAction::Swap => self.consult_swap(now, id, by),
             CallAction::Complete => self.consult_complete(now, id, by),

@@ -283,6 +283,29 @@ impl Engine {
         Ok(())
     }
 
+    /// Consults whichever member of `queue` is free, the one idle longest (the ACD's own
+    /// choice of a free agent): their phone rings like any consultation, and the ACD
+    /// offers them no patient meanwhile.
+    pub fn consult_queue(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        queue: &str,
+        by: Control,
+    ) -> Result<(), ControlError> {
+        if !self.acd.has_queue(queue) {
+            return Err(ControlError::NoSuchQueue(queue.to_string()));
+        }
+        let leg = self.agent_leg_of(id)?;
+        if self.legs.get(&leg).is_some_and(|l| l.consult.is_some()) {
+            return Err(ControlError::Consulting);
+        }
+        let Some(to) = self.acd.free_member(queue).map(|a| a.0.clone()) else {
+            return Err(ControlError::NobodyFree(queue.to_string()));
+        };
+        self.consult(now, id, &to, by)
+    }
+
     pub(super) fn consult_answered(&mut self, _now: Instant, leg: LegId, agent: LegId) {
         let Some(l) = self.legs.get_mut(&leg) else {
             return;
