@@ -23,6 +23,8 @@ pub struct Extension {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queue {
     pub name: String,
+    /// Transfers and consultations reach the queue by this number.
+    pub number: Option<String>,
     pub agents: Vec<String>,
     pub strategy: QueueStrategy,
     /// (agent, skill level), in the order of `agents`.
@@ -158,6 +160,14 @@ impl Model {
     /// The region of a caller's number by the longest matching prefix.
     pub fn region_of(&self, number: &str) -> Option<&str> {
         region_of(&self.regions, number)
+    }
+
+    /// (number, queue) for every queue with a number.
+    pub fn queue_numbers(&self) -> Vec<(String, String)> {
+        self.queues
+            .iter()
+            .filter_map(|q| q.number.clone().map(|n| (n, q.name.clone())))
+            .collect()
     }
 
     /// What a dialplan may transfer to: every extension, and the on-duty number.

@@ -401,6 +401,9 @@ pub struct Extension {
 #[serde(deny_unknown_fields)]
 pub struct Queue {
     pub name: Spanned<String>,
+    /// Agents and operators transfer or consult to the queue by this number.
+    #[serde(default)]
+    pub number: Option<Spanned<String>>,
     pub agents: Vec<Spanned<String>>,
     /// longest-idle (default), round-robin, ring-all, fewest-calls or skills.
     #[serde(default)]

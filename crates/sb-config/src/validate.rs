@@ -601,10 +601,29 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
 
     let mut queues = Vec::new();
     let mut queue_names: HashMap<&str, ()> = HashMap::new();
+    let mut queue_numbers: HashMap<&str, &str> = HashMap::new();
     for q in &raw.queues {
         let name = q.name.get_ref().as_str();
         if queue_names.insert(name, ()).is_some() {
             c.error("SB107", &q.name, format!("queue `{name}` is defined twice"));
+        }
+        if let Some(n) = &q.number {
+            let v = n.get_ref().as_str();
+            let roster = raw.roster.number.as_ref().map(|r| r.get_ref().as_str());
+            let clash = if !is_number(v) {
+                Some("must be digits".to_string())
+            } else if seen.contains_key(v) {
+                Some("is an extension".to_string())
+            } else if v == number.get_ref() || roster == Some(v) {
+                Some("is the hospital or the on-duty number".to_string())
+            } else {
+                queue_numbers
+                    .insert(v, name)
+                    .map(|other| format!("is queue `{other}`'s number too"))
+            };
+            if let Some(why) = clash {
+                c.error("SB124", n, format!("queue `{name}`: number {v} {why}"));
+            }
         }
         for a in &q.agents {
             if !seen.contains_key(a.get_ref().as_str()) {
@@ -686,6 +705,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             .collect();
         queues.push(model::Queue {
             name: name.to_string(),
+            number: q.number.as_ref().map(|n| n.get_ref().clone()),
             agents,
             strategy,
             levels,

@@ -206,8 +206,8 @@ fn reports_regions_and_api_tokens_are_checked() {
 #[test]
 fn a_queue_may_offer_callbacks_instead_of_the_operators() {
     let text = shipped().text.replace(
-        "name = \"complaints\"\nagents = [\"1005\", \"1006\"]",
-        "name = \"complaints\"\nagents = [\"1005\", \"1006\"]\noverflow = \"callback\"",
+        "name = \"complaints\"\nnumber = \"3003\"\nagents = [\"1005\", \"1006\"]",
+        "name = \"complaints\"\nnumber = \"3003\"\nagents = [\"1005\", \"1006\"]\noverflow = \"callback\"",
     );
     let m = load(
         Source {
@@ -316,6 +316,29 @@ fn feature_codes_are_configured_and_checked() {
     assert_eq!(errs[0].code, "SB123");
     let errs = load(shipped(), &["features.transfer_ring_seconds=2".into()]).expect_err("short");
     assert_eq!(errs[0].code, "SB112");
+    // Queue numbers: digits, and no other number's.
+    assert_eq!(
+        m.queue_numbers()[0],
+        ("3001".to_string(), "appointments".to_string())
+    );
+    for (bad, says, at) in [
+        ("number = \"1003\"", "is an extension", "number = \"3001\""),
+        // Told where the number comes the second time.
+        (
+            "number = \"3002\"",
+            "is queue `appointments`'s number too",
+            "number = \"3002\"",
+        ),
+        ("number = \"x1\"", "must be digits", "number = \"3001\""),
+    ] {
+        let mut src = shipped();
+        src.text = src.text.replace("number = \"3001\"", bad);
+        let errs = load(src, &[]).expect_err(bad);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!(errs[0].code, "SB124");
+        assert!(errs[0].message.contains(says), "{errs:#?}");
+        assert_eq!(errs[0].line, line_of(at));
+    }
     // The on-duty number: digits, not an extension, and someone on the roster.
     assert_eq!(m.roster_number.as_deref(), Some("2000"));
     for (bad, says) in [

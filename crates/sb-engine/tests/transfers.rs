@@ -895,3 +895,33 @@ fn an_agent_consults_whoever_is_free_in_a_queue() {
         Err(ControlError::NobodyFree("complaints".into()))
     );
 }
+
+#[test]
+fn queue_numbers_take_transfers_and_consultations() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "1005", COLLEAGUE);
+    let inv = bridged_to_1003(&mut s);
+    let mut seq = 100u16;
+    // *3 3003 #: the complaints queue's free member (1005) is consulted.
+    agent_keys(&mut s, &mut seq, "*33003#");
+    let c = invite_to(&s, "1005").expect("1005 rings");
+    assert_eq!(consult_steps(&s), ["ringing"]);
+    agent_keys(&mut s, &mut seq, "*0");
+    assert!(!sent_in(&s, Method::Cancel, &c.core.call_id).is_empty());
+    // *4 3001 #: the patient goes into the appointments queue, the agent is free.
+    agent_keys(&mut s, &mut seq, "*43001#");
+    assert_eq!(
+        transfers(&s),
+        [("1003".into(), "appointments".into(), "queue")]
+    );
+    assert_eq!(sent_in(&s, Method::Bye, &inv.core.call_id).len(), 1);
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::Queued { queue, .. } if queue == "appointments")));
+    assert_eq!(s.engine.live_calls()[0].state, "waiting");
+    assert_eq!(
+        s.engine.live_calls()[0].queue.as_deref(),
+        Some("appointments")
+    );
+}

@@ -139,6 +139,7 @@ impl Server {
             transfer_ring: model.transfer_ring,
             roster: model.on_duty.clone(),
             roster_number: model.roster_number.clone(),
+            queue_numbers: model.queue_numbers(),
         };
         let seed = u64::from_le_bytes(key[..8].try_into().unwrap_or([7; 8])) ^ 0x5EED;
         let acd = sb_engine::acd_from_model(model, now);

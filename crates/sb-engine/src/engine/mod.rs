@@ -134,6 +134,8 @@ pub struct EngineConfig {
     /// Who is on duty, in order of preference, and the number that rings them.
     pub roster: Vec<String>,
     pub roster_number: Option<String>,
+    /// (number, queue): agents transfer and consult to a queue by its number.
+    pub queue_numbers: Vec<(String, String)>,
 }
 
 /// What happened, for the logs, the events stream and (later) the call records.

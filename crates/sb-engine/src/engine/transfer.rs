@@ -56,14 +56,25 @@ impl Engine {
             .ok_or(ControlError::NotBridged)
     }
 
-    /// A transfer or consultation target must be one of our extensions (or the on-duty
-    /// number), not the agent.
+    /// A transfer or consultation target must be one of our extensions, the on-duty
+    /// number or a queue's number, and not the agent.
     fn check_target(&self, leg: LegId, to: &str) -> Result<(), ControlError> {
         let own = self.legs.get(&leg).is_some_and(|l| l.agent.0 == to);
-        if own || !(self.sip.has_user(to) || self.is_roster(to)) {
+        let known =
+            self.sip.has_user(to) || self.is_roster(to) || self.queue_by_number(to).is_some();
+        if own || !known {
             return Err(ControlError::UnknownExtension(to.to_string()));
         }
         Ok(())
+    }
+
+    /// The queue dialled by `number`, if it is a queue's number.
+    fn queue_by_number(&self, number: &str) -> Option<String> {
+        self.cfg
+            .queue_numbers
+            .iter()
+            .find(|(n, _)| n == number)
+            .map(|(_, q)| q.clone())
     }
 
     /// Whether `number` is the on-duty number (`roster.number`).
@@ -181,14 +192,22 @@ impl Engine {
             .map(|l| l.agent.0.clone())
             .unwrap_or_default();
         self.end_consult_leg(now, leg);
+        let queue = self.queue_by_number(to);
         self.events.push_back(EngineEvent::Transfer {
             call: id,
             from: agent.clone(),
-            to: to.to_string(),
-            kind: "blind",
+            to: queue.clone().unwrap_or_else(|| to.to_string()),
+            kind: if queue.is_some() { "queue" } else { "blind" },
             by: Some(by),
         });
         self.unbridge(now, id);
+        if let Some(q) = queue {
+            // Into the queue: the agent is done, the patient waits for its next agent.
+            self.drop_leg(now, leg, true);
+            self.acd_call_over(now, id);
+            self.enqueue(now, id, q);
+            return Ok(());
+        }
         // The agent stays on the call for the ACD until the target answers: no new offer
         // reaches them while the call may still come back.
         self.drop_leg(now, leg, true);
@@ -257,6 +276,9 @@ impl Engine {
             return Err(ControlError::Consulting);
         }
         self.check_target(leg, to)?;
+        if let Some(q) = self.queue_by_number(to) {
+            return self.consult_queue(now, id, &q, by);
+        }
         let agent = self
             .legs
             .get(&leg)

@@ -78,6 +78,7 @@ impl Sim {
             transfer_ring: Duration::from_secs(20),
             roster: model.on_duty.clone(),
             roster_number: model.roster_number.clone(),
+            queue_numbers: model.queue_numbers(),
         };
         let acd = sb_engine::acd_from_model(&model, clock.now());
         let engine = Engine::new(sip, assets.clone(), ecfg, acd, 99);
