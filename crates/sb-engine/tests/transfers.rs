@@ -925,3 +925,34 @@ fn queue_numbers_take_transfers_and_consultations() {
         Some("appointments")
     );
 }
+
+#[test]
+fn a_transfer_target_answering_with_unusable_media_counts_as_not_answered() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "2001", DEPT);
+    let _inv = bridged_to_1003(&mut s);
+    let mut seq = 100u16;
+    agent_keys(&mut s, &mut seq, "*42001#");
+    let dept = invite_to(&s, "2001").expect("the department rings");
+    // G.729 only: nothing we can use.
+    let g729 = DEPT_SDP.replace("RTP/AVP 0 101", "RTP/AVP 18");
+    answers_at(&mut s, DEPT, "2001", &dept, &g729);
+    assert_eq!(
+        sent_in(&s, Method::Bye, &dept.core.call_id).len(),
+        1,
+        "that phone is hung up"
+    );
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::TransferFailed {
+            reason: "unusable answer",
+            ..
+        }
+    )));
+    assert_eq!(
+        transfers(&s).last(),
+        Some(&("2001".into(), "1003".into(), "back")),
+        "back to the agent"
+    );
+    assert!(invite_to(&s, "1003").is_some_and(|i| i.core.call_id != dept.core.call_id));
+}

@@ -222,9 +222,12 @@ impl Engine {
             .zip(leg.our_sdp.as_ref())
             .and_then(|(ans, ours)| accept_answer(ours, &ans).ok());
         leg.dialog = Some(dialog.clone());
-        self.leg_by_dialog.insert(dialog, id);
+        self.leg_by_dialog.insert(dialog.clone(), id);
         let Some(neg) = neg else {
-            return self.drop_leg(now, id, true);
+            // An answer we cannot use (no SDP, no common codec): hang that phone up and
+            // treat it as not answered, so the offer, transfer or consultation moves on.
+            self.sip.send_in_dialog(now, &dialog, Method::Bye);
+            return self.leg_failed(now, id, 488, "unusable answer");
         };
         let seed = self.seed ^ (id.0 << 20) ^ 0xA6E7;
         leg.rtp = Some(RtpSession::new(now, seed, neg.remote));
