@@ -159,17 +159,13 @@ fn a_blind_transfer_by_feature_code_hands_the_patient_to_the_department() {
     assert_eq!(s.engine.calls(), 0);
 }
 
-#[test]
-fn a_refer_to_a_department_that_does_not_answer_comes_back_to_the_agent() {
-    let mut s = Sim::new(MONDAY + 10 * 3600);
-    register_agent(&mut s, "2001", DEPT);
-    let inv = bridged_to_1003(&mut s);
-
+/// The agent's phone sends REFER to 2001 on the patient's dialog.
+fn refer_to_2001(s: &mut Sim, inv: &Request) {
     in_leg(
-        &mut s,
+        s,
         AGENT,
         "1003",
-        &inv,
+        inv,
         "REFER",
         4,
         "Refer-To: <sip:2001@127.0.0.1>\nReferred-By: <sip:1003@127.0.0.1>\n",
@@ -184,16 +180,40 @@ fn a_refer_to_a_department_that_does_not_answer_comes_back_to_the_agent() {
         })
         .expect("the REFER is answered");
     assert_eq!(accepted.status, 202);
-    let notify = sent_in(&s, Method::Notify, &inv.core.call_id);
-    assert_eq!(notify.len(), 1, "one NOTIFY");
-    assert_eq!(notify[0].headers.get("Event"), Some("refer"));
-    assert!(notify[0]
-        .headers
-        .get("Subscription-State")
-        .is_some_and(|v| v.starts_with("terminated")));
+}
+
+/// The NOTIFYs sent in the dialog `call_id`: (sipfrag status line, subscription state).
+fn notifies(s: &Sim, call_id: &str) -> Vec<(String, String)> {
+    let mut seen = std::collections::HashSet::new();
+    sent_in(s, Method::Notify, call_id)
+        .iter()
+        // Once each: this phone never answers, so they are sent again.
+        .filter(|n| seen.insert(n.core.cseq.seq))
+        .map(|n| {
+            assert_eq!(n.headers.get("Event"), Some("refer"));
+            (
+                String::from_utf8_lossy(&n.body).trim().to_string(),
+                n.headers
+                    .get("Subscription-State")
+                    .unwrap_or_default()
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_refer_reports_progress_and_the_outcome_when_the_department_answers() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "2001", DEPT);
+    let inv = bridged_to_1003(&mut s);
+    refer_to_2001(&mut s, &inv);
     assert_eq!(
-        String::from_utf8_lossy(&notify[0].body).trim(),
-        "SIP/2.0 200 OK"
+        notifies(&s, &inv.core.call_id),
+        [("SIP/2.0 100 Trying".to_string(), "active".to_string())]
     );
     assert!(s.events.iter().any(|e| matches!(
         e,
@@ -203,7 +223,27 @@ fn a_refer_to_a_department_that_does_not_answer_comes_back_to_the_agent() {
             ..
         }
     )));
+    assert!(
+        sent_in(&s, Method::Bye, &inv.core.call_id).is_empty(),
+        "the transferring phone stays on the line meanwhile"
+    );
+    let dept = invite_to(&s, "2001").expect("the department rings");
+    rings_at(&mut s, DEPT, &dept);
+    answers_at(&mut s, DEPT, "2001", &dept, DEPT_SDP);
+    assert_eq!(
+        notifies(&s, &inv.core.call_id)[1],
+        ("SIP/2.0 200 OK".to_string(), "terminated".to_string())
+    );
+    assert_eq!(sent_in(&s, Method::Bye, &inv.core.call_id).len(), 1);
+    assert_eq!(bridged_to(&s), ["1003", "2001"]);
+}
 
+#[test]
+fn a_refer_to_a_department_that_does_not_answer_comes_back_on_the_same_line() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "2001", DEPT);
+    let inv = bridged_to_1003(&mut s);
+    refer_to_2001(&mut s, &inv);
     let dept = invite_to(&s, "2001").expect("the department rings");
     rings_at(&mut s, DEPT, &dept);
     // Nobody picks up for the transfer's ring time (20 s here).
@@ -221,6 +261,40 @@ fn a_refer_to_a_department_that_does_not_answer_comes_back_to_the_agent() {
         ("2001".into(), "1003".into(), "back"),
         "the call comes back to the agent"
     );
+    assert_eq!(
+        notifies(&s, &inv.core.call_id)[1],
+        (
+            "SIP/2.0 480 Temporarily Unavailable".to_string(),
+            "terminated".to_string()
+        )
+    );
+    assert_eq!(
+        invite_to(&s, "1003").map(|i| i.core.call_id),
+        Some(inv.core.call_id.clone()),
+        "no second ringing: the phone never left"
+    );
+    assert_eq!(bridged_to(&s), ["1003", "1003"]);
+    assert_eq!(agent_state(&s, "1003"), "on_call");
+    let mut seq = 300u16;
+    assert_eq!(
+        frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).len(),
+        1,
+        "the agent and the patient talk again"
+    );
+}
+
+#[test]
+fn a_refer_whose_phone_hung_up_rings_the_agent_again_when_unanswered() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    register_agent(&mut s, "2001", DEPT);
+    let inv = bridged_to_1003(&mut s);
+    refer_to_2001(&mut s, &inv);
+    // Many phones hang up as soon as the REFER is accepted (CSeq after the REFER's).
+    in_leg(&mut s, AGENT, "1003", &inv, "BYE", 5, "", "");
+    assert_eq!(s.engine.calls(), 1, "the patient stays");
+    let dept = invite_to(&s, "2001").expect("the department rings");
+    rings_at(&mut s, DEPT, &dept);
+    s.advance(20_500);
     let back = invite_to(&s, "1003").expect("the agent's phone rings again");
     assert_ne!(
         back.core.call_id, inv.core.call_id,
@@ -229,12 +303,10 @@ fn a_refer_to_a_department_that_does_not_answer_comes_back_to_the_agent() {
     agent_rings(&mut s, &back);
     agent_answers(&mut s, &back, AGENT_SDP);
     assert_eq!(bridged_to(&s), ["1003", "1003"]);
-    assert_eq!(agent_state(&s, "1003"), "on_call");
     let mut seq = 300u16;
     assert_eq!(
         frame_reaches(&mut s, leg_port(3), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).len(),
-        1,
-        "the agent and the patient talk again"
+        1
     );
 }
 

@@ -44,6 +44,8 @@ pub(super) struct AgentLeg {
     /// on it now (otherwise to the patient, after a swap).
     pub(super) consult: Option<LegId>,
     pub(super) on_consult: bool,
+    /// Its phone transferred the patient by REFER and waits, on the line, for the outcome.
+    pub(super) referred: bool,
     /// The agent's keys (RFC 4733), for feature codes.
     rfc4733: Rfc4733Receiver,
     pub(super) keys: FeatureKeys,
@@ -153,6 +155,7 @@ impl Engine {
                 ring_until,
                 consult: None,
                 on_consult: false,
+                referred: false,
                 rfc4733: Rfc4733Receiver::default(),
                 keys: FeatureKeys::default(),
             },

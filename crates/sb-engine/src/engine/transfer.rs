@@ -209,10 +209,38 @@ impl Engine {
             return Ok(());
         }
         // The agent stays on the call for the ACD until the target answers: no new offer
-        // reaches them while the call may still come back.
-        self.drop_leg(now, leg, true);
+        // reaches them while the call may still come back. A phone that transferred by
+        // REFER keeps its dialog until the outcome is known (it is told by NOTIFY, and the
+        // patient comes back on it); otherwise the agent's phone is hung up now.
+        if by == Control::Refer {
+            if let Some(l) = self.legs.get_mut(&leg) {
+                l.referred = true;
+            }
+        } else {
+            self.drop_leg(now, leg, true);
+        }
         self.ring_for_transfer(now, id, to, vec![(agent, "back")]);
         Ok(())
+    }
+
+    /// The leg whose phone transferred call `id` by REFER and waits for the outcome.
+    fn referred_leg(&self, id: CallId) -> Option<LegId> {
+        self.legs
+            .iter()
+            .find(|(_, l)| l.call == id && l.referred)
+            .map(|(l, _)| *l)
+    }
+
+    /// Tells the phone that transferred call `id` by REFER how it ended, and forgets that
+    /// it waits. Returns its leg.
+    fn refer_outcome(&mut self, now: Instant, id: CallId, frag: &str) -> Option<LegId> {
+        let leg = self.referred_leg(id)?;
+        let l = self.legs.get_mut(&leg)?;
+        l.referred = false;
+        if let Some(d) = l.dialog.clone() {
+            self.notify_refer(now, &d, frag, true);
+        }
+        Some(leg)
     }
 
     pub(super) fn transfer_answered(&mut self, now: Instant, leg: LegId) {
@@ -222,6 +250,9 @@ impl Engine {
         if self.acd.connected_to(AcdCall(call.0)) != Some(&who) {
             // Someone else has the patient now: the transferring agent's call is over.
             self.acd_call_over(now, call);
+        }
+        if let Some(r) = self.refer_outcome(now, call, "SIP/2.0 200 OK") {
+            self.drop_leg(now, r, true);
         }
         self.bridge_leg(call, leg);
     }
@@ -243,6 +274,24 @@ impl Engine {
         then: Fallback,
         reason: &'static str,
     ) {
+        if let Some(r) = self.refer_outcome(now, id, "SIP/2.0 480 Temporarily Unavailable") {
+            // The phone that transferred by REFER is still on the line: the patient comes
+            // back to it at once (RFC 5589 §6's recovery), no second ringing.
+            let agent = self.legs.get(&r).map(|l| l.agent.0.clone());
+            self.events.push_back(EngineEvent::TransferFailed {
+                call: id,
+                to: to.to_string(),
+                reason,
+            });
+            self.events.push_back(EngineEvent::Transfer {
+                call: id,
+                from: to.to_string(),
+                to: agent.unwrap_or_default(),
+                kind: "back",
+                by: None,
+            });
+            return self.bridge_leg(id, r);
+        }
         if self.next_after_failure(id, to, &then, reason) {
             self.ring_chain(now, id, then);
         }
@@ -544,7 +593,8 @@ impl Engine {
         }
         self.sip.respond(now, tx, 202, |b| b);
         if let Some(d) = dialog {
-            self.notify_refer(now, &d, "SIP/2.0 200 OK");
+            // Progress now; the outcome when the target answers or does not.
+            self.notify_refer(now, &d, "SIP/2.0 100 Trying", false);
         }
         let _ = self.transfer(now, call, &to, Control::Refer);
     }
@@ -590,7 +640,7 @@ impl Engine {
         let dialog = self.legs.get(&leg).and_then(|l| l.dialog.clone());
         self.sip.respond(now, tx, 202, |b| b);
         if let Some(d) = dialog {
-            self.notify_refer(now, &d, "SIP/2.0 200 OK");
+            self.notify_refer(now, &d, "SIP/2.0 200 OK", true);
         }
         let to = self
             .legs
@@ -623,13 +673,23 @@ impl Engine {
 
     /// The implicit subscription's only NOTIFY (RFC 3515 §2.4.4): `frag` as
     /// message/sipfrag, the subscription terminated with it.
-    fn notify_refer(&mut self, now: Instant, dialog: &sb_sip::dialog::DialogId, frag: &str) {
+    fn notify_refer(
+        &mut self,
+        now: Instant,
+        dialog: &sb_sip::dialog::DialogId,
+        frag: &str,
+        last: bool,
+    ) {
         let body = format!("{frag}\r\n").into_bytes();
+        let state = if last {
+            "terminated;reason=noresource"
+        } else {
+            "active;expires=120"
+        };
         self.sip
             .send_in_dialog_with(now, dialog, Method::Notify, |r| {
                 r.headers.push("Event", "refer");
-                r.headers
-                    .push("Subscription-State", "terminated;reason=noresource");
+                r.headers.push("Subscription-State", state);
                 r.headers
                     .push("Content-Type", "message/sipfrag;version=2.0");
                 r.body = body;
