@@ -11,7 +11,8 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --release -q --bin switchboard --example ivr_load
 work=$(mktemp -d)
 trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; [ -z "${KEEP:-}" ] || echo "kept $work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source bench/lib.sh
+port=$(free_sip_port)
 SWITCHBOARD_LOG=warn taskset -c 0 target/release/switchboard serve \
   --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
   --set rtp.port_range=20000-29999 --set ivr.clock_start=2026-11-23T10:00:00+08:00 \

@@ -1,5 +1,24 @@
-# Shared by the benchmarks with agents (bridge.sh, calls.sh); source it from the repository
-# root after `set -euo pipefail`.
+# Shared by the benchmarks; source it from the repository root after `set -euo pipefail`.
+
+# free_sip_port: a free UDP port for the engine's SIP, below the ephemeral range (32768 and
+# up) where the load tools bind thousands of media ports: an ephemeral pick once landed on
+# one of them.
+free_sip_port() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(1000):
+    p = random.randrange(15000, 20000)
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", p))
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(p)
+    break
+PY
+}
 
 # bench_setup AGENTS < FLOW: a scratch directory ($work) with the shipped dialplans and
 # prompts, the flow on standard input as dialplans/bench.toml (number 8100), and the demo
@@ -25,7 +44,7 @@ agents = ", ".join(f'"{3000 + k}"' for k in range(n))
 out.append(f'\n[[queues]]\nname = "bench"\nagents = [{agents}]\nmax_waiting = 100000\nmax_wait_seconds = 3600\n')
 sys.stdout.write("".join(out))
 PY
-  port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_sip_port)
 }
 
 # bench_engine [--set KEY=VALUE ...]: the release engine on that configuration, pinned to

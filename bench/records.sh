@@ -13,7 +13,8 @@ command -v sipp >/dev/null || { echo "sipp is not installed (apt-get install sip
 cargo build --release -q --bin switchboard
 work=$(mktemp -d)
 trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source bench/lib.sh
+port=$(free_sip_port)
 SWITCHBOARD_LOG=warn taskset -c 0 target/release/switchboard serve \
   --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
   --set rtp.port_range=20000-40000 --set rtp.timer_spin_ms=0 \

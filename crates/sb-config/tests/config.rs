@@ -206,8 +206,8 @@ fn reports_regions_and_api_tokens_are_checked() {
 #[test]
 fn a_queue_may_offer_callbacks_instead_of_the_operators() {
     let text = shipped().text.replace(
-        "name = \"complaints\"\nnumber = \"3003\"\nagents = [\"1005\", \"1006\"]",
-        "name = \"complaints\"\nnumber = \"3003\"\nagents = [\"1005\", \"1006\"]\noverflow = \"callback\"",
+        "name = \"complaints\"\nnumber = \"6003\"\nagents = [\"1005\", \"1006\"]",
+        "name = \"complaints\"\nnumber = \"6003\"\nagents = [\"1005\", \"1006\"]\noverflow = \"callback\"",
     );
     let m = load(
         Source {
@@ -319,20 +319,20 @@ fn feature_codes_are_configured_and_checked() {
     // Queue numbers: digits, and no other number's.
     assert_eq!(
         m.queue_numbers()[0],
-        ("3001".to_string(), "appointments".to_string())
+        ("6001".to_string(), "appointments".to_string())
     );
     for (bad, says, at) in [
-        ("number = \"1003\"", "is an extension", "number = \"3001\""),
+        ("number = \"1003\"", "is an extension", "number = \"6001\""),
         // Told where the number comes the second time.
         (
-            "number = \"3002\"",
+            "number = \"6002\"",
             "is queue `appointments`'s number too",
-            "number = \"3002\"",
+            "number = \"6002\"",
         ),
-        ("number = \"x1\"", "must be digits", "number = \"3001\""),
+        ("number = \"x1\"", "must be digits", "number = \"6001\""),
     ] {
         let mut src = shipped();
-        src.text = src.text.replace("number = \"3001\"", bad);
+        src.text = src.text.replace("number = \"6001\"", bad);
         let errs = load(src, &[]).expect_err(bad);
         assert_eq!(errs.len(), 1, "{errs:#?}");
         assert_eq!(errs[0].code, "SB124");

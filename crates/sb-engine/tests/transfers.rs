@@ -974,14 +974,14 @@ fn queue_numbers_take_transfers_and_consultations() {
     register_agent(&mut s, "1005", COLLEAGUE);
     let inv = bridged_to_1003(&mut s);
     let mut seq = 100u16;
-    // *3 3003 #: the complaints queue's free member (1005) is consulted.
-    agent_keys(&mut s, &mut seq, "*33003#");
+    // *3 6003 #: the complaints queue's free member (1005) is consulted.
+    agent_keys(&mut s, &mut seq, "*36003#");
     let c = invite_to(&s, "1005").expect("1005 rings");
     assert_eq!(consult_steps(&s), ["ringing"]);
     agent_keys(&mut s, &mut seq, "*0");
     assert!(!sent_in(&s, Method::Cancel, &c.core.call_id).is_empty());
-    // *4 3001 #: the patient goes into the appointments queue, the agent is free.
-    agent_keys(&mut s, &mut seq, "*43001#");
+    // *4 6001 #: the patient goes into the appointments queue, the agent is free.
+    agent_keys(&mut s, &mut seq, "*46001#");
     assert_eq!(
         transfers(&s),
         [("1003".into(), "appointments".into(), "queue")]
