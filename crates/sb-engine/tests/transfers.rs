@@ -78,13 +78,12 @@ fn agent_state(s: &Sim, agent: &str) -> &'static str {
         .state
 }
 
-/// One frame of `byte` from `from` to our `port`; returns what reached `to` from it.
+/// One frame of `byte` from `from` to our `port` (a speaker); returns what reached `to`
+/// from it.
 fn frame_reaches(
     s: &mut Sim,
-    port: u16,
-    from: &str,
     seq: &mut u16,
-    byte: u8,
+    (port, from, byte): (u16, &str, u8),
     to: &str,
 ) -> Vec<Vec<u8>> {
     let mark = s.rtp.len();
@@ -146,14 +145,14 @@ fn a_blind_transfer_by_feature_code_hands_the_patient_to_the_department() {
         "the agent's part is done"
     );
     // Both ways between the patient and the department; the agent's old leg is silent.
-    let heard = frame_reaches(&mut s, leg_port(2), DEPT_RTP, &mut seq, 0x42, PHONE_RTP);
+    let heard = frame_reaches(&mut s, &mut seq, (leg_port(2), DEPT_RTP, 0x42), PHONE_RTP);
     assert_eq!(heard.len(), 1);
     assert!(payload(&heard[0]).iter().all(|b| *b == 0x42));
     assert_eq!(
-        frame_reaches(&mut s, PATIENT_PORT, PHONE_RTP, &mut seq, 0x24, DEPT_RTP).len(),
+        frame_reaches(&mut s, &mut seq, (PATIENT_PORT, PHONE_RTP, 0x24), DEPT_RTP).len(),
         1
     );
-    assert!(frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).is_empty());
+    assert!(frame_reaches(&mut s, &mut seq, (leg_port(1), AGENT_RTP, 0x55), PHONE_RTP).is_empty());
     // The department hangs up: the patient's call ends.
     in_leg(&mut s, DEPT, "2001", &dept, "BYE", 2, "", "");
     assert_eq!(s.engine.calls(), 0);
@@ -277,7 +276,7 @@ fn a_refer_to_a_department_that_does_not_answer_comes_back_on_the_same_line() {
     assert_eq!(agent_state(&s, "1003"), "on_call");
     let mut seq = 300u16;
     assert_eq!(
-        frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).len(),
+        frame_reaches(&mut s, &mut seq, (leg_port(1), AGENT_RTP, 0x55), PHONE_RTP).len(),
         1,
         "the agent and the patient talk again"
     );
@@ -305,7 +304,7 @@ fn a_refer_whose_phone_hung_up_rings_the_agent_again_when_unanswered() {
     assert_eq!(bridged_to(&s), ["1003", "1003"]);
     let mut seq = 300u16;
     assert_eq!(
-        frame_reaches(&mut s, leg_port(3), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).len(),
+        frame_reaches(&mut s, &mut seq, (leg_port(3), AGENT_RTP, 0x55), PHONE_RTP).len(),
         1
     );
 }
@@ -331,7 +330,7 @@ fn a_refer_to_a_number_that_is_no_extension_is_refused_and_the_call_stays() {
     assert_eq!(bridged_to(&s), ["1003"]);
     let mut seq = 10u16;
     assert_eq!(
-        frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).len(),
+        frame_reaches(&mut s, &mut seq, (leg_port(1), AGENT_RTP, 0x55), PHONE_RTP).len(),
         1,
         "still talking"
     );
@@ -368,26 +367,22 @@ fn a_consultation_swaps_between_patient_and_colleague_then_completes_as_attended
     assert_eq!(
         frame_reaches(
             &mut s,
-            leg_port(1),
-            AGENT_RTP,
             &mut seq,
-            0x55,
+            (leg_port(1), AGENT_RTP, 0x55),
             COLLEAGUE_RTP
         )
         .len(),
         1
     );
     assert_eq!(
-        frame_reaches(&mut s, c, COLLEAGUE_RTP, &mut seq, 0x66, AGENT_RTP).len(),
+        frame_reaches(&mut s, &mut seq, (c, COLLEAGUE_RTP, 0x66), AGENT_RTP).len(),
         1
     );
-    assert!(frame_reaches(&mut s, PATIENT_PORT, PHONE_RTP, &mut seq, 0x11, AGENT_RTP).is_empty());
+    assert!(frame_reaches(&mut s, &mut seq, (PATIENT_PORT, PHONE_RTP, 0x11), AGENT_RTP).is_empty());
     assert!(frame_reaches(
         &mut s,
-        PATIENT_PORT,
-        PHONE_RTP,
         &mut seq,
-        0x11,
+        (PATIENT_PORT, PHONE_RTP, 0x11),
         COLLEAGUE_RTP
     )
     .is_empty());
@@ -396,27 +391,25 @@ fn a_consultation_swaps_between_patient_and_colleague_then_completes_as_attended
     // Swap: back with the patient; the colleague waits and hears nobody.
     agent_keys(&mut s, &mut seq, "*5");
     assert_eq!(
-        frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).len(),
+        frame_reaches(&mut s, &mut seq, (leg_port(1), AGENT_RTP, 0x55), PHONE_RTP).len(),
         1
     );
     assert_eq!(
-        frame_reaches(&mut s, PATIENT_PORT, PHONE_RTP, &mut seq, 0x11, AGENT_RTP).len(),
+        frame_reaches(&mut s, &mut seq, (PATIENT_PORT, PHONE_RTP, 0x11), AGENT_RTP).len(),
         1
     );
-    assert!(frame_reaches(&mut s, c, COLLEAGUE_RTP, &mut seq, 0x66, AGENT_RTP).is_empty());
+    assert!(frame_reaches(&mut s, &mut seq, (c, COLLEAGUE_RTP, 0x66), AGENT_RTP).is_empty());
     assert!(frame_reaches(
         &mut s,
-        leg_port(1),
-        AGENT_RTP,
         &mut seq,
-        0x55,
+        (leg_port(1), AGENT_RTP, 0x55),
         COLLEAGUE_RTP
     )
     .is_empty());
     // And over to the colleague again.
     agent_keys(&mut s, &mut seq, "*5");
     assert_eq!(
-        frame_reaches(&mut s, c, COLLEAGUE_RTP, &mut seq, 0x66, AGENT_RTP).len(),
+        frame_reaches(&mut s, &mut seq, (c, COLLEAGUE_RTP, 0x66), AGENT_RTP).len(),
         1
     );
     assert_eq!(
@@ -436,16 +429,14 @@ fn a_consultation_swaps_between_patient_and_colleague_then_completes_as_attended
     assert!(sent_in(&s, Method::Bye, &colleague.core.call_id).is_empty());
     assert_eq!(bridged_to(&s), ["1003", "1005"]);
     assert_eq!(agent_state(&s, "1003"), "wrap_up");
-    let heard = frame_reaches(&mut s, c, COLLEAGUE_RTP, &mut seq, 0x66, PHONE_RTP);
+    let heard = frame_reaches(&mut s, &mut seq, (c, COLLEAGUE_RTP, 0x66), PHONE_RTP);
     assert_eq!(heard.len(), 1, "the patient hears the colleague");
     assert!(payload(&heard[0]).iter().all(|b| *b == 0x66));
     assert_eq!(
         frame_reaches(
             &mut s,
-            PATIENT_PORT,
-            PHONE_RTP,
             &mut seq,
-            0x11,
+            (PATIENT_PORT, PHONE_RTP, 0x11),
             COLLEAGUE_RTP
         )
         .len(),
@@ -479,7 +470,7 @@ fn going_back_from_a_consultation_hangs_the_colleague_up() {
     assert_eq!(sent_in(&s, Method::Bye, &colleague.core.call_id).len(), 1);
     assert_eq!(consult_steps(&s).last(), Some(&"ended"));
     assert_eq!(
-        frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP).len(),
+        frame_reaches(&mut s, &mut seq, (leg_port(1), AGENT_RTP, 0x55), PHONE_RTP).len(),
         1,
         "the agent talks to the patient again"
     );
@@ -487,7 +478,7 @@ fn going_back_from_a_consultation_hangs_the_colleague_up() {
     agent_keys(&mut s, &mut seq, "*32002#");
     assert_eq!(consult_steps(&s).last(), Some(&"failed"));
     assert_eq!(
-        frame_reaches(&mut s, PATIENT_PORT, PHONE_RTP, &mut seq, 0x11, AGENT_RTP).len(),
+        frame_reaches(&mut s, &mut seq, (PATIENT_PORT, PHONE_RTP, 0x11), AGENT_RTP).len(),
         1,
         "not left on hold"
     );
@@ -504,10 +495,8 @@ fn the_colleague_keeps_the_patient_when_the_consulting_agent_hangs_up() {
     assert_eq!(
         frame_reaches(
             &mut s,
-            leg_port(2),
-            COLLEAGUE_RTP,
             &mut seq,
-            0x66,
+            (leg_port(2), COLLEAGUE_RTP, 0x66),
             PHONE_RTP
         )
         .len(),
@@ -570,10 +559,8 @@ fn extensions_call_each_other_and_the_phones_attended_transfer_replaces_the_call
     assert_eq!(
         frame_reaches(
             &mut s,
-            20_004,
-            "127.0.0.1:7013",
             &mut seq,
-            0x55,
+            (20_004, "127.0.0.1:7013", 0x55),
             COLLEAGUE_RTP
         )
         .len(),
@@ -582,10 +569,8 @@ fn extensions_call_each_other_and_the_phones_attended_transfer_replaces_the_call
     assert_eq!(
         frame_reaches(
             &mut s,
-            leg_port(2),
-            COLLEAGUE_RTP,
             &mut seq,
-            0x66,
+            (leg_port(2), COLLEAGUE_RTP, 0x66),
             "127.0.0.1:7013"
         )
         .len(),
@@ -617,20 +602,16 @@ fn extensions_call_each_other_and_the_phones_attended_transfer_replaces_the_call
     // The patient and 1005 talk.
     let heard = frame_reaches(
         &mut s,
-        leg_port(2),
-        COLLEAGUE_RTP,
         &mut seq,
-        0x66,
+        (leg_port(2), COLLEAGUE_RTP, 0x66),
         PHONE_RTP,
     );
     assert_eq!(heard.len(), 1);
     assert_eq!(
         frame_reaches(
             &mut s,
-            PATIENT_PORT,
-            PHONE_RTP,
             &mut seq,
-            0x11,
+            (PATIENT_PORT, PHONE_RTP, 0x11),
             COLLEAGUE_RTP
         )
         .len(),
@@ -836,7 +817,7 @@ fn joined_the_three_hear_each_other_mixed_and_back_ends_it() {
     agent_keys(&mut s, &mut seq, "*0");
     assert_eq!(consult_steps(&s).last(), Some(&"ended"));
     assert!(!sent_in(&s, Method::Bye, &colleague.core.call_id).is_empty());
-    let heard = frame_reaches(&mut s, leg_port(1), AGENT_RTP, &mut seq, 0x55, PHONE_RTP);
+    let heard = frame_reaches(&mut s, &mut seq, (leg_port(1), AGENT_RTP, 0x55), PHONE_RTP);
     assert_eq!(heard.len(), 1, "agent and patient talk directly again");
 }
 
@@ -880,6 +861,18 @@ fn after_hours_the_dialplan_rings_the_roster_in_turn_then_the_operators() {
     assert_eq!(s.engine.calls(), 1, "the patient is still on the line");
 }
 
+/// `action` on `call` through the control interface, at the harness's now.
+fn act(
+    s: &mut Sim,
+    call: sb_engine::CallId,
+    action: sb_engine::CallAction,
+) -> Result<(), sb_engine::ControlError> {
+    let now = s.clock.now();
+    let done = s.engine.call_action(now, call, action, Control::Api);
+    s.pump();
+    done
+}
+
 #[test]
 fn an_agent_consults_whoever_is_free_in_a_queue() {
     use sb_engine::{CallAction, ControlError};
@@ -887,67 +880,32 @@ fn an_agent_consults_whoever_is_free_in_a_queue() {
     register_agent(&mut s, "1005", COLLEAGUE);
     let _inv = bridged_to_1003(&mut s);
     let call = s.engine.live_calls()[0].id;
-    let now = s.clock.now();
     assert_eq!(
-        s.engine.call_action(
-            now,
-            call,
-            CallAction::ConsultQueue("nope".into()),
-            Control::Api
-        ),
+        act(&mut s, call, CallAction::ConsultQueue("nope".into())),
         Err(ControlError::NoSuchQueue("nope".into()))
     );
     // 1003 (on this call) and 1005 are the consultation queue's registered members: 1005.
-    s.engine
-        .call_action(
-            now,
-            call,
-            CallAction::ConsultQueue("consultation".into()),
-            Control::Api,
-        )
-        .expect("a free member");
-    s.pump();
+    act(
+        &mut s,
+        call,
+        CallAction::ConsultQueue("consultation".into()),
+    )
+    .expect("a free member");
     let c = invite_to(&s, "1005").expect("1005 rings");
     rings_at(&mut s, COLLEAGUE, &c);
     answers_at(&mut s, COLLEAGUE, "1005", &c, COLLEAGUE_SDP);
     assert_eq!(consult_steps(&s), ["ringing", "answered"]);
     assert_eq!(agent_state(&s, "1005"), "on_call");
-    // Nobody else of the complaints queue (1005, 1006) is free now.
-    let now = s.clock.now();
-    s.engine
-        .call_action(now, call, CallAction::Back, Control::Api)
-        .expect("back");
-    s.pump();
+    act(&mut s, call, CallAction::Back).expect("back");
     // 1005 is free again once the consultation is over; 1006 has no phone.
     assert_eq!(agent_state(&s, "1005"), "available");
-    let now = s.clock.now();
-    s.engine
-        .call_action(
-            now,
-            call,
-            CallAction::ConsultQueue("complaints".into()),
-            Control::Api,
-        )
-        .expect("1005 again");
-    s.pump();
-    let now = s.clock.now();
-    assert_eq!(
-        s.engine
-            .call_action(now, call, CallAction::Back, Control::Api),
-        Ok(())
-    );
-    s.pump();
-    // With 1005 on another call, the complaints queue has nobody free.
+    act(&mut s, call, CallAction::ConsultQueue("complaints".into())).expect("1005 again");
+    assert_eq!(act(&mut s, call, CallAction::Back), Ok(()));
+    // One consultation at a time, whoever it is with.
     let mut seq = 500u16;
     agent_keys(&mut s, &mut seq, "*31005#");
-    let now = s.clock.now();
     assert_eq!(
-        s.engine.call_action(
-            now,
-            call,
-            CallAction::ConsultQueue("complaints".into()),
-            Control::Api
-        ),
+        act(&mut s, call, CallAction::ConsultQueue("complaints".into())),
         Err(ControlError::Consulting),
         "one consultation at a time"
     );
@@ -956,14 +914,8 @@ fn an_agent_consults_whoever_is_free_in_a_queue() {
     // 2001 calls 1005 directly: 1005 is busy for the ACD, and so for a consultation.
     let r = dial_from(&mut s, DEPT, "2001", "1005", "busy-1", DEPT_SDP);
     assert_eq!(r.status, 180);
-    let now = s.clock.now();
     assert_eq!(
-        s.engine.call_action(
-            now,
-            call,
-            CallAction::ConsultQueue("complaints".into()),
-            Control::Api
-        ),
+        act(&mut s, call, CallAction::ConsultQueue("complaints".into())),
         Err(ControlError::NobodyFree("complaints".into()))
     );
 }
