@@ -253,3 +253,54 @@ fn an_agent_pauses_and_unpauses_by_dialling_service_codes() {
     );
     drop(unpause);
 }
+
+/// Whether each of `tones` carries a good share of `secs` seconds at the end of `rec`
+/// (a mix: no one tone dominates alone).
+fn all_heard_at_end(rec: &[i16], secs: usize, tones: &[f64]) -> bool {
+    let tail = &rec[rec.len().saturating_sub(secs * 8000)..];
+    tail.len() == secs * 8000
+        && tail.chunks_exact(8000).all(|b| {
+            let energy: f64 = b.iter().map(|x| (*x as f64) * (*x as f64)).sum();
+            energy > 0.0
+                && tones
+                    .iter()
+                    .all(|f| tone_power(b, *f) / (8000.0 * energy) > 0.1)
+        })
+}
+
+#[test]
+fn joined_the_patient_hears_agent_and_colleague_together() {
+    let e = media_engine("xfer-join", &[]);
+    let agent = Phone::start(&e, "1003", Some(AGENT as f32), None);
+    let colleague = Phone::start(&e, "1005", Some(COLLEAGUE as f32), None);
+    registered(&e, "1003");
+    registered(&e, "1005");
+    let patient = patient_reaches(&e, '2', "1003");
+    std::thread::sleep(Duration::from_secs(2));
+    agent.keys("*31005#");
+    wait_for(&e, &["consultation", "step=\"answered\""], 10);
+    std::thread::sleep(Duration::from_secs(1));
+    agent.keys("*6");
+    wait_for(&e, &["consultation", "step=\"joined\""], 5);
+    std::thread::sleep(Duration::from_secs(5));
+    let heard_by_patient = patient.finish();
+    let heard_by_colleague = colleague.finish();
+    drop(agent);
+    assert!(
+        all_heard_at_end(
+            &heard_by_patient[..heard_by_patient.len().saturating_sub(8000)],
+            3,
+            &[AGENT, COLLEAGUE]
+        ),
+        "the patient does not hear agent and colleague together: {:?}",
+        tone_runs(&heard_by_patient, &[AGENT, COLLEAGUE])
+    );
+    assert!(
+        all_heard_at_end(
+            &heard_by_colleague[..heard_by_colleague.len().saturating_sub(8000)],
+            3,
+            &[AGENT, PATIENT]
+        ),
+        "the colleague does not hear agent and patient together"
+    );
+}
