@@ -39,8 +39,10 @@ pub fn free_port() -> u16 {
     for _ in 0..100 {
         let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
         let port = udp.local_addr().expect("addr").port();
+        // The next port too: baresip's SIP/TLS listener takes it over TCP.
         if TcpListener::bind(("127.0.0.1", port)).is_ok()
             && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port + 1)).is_ok()
         {
             return port;
         }
@@ -306,7 +308,6 @@ impl Phone {
         require_tool("baresip");
         let dir = scratch("caller");
         std::fs::create_dir_all(dir.join("rec")).expect("rec dir");
-        let (sip, ctrl) = (free_port(), free_port());
         let silence = dir.join("voice.wav");
         let spec = hound::WavSpec {
             channels: 1,
@@ -324,6 +325,37 @@ impl Phone {
             w.write_sample(v).expect("sample");
         }
         w.finalize().expect("wav");
+        // A port found free may be taken by another test before baresip binds it: then
+        // baresip gives up at once ("Address already in use"), and it starts again on
+        // other ports.
+        for _ in 0..5 {
+            let (sip, ctrl) = (free_port(), free_port());
+            let mut child =
+                Phone::spawn(engine, &dir, user, dial, auto_answer, &silence, sip, ctrl);
+            std::thread::sleep(Duration::from_millis(300));
+            let log = std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default();
+            let exited = matches!(child.try_wait(), Ok(Some(_)));
+            if exited || log.contains("Address already in use") {
+                let _ = child.kill();
+                let _ = child.wait();
+                continue;
+            }
+            return Phone { child, dir, ctrl };
+        }
+        panic!("baresip did not start on any free port");
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn(
+        engine: &Engine,
+        dir: &Path,
+        user: &str,
+        dial: Option<&str>,
+        auto_answer: bool,
+        silence: &Path,
+        sip: u16,
+        ctrl: u16,
+    ) -> Child {
         std::fs::write(
             dir.join("config"),
             format!(
@@ -345,18 +377,16 @@ impl Phone {
         .expect("accounts");
         let mut cmd = Command::new("baresip");
         // -s: its SIP messages go to baresip.log (a test may need a dialog's tags).
-        cmd.arg("-f").arg(&dir).arg("-s");
+        cmd.arg("-f").arg(dir).arg("-s");
         if let Some(number) = dial {
             cmd.arg("-e")
                 .arg(format!("/dial sip:{number}@127.0.0.1:{}", engine.port));
         }
-        let child = cmd
-            .stdin(Stdio::null())
+        cmd.stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.join("baresip.log")).expect("log"))
             .stderr(Stdio::null())
             .spawn()
-            .expect("start baresip");
-        Phone { child, dir, ctrl }
+            .expect("start baresip")
     }
 
     /// Presses a key (RFC 4733: baresip's only way).
