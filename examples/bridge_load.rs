@@ -18,7 +18,7 @@
 mod common;
 
 use common::{
-    audio_port, big_buffers, call_index, drain, marked, proc_usage, sdp, send_tick, Caller, Sip,
+    audio_port, big_buffers, call_index, drain, marked, proc_usage, sdp, send_frames, Caller, Sip,
     Stream,
 };
 use sb_sip_msg::{parse_datagram, Message, Method};
@@ -89,6 +89,71 @@ fn collect(sock: &UdpSocket, seen: &mut HashMap<u32, Seen>, measuring: bool) {
         }
         s.delays.push(delay.min(u32::MAX as u64) as u32);
     });
+}
+
+/// Which of `n` streams, spread evenly over each 20 ms period from `start`, are due.
+struct Phases {
+    start: Instant,
+    n: usize,
+    /// The next stream of this period.
+    pos: usize,
+    /// Whether this period's frames are measured.
+    measuring: bool,
+    /// Periods measured, each one frame of every stream.
+    measured: u64,
+    /// Measured frames that left more than 1 ms after their time (this tool fell behind
+    /// and sent them in a burst, which the relay then queues), and the latest.
+    late: u64,
+    latest: Duration,
+}
+
+impl Phases {
+    const PERIOD: Duration = Duration::from_millis(20);
+
+    fn new(start: Instant, n: usize) -> Phases {
+        Phases {
+            start,
+            n,
+            pos: 0,
+            measuring: false,
+            measured: 0,
+            late: 0,
+            latest: Duration::ZERO,
+        }
+    }
+
+    /// The streams due by `now`, as a range of indices; none once `stop` has passed.
+    fn due(
+        &mut self,
+        now: Instant,
+        measure_from: Instant,
+        stop: Instant,
+    ) -> std::ops::Range<usize> {
+        if self.pos == self.n && now >= self.start + Self::PERIOD {
+            self.start += Self::PERIOD;
+            self.pos = 0;
+        }
+        if self.pos == 0 {
+            if now < self.start || self.start >= stop {
+                return 0..0;
+            }
+            self.measuring = self.start >= measure_from;
+            self.measured += self.measuring as u64;
+        }
+        let into = now.saturating_duration_since(self.start).as_nanos();
+        let end = ((into * self.n as u128 / Self::PERIOD.as_nanos()) as usize + 1).min(self.n);
+        let due = self.pos..end.max(self.pos);
+        if self.measuring {
+            for k in due.clone() {
+                let at = self.start + Self::PERIOD * k as u32 / self.n as u32;
+                let late = now.saturating_duration_since(at);
+                self.late += (late > Duration::from_millis(1)) as u64;
+                self.latest = self.latest.max(late);
+            }
+        }
+        self.pos = due.end;
+        due
+    }
 }
 
 fn main() {
@@ -204,12 +269,17 @@ fn main() {
     );
 
     // 3. Media both ways: 2 s to settle (symmetric RTP learning, the bridge), then measure.
+    // Each phone sends at its own phase of the 20 ms period, as independent phones do: the
+    // callers' frames are spread evenly over it, the agents' too, half a period apart. (All
+    // of them at one instant would measure how long a 3,000-packet burst takes to relay,
+    // which real calls never send.)
     let tick = Duration::from_millis(20);
-    let mut next = Instant::now();
     let settle_until = Instant::now() + Duration::from_secs(2);
     let measure_until = settle_until + Duration::from_secs(a.measure);
-    let mut ticks_measured = 0u64;
+    let mut caller_phases = Phases::new(Instant::now(), callers.len());
+    let mut agent_phases = Phases::new(Instant::now() + tick / 2, agent_streams.len());
     let mut cpu_at_start = None;
+    let mut own_at_start = None;
     let mut usage_at_end = None;
     let mut sip_buf = vec![0u8; 65_536];
     sip.sock.set_nonblocking(true).expect("nonblocking sip");
@@ -218,6 +288,7 @@ fn main() {
         let measuring = now >= settle_until && now < measure_until;
         if measuring && cpu_at_start.is_none() {
             cpu_at_start = a.engine_pid.and_then(proc_usage);
+            own_at_start = proc_usage(std::process::id());
             steal_at_start = Some(common::steal_ticks());
         }
         if now >= measure_until && usage_at_end.is_none() {
@@ -231,12 +302,18 @@ fn main() {
         if now >= measure_until && usage_at_end.is_none() {
             usage_at_end = a.engine_pid.and_then(proc_usage);
         }
-        if now >= next && now < measure_until {
-            send_tick(&callers_rtp, &mut callers, measuring);
-            send_tick(&agents_rtp, &mut agent_streams, measuring);
-            ticks_measured += measuring as u64;
-            next += tick;
-        }
+        let due = caller_phases.due(now, settle_until, measure_until);
+        send_frames(
+            &callers_rtp,
+            callers[due].iter_mut(),
+            caller_phases.measuring,
+        );
+        let due = agent_phases.due(now, settle_until, measure_until);
+        send_frames(
+            &agents_rtp,
+            agent_streams[due].iter_mut(),
+            agent_phases.measuring,
+        );
         collect(&callers_rtp, &mut seen_c, true);
         collect(&agents_rtp, &mut seen_a, true);
         // Keep-alives and the like from the engine.
@@ -247,7 +324,7 @@ fn main() {
                 }
             }
         }
-        std::thread::sleep(Duration::from_micros(500));
+        std::thread::sleep(Duration::from_micros(20));
     }
     let mut received = 0u64;
     let mut added: Vec<u32> = Vec::new();
@@ -275,7 +352,8 @@ fn main() {
     );
     // Loss over the streams that were bridged (a caller whose call found no agent hears
     // the queue, not a relay): every one of them was sent every measured tick.
-    let sent_measured = ticks_measured * (seen_a.len() + seen_c.len()) as u64;
+    let sent_measured =
+        caller_phases.measured * seen_a.len() as u64 + agent_phases.measured * seen_c.len() as u64;
     println!("packets sent          {sent_measured} on the bridged streams");
     println!(
         "packets received      {received} (lost {}: {:.2e})",
@@ -293,6 +371,17 @@ fn main() {
         q(&added, 0.5),
         q(&added, 0.99),
         q(&added, 0.999)
+    );
+    println!(
+        "this tool's lateness  {} of {} frames sent more than 1 ms late (latest {:.1} ms); its CPU {:.0} % of its core",
+        caller_phases.late + agent_phases.late,
+        sent_measured,
+        caller_phases.latest.max(agent_phases.latest).as_secs_f64() * 1e3,
+        match (own_at_start, proc_usage(std::process::id())) {
+            (Some((t0, _)), Some((t1, _))) =>
+                100.0 * (t1 - t0) as f64 / common::ticks_per_second() / a.measure as f64,
+            _ => f64::NAN,
+        }
     );
     if let (Some((t0, _)), Some((t1, rss)), Some((_, rss0))) = (cpu_at_start, usage_at_end, idle) {
         let cpu = (t1 - t0) as f64 / common::ticks_per_second();

@@ -115,8 +115,17 @@ pub fn sockaddr(a: SocketAddr) -> libc::sockaddr_in {
 /// Sends one frame of every live stream through `sock`, `BATCH` datagrams per system call.
 /// Returns how many went out.
 pub fn send_tick(sock: &UdpSocket, streams: &mut [Stream], measuring: bool) -> usize {
+    send_frames(sock, streams.iter_mut(), measuring)
+}
+
+/// Sends one frame of each of `streams` that is live, as `send_tick` does.
+pub fn send_frames<'a>(
+    sock: &UdpSocket,
+    streams: impl Iterator<Item = &'a mut Stream>,
+    measuring: bool,
+) -> usize {
     let mut sent = 0;
-    let mut live: Vec<&mut Stream> = streams.iter_mut().filter(|s| s.live).collect();
+    let mut live: Vec<&mut Stream> = streams.filter(|s| s.live).collect();
     for chunk in live.chunks_mut(BATCH) {
         let mut bufs = vec![[0u8; 12 + FRAME]; chunk.len()];
         let mut addrs = Vec::with_capacity(chunk.len());
