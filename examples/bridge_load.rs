@@ -18,8 +18,8 @@
 mod common;
 
 use common::{
-    audio_port, big_buffers, call_index, drain, marked, proc_usage, sdp, send_frames, Caller, Sip,
-    Stream,
+    audio_port, big_buffers, call_index, drain_up_to, marked, proc_usage, sdp, send_frames, Caller,
+    Sip, Stream,
 };
 use sb_sip_msg::{parse_datagram, Message, Method};
 use std::collections::HashMap;
@@ -74,7 +74,20 @@ struct Seen {
 
 /// Files the marked datagrams of `sock` under their stream with their one-way delay.
 fn collect(sock: &UdpSocket, seen: &mut HashMap<u32, Seen>, measuring: bool) {
-    drain(sock, |_, bytes, arrived| {
+    collect_up_to(sock, seen, measuring, usize::MAX);
+}
+
+/// Datagrams read from each socket between two looks at the send schedule.
+const RECV_SLICE: usize = 128;
+
+/// `collect`, reading about `max` datagrams at most; returns how many it read.
+fn collect_up_to(
+    sock: &UdpSocket,
+    seen: &mut HashMap<u32, Seen>,
+    measuring: bool,
+    max: usize,
+) -> usize {
+    drain_up_to(sock, max, |_, bytes, arrived| {
         let Some((id, index, sent)) = marked(bytes) else {
             return;
         };
@@ -88,7 +101,7 @@ fn collect(sock: &UdpSocket, seen: &mut HashMap<u32, Seen>, measuring: bool) {
             s.min_delay_ns = delay;
         }
         s.delays.push(delay.min(u32::MAX as u64) as u32);
-    });
+    })
 }
 
 /// Which of `n` streams, spread evenly over each 20 ms period from `start`, are due.
@@ -314,8 +327,9 @@ fn main() {
             agent_streams[due].iter_mut(),
             agent_phases.measuring,
         );
-        collect(&callers_rtp, &mut seen_c, true);
-        collect(&agents_rtp, &mut seen_a, true);
+        // A little of each at a time, so that the sends above stay on schedule.
+        let got = collect_up_to(&callers_rtp, &mut seen_c, true, RECV_SLICE)
+            + collect_up_to(&agents_rtp, &mut seen_a, true, RECV_SLICE);
         // Keep-alives and the like from the engine.
         while let Ok((n, _)) = sip.sock.recv_from(&mut sip_buf) {
             if let Ok(Some(Message::Request(req))) = parse_datagram(&sip_buf[..n]) {
@@ -324,7 +338,9 @@ fn main() {
                 }
             }
         }
-        std::thread::sleep(Duration::from_micros(20));
+        if got == 0 {
+            std::thread::sleep(Duration::from_micros(20));
+        }
     }
     let mut received = 0u64;
     let mut added: Vec<u32> = Vec::new();

@@ -212,7 +212,17 @@ type RecvBufs = (Vec<[u8; 512]>, Vec<[u64; 8]>, Vec<libc::sockaddr_in>);
 
 /// Reads every queued datagram of `sock` (up to `BATCH` per system call) and hands each to
 /// `each` with its source and its kernel arrival time (ns since the epoch).
-pub fn drain(sock: &UdpSocket, mut each: impl FnMut(SocketAddr, &[u8], u64)) -> usize {
+pub fn drain(sock: &UdpSocket, each: impl FnMut(SocketAddr, &[u8], u64)) -> usize {
+    drain_up_to(sock, usize::MAX, each)
+}
+
+/// `drain`, stopping once about `max` datagrams were read (so that a tool that also sends
+/// on a schedule gets back to it).
+pub fn drain_up_to(
+    sock: &UdpSocket,
+    max: usize,
+    mut each: impl FnMut(SocketAddr, &[u8], u64),
+) -> usize {
     thread_local! {
         // Reused for every call: zeroing 150 KiB per read was most of this tool's time.
         static BUFS: std::cell::RefCell<RecvBufs> = std::cell::RefCell::new((
@@ -287,6 +297,9 @@ pub fn drain(sock: &UdpSocket, mut each: impl FnMut(SocketAddr, &[u8], u64)) -> 
                 let len = (m.msg_len as usize).min(512);
                 each(from, &bufs[i][..len], arrived);
                 total += 1;
+            }
+            if total >= max {
+                return total;
             }
         }
     })
