@@ -9,6 +9,9 @@ use sb_store::report::{Format, GroupBy, PeriodKind};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The shipped demo configuration, embedded so `serve` runs with no files around it.
 const DEFAULT_CONFIG: &str = include_str!("../config/switchboard.toml");
 const DEFAULT_CONFIG_NAME: &str = "config/switchboard.toml (embedded)";
