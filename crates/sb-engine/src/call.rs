@@ -50,6 +50,8 @@ pub struct Call {
     /// Whether the playlist had something since the IVR last heard "prompt done".
     pub playing: bool,
     pub next_tick: Option<Instant>,
+    /// Which of the engine's media grids this call ticks on (see `engine::PHASES`).
+    pub tick_phase: usize,
     /// The IVR; `None` on a call between extensions.
     pub ivr: Option<Session>,
     /// A call between extensions: the one dialled, rung directly.

@@ -241,3 +241,61 @@ fn a_lagging_engine_refuses_new_calls_for_a_second_and_keeps_the_calls_it_has() 
     s.advance(600);
     assert_eq!(s.try_call("load-5", "8000", OFFER_4733).status, 200);
 }
+
+/// Each stream's send times, by SSRC, in the order sent.
+fn send_times_by_stream(s: &Sim) -> std::collections::BTreeMap<u32, Vec<std::time::Instant>> {
+    let mut by: std::collections::BTreeMap<u32, Vec<std::time::Instant>> = Default::default();
+    for (at, _, bytes) in &s.rtp {
+        let ssrc = RtpReader::new(bytes).expect("rtp").ssrc();
+        by.entry(ssrc).or_default().push(*at);
+    }
+    by
+}
+
+/// A stream's place in the 20 ms period, in microseconds after the engine's origin grid.
+fn phase_us(origin: std::time::Instant, t: std::time::Instant) -> u128 {
+    (t - origin).as_micros() % 20_000
+}
+
+#[test]
+fn many_calls_spread_over_media_grids_and_a_freed_place_is_taken_again() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    let origin = s.clock.now();
+    let mut tags = Vec::new();
+    for k in 0..600 {
+        let r = s.try_call(&format!("c-{k}"), "8000", OFFER_4733);
+        assert_eq!(r.status, 200, "call {k}");
+        tags.push(r.core.to.tag().expect("tag").to_string());
+    }
+    s.advance(200);
+    let by = send_times_by_stream(&s);
+    assert_eq!(by.len(), 600);
+    let mut per_phase: std::collections::BTreeMap<u128, usize> = Default::default();
+    for times in by.values() {
+        // Every stream keeps its own grid: a packet every 20 ms exactly.
+        for w in times.windows(2) {
+            assert_eq!(w[1] - w[0], Duration::from_millis(20));
+        }
+        *per_phase.entry(phase_us(origin, times[0])).or_default() += 1;
+    }
+    // The first 256 on the engine's grid, the next 256 two milliseconds later, the rest
+    // two more: three short bursts instead of one long one.
+    assert_eq!(
+        per_phase.into_iter().collect::<Vec<_>>(),
+        vec![(0, 256), (2000, 256), (4000, 88)]
+    );
+    // The first call hangs up; the next call takes its place on the first grid.
+    s.send(&format!(
+        "BYE sip:8000@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKbye-c-0;rport\nFrom: <sip:1001@127.0.0.1>;tag=caller\nTo: <sip:8000@127.0.0.1>;tag={}\nCall-ID: c-0\nCSeq: 3 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n",
+        tags[0]
+    ));
+    assert_eq!(s.last_response().status, 200);
+    s.rtp.clear();
+    assert_eq!(s.try_call("c-new", "8000", OFFER_4733).status, 200);
+    s.advance(100);
+    let before: std::collections::BTreeSet<u32> = by.keys().copied().collect();
+    let by = send_times_by_stream(&s);
+    let new: Vec<_> = by.iter().filter(|(k, _)| !before.contains(k)).collect();
+    assert_eq!(new.len(), 1, "one new stream");
+    assert_eq!(phase_us(origin, new[0].1[0]), 0);
+}

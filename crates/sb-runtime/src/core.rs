@@ -89,8 +89,8 @@ fn media_address(listen: IpAddr) -> IpAddr {
 
 /// When to wake for `deadline`: `spin` early while media flows (`rtp.timer_spin_ms`).
 /// Waking a sleeping core is slow on virtual machines (4 ms at p99 here) and RTP must leave
-/// every 20 ms within 1 ms; calls tick on a shared 20 ms grid, so the spin costs at most
-/// that much per tick.
+/// every 20 ms within 1 ms. Until the deadline the loop keeps turning without sleeping,
+/// still reading every socket, so the spin delays no input.
 fn wake_at(deadline: Instant, spin: Duration) -> Instant {
     deadline.checked_sub(spin).unwrap_or(deadline)
 }
@@ -197,10 +197,23 @@ impl Server {
         tokio::pin!(shutdown);
         let mut buf = vec![0u8; 65_536];
         loop {
+            let now = Instant::now();
+            if self.engine.poll_timeout().is_some_and(|d| d <= now) {
+                self.engine.handle_timeout(now);
+                self.flush(now);
+            }
             let deadline = self
                 .engine
                 .poll_timeout()
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+                .unwrap_or_else(|| now + Duration::from_secs(1));
+            // Media ticks: sleep until `spin` before the deadline, then keep turning (and
+            // reading whatever arrives) without sleeping until it comes.
+            let spin = if self.engine.calls() > 0 {
+                self.spin
+            } else {
+                Duration::ZERO
+            };
+            let near = deadline <= now + spin;
             tokio::select! {
                 _ = &mut shutdown => break,
                 r = self.udp.recv_from(&mut buf) => {
@@ -254,15 +267,9 @@ impl Server {
                     }
                     self.after_input(now);
                 }
-                _ = tokio::time::sleep_until(wake_at(deadline, if self.engine.calls() > 0 { self.spin } else { Duration::ZERO }).into()) => {
-                    // Media ticks: sleep short of the deadline, then spin to it (see SPIN).
-                    while Instant::now() < deadline {
-                        std::hint::spin_loop();
-                    }
-                    let now = Instant::now();
-                    self.engine.handle_timeout(now);
-                    self.flush(now);
-                }
+                _ = tokio::time::sleep_until(wake_at(deadline, spin).into()), if !near => {}
+                // One turn of the runtime: its I/O driver is polled before this is ready.
+                _ = tokio::task::yield_now(), if near => {}
             }
         }
         if let Some(a) = acceptor {
