@@ -183,13 +183,18 @@ impl MediaPorts {
         let mut batch = RecvBatch::new();
         let mut read = 0;
         loop {
-            // SAFETY: a valid epoll descriptor and a buffer of EVENTS events.
+            // SAFETY: a valid epoll descriptor and a buffer of EVENTS events. Made directly,
+            // as `send_datagram` is (epoll_pwait with no signal mask is epoll_wait).
             let n = unsafe {
-                libc::epoll_wait(
+                libc::syscall(
+                    libc::SYS_epoll_pwait,
                     self.epoll.get_ref().as_raw_fd(),
                     events.as_mut_ptr(),
                     EVENTS as libc::c_int,
                     0,
+                    std::ptr::null::<libc::sigset_t>(),
+                    // The kernel's signal set is 8 bytes (and unread with no mask).
+                    8usize,
                 )
             };
             if n <= 0 {
@@ -333,14 +338,15 @@ impl RecvBatch {
             self.msgs[k].msg_len = 0;
         }
         // SAFETY: every header points at live buffers of this struct with their true sizes;
-        // nothing else touches them during the call.
+        // nothing else touches them during the call. Made directly, as `send_datagram` is.
         let n = unsafe {
-            libc::recvmmsg(
+            libc::syscall(
+                libc::SYS_recvmmsg,
                 sock.as_raw_fd(),
                 self.msgs.as_mut_ptr(),
                 RECV_BATCH as libc::c_uint,
                 libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
+                std::ptr::null_mut::<libc::timespec>(),
             )
         };
         if n >= 0 {
