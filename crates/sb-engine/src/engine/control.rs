@@ -6,7 +6,7 @@
 //! relayed to the patient). Each change is an event with who made it, so the call record
 //! can count hold and mute time.
 
-use super::{grid_after, phase_offset, Engine, EngineEvent, LegId};
+use super::{grid_after, Engine, EngineEvent, LegId};
 use crate::call::CallId;
 use std::time::{Duration, Instant};
 
@@ -441,9 +441,7 @@ impl Engine {
         };
         let own = call.held_by.is_some() || call.muted || call.mix.is_some();
         match (own, call.next_tick.is_some()) {
-            (true, false) => {
-                call.next_tick = Some(grid_after(origin + phase_offset(call.tick_phase), now))
-            }
+            (true, false) => call.next_tick = Some(grid_after(origin, call.tick_phase, now)),
             (false, true) => call.next_tick = None,
             _ => {}
         }

@@ -46,12 +46,24 @@ const PTIME: Duration = Duration::from_millis(20);
 /// go out in short bursts spread over the period. (One burst of 3,000 packets lasts about
 /// 12 ms, and its tail wandered by up to 4 ms from one tick to the next, as the cost of
 /// each send varies: a stream late in the burst saw its packet gaps vary that much.)
-pub(crate) const PHASES: usize = 10;
+const PHASES: usize = 10;
 const PHASE_CALLS: u32 = 256;
 
-/// How far grid `phase` lies after the engine's own.
-pub(crate) fn phase_offset(phase: usize) -> Duration {
-    PTIME * (phase % PHASES) as u32 / PHASES as u32
+/// The first point at or after `t` of media grid `phase`, the engine's grid (anchored at
+/// `origin`) moved `phase` tenths of PTIME later.
+fn grid_at_or_after(origin: Instant, phase: usize, t: Instant) -> Instant {
+    let origin = origin + PTIME * (phase % PHASES) as u32 / PHASES as u32;
+    let step = PTIME.as_micros();
+    let slots = t
+        .saturating_duration_since(origin)
+        .as_micros()
+        .div_ceil(step);
+    origin + Duration::from_micros((slots * step) as u64)
+}
+
+/// The first point of media grid `phase` strictly after `t`.
+fn grid_after(origin: Instant, phase: usize, t: Instant) -> Instant {
+    grid_at_or_after(origin, phase, t + Duration::from_micros(1))
 }
 /// Why a re-offer was refused.
 enum Refusal {
@@ -106,13 +118,6 @@ pub(crate) fn wait_prompt(wait: Duration) -> String {
         m @ 1..=10 => format!("wait-{m}"),
         _ => "wait-more".to_string(),
     }
-}
-
-/// The first point of the 20 ms grid anchored at `origin` strictly after `t`.
-fn grid_after(origin: Instant, t: Instant) -> Instant {
-    let step = PTIME.as_micros();
-    let slots = t.saturating_duration_since(origin).as_micros() / step + 1;
-    origin + Duration::from_micros((slots * step) as u64)
 }
 
 static SILENCE_ULAW: [u8; FRAME] = [0xFF; FRAME];
@@ -397,15 +402,6 @@ impl Engine {
         p
     }
 
-    /// The first point of media grid `phase` at or after `t`.
-    fn grid_at_or_after(&self, t: Instant, phase: usize) -> Instant {
-        let origin = self.cfg.origin + phase_offset(phase);
-        let since = t.saturating_duration_since(origin).as_micros();
-        let step = PTIME.as_micros();
-        let slots = since.div_ceil(step);
-        origin + Duration::from_micros((slots * step) as u64)
-    }
-
     /// Unix milliseconds at `now`, on the engine's wall clock (what call records carry).
     pub fn wall_ms(&self, now: Instant) -> i64 {
         self.cfg.wall_at_origin * 1000
@@ -553,16 +549,13 @@ impl Engine {
         };
         self.by_dialog.insert(dialog.clone(), id);
         let wall = self.wall(now);
-        let Some(call) = self.calls.get(&id) else {
-            return;
-        };
-        let first_tick = self.grid_at_or_after(now, call.tick_phase);
+        let origin = self.cfg.origin;
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         call.dialog = Some(dialog);
         call.phase = Phase::Answered;
-        call.next_tick = Some(first_tick);
+        call.next_tick = Some(grid_at_or_after(origin, call.tick_phase, now));
         let actions = call.ivr.as_mut().map(|s| s.start(wall)).unwrap_or_default();
         let service = call.service.take();
         self.events.push_back(EngineEvent::CallAnswered {
@@ -981,10 +974,7 @@ impl Engine {
         while let Some(t) = call.next_tick.filter(|t| *t <= now) {
             frames += 1;
             if frames > MAX_CATCH_UP {
-                call.next_tick = Some(grid_after(
-                    self.cfg.origin + phase_offset(call.tick_phase),
-                    now,
-                ));
+                call.next_tick = Some(grid_after(self.cfg.origin, call.tick_phase, now));
                 break;
             }
             call.next_tick = Some(t + PTIME);

@@ -5,7 +5,7 @@
 //! patient, swaps between the two, or completes the transfer (attended). The same steps
 //! come from feature codes, the control API and the phone's own REFER (RFC 3515).
 
-use super::{grid_after, phase_offset, Control, ControlError, Engine, EngineEvent, LegId, Side};
+use super::{grid_after, Control, ControlError, Engine, EngineEvent, LegId, Side};
 use crate::call::{CallId, Phase};
 use sb_acd::CallId as AcdCall;
 use sb_sip::transaction::TxId;
@@ -170,7 +170,7 @@ impl Engine {
             c.playing = false;
             c.on_hold = true;
             c.announce_at = None;
-            c.next_tick = Some(grid_after(origin + phase_offset(c.tick_phase), now));
+            c.next_tick = Some(grid_after(origin, c.tick_phase, now));
         }
         self.schedule(id);
     }
