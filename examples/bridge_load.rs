@@ -18,8 +18,8 @@
 mod common;
 
 use common::{
-    audio_port, big_buffers, call_index, drain_up_to, marked, proc_usage, sdp, send_frames, Caller,
-    Sip, Stream,
+    audio_port, big_buffers, call_index, drain_up_to, marked, proc_usage, sdp, send_frames, Answer,
+    Caller, Sip, Stream,
 };
 use sb_sip_msg::{parse_datagram, Message, Method};
 use std::collections::HashMap;
@@ -245,18 +245,8 @@ fn main() {
                 let Some(i) = call_index(&r.core.call_id) else {
                     continue;
                 };
-                let cseq = r.core.cseq.seq;
-                match r.status {
-                    100..=199 => {}
-                    401 if cseq == 1 && pending.get(&i) == Some(&1) => {
-                        caller.ack(i, 1, &r.core.to.to_string());
-                        let auth = caller
-                            .credentials(r.headers.get("WWW-Authenticate").unwrap_or_default());
-                        caller.invite(i, 2, cport, Some(&auth));
-                        pending.insert(i, 2);
-                    }
-                    200 if cseq == 2 && pending.remove(&i).is_some() => {
-                        caller.ack(i, 2, &r.core.to.to_string());
+                match caller.on_answer(&r, i, &mut pending, cport) {
+                    Answer::Answered => {
                         if let Some(port) = audio_port(&r.body) {
                             caller_streams[i] = Some(Stream::new(
                                 i as u32,
@@ -265,9 +255,8 @@ fn main() {
                         }
                         answered += 1;
                     }
-                    200 | 401 => {}
-                    _ if pending.remove(&i).is_some() => failed += 1,
-                    _ => {}
+                    Answer::Failed => failed += 1,
+                    Answer::Nothing => {}
                 }
             }
             _ => {}

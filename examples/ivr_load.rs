@@ -10,7 +10,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{call_index, Caller, Sip};
+use common::{call_index, Answer, Caller, Sip};
 use sb_sip_msg::{parse_datagram, Message};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -242,24 +242,10 @@ fn main() {
             let Some(i) = call_index(&r.core.call_id) else {
                 continue;
             };
-            let cseq = r.core.cseq.seq;
-            match r.status {
-                100..=199 => {}
-                // Only the first 401: a retransmitted one carries the same nonce.
-                401 if cseq == 1 && pending.get(&i) == Some(&1) => {
-                    caller.ack(i, 1, &r.core.to.to_string());
-                    let auth =
-                        caller.credentials(r.headers.get("WWW-Authenticate").unwrap_or_default());
-                    caller.invite(i, 2, a.base_port + 2 * i as u16, Some(&auth));
-                    pending.insert(i, 2);
-                }
-                200 if cseq == 2 && pending.remove(&i).is_some() => {
-                    caller.ack(i, 2, &r.core.to.to_string());
-                    answered += 1;
-                }
-                200 | 401 => {}
-                _ if pending.remove(&i).is_some() => failed += 1,
-                _ => {}
+            match caller.on_answer(&r, i, &mut pending, a.base_port + 2 * i as u16) {
+                Answer::Answered => answered += 1,
+                Answer::Failed => failed += 1,
+                Answer::Nothing => {}
             }
         }
     }

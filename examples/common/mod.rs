@@ -6,7 +6,8 @@
 #![allow(dead_code)]
 
 use sb_sip::digest::answer_challenge;
-use sb_sip_msg::{parse_datagram, Message, Request, ResponseBuilder};
+use sb_sip_msg::{parse_datagram, Message, Request, Response, ResponseBuilder};
+use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -531,7 +532,49 @@ pub fn call_index(call_id: &str) -> Option<usize> {
     call_id.strip_prefix("cl-")?.split('@').next()?.parse().ok()
 }
 
+/// What an answer to one of `Caller`'s INVITEs means for the count of calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The call was answered (and the 200 acknowledged).
+    Answered,
+    /// The call was refused.
+    Failed,
+    /// Nothing to count: progress, the challenge answered, a retransmission.
+    Nothing,
+}
+
 impl Caller<'_> {
+    /// Handles the answer `r` to call `i`'s INVITE: the digest challenge is answered once
+    /// (a retransmitted 401 carries the same nonce) with a new INVITE offering `port`, a
+    /// 200 is acknowledged. `pending` holds the CSeq of each call's INVITE until its final
+    /// answer.
+    pub fn on_answer(
+        &self,
+        r: &Response,
+        i: usize,
+        pending: &mut HashMap<usize, u32>,
+        port: u16,
+    ) -> Answer {
+        let cseq = r.core.cseq.seq;
+        match r.status {
+            100..=199 => Answer::Nothing,
+            401 if cseq == 1 && pending.get(&i) == Some(&1) => {
+                self.ack(i, 1, &r.core.to.to_string());
+                let auth = self.credentials(r.headers.get("WWW-Authenticate").unwrap_or_default());
+                self.invite(i, 2, port, Some(&auth));
+                pending.insert(i, 2);
+                Answer::Nothing
+            }
+            200 if cseq == 2 && pending.remove(&i).is_some() => {
+                self.ack(i, 2, &r.core.to.to_string());
+                Answer::Answered
+            }
+            200 | 401 => Answer::Nothing,
+            _ if pending.remove(&i).is_some() => Answer::Failed,
+            _ => Answer::Nothing,
+        }
+    }
+
     /// INVITE `cseq` of call `i`, offering PCMU at `port`.
     pub fn invite(&self, i: usize, cseq: u32, port: u16, auth: Option<&str>) {
         let (e, l, number) = (self.sip.engine, self.sip.local, self.number);
