@@ -21,6 +21,18 @@ fn registered(e: &Engine, user: &str) {
     assert!(ok, "{user} did not register: {log}");
 }
 
+/// An engine named `name`, agent 1003 and colleague 1005 registered, and a patient who
+/// pressed 2 and reached 1003: (engine, agent, colleague, patient).
+fn patient_with_agent_and_colleague(name: &str) -> (Engine, Phone, Phone, Phone) {
+    let e = media_engine(name, &[]);
+    let agent = Phone::start(&e, "1003", Some(AGENT as f32), None);
+    let colleague = Phone::start(&e, "1005", Some(COLLEAGUE as f32), None);
+    registered(&e, "1003");
+    registered(&e, "1005");
+    let patient = patient_reaches(&e, '2', "1003");
+    (e, agent, colleague, patient)
+}
+
 /// The patient (1001, saying 600 Hz) dials 8000 and presses `key`; waits for the bridge.
 fn patient_reaches(e: &Engine, key: char, agent: &str) -> Phone {
     let patient = Phone::start(e, "1001", Some(PATIENT as f32), Some("8000"));
@@ -178,12 +190,7 @@ fn an_operators_transfer_that_is_not_answered_comes_back_to_the_operator() {
 
 #[test]
 fn the_agents_softphone_transfers_attended_with_refer_and_replaces() {
-    let e = media_engine("xfer-attended", &[]);
-    let agent = Phone::start(&e, "1003", Some(AGENT as f32), None);
-    let colleague = Phone::start(&e, "1005", Some(COLLEAGUE as f32), None);
-    registered(&e, "1003");
-    registered(&e, "1005");
-    let patient = patient_reaches(&e, '2', "1003");
+    let (e, agent, colleague, patient) = patient_with_agent_and_colleague("xfer-attended");
     std::thread::sleep(Duration::from_secs(3));
     // The agent's own phone: hold the patient, call 1005 through the switchboard, ...
     agent.command("hold", "");
@@ -270,12 +277,7 @@ fn all_heard_at_end(rec: &[i16], secs: usize, tones: &[f64]) -> bool {
 
 #[test]
 fn joined_the_patient_hears_agent_and_colleague_together() {
-    let e = media_engine("xfer-join", &[]);
-    let agent = Phone::start(&e, "1003", Some(AGENT as f32), None);
-    let colleague = Phone::start(&e, "1005", Some(COLLEAGUE as f32), None);
-    registered(&e, "1003");
-    registered(&e, "1005");
-    let patient = patient_reaches(&e, '2', "1003");
+    let (e, agent, colleague, patient) = patient_with_agent_and_colleague("xfer-join");
     std::thread::sleep(Duration::from_secs(2));
     agent.keys("*31005#");
     wait_for(&e, &["consultation", "step=\"answered\""], 10);
