@@ -4,8 +4,10 @@
 # CALLS patient calls, answers each agent leg, then sends RTP both ways and measures loss,
 # one-way delay and added jitter at the receivers, and the engine's CPU per forwarded packet
 # and memory per call.
-# Usage: [SPIN_MS=5] bench/bridge.sh [CALLS] [SECONDS] [SETUP_RATE]   (defaults: 1500 10 100)
+# Usage: [SPIN_MS=5] [BARE=1] bench/bridge.sh [CALLS] [SECONDS] [SETUP_RATE]   (defaults: 1500 10 100)
 # SPIN_MS is rtp.timer_spin_ms: the engine spins that long before each 20 ms media tick.
+# BARE=1 runs the baseline instead of the engine: examples/bare_relay, the engine's media
+# sockets with no engine behind them, joining the same streams with no signalling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -13,7 +15,17 @@ calls=${1:-1500}
 secs=${2:-10}
 rate=${3:-100}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-cargo build --release -q --bin switchboard --example bridge_load
+cargo build --release -q --bin switchboard --example bridge_load --example bare_relay
+if [ -n "${BARE:-}" ]; then
+  engine=
+  trap 'kill "$engine" 2>/dev/null || true' EXIT
+  taskset -c 0 target/release/examples/bare_relay --listen 127.0.0.1 --ports 20000-29999 --pairs "$calls" &
+  engine=$!
+  sleep 1
+  taskset -c 1 target/release/examples/bridge_load --engine 127.0.0.1:5060 --calls "$calls" \
+    --measure "$secs" --bare-relay 20000 --engine-pid "$engine"
+  exit
+fi
 bench_setup "$calls" <<'TOML'
 # The benchmark's number: straight into the bench queue.
 [flow]

@@ -2,17 +2,19 @@
 //! answers the engine's INVITEs to them, places CALLS patient calls to a queue number, and
 //! once the calls are bridged sends RTP both ways (20 ms G.711 frames) and measures at each
 //! receiver: packets lost, one-way delay through the engine, and the delay's variation
-//! (added jitter). All callers share one RTP socket and all agents another, so every 20 ms
-//! tick leaves in a few `sendmmsg` batches and arrives through `recvmmsg` with kernel
-//! receive timestamps (SO_TIMESTAMPNS): the tool's own scheduling does not colour the
-//! figures. Each payload carries a marker, its stream, its index and its send time; the
-//! engine relays PCMU to PCMU untouched.
+//! (added jitter). All callers share one RTP socket and all agents another; each phone
+//! sends at its own phase of the 20 ms period (`sendmmsg` for the frames due together), and
+//! frames arrive through `recvmmsg` with kernel receive timestamps (SO_TIMESTAMPNS), so the
+//! tool's own scheduling does not colour the figures. Each payload carries a marker, its
+//! stream, its index and its send time; the engine relays PCMU to PCMU untouched.
 //!
 //!     cargo run --release --example bridge_load -- --engine 127.0.0.1:5060 --calls 1500 \
 //!         --first-agent 3000 --number 8100
 //!
 //! `bench/bridge.sh` writes the configuration (agents, a queue, a flow) and runs it pinned
-//! to one core against the engine pinned to the other.
+//! to one core against the engine pinned to the other. With `--bare-relay FIRST_PORT` there
+//! is no signalling: the streams go straight to `examples/bare_relay`'s port pairs, the
+//! baseline the engine is compared with (`BARE=1 bench/bridge.sh`).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -35,6 +37,8 @@ struct Args {
     number: String,
     /// The engine's process, to read its CPU time and memory around the measurement.
     engine_pid: Option<u32>,
+    /// No engine: `examples/bare_relay` joins port pairs from this port (the baseline).
+    bare_relay: Option<u16>,
 }
 
 fn args() -> Args {
@@ -46,6 +50,7 @@ fn args() -> Args {
         first_agent: 3000,
         number: "8100".into(),
         engine_pid: None,
+        bare_relay: None,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     for w in v.chunks(2) {
@@ -58,6 +63,7 @@ fn args() -> Args {
             "--first-agent" => a.first_agent = val.parse().expect("--first-agent EXTENSION"),
             "--number" => a.number = val.to_string(),
             "--engine-pid" => a.engine_pid = Some(val.parse().expect("--engine-pid PID")),
+            "--bare-relay" => a.bare_relay = Some(val.parse().expect("--bare-relay FIRST_PORT")),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -169,26 +175,23 @@ impl Phases {
     }
 }
 
-fn main() {
-    let a = args();
-    let sip = Sip::bind(a.engine);
+/// Steps 1 and 2 against the engine: the agents register, the patients call, and each agent
+/// answers the call it is offered. Returns the callers' streams and the agents'.
+fn by_sip(
+    a: &Args,
+    sip: &Sip,
+    callers_rtp: &UdpSocket,
+    agents_rtp: &UdpSocket,
+) -> (Vec<Stream>, Vec<Stream>) {
     let caller = Caller {
-        sip: &sip,
+        sip,
         number: &a.number,
     };
-    let callers_rtp = UdpSocket::bind("127.0.0.1:0").expect("caller rtp");
-    let agents_rtp = UdpSocket::bind("127.0.0.1:0").expect("agent rtp");
-    for s in [&callers_rtp, &agents_rtp] {
-        big_buffers(s);
-        s.set_nonblocking(true).expect("nonblocking");
-    }
     let (cport, aport) = (
         callers_rtp.local_addr().expect("a").port(),
         agents_rtp.local_addr().expect("a").port(),
     );
     let mut buf = vec![0u8; 65_536];
-    let idle = a.engine_pid.and_then(proc_usage);
-    let mut steal_at_start = None;
 
     // 1. Agents register (through the challenge).
     let agents: Vec<String> = (0..a.calls as u32)
@@ -222,8 +225,8 @@ fn main() {
             pending.insert(sent, 1);
             sent += 1;
         }
-        collect(&callers_rtp, &mut seen_c, false);
-        collect(&agents_rtp, &mut seen_a, false);
+        collect(callers_rtp, &mut seen_c, false);
+        collect(agents_rtp, &mut seen_a, false);
         let Ok((n, _)) = sip.sock.recv_from(&mut buf) else {
             continue;
         };
@@ -262,13 +265,47 @@ fn main() {
             _ => {}
         }
     }
-    let mut callers: Vec<Stream> = caller_streams.into_iter().flatten().collect();
+    let callers: Vec<Stream> = caller_streams.into_iter().flatten().collect();
     println!(
         "calls answered        {answered} of {} ({failed} refused), agents answered {} in {:.1} s",
         a.calls,
         agent_streams.len(),
         setup_start.elapsed().as_secs_f64()
     );
+    (callers, agent_streams)
+}
+
+/// Steps 1 and 2 against `bare_relay`: caller `i` sends to port `first + 4 i` and its
+/// agent to the port after, the pair the relay joins.
+fn bare_streams(ip: std::net::IpAddr, first: u16, calls: usize) -> (Vec<Stream>, Vec<Stream>) {
+    let at = |k: usize| SocketAddr::new(ip, first + 2 * k as u16);
+    let callers = (0..calls)
+        .map(|i| Stream::new(i as u32, at(2 * i)))
+        .collect();
+    let agents = (0..calls)
+        .map(|i| Stream::new(1_000_000 + i as u32, at(2 * i + 1)))
+        .collect();
+    println!("bare relay            {calls} pairs from port {first}, no signalling");
+    (callers, agents)
+}
+
+fn main() {
+    let a = args();
+    let sip = Sip::bind(a.engine);
+    let callers_rtp = UdpSocket::bind("127.0.0.1:0").expect("caller rtp");
+    let agents_rtp = UdpSocket::bind("127.0.0.1:0").expect("agent rtp");
+    for s in [&callers_rtp, &agents_rtp] {
+        big_buffers(s);
+        s.set_nonblocking(true).expect("nonblocking");
+    }
+    let idle = a.engine_pid.and_then(proc_usage);
+    let mut steal_at_start = None;
+    let (mut callers, mut agent_streams) = match a.bare_relay {
+        Some(first) => bare_streams(a.engine.ip(), first, a.calls),
+        None => by_sip(&a, &sip, &callers_rtp, &agents_rtp),
+    };
+    let mut seen_c: HashMap<u32, Seen> = HashMap::new();
+    let mut seen_a: HashMap<u32, Seen> = HashMap::new();
 
     // 3. Media both ways: 2 s to settle (symmetric RTP learning, the bridge), then measure.
     // Each phone sends at its own phase of the 20 ms period, as independent phones do: the
@@ -390,15 +427,20 @@ fn main() {
     );
     if let (Some((t0, _)), Some((t1, rss)), Some((_, rss0))) = (cpu_at_start, usage_at_end, idle) {
         let cpu = (t1 - t0) as f64 / common::ticks_per_second();
+        let who = if a.bare_relay.is_some() {
+            "bare relay"
+        } else {
+            "engine"
+        };
         println!(
-            "engine CPU while measuring: {:.2} s of {} s ({:.0} % of its core), {:.2} us per forwarded packet",
+            "{who} CPU while measuring: {:.2} s of {} s ({:.0} % of its core), {:.2} us per forwarded packet",
             cpu,
             a.measure,
             100.0 * cpu / a.measure as f64,
             cpu * 1e6 / received.max(1) as f64
         );
         println!(
-            "engine memory: {} MiB resident, {} KiB more than idle: {:.1} KiB per bridged call",
+            "{who} memory: {} MiB resident, {} KiB more than idle: {:.1} KiB per bridged call",
             rss / 1024,
             rss.saturating_sub(rss0),
             rss.saturating_sub(rss0) as f64 / seen_a.len().max(1) as f64

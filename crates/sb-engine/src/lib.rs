@@ -10,5 +10,5 @@ pub use assets::{acd_config, acd_from_model, load_assets, AssetSource, Assets};
 pub use call::CallId;
 pub use engine::{
     AgentCommand, CallAction, Control, ControlError, Engine, EngineConfig, EngineEvent,
-    FeatureCodes, LegId, LiveCall, MediaRequest, RtpOut, Side,
+    FeatureCodes, LegId, LiveCall, MediaRequest, RtpOut, RtpQueue, Side,
 };

@@ -6,7 +6,9 @@ pub mod api;
 pub mod control;
 mod core;
 pub mod events;
-mod media;
+/// The media sockets; public for the bridged-call benchmark's bare relay
+/// (`examples/bare_relay.rs`), which runs them with no engine behind.
+pub mod media;
 mod records;
 mod tcp;
 

@@ -27,7 +27,7 @@ struct Head {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct RtpQueue {
+pub struct RtpQueue {
     heads: Vec<Head>,
     bytes: Vec<u8>,
 }
