@@ -15,6 +15,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const MAGIC: u32 = 0x5357_4C44;
 pub const FRAME: usize = 160;
 pub const BATCH: usize = 256;
+/// Datagrams per `sendmmsg`. Every frame of one call carries the same send time, taken just
+/// before it, while the last leaves some 2 us per datagram after the first (on loopback
+/// the send also delivers); 32 keeps that error near 0.1 ms, where 256 could make it 0.7 ms
+/// of what the analysers report as added jitter.
+pub const SEND_BATCH: usize = 32;
 /// The telephone-event payload type in our SDP.
 pub const EVENT_PT: u8 = 101;
 
@@ -113,7 +118,8 @@ pub fn sockaddr(a: SocketAddr) -> libc::sockaddr_in {
     }
 }
 
-/// Sends one frame of every live stream through `sock`, `BATCH` datagrams per system call.
+/// Sends one frame of every live stream through `sock`, `SEND_BATCH` datagrams per system
+/// call.
 /// Returns how many went out.
 pub fn send_tick(sock: &UdpSocket, streams: &mut [Stream], measuring: bool) -> usize {
     send_frames(sock, streams.iter_mut(), measuring)
@@ -127,7 +133,7 @@ pub fn send_frames<'a>(
 ) -> usize {
     let mut sent = 0;
     let mut live: Vec<&mut Stream> = streams.filter(|s| s.live).collect();
-    for chunk in live.chunks_mut(BATCH) {
+    for chunk in live.chunks_mut(SEND_BATCH) {
         let mut bufs = vec![[0u8; 12 + FRAME]; chunk.len()];
         let mut addrs = Vec::with_capacity(chunk.len());
         let mut iovs = Vec::with_capacity(chunk.len());

@@ -545,12 +545,10 @@ impl Engine {
         &mut self,
         now: Instant,
         id: CallId,
+        leg_id: LegId,
         from: SocketAddr,
         bytes: &[u8],
     ) {
-        let Some(&leg_id) = self.bridged.get(&id) else {
-            return;
-        };
         let (Some(call), Some(leg)) = (self.calls.get_mut(&id), self.legs.get_mut(&leg_id)) else {
             return;
         };
@@ -593,9 +591,11 @@ impl Engine {
             return;
         }
         let dtmf = Some(pkt.payload_type) == lmedia.dtmf_pt;
+        // The patient's call, looked up once: the mix, the bridge and the relay need it.
+        let mut call = self.calls.get_mut(&leg.call);
         if pkt.payload_type == lmedia.codec.payload_type() {
             // A three-way call: the voice goes to the mix.
-            let mix = self.calls.get_mut(&leg.call).and_then(|c| c.mix.as_mut());
+            let mix = call.as_mut().and_then(|c| c.mix.as_mut());
             if let Some((mix, party)) = mix.and_then(|m| m.party_of(leg_id).map(|p| (m, p))) {
                 mix.push(party, lmedia.codec, pkt.payload);
                 return;
@@ -640,7 +640,7 @@ impl Engine {
         if self.bridged.get(&leg.call) != Some(&leg_id) {
             return;
         }
-        let Some(call) = self.calls.get_mut(&leg.call) else {
+        let Some(call) = call else {
             return;
         };
         if call.held_by.is_some() || call.muted {

@@ -579,8 +579,8 @@ impl Engine {
             Some(&PortUse::Call(id)) => id,
             None => return,
         };
-        if self.bridged.contains_key(&id) {
-            return self.caller_rtp_to_agent(now, id, from, bytes);
+        if let Some(&leg) = self.bridged.get(&id) {
+            return self.caller_rtp_to_agent(now, id, leg, from, bytes);
         }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
