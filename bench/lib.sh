@@ -49,8 +49,10 @@ PY
 
 # bench_engine [--set KEY=VALUE ...]: the release engine on that configuration, pinned to
 # core 0, inside opening hours; sets $engine and gives it two seconds to start.
+# SWITCHBOARD_BIN runs another build instead (a copy of an earlier one, to compare two
+# versions in alternating runs).
 bench_engine() {
-  SWITCHBOARD_LOG=warn taskset -c 0 target/release/switchboard serve --config "$work/config/switchboard.toml" \
+  SWITCHBOARD_LOG=warn taskset -c 0 "${SWITCHBOARD_BIN:-target/release/switchboard}" serve --config "$work/config/switchboard.toml" \
     --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
     --set ivr.clock_start=2026-11-23T10:00:00+08:00 "$@" 2>"$work/engine.log" &
   engine=$!
