@@ -18,10 +18,14 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --release -q --bin switchboard --example bridge_load --example bare_relay
 if [ -n "${BARE:-}" ]; then
   engine=
-  trap 'kill "$engine" 2>/dev/null || true' EXIT
-  taskset -c 0 target/release/examples/bare_relay --listen 127.0.0.1 --ports 20000-29999 --pairs "$calls" &
+  ready=$(mktemp -u)
+  mkfifo "$ready"
+  trap 'kill "$engine" 2>/dev/null || true; rm -f "$ready"' EXIT
+  taskset -c 0 target/release/examples/bare_relay --listen 127.0.0.1 --ports 20000-29999 --pairs "$calls" >"$ready" &
   engine=$!
-  sleep 1
+  # Its one line of output says every port is bound; it exits with the reason if not.
+  read -r -t 30 line <"$ready" || { echo "bare_relay did not start" >&2; exit 1; }
+  echo "$line"
   taskset -c 1 target/release/examples/bridge_load --engine 127.0.0.1:5060 --calls "$calls" \
     --measure "$secs" --bare-relay 20000 --engine-pid "$engine"
   exit
