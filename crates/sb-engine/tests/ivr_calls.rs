@@ -8,7 +8,8 @@ use sb_engine::EngineEvent;
 use sb_media::dtmf::{Event as TelEvent, Source as DigitSource};
 use sb_media::g711;
 use sb_media::goertzel::synthesize;
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 #[test]
 fn the_greeting_starts_within_a_second_and_is_the_prompt() {
@@ -243,8 +244,8 @@ fn a_lagging_engine_refuses_new_calls_for_a_second_and_keeps_the_calls_it_has() 
 }
 
 /// Each stream's send times, by SSRC, in the order sent.
-fn send_times_by_stream(s: &Sim) -> std::collections::BTreeMap<u32, Vec<std::time::Instant>> {
-    let mut by: std::collections::BTreeMap<u32, Vec<std::time::Instant>> = Default::default();
+fn send_times_by_stream(s: &Sim) -> BTreeMap<u32, Vec<Instant>> {
+    let mut by: BTreeMap<u32, Vec<Instant>> = Default::default();
     for (at, _, bytes) in &s.rtp {
         let ssrc = RtpReader::new(bytes).expect("rtp").ssrc();
         by.entry(ssrc).or_default().push(*at);
@@ -253,7 +254,7 @@ fn send_times_by_stream(s: &Sim) -> std::collections::BTreeMap<u32, Vec<std::tim
 }
 
 /// A stream's place in the 20 ms period, in microseconds after the engine's origin grid.
-fn phase_us(origin: std::time::Instant, t: std::time::Instant) -> u128 {
+fn phase_us(origin: Instant, t: Instant) -> u128 {
     (t - origin).as_micros() % 20_000
 }
 
@@ -270,7 +271,7 @@ fn many_calls_spread_over_media_grids_and_a_freed_place_is_taken_again() {
     s.advance(200);
     let by = send_times_by_stream(&s);
     assert_eq!(by.len(), 600);
-    let mut per_phase: std::collections::BTreeMap<u128, usize> = Default::default();
+    let mut per_phase: BTreeMap<u128, usize> = Default::default();
     for times in by.values() {
         // Every stream keeps its own grid: a packet every 20 ms exactly.
         for w in times.windows(2) {
@@ -293,7 +294,7 @@ fn many_calls_spread_over_media_grids_and_a_freed_place_is_taken_again() {
     s.rtp.clear();
     assert_eq!(s.try_call("c-new", "8000", OFFER_4733).status, 200);
     s.advance(100);
-    let before: std::collections::BTreeSet<u32> = by.keys().copied().collect();
+    let before: BTreeSet<u32> = by.keys().copied().collect();
     let by = send_times_by_stream(&s);
     let new: Vec<_> = by.iter().filter(|(k, _)| !before.contains(k)).collect();
     assert_eq!(new.len(), 1, "one new stream");
