@@ -72,7 +72,8 @@ pub struct Registrar {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Security {
-    pub max_auth_failures: u32,
+    pub max_user_failures: u32,
+    pub max_address_failures: u32,
     pub failure_window: Duration,
     pub ban: Duration,
 }

@@ -127,7 +127,8 @@ impl Default for Registrar {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Security {
-    pub max_auth_failures: Spanned<u32>,
+    pub max_user_failures: Spanned<u32>,
+    pub max_address_failures: Spanned<u32>,
     pub failure_window_seconds: Spanned<u64>,
     pub ban_seconds: Spanned<u64>,
 }
@@ -135,7 +136,8 @@ pub struct Security {
 impl Default for Security {
     fn default() -> Self {
         Security {
-            max_auth_failures: Spanned::new(0..0, 10),
+            max_user_failures: Spanned::new(0..0, 5),
+            max_address_failures: Spanned::new(0..0, 100),
             failure_window_seconds: Spanned::new(0..0, 60),
             ban_seconds: Spanned::new(0..0, 300),
         }

@@ -314,11 +314,23 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
     }
 
     let s = &raw.security;
-    if *s.max_auth_failures.get_ref() == 0 {
+    for (key, v) in [
+        ("max_user_failures", &s.max_user_failures),
+        ("max_address_failures", &s.max_address_failures),
+    ] {
+        if *v.get_ref() == 0 {
+            c.error(
+                "SB115",
+                v,
+                format!("security.{key} must be greater than zero"),
+            );
+        }
+    }
+    if s.max_address_failures.get_ref() < s.max_user_failures.get_ref() {
         c.error(
             "SB115",
-            &s.max_auth_failures,
-            "security.max_auth_failures must be greater than zero".into(),
+            &s.max_address_failures,
+            "security.max_address_failures must not be below max_user_failures: one phone must not take the address off before itself".into(),
         );
     }
     let failure_window = c.positive("security.failure_window_seconds", &s.failure_window_seconds);
@@ -806,7 +818,8 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             max_contacts: *r.max_contacts.get_ref() as usize,
         },
         security: model::Security {
-            max_auth_failures: *s.max_auth_failures.get_ref(),
+            max_user_failures: *s.max_user_failures.get_ref(),
+            max_address_failures: *s.max_address_failures.get_ref(),
             failure_window,
             ban,
         },

@@ -580,11 +580,24 @@ fn log_sip_event(ev: Event) {
             }
         }
         Event::Security { source, kind } => match kind {
+            SecurityKind::ChallengeSent { user, stale } => {
+                tracing::debug!(target: "security", %source, claimed_extension = %user, stale, "challenge sent")
+            }
+            SecurityKind::Authenticated { user } => {
+                tracing::debug!(target: "security", %source, extension = %user, "authenticated")
+            }
             SecurityKind::AuthFailed { user, reason } => {
                 tracing::warn!(target: "security", %source, claimed_extension = %user, reason, "authentication failed")
             }
+            SecurityKind::UserThrottled {
+                user,
+                failures,
+                seconds,
+            } => {
+                tracing::warn!(target: "security", %source, claimed_extension = %user, failures, seconds, "too many authentication failures: this extension ignored from this address")
+            }
             SecurityKind::Banned { failures, seconds } => {
-                tracing::warn!(target: "security", %source, failures, seconds, "too many authentication failures: address ignored")
+                tracing::warn!(target: "security", %source, failures, seconds, "too many authentication failures: address ignored except for extensions that authenticated from it")
             }
         },
         Event::Malformed { source, error } => {

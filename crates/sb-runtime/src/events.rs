@@ -1,10 +1,12 @@
 //! The engine's typed events as the control API streams them (`GET /api/v1/events`): one
 //! JSON object per event with its `type`, the wall-clock `at_ms` and its fields. Patients'
 //! numbers are masked, and the digits they key are not streamed at all (they may be an
-//! identity number); SIP internals stay in the logs.
+//! identity number); SIP internals stay in the logs, but for the outcome of every challenge
+//! (`security`), which monitoring watches.
 
 use sb_acd::AcdEvent;
 use sb_engine::{EngineEvent, Side};
+use sb_sip::SecurityKind;
 use sb_store::report::mask_number;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -26,9 +28,42 @@ fn side(s: Side) -> &'static str {
     }
 }
 
+/// A challenge outcome as streamed: what happened, from where, for which claimed user.
+fn security(source: std::net::IpAddr, kind: &SecurityKind) -> Value {
+    let mut v = json!({ "outcome": kind.name(), "source": source.to_string() });
+    match kind {
+        SecurityKind::ChallengeSent { user, stale } => {
+            v["user"] = json!(user);
+            v["stale"] = json!(stale);
+        }
+        SecurityKind::Authenticated { user } => v["user"] = json!(user),
+        SecurityKind::AuthFailed { user, reason } => {
+            v["user"] = json!(user);
+            v["reason"] = json!(reason);
+        }
+        SecurityKind::UserThrottled {
+            user,
+            failures,
+            seconds,
+        } => {
+            v["user"] = json!(user);
+            v["failures"] = json!(failures);
+            v["seconds"] = json!(seconds);
+        }
+        SecurityKind::Banned { failures, seconds } => {
+            v["failures"] = json!(failures);
+            v["seconds"] = json!(seconds);
+        }
+    }
+    v
+}
+
 /// The event as streamed, or `None` for what is not streamed.
 pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
     let (kind, mut v) = match ev {
+        EngineEvent::Sip(sb_sip::Event::Security { source, kind }) => {
+            ("security", security(*source, kind))
+        }
         EngineEvent::Sip(_) | EngineEvent::Digit { .. } => return None,
         EngineEvent::CallStarted {
             call,

@@ -53,9 +53,12 @@ pub fn endpoint_config(m: &Model, local_addr: SocketAddr) -> EndpointConfig {
     };
     cfg.qualify_interval = m.qualify_interval;
     cfg.nonce_lifetime = m.nonce_lifetime;
-    cfg.max_auth_failures = m.security.max_auth_failures;
-    cfg.failure_window = m.security.failure_window;
-    cfg.ban_time = m.security.ban;
+    cfg.guard = sb_sip::guard::GuardSettings {
+        user_failures: m.security.max_user_failures,
+        address_failures: m.security.max_address_failures,
+        window: m.security.failure_window,
+        ban: m.security.ban,
+    };
     cfg.digest_algorithms = m
         .digest_algorithms
         .iter()

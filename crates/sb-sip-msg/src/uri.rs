@@ -358,6 +358,38 @@ impl SipUri {
     }
 }
 
+impl Uri {
+    /// URI equivalence (RFC 3261 §19.1.4) as far as a digest `uri` needs it: the same
+    /// scheme, user and password (case-sensitive, after unescaping), host (case-insensitive),
+    /// port, and the same value of `user`, `ttl`, `method`, `maddr` and `transport` where
+    /// either has one, other parameters where both have them, and the same headers.
+    /// Non-SIP URIs compare as text.
+    pub fn equivalent(&self, other: &Uri) -> bool {
+        let (Uri::Sip(a), Uri::Sip(b)) = (self, other) else {
+            return self.to_string().eq_ignore_ascii_case(&other.to_string());
+        };
+        let same = |x: Option<&str>, y: Option<&str>| match (x, y) {
+            (Some(x), Some(y)) => unescape(x).eq_ignore_ascii_case(&unescape(y)),
+            (None, None) => true,
+            _ => false,
+        };
+        let must_match = ["user", "ttl", "method", "maddr", "transport"];
+        let params_agree = must_match.iter().all(|n| {
+            same(a.params.value(n), b.params.value(n)) && a.params.has(n) == b.params.has(n)
+        }) && a.params.0.iter().all(|(n, v)| {
+            must_match.iter().any(|m| m.eq_ignore_ascii_case(n))
+                || b.params.get(n).is_none_or(|w| same(v.as_deref(), w))
+        });
+        a.scheme == b.scheme
+            && a.user_unescaped() == b.user_unescaped()
+            && a.password.as_deref().map(unescape) == b.password.as_deref().map(unescape)
+            && a.host.same(&b.host)
+            && a.port == b.port
+            && params_agree
+            && a.headers.as_deref().map(unescape) == b.headers.as_deref().map(unescape)
+    }
+}
+
 impl fmt::Display for SipUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.scheme {
@@ -413,5 +445,28 @@ mod tests {
         assert!(Uri::parse("Fsip:kumiko@example.org>").is_err());
         assert!(Uri::parse("tel:+86-10-1234;phone-context=example.org").is_ok());
         assert!(Uri::parse("soap.beep://192.0.2.103:3002").is_ok());
+    }
+
+    #[test]
+    fn equivalence_follows_rfc_3261() {
+        let eq = |a: &str, b: &str| Uri::parse(a).unwrap().equivalent(&Uri::parse(b).unwrap());
+        assert!(eq("sip:8000@127.0.0.1:5060", "sip:8000@127.0.0.1:5060"));
+        assert!(eq(
+            "sip:%38000@EXAMPLE.com;transport=TCP",
+            "sip:8000@example.com;transport=tcp"
+        ));
+        assert!(
+            eq("sip:8000@h;foo=1", "sip:8000@h"),
+            "a parameter on one side only"
+        );
+        assert!(!eq("sip:8000@h", "sip:8001@h"));
+        assert!(
+            !eq("sip:8000@h", "sip:8000@h:5060"),
+            "an explicit default port differs"
+        );
+        assert!(!eq("sip:8000@h", "sips:8000@h"));
+        assert!(!eq("sip:8000@h;transport=tcp", "sip:8000@h"));
+        assert!(!eq("sip:8000@h;foo=1", "sip:8000@h;foo=2"));
+        assert!(!eq("sip:8000@h?Subject=a", "sip:8000@h"));
     }
 }

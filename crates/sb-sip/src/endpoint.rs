@@ -7,6 +7,7 @@
 
 use crate::dialog::{Dialog, DialogId};
 use crate::digest::{AuthFailure, DigestAuth};
+use crate::guard::{AuthGuard, GuardSettings};
 use crate::ids::IdGen;
 use crate::peer::{response_peer, stamp_via, Peer};
 use crate::registrar::{
@@ -38,11 +39,8 @@ pub struct EndpointConfig {
     pub timers: TimerSettings,
     pub qualify_interval: Duration,
     pub nonce_lifetime: Duration,
-    /// Authentication failures from one address within `failure_window` before it is
-    /// ignored for `ban_time`.
-    pub max_auth_failures: u32,
-    pub failure_window: Duration,
-    pub ban_time: Duration,
+    /// When failed authentications get a user or an address ignored.
+    pub guard: GuardSettings,
     pub user_agent: String,
     /// Digest algorithms to offer, most preferred first. MD5 alone by default: many phones
     /// give up on a 401 that names any algorithm they lack.
@@ -59,22 +57,55 @@ impl EndpointConfig {
             timers: TimerSettings::default(),
             qualify_interval: Duration::from_secs(30),
             nonce_lifetime: Duration::from_secs(120),
-            max_auth_failures: 10,
-            failure_window: Duration::from_secs(60),
-            ban_time: Duration::from_secs(300),
+            guard: GuardSettings::default(),
             user_agent: "Switchboard".to_string(),
             digest_algorithms: vec![crate::digest::Algorithm::Md5],
         }
     }
 }
 
+/// The outcome of each challenge and check, as Asterisk's security events report them.
+/// `user` is the extension the peer claimed (staff numbers, not patient data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecurityKind {
-    /// Wrong password, unknown user, forged or replayed nonce. `user` is the extension the
-    /// peer claimed (staff numbers, not patient data).
+    /// A request without (valid, current) credentials was challenged.
+    ChallengeSent { user: String, stale: bool },
+    /// Credentials checked and correct.
+    Authenticated { user: String },
+    /// Wrong password, unknown user, forged or replayed nonce, a digest `uri` that is not
+    /// the Request-URI.
     AuthFailed { user: String, reason: &'static str },
-    /// Too many failures: the address is ignored until the ban ends.
+    /// Too many failures for one user from one address: that user is ignored from that
+    /// address until the ban ends; other users there are served.
+    UserThrottled {
+        user: String,
+        failures: usize,
+        seconds: u64,
+    },
+    /// Too many failures from one address across users: it is ignored until the ban ends,
+    /// except for the users that authenticated correctly from it.
     Banned { failures: usize, seconds: u64 },
+}
+
+impl SecurityKind {
+    /// The stable name on the event stream and in the log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SecurityKind::ChallengeSent { .. } => "challenge_sent",
+            SecurityKind::Authenticated { .. } => "authenticated",
+            SecurityKind::AuthFailed { .. } => "auth_failed",
+            SecurityKind::UserThrottled { .. } => "user_throttled",
+            SecurityKind::Banned { .. } => "address_banned",
+        }
+    }
+}
+
+/// Why a request's credentials did not let it through.
+enum Refusal {
+    /// Challenge (again); `stale` when the nonce only expired.
+    Challenge { stale: bool },
+    /// The credentials do not describe this request (digest `uri`): 400.
+    BadRequest(&'static str),
 }
 
 #[derive(Debug)]
@@ -174,12 +205,6 @@ struct Unacked2xx {
     give_up: Instant,
 }
 
-#[derive(Debug, Default)]
-struct Failures {
-    times: VecDeque<Instant>,
-    banned_until: Option<Instant>,
-}
-
 #[derive(Debug)]
 pub struct Endpoint {
     cfg: EndpointConfig,
@@ -194,7 +219,9 @@ pub struct Endpoint {
     qualify_due: DeadlineQueue<u64>,
     binding_owner: HashMap<u64, String>,
     qualifying: HashMap<TxId, (String, u64)>,
-    failures: HashMap<IpAddr, Failures>,
+    guard: AuthGuard,
+    /// The user a new server transaction's request authenticated as, until it is handed up.
+    authed: HashMap<TxId, String>,
     unacked: HashMap<DialogId, Unacked2xx>,
     outgoing: HashMap<TxId, Outgoing>,
     next_housekeeping: Instant,
@@ -221,7 +248,8 @@ impl Endpoint {
             qualify_due: DeadlineQueue::default(),
             binding_owner: HashMap::new(),
             qualifying: HashMap::new(),
-            failures: HashMap::new(),
+            guard: AuthGuard::new(cfg.guard),
+            authed: HashMap::new(),
             unacked: HashMap::new(),
             outgoing: HashMap::new(),
             next_housekeeping: now + HOUSEKEEPING,
@@ -278,13 +306,6 @@ impl Endpoint {
         now.saturating_duration_since(self.epoch).as_secs()
     }
 
-    fn is_banned(&self, now: Instant, ip: IpAddr) -> bool {
-        self.failures
-            .get(&ip)
-            .and_then(|f| f.banned_until)
-            .is_some_and(|t| t > now)
-    }
-
     /// One UDP datagram, parsed here. The runtime may parse itself (to open a span per
     /// call) and use [`Endpoint::handle_message`] and [`Endpoint::handle_rejection`].
     pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8], source: Peer) {
@@ -297,7 +318,7 @@ impl Endpoint {
 
     /// A message that failed to parse: answered with 400/505 where it can be addressed.
     pub fn handle_rejection(&mut self, now: Instant, rej: sb_sip_msg::Rejection, source: Peer) {
-        if self.is_banned(now, source.addr.ip()) {
+        if self.guard.address_banned(now, source.addr.ip()) {
             return;
         }
         let tag = self.ids.tag();
@@ -311,20 +332,139 @@ impl Endpoint {
     }
 
     pub fn handle_message(&mut self, now: Instant, msg: Message, source: Peer) {
-        if self.is_banned(now, source.addr.ip()) {
-            return;
-        }
         match msg {
             Message::Request(mut req) => {
                 stamp_via(req.top_via_mut(), &source);
                 let tag = self
                     .ids
                     .tag_for(&req.core.call_id, req.core.from.tag().unwrap_or_default());
-                self.layer.on_request(now, req, source, || tag);
+                let user = if self.layer.matches_server(&req) || req.method == Method::Ack {
+                    None
+                } else {
+                    match self.front(now, &req, source, &tag) {
+                        Front::Done => return,
+                        Front::Stateful(u) => u,
+                    }
+                };
+                if let Some(tx) = self.layer.on_request(now, req, source, || tag) {
+                    if let Some(u) = user {
+                        self.authed.insert(tx, u);
+                    }
+                }
             }
             Message::Response(resp) => self.layer.on_response(now, resp, source),
         }
         self.drain_layer(now);
+    }
+
+    /// The stateless front of a new request outside a dialog (RFC 3261 §8.2.7 allows a
+    /// stateless UAS): what can be answered without keeping anything (a challenge, the
+    /// checks of §8.2, OPTIONS, 405) is answered here with no transaction and no
+    /// retransmission, so a flood of unauthenticated requests costs neither memory nor
+    /// amplification (the client retransmits and gets the same answer). Only a request
+    /// that authenticated, or a REGISTER on its way to the registrar's checks, goes on to
+    /// the transaction layer.
+    fn front(&mut self, now: Instant, req: &Request, source: Peer, tag: &str) -> Front {
+        let ip = source.addr.ip();
+        if req.method == Method::Cancel {
+            // A CANCEL for an INVITE we hold goes on; anything else is answered 481 here.
+            if self.layer.find_invite_for_cancel(req).is_some() {
+                return Front::Stateful(None);
+            }
+            if !self.guard.address_banned(now, ip) {
+                self.stateless(req, source, tag, 481, |b| b);
+            }
+            return Front::Done;
+        }
+        if req.core.to.tag().is_some() {
+            // Inside a dialog: the dialog authenticated when it was made. One we do not
+            // know gets its 481 here.
+            if DialogId::of_incoming(req).is_some_and(|id| self.dialogs.contains_key(&id)) {
+                return Front::Stateful(None);
+            }
+            if !self.guard.address_banned(now, ip) {
+                self.stateless(req, source, tag, 481, |b| b);
+            }
+            return Front::Done;
+        }
+        let claimed = claimed_user(req);
+        if !self.guard.admits(now, ip, &claimed) {
+            return Front::Done;
+        }
+        if let Some((status, extra)) = precheck(req) {
+            self.stateless(req, source, tag, status, |b| match extra {
+                Some((name, value)) => b.header(name, value),
+                None => b,
+            });
+            return Front::Done;
+        }
+        match req.method {
+            Method::Options => {
+                self.stateless(req, source, tag, 200, |b| {
+                    b.header("Allow", ALLOW)
+                        .header("Accept", "application/sdp")
+                        .header("Supported", SUPPORTED.join(", "))
+                });
+                Front::Done
+            }
+            Method::Register => {
+                if let Err(why) = register_target(req, &self.cfg.registrar) {
+                    self.stateless(req, source, tag, 400, |b| b.reason(why));
+                    return Front::Done;
+                }
+                self.front_auth(now, req, source, tag)
+            }
+            Method::Invite | Method::Info | Method::Update | Method::Refer | Method::Notify => {
+                self.front_auth(now, req, source, tag)
+            }
+            _ => {
+                self.stateless(req, source, tag, 405, |b| b.header("Allow", ALLOW));
+                Front::Done
+            }
+        }
+    }
+
+    fn front_auth(&mut self, now: Instant, req: &Request, source: Peer, tag: &str) -> Front {
+        match self.authenticate(now, req, source) {
+            Ok(user) => Front::Stateful(Some(user)),
+            Err(Refusal::BadRequest(why)) => {
+                self.stateless(req, source, tag, 400, |b| b.reason(why));
+                Front::Done
+            }
+            Err(Refusal::Challenge { stale }) => {
+                let challenges = self.auth.challenges(self.secs(now), stale);
+                self.stateless(req, source, tag, 401, |mut b| {
+                    for c in challenges {
+                        b = b.header("WWW-Authenticate", c.to_string());
+                    }
+                    b
+                });
+                self.events.push_back(Event::Security {
+                    source: source.addr.ip(),
+                    kind: SecurityKind::ChallengeSent {
+                        user: claimed_user(req),
+                        stale,
+                    },
+                });
+                Front::Done
+            }
+        }
+    }
+
+    /// A response sent without a transaction: built, queued once, forgotten.
+    fn stateless(
+        &mut self,
+        req: &Request,
+        source: Peer,
+        tag: &str,
+        status: u16,
+        f: impl FnOnce(ResponseBuilder) -> ResponseBuilder,
+    ) {
+        let b = ResponseBuilder::new(req, status)
+            .to_tag(tag)
+            .header("Server", self.cfg.user_agent.clone());
+        let peer = response_peer(req.top_via(), &source);
+        self.transmits.push_back((peer, f(b).build().to_bytes()));
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -439,34 +579,21 @@ impl Endpoint {
         if req.core.to.tag().is_some() {
             return self.on_in_dialog(now, tx, req);
         }
-        if let Some((status, extra)) = precheck(&req) {
-            return self.reply(now, tx, &req, status, |b| match extra {
-                Some((name, value)) => b.header(name, value),
-                None => b,
-            });
-        }
+        // Only requests that authenticated in `front` open a transaction outside a dialog.
+        let Some(user) = self.authed.remove(&tx) else {
+            return self.reply(now, tx, &req, 500, |b| b);
+        };
         match req.method {
-            Method::Options => self.reply(now, tx, &req, 200, |b| {
-                b.header("Allow", ALLOW)
-                    .header("Accept", "application/sdp")
-                    .header("Supported", SUPPORTED.join(", "))
-            }),
-            Method::Register => self.on_register(now, tx, &req, source),
-            Method::Invite | Method::Info | Method::Update | Method::Refer | Method::Notify => {
-                match self.authenticate(now, &req, source, "Authorization") {
-                    Ok(user) => {
-                        self.pending.insert(tx, req.clone());
-                        self.events.push_back(Event::Request {
-                            tx,
-                            req: Box::new(req),
-                            source,
-                            user,
-                        });
-                    }
-                    Err(stale) => self.challenge(now, tx, &req, stale),
-                }
+            Method::Register => self.on_register(now, tx, &req, source, user),
+            _ => {
+                self.pending.insert(tx, req.clone());
+                self.events.push_back(Event::Request {
+                    tx,
+                    req: Box::new(req),
+                    source,
+                    user,
+                });
             }
-            _ => self.reply(now, tx, &req, 405, |b| b.header("Allow", ALLOW)),
         }
     }
 
@@ -517,92 +644,76 @@ impl Endpoint {
         }
     }
 
-    /// Checks the credentials in `header`. `Err(stale)` means challenge (again).
+    /// Checks the request's digest credentials (Authorization, or Proxy-Authorization
+    /// from a phone that answered as to a proxy), and reports the outcome as a security
+    /// event.
     fn authenticate(
         &mut self,
         now: Instant,
         req: &Request,
         source: Peer,
-        header: &str,
-    ) -> Result<String, bool> {
+    ) -> Result<String, Refusal> {
         let secs = self.secs(now);
         let creds = req
             .headers
-            .get_all(header)
+            .get_all("Authorization")
             .chain(req.headers.get_all("Proxy-Authorization"))
             .filter_map(AuthParams::parse)
             .find(|c| c.is_digest() && c.get("realm") == Some(self.auth.realm()));
         let Some(creds) = creds else {
-            return Err(false);
+            return Err(Refusal::Challenge { stale: false });
         };
         let user = creds.get("username").unwrap_or_default().to_string();
+        let ip = source.addr.ip();
+        // RFC 7616 §3.4.6 (RFC 2617 §3.2.2.5): the credentials must be for this request's
+        // resource, or a response captured for one URI could be replayed at another.
+        let uri_ok = creds
+            .get("uri")
+            .and_then(|u| Uri::parse(u).ok())
+            .is_some_and(|u| u.equivalent(&req.uri));
+        if !uri_ok {
+            self.record_failure(now, ip, user, "digest uri is not the Request-URI");
+            return Err(Refusal::BadRequest("Digest URI Does Not Match Request-URI"));
+        }
         let password = self.cfg.users.get(&user).map(String::as_str);
         match self
             .auth
             .verify(secs, &creds, req.method.as_str(), password)
         {
-            Ok(a) => Ok(a.username),
-            Err(AuthFailure::Stale) => Err(true),
-            Err(AuthFailure::Missing) => Err(false),
+            Ok(a) => {
+                self.guard.on_success(now, ip, &a.username);
+                self.events.push_back(Event::Security {
+                    source: ip,
+                    kind: SecurityKind::Authenticated {
+                        user: a.username.clone(),
+                    },
+                });
+                Ok(a.username)
+            }
+            Err(AuthFailure::Stale) => Err(Refusal::Challenge { stale: true }),
+            Err(AuthFailure::Missing) => Err(Refusal::Challenge { stale: false }),
             Err(AuthFailure::Invalid(reason)) => {
-                self.record_failure(now, source.addr.ip(), user, reason);
-                Err(false)
+                self.record_failure(now, ip, user, reason);
+                Err(Refusal::Challenge { stale: false })
             }
         }
     }
 
-    fn challenge(&mut self, now: Instant, tx: TxId, req: &Request, stale: bool) {
-        let challenges = self.auth.challenges(self.secs(now), stale);
-        self.reply(now, tx, req, 401, |mut b| {
-            for c in challenges {
-                b = b.header("WWW-Authenticate", c.to_string());
-            }
-            b
-        });
-    }
-
     fn record_failure(&mut self, now: Instant, ip: IpAddr, user: String, reason: &'static str) {
+        let started = self.guard.on_failure(now, ip, &user);
         self.events.push_back(Event::Security {
             source: ip,
             kind: SecurityKind::AuthFailed { user, reason },
         });
-        let window = self.cfg.failure_window;
-        let f = self.failures.entry(ip).or_default();
-        f.times.push_back(now);
-        while f
-            .times
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) > window)
-        {
-            f.times.pop_front();
-        }
-        if f.times.len() >= self.cfg.max_auth_failures as usize {
-            f.banned_until = Some(now + self.cfg.ban_time);
-            let failures = f.times.len();
-            f.times.clear();
-            self.events.push_back(Event::Security {
-                source: ip,
-                kind: SecurityKind::Banned {
-                    failures,
-                    seconds: self.cfg.ban_time.as_secs(),
-                },
-            });
+        for kind in started {
+            self.events.push_back(Event::Security { source: ip, kind });
         }
     }
 
-    fn on_register(&mut self, now: Instant, tx: TxId, req: &Request, source: Peer) {
-        let Some(aor) = req.core.to.uri.as_sip().and_then(|u| u.user_unescaped()) else {
-            return self.reply(now, tx, req, 400, |b| {
-                b.reason("To Is Not A SIP Address Of Record")
-            });
-        };
-        let contacts = match parse_contacts(req, &self.cfg.registrar) {
-            Ok(c) => c,
+    fn on_register(&mut self, now: Instant, tx: TxId, req: &Request, source: Peer, user: String) {
+        let (aor, contacts) = match register_target(req, &self.cfg.registrar) {
+            Ok(t) => t,
             Err(why) => return self.reply(now, tx, req, 400, |b| b.reason(why)),
-        };
-        let user = match self.authenticate(now, req, source, "Authorization") {
-            Ok(u) => u,
-            Err(stale) => return self.challenge(now, tx, req, stale),
         };
         if user != aor {
             return self.reply(now, tx, req, 403, |b| {
@@ -784,18 +895,7 @@ impl Endpoint {
         }
         let secs = self.secs(now);
         self.auth.prune(secs);
-        self.failures
-            .retain(|_, f| f.banned_until.is_some_and(|t| t > now) || !f.times.is_empty());
-        let window = self.cfg.failure_window;
-        for f in self.failures.values_mut() {
-            while f
-                .times
-                .front()
-                .is_some_and(|t| now.saturating_duration_since(*t) > window)
-            {
-                f.times.pop_front();
-            }
-        }
+        self.guard.housekeeping(now);
     }
 
     /// Sends an INVITE (to an agent's phone). Responses come back as `Outgoing*` events.
@@ -978,6 +1078,50 @@ impl Endpoint {
 enum Contacts {
     Wildcard,
     List(Vec<ContactRequest>),
+}
+
+/// What [`Endpoint::front`] decided about a new request.
+enum Front {
+    /// Answered (or ignored) without a transaction.
+    Done,
+    /// Goes on to the transaction layer, as the user it authenticated as.
+    Stateful(Option<String>),
+}
+
+/// The user a request claims to be, before anything is checked: the digest `username`,
+/// else the To user of a REGISTER or the From user of anything else.
+fn claimed_user(req: &Request) -> String {
+    let from_creds = req
+        .headers
+        .get_all("Authorization")
+        .chain(req.headers.get_all("Proxy-Authorization"))
+        .filter_map(AuthParams::parse)
+        .find_map(|c| c.get("username").map(str::to_string));
+    from_creds
+        .or_else(|| {
+            let who = if req.method == Method::Register {
+                &req.core.to
+            } else {
+                &req.core.from
+            };
+            who.uri.as_sip().and_then(|u| u.user_unescaped())
+        })
+        .unwrap_or_default()
+}
+
+/// The address of record a REGISTER is for and its contacts, or why it is a bad request.
+fn register_target(
+    req: &Request,
+    s: &RegistrarSettings,
+) -> Result<(String, Contacts), &'static str> {
+    let aor = req
+        .core
+        .to
+        .uri
+        .as_sip()
+        .and_then(|u| u.user_unescaped())
+        .ok_or("To Is Not A SIP Address Of Record")?;
+    Ok((aor, parse_contacts(req, s)?))
 }
 
 fn parse_contacts(req: &Request, s: &RegistrarSettings) -> Result<Contacts, &'static str> {

@@ -5,6 +5,7 @@
 pub mod dialog;
 pub mod digest;
 pub mod endpoint;
+pub mod guard;
 pub mod ids;
 pub mod peer;
 pub mod registrar;

@@ -246,45 +246,221 @@ fn credentials_for_another_extension_are_forbidden() {
     );
 }
 
+/// A REGISTER for `user` from `from` (a phone behind the same NAT address as others).
+fn register_from(
+    ep: &mut sb_sip::Endpoint,
+    now: std::time::Instant,
+    from: &str,
+    user: &str,
+    password: &str,
+    tag: &str,
+) -> Vec<sb_sip_msg::Response> {
+    // Each registration of a user goes on in its Call-ID's CSeq order.
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let seq = SEQ.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+    ep.handle_datagram(
+        now,
+        &register(user, seq, &format!("{tag}a"), None, 600),
+        Peer::udp(addr(from)),
+    );
+    let r = responses(ep);
+    let Some(challenge) = r.first() else {
+        return r;
+    };
+    let auth = authorization(
+        &challenge_of(challenge, "MD5"),
+        user,
+        password,
+        "REGISTER",
+        "sip:127.0.0.1",
+        1,
+    );
+    ep.handle_datagram(
+        now,
+        &register(user, seq + 1, &format!("{tag}b"), Some(&auth), 600),
+        Peer::udp(addr(from)),
+    );
+    responses(ep)
+}
+
+fn security(ep: &mut sb_sip::Endpoint) -> Vec<SecurityKind> {
+    events(ep)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Security { kind, .. } => Some(kind),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn repeated_failures_from_one_source_are_throttled() {
+fn a_phone_failing_from_an_address_does_not_stop_its_neighbours() {
     let clock = Clock::new();
     let mut ep = endpoint(clock.now());
-    let r = ask(&mut ep, clock.now(), &register("1001", 1, "t0", None, 600));
-    let ch = challenge_of(&r, "MD5");
-    for i in 1..=10 {
-        let wrong = authorization(&ch, "1001", "guess", "REGISTER", "sip:127.0.0.1", i);
-        assert_eq!(
-            ask(
-                &mut ep,
-                clock.now(),
-                &register("1001", i + 1, &format!("t{i}"), Some(&wrong), 600)
-            )
-            .status,
-            401
+    // 1002 works from the hospital's NAT address.
+    let ok = register_from(&mut ep, clock.now(), PHONE, "1002", "demo-1002", "n0");
+    assert_eq!(ok[0].status, 200);
+    // 1001 behind the same address has the wrong password: five failures throttle it.
+    for i in 1..=5 {
+        let r = register_from(
+            &mut ep,
+            clock.now(),
+            PHONE,
+            "1001",
+            "guess",
+            &format!("g{i}"),
+        );
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].status, 401);
+    }
+    let evs = security(&mut ep);
+    assert!(evs.iter().any(
+        |k| matches!(k, SecurityKind::UserThrottled { user, failures: 5, .. } if user == "1001")
+    ));
+    assert!(evs
+        .iter()
+        .any(|k| matches!(k, SecurityKind::AuthFailed { user, .. } if user == "1001")));
+    assert!(evs
+        .iter()
+        .any(|k| matches!(k, SecurityKind::ChallengeSent { user, .. } if user == "1002")));
+    assert!(evs
+        .iter()
+        .any(|k| matches!(k, SecurityKind::Authenticated { user } if user == "1002")));
+    assert!(!evs.iter().any(|k| matches!(k, SecurityKind::Banned { .. })));
+    // 1001 is now ignored from that address, even with its right password...
+    assert!(register_from(&mut ep, clock.now(), PHONE, "1001", "demo-1001", "g6").is_empty());
+    // ...while its neighbours register: one that already had, and one that never did.
+    for (user, tag) in [("1002", "n1"), ("1003", "n2")] {
+        let r = register_from(
+            &mut ep,
+            clock.now(),
+            PHONE,
+            user,
+            &format!("demo-{user}"),
+            tag,
+        );
+        assert_eq!(r.last().map(|r| r.status), Some(200), "{user}");
+    }
+}
+
+#[test]
+fn an_address_ban_spares_phones_that_authenticated_from_it() {
+    let clock = Clock::new();
+    let mut ep = endpoint(clock.now());
+    assert_eq!(
+        register_from(&mut ep, clock.now(), PHONE, "1002", "demo-1002", "k0")[0].status,
+        200
+    );
+    // A scan across a hundred made-up users from the same address.
+    for i in 0..100 {
+        register_from(
+            &mut ep,
+            clock.now(),
+            PHONE,
+            &format!("7{i:03}"),
+            "guess",
+            &format!("s{i}"),
         );
     }
-    assert!(events(&mut ep).iter().any(|e| matches!(
-        e,
-        Event::Security {
-            kind: SecurityKind::Banned { .. },
-            ..
-        }
-    )));
-    // Now even a correct request from that address is ignored...
+    assert!(security(&mut ep)
+        .iter()
+        .any(|k| matches!(k, SecurityKind::Banned { failures: 100, .. })));
+    // Strangers from that address are ignored now, OPTIONS included...
+    assert!(register_from(&mut ep, clock.now(), PHONE, "1004", "demo-1004", "k1").is_empty());
     ep.handle_datagram(
         clock.now(),
         &options("banned", "banned"),
         Peer::udp(addr(PHONE)),
     );
     assert!(responses(&mut ep).is_empty());
-    // ...while another address is served.
+    // ...the phone that authenticated there keeps working...
+    let r = register_from(&mut ep, clock.now(), PHONE, "1002", "demo-1002", "k2");
+    assert_eq!(r.last().map(|r| r.status), Some(200));
+    // ...and another address is served.
     ep.handle_datagram(
         clock.now(),
         &options("other", "other"),
         Peer::udp(addr("127.0.0.2:6001")),
     );
     assert_eq!(responses(&mut ep).len(), 1);
+}
+
+#[test]
+fn a_digest_uri_that_is_not_the_request_uri_gets_400() {
+    let clock = Clock::new();
+    let mut ep = endpoint(clock.now());
+    let r = ask(&mut ep, clock.now(), &register("1001", 1, "u0", None, 600));
+    // Right password, but computed for another resource.
+    let auth = authorization(
+        &challenge_of(&r, "MD5"),
+        "1001",
+        "demo-1001",
+        "REGISTER",
+        "sip:10.9.9.9",
+        1,
+    );
+    let r = ask(
+        &mut ep,
+        clock.now(),
+        &register("1001", 2, "u1", Some(&auth), 600),
+    );
+    assert_eq!(r.status, 400);
+    assert!(ep.location().lookup("1001", clock.now()).is_empty());
+    assert!(security(&mut ep)
+        .iter()
+        .any(|k| matches!(k, SecurityKind::AuthFailed { reason, .. } if reason.contains("uri"))));
+    // An equivalent spelling of the Request-URI is the same resource.
+    let r = ask(&mut ep, clock.now(), &register("1001", 3, "u2", None, 600));
+    let auth = authorization(
+        &challenge_of(&r, "MD5"),
+        "1001",
+        "demo-1001",
+        "REGISTER",
+        "sip:127.0.0.1;x=1",
+        1,
+    );
+    let r = ask(
+        &mut ep,
+        clock.now(),
+        &register("1001", 4, "u3", Some(&auth), 600),
+    );
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn unauthenticated_requests_are_challenged_without_a_transaction() {
+    let mut clock = Clock::new();
+    let mut ep = endpoint(clock.now());
+    let invite = |i: u32| {
+        req(&format!(
+            "INVITE sip:8000@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKf{i}\nFrom: <sip:{i}@192.0.2.9>;tag=f{i}\nTo: <sip:8000@127.0.0.1>\nCall-ID: flood-{i}\nCSeq: 1 INVITE\nContact: <sip:{i}@192.0.2.9>\nMax-Forwards: 70\nContent-Length: 0\n\n"
+        ))
+    };
+    let src = Peer::udp(addr("192.0.2.9:5060"));
+    for i in 0..1000 {
+        ep.handle_datagram(clock.now(), &invite(i), src);
+        // A retransmission of the same INVITE gets the same kind of answer, once.
+        if i % 10 == 0 {
+            ep.handle_datagram(clock.now(), &invite(i), src);
+        }
+    }
+    let r = responses(&mut ep);
+    assert_eq!(r.len(), 1100, "one response per request received");
+    assert!(r.iter().all(|r| r.status == 401));
+    assert_eq!(ep.layer().live_transactions(), (0, 0), "no state kept");
+    // Nothing is retransmitted later either.
+    for _ in 0..40 {
+        clock.advance(Duration::from_secs(1));
+        ep.handle_timeout(clock.now());
+    }
+    assert!(responses(&mut ep).is_empty());
+    // The ACK of a 401 that no transaction remembers is absorbed silently.
+    ep.handle_datagram(
+        clock.now(),
+        &req("ACK sip:8000@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKf1\nFrom: <sip:1@192.0.2.9>;tag=f1\nTo: <sip:8000@127.0.0.1>;tag=x\nCall-ID: flood-1\nCSeq: 1 ACK\nMax-Forwards: 70\nContent-Length: 0\n\n"),
+        src,
+    );
+    assert!(responses(&mut ep).is_empty());
 }
 
 #[test]

@@ -19,9 +19,37 @@ fn request(bytes: &[u8]) -> Request {
 }
 
 fn invite(call_id: &str, branch: &str) -> Vec<u8> {
+    invite_as(call_id, branch, None)
+}
+
+/// An INVITE with the Authorization `auth`, if any.
+fn invite_as(call_id: &str, branch: &str, auth: Option<&str>) -> Vec<u8> {
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\n"))
+        .unwrap_or_default();
     req(&format!(
-        "INVITE sip:8000@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bK{branch};rport\nFrom: <sip:caller@127.0.0.1>;tag=c{branch}\nTo: <sip:8000@127.0.0.1>\nCall-ID: {call_id}\nCSeq: 1 INVITE\nContact: <sip:caller@127.0.0.1:6001>\nMax-Forwards: 70\nContent-Length: 0\n\n"
+        "INVITE sip:8000@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bK{branch};rport\nFrom: <sip:caller@127.0.0.1>;tag=c{branch}\nTo: <sip:8000@127.0.0.1>\nCall-ID: {call_id}\nCSeq: 1 INVITE\nContact: <sip:caller@127.0.0.1:6001>\nMax-Forwards: 70\n{auth}Content-Length: 0\n\n"
     ))
+}
+
+/// An INVITE that authenticates as `user`, with a challenge of its own.
+fn authed_invite(
+    ep: &mut Endpoint,
+    now: std::time::Instant,
+    call_id: &str,
+    branch: &str,
+    user: &str,
+) -> Vec<u8> {
+    let ch = fresh_challenge(ep, now);
+    let auth = authorization(
+        &ch,
+        user,
+        &format!("demo-{user}"),
+        "INVITE",
+        "sip:8000@127.0.0.1",
+        1,
+    );
+    invite_as(call_id, branch, Some(&auth))
 }
 
 fn ms(d: Duration) -> u128 {
@@ -84,12 +112,15 @@ fn invite_server_timer_g_caps_at_t2_and_timer_h_waits_64_t1_for_the_ack() {
     let start = clock.now();
     let mut ep = endpoint(clock.now());
     let phone = Peer::udp(addr(PHONE));
-    ep.handle_datagram(clock.now(), &invite("g1", "g1"), phone);
+    let inv = authed_invite(&mut ep, clock.now(), "g1", "g1", "1001");
+    ep.handle_datagram(clock.now(), &inv, phone);
+    let tx = handed_up(&mut ep)[0];
+    ep.respond(clock.now(), tx, 486, |b| b);
     let mut sends = Vec::new();
     let mut ack_timeout = None;
     while clock.now() - start < Duration::from_secs(40) {
         for r in responses(&mut ep) {
-            assert_eq!(r.status, 401);
+            assert_eq!(r.status, 486);
             sends.push(ms(clock.now() - start));
         }
         for e in events(&mut ep) {
@@ -113,7 +144,10 @@ fn invite_server_ack_stops_retransmissions_and_timer_i_absorbs_ack_copies() {
     let mut clock = Clock::new();
     let mut ep = endpoint(clock.now());
     let phone = Peer::udp(addr(PHONE));
-    ep.handle_datagram(clock.now(), &invite("i1", "i1"), phone);
+    let inv = authed_invite(&mut ep, clock.now(), "i1", "i1", "1001");
+    ep.handle_datagram(clock.now(), &inv, phone);
+    let tx = handed_up(&mut ep)[0];
+    ep.respond(clock.now(), tx, 486, |b| b);
     let resp = responses(&mut ep).remove(0);
     let tag = resp
         .core
@@ -151,11 +185,14 @@ fn invite_server_ack_stops_retransmissions_and_timer_i_absorbs_ack_copies() {
 fn non_invite_server_resends_its_final_response_until_timer_j() {
     let mut clock = Clock::new();
     let mut ep = endpoint(clock.now());
-    let first = ask(&mut ep, clock.now(), &options("j1", "j1"));
+    let ch = fresh_challenge(&mut ep, clock.now());
+    let auth = authorization(&ch, "1002", "demo-1002", "REGISTER", "sip:127.0.0.1", 1);
+    let reg = register("1002", 1, "j1", Some(&auth), 600);
+    let first = ask(&mut ep, clock.now(), &reg);
     assert_eq!(first.status, 200);
     clock.advance(Duration::from_secs(10));
     ep.handle_timeout(clock.now());
-    let again = ask(&mut ep, clock.now(), &options("j1", "j1"));
+    let again = ask(&mut ep, clock.now(), &reg);
     assert_eq!(
         again, first,
         "a retransmitted request gets the same response back"
@@ -164,9 +201,9 @@ fn non_invite_server_resends_its_final_response_until_timer_j() {
     clock.advance(Duration::from_secs(23));
     ep.handle_timeout(clock.now());
     assert_eq!(
-        ep.layer().live_transactions(),
-        (0, 0),
-        "Timer J = 64*T1 after the response"
+        ep.layer().live_transactions().0,
+        0,
+        "Timer J = 64*T1 after the response (the client one is the phone's qualify)"
     );
 }
 
@@ -209,10 +246,31 @@ fn completes_under_loss(seed: u64, loss: f64) {
     let mut client = TransactionLayer::new(TimerSettings::default());
     let mut ep = endpoint(clock.now());
     let mut started = 0;
+    // Unauthenticated requests are answered statelessly; authenticated ones open server
+    // transactions, which the TU below answers (486), so both kinds cross the bad link.
     for i in 0..60 {
-        let bytes = match i % 3 {
+        let user = format!("{}", 1001 + i % 6);
+        let bytes = match i % 4 {
             0 => options(&format!("o{seed}-{i}"), &format!("o{seed}x{i}")),
-            1 => register("1001", i, &format!("r{seed}x{i}"), None, 600),
+            1 => {
+                let ch = fresh_challenge(&mut ep, clock.now());
+                let auth = authorization(
+                    &ch,
+                    &user,
+                    &format!("demo-{user}"),
+                    "REGISTER",
+                    "sip:127.0.0.1",
+                    1,
+                );
+                register(&user, i, &format!("r{seed}x{i}"), Some(&auth), 600)
+            }
+            2 => authed_invite(
+                &mut ep,
+                clock.now(),
+                &format!("a{seed}-{i}"),
+                &format!("a{seed}x{i}"),
+                &user,
+            ),
             _ => invite(&format!("i{seed}-{i}"), &format!("i{seed}x{i}")),
         };
         client.send_request(clock.now(), &request(&bytes), engine);
@@ -236,8 +294,10 @@ fn completes_under_loss(seed: u64, loss: f64) {
             }
         }
         for e in events(&mut ep) {
-            if let Event::AckTimeout { .. } = e {
-                ack_timeouts += 1;
+            match e {
+                Event::AckTimeout { .. } => ack_timeouts += 1,
+                Event::Request { tx, .. } => ep.respond(clock.now(), tx, 486, |b| b),
+                _ => {}
             }
         }
         let next = [
@@ -278,7 +338,8 @@ fn completes_under_loss(seed: u64, loss: f64) {
         "seed {seed}: every non-2xx final response was ACKed"
     );
     assert_eq!(client.live_transactions(), (0, 0));
-    assert_eq!(ep.layer().live_transactions(), (0, 0));
+    // The endpoint's own client transactions are the registered phones' qualify OPTIONS.
+    assert_eq!(ep.layer().live_transactions().0, 0);
 }
 
 #[test]
@@ -312,15 +373,19 @@ fn rfc2543_requests_match_without_a_branch() {
     let mut clock = Clock::new();
     let mut ep = endpoint(clock.now());
     let phone = Peer::udp(addr(PHONE));
-    let old = req("INVITE sip:2001@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001\nFrom: <sip:old@127.0.0.1>;tag=o1\nTo: <sip:2001@127.0.0.1>\nCall-ID: rfc2543-1\nCSeq: 7 INVITE\nContent-Length: 0\n\n");
+    let ch = fresh_challenge(&mut ep, clock.now());
+    let auth = authorization(&ch, "1003", "demo-1003", "INVITE", "sip:2001@127.0.0.1", 1);
+    let old = req(&format!("INVITE sip:2001@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001\nFrom: <sip:old@127.0.0.1>;tag=o1\nTo: <sip:2001@127.0.0.1>\nCall-ID: rfc2543-1\nCSeq: 7 INVITE\nAuthorization: {auth}\nContent-Length: 0\n\n"));
     ep.handle_datagram(clock.now(), &old, phone);
+    let tx = handed_up(&mut ep)[0];
+    ep.respond(clock.now(), tx, 486, |b| b);
     let first = responses(&mut ep);
     assert_eq!(first.len(), 1);
     ep.handle_datagram(clock.now(), &old, phone);
     assert_eq!(
         responses(&mut ep),
         first,
-        "the retransmission gets the same 401 back"
+        "the retransmission gets the same 486 back"
     );
     assert_eq!(ep.layer().live_transactions(), (1, 0));
     let tag = first[0].core.to.tag().expect("tag").to_string();
@@ -333,10 +398,15 @@ fn rfc2543_requests_match_without_a_branch() {
         "the ACK matched: Timer G stopped"
     );
     // A different CSeq is a different transaction.
+    let auth2 = authorization(&ch, "1003", "demo-1003", "INVITE", "sip:2001@127.0.0.1", 2);
     let next = String::from_utf8(old)
         .expect("utf8")
-        .replace("CSeq: 7", "CSeq: 8");
+        .replace("CSeq: 7", "CSeq: 8")
+        .replace(&auth, &auth2);
     ep.handle_datagram(clock.now(), next.as_bytes(), phone);
+    let tx2 = handed_up(&mut ep)[0];
+    assert_ne!(tx2, tx);
+    ep.respond(clock.now(), tx2, 486, |b| b);
     assert_eq!(responses(&mut ep).len(), 1);
     assert_eq!(ep.layer().live_transactions(), (2, 0));
 }

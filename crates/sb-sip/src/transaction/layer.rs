@@ -114,7 +114,7 @@ impl TransactionLayer {
         req: Request,
         source: Peer,
         to_tag: impl FnOnce() -> String,
-    ) {
+    ) -> Option<TxId> {
         let key = ServerKey::of(&req);
         if let Some(id) = self.server_keys.get(&key).copied() {
             let accepted = self
@@ -124,14 +124,14 @@ impl TransactionLayer {
             if accepted && req.method == Method::Ack {
                 // An ACK for the 2xx that reused the INVITE's branch: the dialog's (RFC 6026).
                 self.events.push_back(LayerEvent::Ack { req, source });
-                return;
+                return None;
             }
             self.on_matched_request(now, id, &req);
-            return;
+            return None;
         }
         if req.method == Method::Ack {
             self.events.push_back(LayerEvent::Ack { req, source });
-            return;
+            return None;
         }
         let id = self.alloc();
         let peer = response_peer(req.top_via(), &source);
@@ -143,6 +143,13 @@ impl TransactionLayer {
             req,
             source,
         });
+        Some(id)
+    }
+
+    /// Whether `req` belongs to a server transaction already open (a retransmission, or
+    /// the ACK of a non-2xx).
+    pub fn matches_server(&self, req: &Request) -> bool {
+        self.server_keys.contains_key(&ServerKey::of(req))
     }
 
     fn on_matched_request(&mut self, now: Instant, id: TxId, req: &Request) {

@@ -99,3 +99,32 @@ pub fn ask(ep: &mut Endpoint, now: Instant, bytes: &[u8]) -> Response {
     assert_eq!(r.len(), 1, "exactly one response expected");
     r.remove(0)
 }
+
+/// A fresh MD5 challenge, fetched with a REGISTER from an address of its own (the
+/// endpoint keeps nothing for it).
+pub fn fresh_challenge(ep: &mut Endpoint, now: Instant) -> String {
+    ep.handle_datagram(
+        now,
+        &register("1006", 1, "fetch", None, 600),
+        Peer::udp(addr("127.0.0.9:6009")),
+    );
+    let r = responses(ep);
+    let challenge = r[0]
+        .headers
+        .get_all("WWW-Authenticate")
+        .find(|c| c.contains("algorithm=MD5"))
+        .expect("an MD5 challenge")
+        .to_string();
+    challenge
+}
+
+/// The TU's view of the requests handed up: their transactions.
+pub fn handed_up(ep: &mut Endpoint) -> Vec<sb_sip::transaction::TxId> {
+    events(ep)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Request { tx, .. } => Some(tx),
+            _ => None,
+        })
+        .collect()
+}
