@@ -223,3 +223,32 @@ fn sigterm_and_sigint_stop_the_engine_cleanly() {
         assert!(e.log().contains("shut down cleanly"));
     }
 }
+
+#[test]
+fn tcp_answers_owed_before_a_framing_error_are_sent_before_closing() {
+    let e = Engine::start("tcp-owed", &[]);
+    let mut s = TcpStream::connect(e.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let local = s.local_addr().expect("local address");
+    // Three good requests, then one whose Content-Length cannot be read, in one write.
+    let mut burst = String::new();
+    for n in 0..3 {
+        burst.push_str(&options_request(local, "TCP", 9000 + n));
+    }
+    burst.push_str("OPTIONS sip:8000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKbad\r\nFrom: <sip:p@127.0.0.1>;tag=b\r\nTo: <sip:8000@127.0.0.1>\r\nCall-ID: bad\r\nCSeq: 1 OPTIONS\r\nContent-Length: many\r\n\r\n");
+    s.write_all(burst.as_bytes()).expect("write");
+    let mut got = Vec::new();
+    s.read_to_end(&mut got)
+        .expect("the engine closes the connection after answering");
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(
+        text.matches("SIP/2.0 200 OK").count(),
+        3,
+        "every good request before the bad one is answered: {text}"
+    );
+    let (ok, log) = e.wait_log(Duration::from_secs(2), |l| {
+        l.contains("closing TCP connection on a framing error")
+    });
+    assert!(ok, "closed for the framing error: {log}");
+}

@@ -318,6 +318,10 @@ impl Server {
                 self.conns.insert(peer, tx);
             }
             Input::Disconnected { peer } => {
+                // What the engine owes this connection (answers to the requests that came
+                // before its end, in this batch) goes out first; dropping the sender then
+                // lets the writer finish its queue and close.
+                self.flush(now);
                 self.conns.remove(&peer);
             }
             Input::Stream { peer, bytes } => {

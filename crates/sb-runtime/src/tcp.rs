@@ -1,5 +1,7 @@
 //! TCP transport (RFC 3261 §18.3): one reader task per connection framing messages by
-//! Content-Length, one writer task draining a queue; idle connections are closed.
+//! Content-Length, one writer task draining a queue; idle connections are closed. When
+//! reading ends (a framing error, the peer's close, idleness), the answers already owed
+//! are written before the connection closes.
 
 use crate::core::Input;
 use sb_sip_msg::{Framing, StreamFramer};
@@ -35,12 +37,15 @@ async fn connection(
     if core.send(Input::Connected { peer, tx }).await.is_err() {
         return;
     }
+    // The writer ends when the core drops its sender (after `Disconnected`) and the queue
+    // is empty, then shuts the connection down for writing.
     let writer = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
             if wr.write_all(&bytes).await.is_err() {
-                break;
+                return;
             }
         }
+        let _ = wr.shutdown().await;
     });
     let mut framer = StreamFramer::default();
     let mut buf = vec![0u8; 16 * 1024];
@@ -76,5 +81,12 @@ async fn connection(
     };
     tracing::debug!(%peer, reason, "TCP connection ends");
     let _ = core.send(Input::Disconnected { peer }).await;
-    writer.abort();
+    // Send what is owed, then close; a peer that reads nothing does not hold the task.
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(FLUSH_LIMIT, writer).await.is_err() {
+        abort.abort();
+    }
 }
+
+/// How long the answers owed to a closing connection may take to be written.
+const FLUSH_LIMIT: Duration = Duration::from_secs(2);
