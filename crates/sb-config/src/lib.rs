@@ -6,6 +6,7 @@
 pub mod model;
 pub mod overrides;
 pub mod raw;
+pub mod shape;
 pub mod time;
 pub mod validate;
 
@@ -60,14 +61,31 @@ impl Source {
 /// dotted path, applied before parsing so they are validated like the file.
 pub fn load(source: Source, sets: &[String]) -> Result<Model, Vec<Diagnostic>> {
     let source = overrides::apply(source, sets)?;
-    let raw: raw::RawConfig = toml::from_str(&source.text).map_err(|e| {
-        let line = e.span().map(|s| source.line_of(s.start)).unwrap_or(0);
-        vec![Diagnostic {
+    let (raw, shape) = shape::from_str_all::<raw::RawConfig>(&source.text);
+    let mut diags: Vec<Diagnostic> = shape
+        .into_iter()
+        .map(|e| Diagnostic {
             code: "SB001",
             file: source.name.clone(),
-            line,
-            message: e.message().trim().to_string(),
-        }]
-    })?;
-    validate::validate(&source, &raw)
+            line: if e.span.is_empty() && e.span.start == 0 {
+                0
+            } else {
+                source.line_of(e.span.start)
+            },
+            message: e.message,
+        })
+        .collect();
+    // What is left after the shape's problems is still checked for meaning, so one run
+    // reports everything.
+    let Some(raw) = raw else {
+        return Err(diags);
+    };
+    match validate::validate(&source, &raw) {
+        Ok(model) if diags.is_empty() => Ok(model),
+        Ok(_) => Err(diags),
+        Err(more) => {
+            diags.extend(more);
+            Err(diags)
+        }
+    }
 }

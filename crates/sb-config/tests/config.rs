@@ -159,6 +159,46 @@ fn unknown_keys_and_bad_types_are_rejected_at_parse() {
 }
 
 #[test]
+fn every_unknown_key_is_reported_at_once_with_a_suggestion_and_meaning_still_checked() {
+    let text = shipped()
+        .text
+        .replace("realm = \"switchboard\"", "relam = \"switchboard\"")
+        .replacen("wrap_up_seconds = 10", "wrap_up_secs = 10", 1)
+        .replacen("[security]", "[security]\nban_for_ever = true", 1)
+        .replacen(
+            "port_range = \"10000-20000\"",
+            "port_range = \"20000-10000\"",
+            1,
+        );
+    let errs = load(
+        Source {
+            name: "typos.toml".into(),
+            text: text.clone(),
+        },
+        &[],
+    )
+    .expect_err("three unknown keys");
+    let shape: Vec<_> = errs.iter().filter(|d| d.code == "SB001").collect();
+    assert_eq!(shape.len(), 3, "{errs:#?}");
+    let line = |needle: &str| text.lines().position(|l| l.contains(needle)).expect("line") + 1;
+    assert_eq!(shape[0].line, line("relam = "));
+    assert!(
+        shape[0].message.contains("did you mean `realm`"),
+        "{}",
+        shape[0].message
+    );
+    assert!(shape
+        .iter()
+        .any(|d| d.line == line("wrap_up_secs")
+            && d.message.contains("did you mean `wrap_up_seconds`")));
+    assert!(shape
+        .iter()
+        .any(|d| d.line == line("ban_for_ever") && !d.message.contains("did you mean")));
+    // The bad port range in the same file is reported in the same run.
+    assert!(errs.iter().any(|d| d.code == "SB102"), "{errs:#?}");
+}
+
+#[test]
 fn reports_regions_and_api_tokens_are_checked() {
     let m = load(shipped(), &[]).expect("valid");
     assert_eq!(m.reports.utc_offset_min, 480);

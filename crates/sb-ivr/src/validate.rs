@@ -127,12 +127,12 @@ pub fn load(sources: &[Source], ctx: &Context<'_>) -> Result<Dialplans, Vec<Diag
     };
     let mut raws: Vec<(usize, RawFlow)> = Vec::new();
     for (i, src) in sources.iter().enumerate() {
-        match toml::from_str::<RawFlow>(&src.text) {
-            Ok(f) => raws.push((i, f)),
-            Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                c.at(i, span, "IV001", e.message().trim().to_string());
-            }
+        let (flow, shape) = sb_config::shape::from_str_all::<RawFlow>(&src.text);
+        for e in shape {
+            c.at(i, e.span, "IV001", e.message);
+        }
+        if let Some(f) = flow {
+            raws.push((i, f));
         }
     }
     // Flow names and numbers first: gotos may point forward to any file.

@@ -393,6 +393,28 @@ fn validation_reports_every_problem_with_lines() {
     let syntax = MAIN.replace("[flow]", "[flow]\nnmae = 1");
     let e = plans(&syntax).expect_err("unknown key");
     assert_eq!((e[0].code, e[0].line), ("IV001", 3));
+    // Three misspelled keys in three places: three diagnostics, each at its line.
+    let three = MAIN
+        .replace("[flow]", "[flow]\nnmae = 1")
+        .replacen("kind = \"goto\"", "kind = \"goto\"\nflwo = \"x\"", 1)
+        .replacen("next = ", "nxet = \"a\"\nnext = ", 1);
+    let e = plans(&three).expect_err("three unknown keys");
+    let unknown: Vec<_> = e.iter().filter(|d| d.code == "IV001").collect();
+    assert_eq!(unknown.len(), 3, "{e:#?}");
+    let line = |needle: &str| {
+        three
+            .lines()
+            .position(|l| l.starts_with(needle))
+            .expect("line")
+            + 1
+    };
+    let lines: Vec<usize> = unknown.iter().map(|d| d.line).collect();
+    for key in ["nmae", "flwo", "nxet"] {
+        assert!(lines.contains(&line(key)), "{key}: {e:#?}");
+    }
+    assert!(unknown
+        .iter()
+        .any(|d| d.message.contains("did you mean `name`")));
 }
 
 #[test]
