@@ -395,3 +395,37 @@ fn the_agent_holds_and_mutes_by_feature_code_and_by_the_phones_own_hold() {
         ]
     );
 }
+
+#[test]
+fn an_agent_phone_answering_without_a_usable_answer_is_hung_up_and_the_patient_waits_on() {
+    for answer in [
+        String::new(),
+        format!("{AGENT_SDP}m=video 7005 RTP/AVP 96\r\n"),
+    ] {
+        let mut s = Sim::new(MONDAY + 10 * 3600);
+        register_agent(&mut s, "1003", AGENT);
+        let tag = s.call("8000", OFFER_4733).expect("answered");
+        past_the_menu(&mut s);
+        s.in_dialog(&tag, "INFO", 3, "application/dtmf-relay", "Signal=2\r\n");
+        s.advance(4000);
+        let inv = invite_to_agent(&s).expect("the agent's phone is called");
+        agent_rings(&mut s, &inv);
+        agent_answers(&mut s, &inv, &answer);
+        let byes = s
+            .inbox
+            .iter()
+            .filter(|m| matches!(m, Message::Request(r) if r.method == Method::Bye && r.core.call_id == inv.core.call_id))
+            .count();
+        assert_eq!(
+            byes, 1,
+            "the phone that answered with {answer:?} is hung up"
+        );
+        assert!(
+            !s.events
+                .iter()
+                .any(|e| matches!(e, EngineEvent::Bridged { .. })),
+            "never bridged without a media path"
+        );
+        assert_eq!(s.engine.live_calls()[0].state, "waiting");
+    }
+}

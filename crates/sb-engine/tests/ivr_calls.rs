@@ -300,3 +300,71 @@ fn many_calls_spread_over_media_grids_and_a_freed_place_is_taken_again() {
     assert_eq!(new.len(), 1, "one new stream");
     assert_eq!(phase_us(origin, new[0].1[0]), 0);
 }
+
+/// A late-offer call (an INVITE without SDP, so our 200 carries the offer) whose ACK
+/// brings `ack_body`; returns the requests the engine sent afterwards.
+fn late_offer_acked_with(ack_body: &str) -> (Sim, Vec<sb_sip_msg::Method>) {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    let resp = s.try_call("late-1", "8000", "");
+    assert_eq!(resp.status, 200);
+    assert!(
+        String::from_utf8_lossy(&resp.body).contains("m=audio"),
+        "our 200 carries the offer"
+    );
+    let tag = resp.core.to.tag().expect("tag").to_string();
+    let before = s.inbox.len();
+    let body = ack_body.replace("\r\n", "\n").replace('\n', "\r\n");
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\n".to_string()
+    };
+    s.send(&format!("ACK sip:8000@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKlateack;rport\nFrom: <sip:1001@127.0.0.1>;tag=caller\nTo: <sip:8000@127.0.0.1>;tag={tag}\nCall-ID: late-1\nCSeq: 2 ACK\nMax-Forwards: 70\n{ct}Content-Length: {}\n\n{body}", body.len()));
+    s.advance(1000);
+    let sent = s.inbox[before..]
+        .iter()
+        .filter_map(|m| match m {
+            sb_sip_msg::Message::Request(r) => Some(r.method.clone()),
+            _ => None,
+        })
+        .collect();
+    (s, sent)
+}
+
+fn ended(s: &Sim) -> Option<String> {
+    s.events.iter().find_map(|e| match e {
+        EngineEvent::CallEnded { reason, .. } => Some(reason.to_string()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_late_offer_whose_ack_brings_no_usable_answer_is_ended_with_a_bye() {
+    // No answer at all.
+    let (s, sent) = late_offer_acked_with("");
+    let bye_only = |sent: &[sb_sip_msg::Method]| {
+        // The BYE, and its retransmission while the phone does not answer it.
+        !sent.is_empty() && sent.iter().all(|m| *m == sb_sip_msg::Method::Bye)
+    };
+    assert!(bye_only(&sent), "a BYE within a second: {sent:?}");
+    assert!(
+        ended(&s).is_some_and(|r| r.contains("no SDP answer")),
+        "{:?}",
+        ended(&s)
+    );
+    assert_eq!(s.engine.calls(), 0);
+    // Another number of m-lines than offered (RFC 3264 §6).
+    let two = format!("{OFFER_PLAIN}m=video 7002 RTP/AVP 96\n");
+    let (s, sent) = late_offer_acked_with(&two);
+    assert!(bye_only(&sent), "{sent:?}");
+    assert!(ended(&s).is_some_and(|r| r.contains("unusable")));
+    // No codec in common.
+    let g729 = OFFER_PLAIN.replace("RTP/AVP 0", "RTP/AVP 18");
+    let (_, sent) = late_offer_acked_with(&g729);
+    assert!(bye_only(&sent), "{sent:?}");
+    // A usable answer keeps the call, and the greeting reaches the phone.
+    let (s, sent) = late_offer_acked_with(OFFER_PLAIN);
+    assert!(sent.is_empty(), "{sent:?}");
+    assert_eq!(s.engine.calls(), 1);
+    assert!(!s.payloads_to(PHONE_RTP).is_empty());
+}

@@ -151,6 +151,9 @@ pub enum OfferError {
     NoCommonCodec,
     #[error("the offer has no audio stream")]
     NoAudio,
+    /// An answer must have as many m-lines as the offer, in order (RFC 3264 §6).
+    #[error("the answer has {answered} media lines for {offered} offered")]
+    MediaLines { offered: usize, answered: usize },
 }
 
 impl OfferError {
@@ -161,6 +164,9 @@ impl OfferError {
                 "305 switchboard \"Incompatible media format: PCMU or PCMA required\""
             }
             OfferError::NoAudio => "304 switchboard \"Media type not available: audio required\"",
+            OfferError::MediaLines { .. } => {
+                "399 switchboard \"The answer's media lines do not match the offer's\""
+            }
         }
     }
 }
@@ -334,6 +340,12 @@ pub fn accept_answer(
     ours: &SessionDescription,
     answer: &SessionDescription,
 ) -> Result<Negotiated, OfferError> {
+    if answer.media.len() != ours.media.len() {
+        return Err(OfferError::MediaLines {
+            offered: ours.media.len(),
+            answered: answer.media.len(),
+        });
+    }
     let offered: Vec<Codec> = ours
         .media
         .first()

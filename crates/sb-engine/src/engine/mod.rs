@@ -824,7 +824,9 @@ impl Engine {
                 let Some(call) = self.calls.get_mut(&id) else {
                     return;
                 };
-                if call.media.is_none() && !req.body.is_empty() {
+                // Our 200 carried the offer: the ACK must bring a usable answer, or the
+                // call has no media path and is ended at once with a BYE.
+                if call.media.is_none() && call.our_sdp.is_some() {
                     let neg = SessionDescription::parse(&req.body)
                         .ok()
                         .zip(call.our_sdp.as_ref())
@@ -836,6 +838,9 @@ impl Engine {
                             }
                             call.tones = neg.dtmf_pt.is_none().then(ToneDetector::default);
                             call.media = Some(neg);
+                        }
+                        None if req.body.is_empty() => {
+                            self.hang_up(now, id, "no SDP answer in the ACK", Side::Engine)
                         }
                         None => {
                             self.hang_up(now, id, "unusable SDP answer in the ACK", Side::Engine)
