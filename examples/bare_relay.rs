@@ -82,10 +82,10 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn relay(a: &Args) -> std::io::Result<()> {
-    let mut ports = MediaPorts::new(a.listen, a.first..=a.last)?;
+    let mut ports = MediaPorts::new(a.listen, a.first..=a.last, 0)?;
     for k in 0..2 * a.pairs {
-        let port = ports.open()?;
-        if port != a.first + 2 * k as u16 {
+        let port = a.first + 2 * k as u16;
+        if ports.open_exact(port)?.is_none() {
             return Err(std::io::Error::other(format!(
                 "port {} is taken: the pairs need the range's first {} even ports",
                 a.first + 2 * k as u16,

@@ -323,24 +323,41 @@ fn serve(model: Model, assets: Assets) -> anyhow::Result<()> {
             extensions = model.extensions.len(),
             "switchboard ready (UDP and TCP)"
         );
-        server.run(shutdown_signal()).await?;
+        server.run(stop_signals()).await?;
         tracing::info!("shut down cleanly");
         anyhow::Ok(())
     })
 }
 
-async fn shutdown_signal() {
+/// SIGTERM and SIGINT, each time they come: the first stops the engine gracefully, a
+/// second at once.
+fn stop_signals() -> sb_runtime::StopSignals {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the engine");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the engine");
+                None
+            }
+        };
+        loop {
+            let got = match term.as_mut() {
+                Some(t) => tokio::select! {
+                    r = tokio::signal::ctrl_c() => r.ok().map(|_| "SIGINT"),
+                    r = t.recv() => r.map(|_| "SIGTERM"),
+                },
+                None => tokio::signal::ctrl_c().await.ok().map(|_| "SIGINT"),
+            };
+            let Some(name) = got else {
+                return;
+            };
+            tracing::info!(signal = name, "shutting down");
+            if tx.send(()).is_err() {
+                return;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-    }
+    });
+    rx
 }

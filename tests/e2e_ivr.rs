@@ -74,6 +74,72 @@ fn baresip_hears_the_greeting_and_reaches_consultation_with_rfc4733() {
 }
 
 #[test]
+fn a_stranger_spraying_rtp_from_the_moment_of_answer_gets_nothing_and_the_caller_hears_the_greeting(
+) {
+    let e = Engine::start("ivr-hijack", &[MONDAY_10, &rtp_range(100), NO_SPIN]);
+    let phone = Phone::dial(&e, "8000");
+    // The port is only known once the call is answered: watch the log closely for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let port: u16 = loop {
+        let log = e.log();
+        if let Some(p) = log
+            .split("rtp_port=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+        {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never answered: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    // A stranger on the phone's own host (the same IP as its SIP and SDP, another port):
+    // a talking phone's packets, one SSRC, rising sequence numbers, every 5 ms for three
+    // seconds, through the whole learning window.
+    let rogue = std::net::UdpSocket::bind("127.0.0.1:0").expect("rogue socket");
+    rogue.set_nonblocking(true).expect("nonblocking");
+    let mut got = 0usize;
+    let mut buf = [0u8; 512];
+    for i in 0..600u16 {
+        let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0xBA, 0xD0, 0xBA, 0xD0];
+        pkt[2..4].copy_from_slice(&i.to_be_bytes());
+        pkt[4..8].copy_from_slice(&(160 * u32::from(i)).to_be_bytes());
+        pkt.extend_from_slice(&[0x55; 160]);
+        rogue.send_to(&pkt, ("127.0.0.1", port)).expect("send");
+        while rogue.recv_from(&mut buf).is_ok() {
+            got += 1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    while rogue.recv_from(&mut buf).is_ok() {
+        got += 1;
+    }
+    assert_eq!(got, 0, "the engine sent media to the stranger");
+    let (ok, log) = e.wait_log(Duration::from_secs(5), |l| l.contains("node=main/menu"));
+    assert!(ok, "{log}");
+    assert_eq!(
+        log.matches("media from a source that is not the leg's peer refused")
+            .count(),
+        1,
+        "logged once for the leg: {log}"
+    );
+    // The menu has begun: the whole greeting went out; its first four seconds are
+    // enough to recognise it in the recording.
+    std::thread::sleep(Duration::from_millis(500));
+    let heard = phone.finish();
+    let greeting = read_wav(&prompt("zh-CN", "greeting"));
+    let score = best_match(&heard, &greeting[..greeting.len().min(4 * 8000)]);
+    assert!(
+        score > 0.9,
+        "the caller did not keep hearing the greeting (correlation {score:.3})"
+    );
+}
+
+#[test]
 fn outside_consultation_hours_the_caller_hears_the_after_hours_message() {
     let e = Engine::start("ivr-closed", &[MONDAY_21, &rtp_range(100), NO_SPIN]);
     let phone = Phone::dial(&e, "8000");

@@ -142,3 +142,106 @@ fn kill_9_under_load_loses_no_completed_call() {
     );
     assert_eq!(of("in_progress"), 0, "{counts:?}");
 }
+
+/// The calls rows (disposition, hangup_by, ended) of the records at `db`.
+fn calls_in(db: &std::path::Path) -> Vec<(String, Option<String>, Option<i64>)> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt")
+        .block_on(async {
+            let mut c = sb_store::db::open(db, sb_store::db::Access::Read)
+                .await
+                .expect("open the records");
+            sqlx::query_as("SELECT disposition, hangup_by, ended_ms FROM calls ORDER BY started_ms")
+                .fetch_all(&mut c)
+                .await
+                .expect("calls")
+        })
+}
+
+#[test]
+fn sigterm_refuses_new_calls_lets_calls_finish_then_ends_and_records_them() {
+    let mut e = Engine::start(
+        "graceful",
+        &["shutdown.grace_seconds=3", NO_SPIN, &rtp_range(100)],
+    );
+    let phone = Phone::dial(&e, "8000");
+    let (ok, log) = e.wait_log(Duration::from_secs(20), |l| {
+        l.contains("node=main/greeting")
+    });
+    assert!(ok, "{log}");
+    e.signal("TERM");
+    let (ok, log) = e.wait_log(Duration::from_secs(5), |l| {
+        l.contains("stopping: new calls are refused")
+    });
+    assert!(ok, "{log}");
+    // A new call is refused with 503 while the one in progress goes on.
+    let late = Phone::start(&e, "1002", None, Some("8000"));
+    let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
+        l.contains("call refused") && l.contains("status=503")
+    });
+    assert!(ok, "{log}");
+    assert!(
+        e.child.try_wait().expect("status").is_none(),
+        "still running within the grace"
+    );
+    assert!(
+        !log.contains("call ended"),
+        "the call in progress went on: {log}"
+    );
+    // After the grace the call is ended with a BYE, recorded, and the engine exits 0.
+    let status = e
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits after the grace");
+    assert!(status.success(), "{status}");
+    let log = e.log();
+    assert!(
+        log.contains("stopping: ending the calls in progress"),
+        "{log}"
+    );
+    assert!(log.contains("reason=\"switchboard stopping\""), "{log}");
+    assert!(log.contains("shut down cleanly"), "{log}");
+    let bye = phone.log();
+    assert!(bye.contains("BYE sip:"), "the phone got a BYE: {bye}");
+    drop(late);
+    let calls = calls_in(&e.dir.join("switchboard.db"));
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let ended = calls
+        .iter()
+        .find(|c| c.0 != "blocked")
+        .expect("the call that was up");
+    assert_eq!(ended.1.as_deref(), Some("system"), "{calls:?}");
+    assert!(ended.2.is_some(), "ended, not interrupted: {calls:?}");
+}
+
+#[test]
+fn a_second_signal_stops_at_once() {
+    let mut e = Engine::start(
+        "graceful-twice",
+        &["shutdown.grace_seconds=60", NO_SPIN, &rtp_range(100)],
+    );
+    let _phone = Phone::dial(&e, "8000");
+    let (ok, log) = e.wait_log(Duration::from_secs(20), |l| {
+        l.contains("node=main/greeting")
+    });
+    assert!(ok, "{log}");
+    e.signal("TERM");
+    let (ok, log) = e.wait_log(Duration::from_secs(5), |l| {
+        l.contains("stopping: new calls are refused")
+    });
+    assert!(ok, "{log}");
+    let t = std::time::Instant::now();
+    e.signal("INT");
+    let status = e
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits at the second signal");
+    assert!(status.success(), "{status}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "not after the 60 s grace"
+    );
+    let calls = calls_in(&e.dir.join("switchboard.db"));
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].1.as_deref(), Some("system"), "{calls:?}");
+    assert!(calls[0].2.is_some());
+}

@@ -99,6 +99,9 @@ pub struct Model {
     pub rtp_timer_spin: Duration,
     /// `sip.overload_lag_ms`: how late a timer may run before new calls get 503.
     pub overload_lag: Duration,
+    /// `shutdown.grace_seconds`: how long calls in progress may finish after SIGTERM (0:
+    /// end them at once).
+    pub shutdown_grace: Duration,
     pub http_listen: SocketAddr,
     pub api_tokens: Vec<ApiToken>,
     pub store_path: PathBuf,

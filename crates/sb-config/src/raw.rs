@@ -32,6 +32,23 @@ pub struct RawConfig {
     /// Caller regions by number prefix: `"010" = "Beijing"`; the longest prefix wins.
     #[serde(default)]
     pub regions: std::collections::BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub shutdown: Shutdown,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    /// How long calls in progress may go on after SIGTERM before they are ended.
+    pub grace_seconds: Spanned<u64>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown {
+            grace_seconds: Spanned::new(0..0, 30),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

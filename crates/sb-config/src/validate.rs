@@ -355,6 +355,14 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             format!("sip.overload_lag_ms ({lag}) must be 0 (never refuse) or 20-10000"),
         );
     }
+    let grace = *raw.shutdown.grace_seconds.get_ref();
+    if grace > 3600 {
+        c.error(
+            "SB112",
+            &raw.shutdown.grace_seconds,
+            format!("shutdown.grace_seconds ({grace}) must be at most 3600"),
+        );
+    }
     let spin = *raw.rtp.timer_spin_ms.get_ref();
     if spin > 15 {
         c.error(
@@ -828,6 +836,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         api_tokens,
         rtp_timer_spin: Duration::from_millis(spin),
         overload_lag: Duration::from_millis(lag),
+        shutdown_grace: Duration::from_secs(grace),
         store_path,
         store_journal,
         store_queue_capacity: capacity as usize,

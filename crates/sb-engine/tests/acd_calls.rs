@@ -429,3 +429,104 @@ fn an_agent_phone_answering_without_a_usable_answer_is_hung_up_and_the_patient_w
         assert_eq!(s.engine.live_calls()[0].state, "waiting");
     }
 }
+
+/// A stranger on the phones' own host (same IP as their SIP and SDP, another port) sprays
+/// paced RTP with one SSRC and rising sequence numbers at `port` for three seconds, four
+/// packets for each of the real phone's (`phone_sends`); returns how many it sent.
+fn spray_during(
+    s: &mut Sim,
+    port: u16,
+    stranger: &str,
+    mut phone_sends: impl FnMut(&mut Sim, u16),
+) -> u16 {
+    let mut sent = 0u16;
+    for i in 0..150u16 {
+        for _ in 0..4 {
+            let pkt = rtp_packet_from(0xBAD, 0, 5000 + sent, &[0x55; 160]);
+            s.engine
+                .handle_rtp(s.clock.now(), port, addr(stranger), &pkt);
+            s.pump();
+            sent += 1;
+            s.advance(5);
+        }
+        phone_sends(s, i);
+    }
+    sent
+}
+
+fn rtp_packet_from(ssrc: u32, pt: u8, seq: u16, payload: &[u8]) -> Vec<u8> {
+    rtp_rs::RtpPacketBuilder::new()
+        .payload_type(pt)
+        .sequence(rtp_rs::Seq::from(seq))
+        .timestamp(160 * u32::from(seq))
+        .ssrc(ssrc)
+        .payload(payload)
+        .build()
+        .expect("rtp")
+}
+
+fn refusals(s: &Sim) -> Vec<sb_engine::Side> {
+    s.events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::MediaRefused { side, .. } => Some(*side),
+            _ => None,
+        })
+        .collect()
+}
+
+const STRANGER_RTP: &str = "127.0.0.1:7100";
+
+#[test]
+fn a_stranger_spraying_rtp_from_the_moment_of_answer_gets_nothing_and_the_patient_hears_the_prompt()
+{
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    s.call("8000", OFFER_4733).expect("answered");
+    let mark = s.rtp.len();
+    let sent = spray_during(&mut s, 20_002, STRANGER_RTP, |s, i| {
+        from_patient(s, 10 + i, &[0xFF; 160]);
+    });
+    assert!(
+        sent_to(&s, 0, STRANGER_RTP).is_empty(),
+        "the stranger got media"
+    );
+    // The greeting kept flowing to the phone, frame after frame.
+    let greeting = &s.assets.prompt("zh-CN", "greeting").expect("greeting").ulaw;
+    let heard = s.payloads_to(PHONE_RTP);
+    assert!(
+        sent_to(&s, mark, PHONE_RTP).len() >= 140,
+        "three seconds of prompt"
+    );
+    let n = heard.len().min(greeting.len());
+    assert_eq!(&heard[..n], &greeting[..n]);
+    // Counted, and reported once.
+    assert_eq!(refusals(&s), [sb_engine::Side::Caller]);
+    let live = &s.engine.live_calls()[0];
+    assert_eq!(live.strangers_caller, u64::from(sent));
+}
+
+#[test]
+fn a_stranger_spraying_the_agent_leg_at_answer_cannot_take_the_agents_voice() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    let _inv = bridged_to_1003(&mut s);
+    let voice: Vec<u8> = (0..160u8).map(|i| i | 1).collect();
+    let mark = s.rtp.len();
+    let v = voice.clone();
+    let sent = spray_during(&mut s, 30_002, "127.0.0.1:7103", move |s, i| {
+        from_agent(s, 8, 10 + i, &v);
+    });
+    assert!(
+        sent_to(&s, 0, "127.0.0.1:7103").is_empty(),
+        "the stranger got media"
+    );
+    // Every frame of the agent reached the patient (transcoded A-law to mu-law).
+    let expect: Vec<u8> = voice.iter().map(|b| g711::alaw_to_ulaw(*b)).collect();
+    let to_patient = sent_to(&s, mark, PHONE_RTP);
+    let agent_frames = to_patient
+        .iter()
+        .filter(|p| RtpReader::new(p).expect("rtp").payload() == &expect[..])
+        .count();
+    assert_eq!(agent_frames, 150, "the patient kept hearing the agent");
+    assert_eq!(refusals(&s), [sb_engine::Side::Agent]);
+    assert_eq!(s.engine.live_calls()[0].strangers_agents, u64::from(sent));
+}

@@ -368,3 +368,37 @@ fn a_late_offer_whose_ack_brings_no_usable_answer_is_ended_with_a_bye() {
     assert_eq!(s.engine.calls(), 1);
     assert!(!s.payloads_to(PHONE_RTP).is_empty());
 }
+
+#[test]
+fn stopping_refuses_new_calls_lets_calls_go_on_then_ends_them_with_a_bye() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    let tag = s.call("8000", OFFER_4733).expect("answered");
+    s.engine.stop_taking_calls();
+    // A new call: 503 with Retry-After.
+    let resp = s.try_call("late-comer", "8000", OFFER_PLAIN);
+    assert_eq!(resp.status, 503);
+    assert!(resp.headers.get("Retry-After").is_some());
+    // The call in progress goes on: the IVR keeps talking and takes keys.
+    let before = s.rtp.len();
+    s.advance(1000);
+    assert!(sent_to(&s, before, PHONE_RTP).len() >= 45);
+    s.in_dialog(&tag, "INFO", 3, "application/dtmf-relay", "Signal=9\r\n");
+    assert_eq!(s.engine.calls(), 1);
+    // Then it is ended: a BYE, recorded as the engine's doing.
+    let mark = s.inbox.len();
+    let now = s.clock.now();
+    s.engine.end_all_calls(now);
+    s.pump();
+    assert!(s.inbox[mark..].iter().any(
+        |m| matches!(m, sb_sip_msg::Message::Request(r) if r.method == sb_sip_msg::Method::Bye)
+    ));
+    assert_eq!(s.engine.calls(), 0);
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::CallEnded {
+            reason: "switchboard stopping",
+            by: sb_engine::Side::Engine,
+            ..
+        }
+    )));
+}

@@ -2,19 +2,36 @@
 //! stay continuous whatever feeds the leg (prompts, another leg), symmetric RTP with a guarded
 //! learning window, and receiver statistics for the call record.
 //!
-//! The remote address is the signalled one (SDP `c=`/`m=`). A phone behind NAT sends from
-//! elsewhere, so during a short learning window after the session starts (or after a
-//! re-INVITE), a new source is adopted once it has sent `LEARN_PACKETS` consecutive packets
-//! with one SSRC. After the window nothing can move the media: a third party spraying
-//! packets at our port mid-call (the "RTP Bleed" class of attack) is ignored.
+//! The remote address is the signalled one (SDP `c=`/`m=`), and it is never given up for a
+//! stranger while it keeps sending. A phone behind NAT sends from elsewhere, so during a
+//! short learning window after the session starts (or after a re-INVITE) the media may move,
+//! once, to a source that
+//! - has the IP address the leg's SIP came from or the one its SDP named (a stranger
+//!   elsewhere on the network never qualifies),
+//! - sent `LEARN_PACKETS` consecutive packets with one SSRC and increasing sequence numbers,
+//!   with no packet from the signalled address among them,
+//! - at a talking phone's pace: the run spans at least `LEARN_SPAN`, so a burst fired at
+//!   the moment of answer, before the phone's first packet, does not qualify;
+//! - from another port of the signalled host itself (a port remap, not a NAT in front of a
+//!   private address) only while the signalled address has not sent at all in the window,
+//!   and over `SAME_HOST_SPAN`: a phone that has begun talking keeps its media.
+//!
+//! After the window, or once the media moved, nothing can move it again: a third party
+//! spraying packets at our port (the "RTP Bleed" class of attack, Asterisk AST-2017-005)
+//! is ignored and counted.
 
 use crate::stats::ReceiverStats;
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-pub const LEARN_PACKETS: u32 = 3;
+pub const LEARN_PACKETS: u32 = 5;
 pub const LEARN_WINDOW: Duration = Duration::from_secs(2);
+/// The least time from a candidate's first packet to its `LEARN_PACKETS`th: four frames
+/// of a phone sending every 20 ms take 80 ms; this leaves room for jitter.
+pub const LEARN_SPAN: Duration = Duration::from_millis(60);
+/// The least span of a run from another port of the signalled address's own IP.
+pub const SAME_HOST_SPAN: Duration = Duration::from_millis(400);
 
 /// An accepted incoming packet, borrowed from the datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +57,8 @@ struct Candidate {
     from: SocketAddr,
     ssrc: u32,
     count: u32,
+    last_seq: u16,
+    first_at: Instant,
 }
 
 #[derive(Debug)]
@@ -50,6 +69,12 @@ pub struct RtpSession {
     remote: Option<SocketAddr>,
     learn_until: Instant,
     candidate: Option<Candidate>,
+    /// The media moved away from the signalled address in this window: never again.
+    moved: bool,
+    /// The current remote address has sent in this window.
+    remote_heard: bool,
+    /// The IP the leg's SIP came from, which a NAT'd phone's media also comes from.
+    sip_source: Option<std::net::IpAddr>,
     epoch: Instant,
     relay_offset: Option<u32>,
     pub stats: ReceiverStats,
@@ -69,6 +94,9 @@ impl RtpSession {
             remote,
             learn_until: now + LEARN_WINDOW,
             candidate: None,
+            moved: false,
+            remote_heard: false,
+            sip_source: None,
             epoch: now,
             relay_offset: None,
             stats: ReceiverStats::default(),
@@ -76,6 +104,13 @@ impl RtpSession {
             sent_packets: 0,
             sent_octets: 0,
         }
+    }
+
+    /// The IP the leg's signalling came from: learning may move the media to a source at
+    /// this IP or at the signalled one, never anywhere else.
+    pub fn with_sip_source(mut self, ip: std::net::IpAddr) -> RtpSession {
+        self.sip_source = Some(ip);
+        self
     }
 
     pub fn ssrc(&self) -> u32 {
@@ -99,6 +134,8 @@ impl RtpSession {
         self.remote = remote;
         self.learn_until = now + LEARN_WINDOW;
         self.candidate = None;
+        self.moved = false;
+        self.remote_heard = false;
     }
 
     /// Checks and accepts an incoming datagram.
@@ -120,7 +157,12 @@ impl RtpSession {
             marker: r.mark(),
             payload: r.payload(),
         };
-        if Some(from) != self.remote && !self.learn(now, from, pkt.ssrc) {
+        if Some(from) == self.remote {
+            // The signalled (or learnt) address is sending: no run of a stranger's is
+            // consecutive across it.
+            self.candidate = None;
+            self.remote_heard = true;
+        } else if !self.learn(now, from, pkt.ssrc, pkt.seq) {
             self.strangers_dropped += 1;
             return Err(Drop::Stranger);
         }
@@ -129,22 +171,48 @@ impl RtpSession {
         Ok(pkt)
     }
 
-    fn learn(&mut self, now: Instant, from: SocketAddr, ssrc: u32) -> bool {
-        if now >= self.learn_until {
+    /// Whether `from` may ever be learnt: the IP of the leg's SIP or of its SDP. With
+    /// neither known (no signalling at all), any source may.
+    fn plausible(&self, from: SocketAddr) -> bool {
+        let known = [self.sip_source, self.remote.map(|r| r.ip())];
+        known.iter().all(Option::is_none) || known.contains(&Some(from.ip()))
+    }
+
+    fn learn(&mut self, now: Instant, from: SocketAddr, ssrc: u32, seq: u16) -> bool {
+        if now >= self.learn_until || self.moved || !self.plausible(from) {
             return false;
         }
         let c = match &mut self.candidate {
-            Some(c) if c.from == from && c.ssrc == ssrc => c,
+            Some(c)
+                if c.from == from
+                    && c.ssrc == ssrc
+                    && (1..=MAX_SEQ_STEP).contains(&seq.wrapping_sub(c.last_seq)) =>
+            {
+                c.last_seq = seq;
+                c
+            }
             slot => slot.insert(Candidate {
                 from,
                 ssrc,
                 count: 0,
+                last_seq: seq,
+                first_at: now,
             }),
         };
         c.count += 1;
-        if c.count >= LEARN_PACKETS {
+        let same_host = self.remote.is_some_and(|r| r.ip() == from.ip());
+        if same_host && self.remote_heard {
+            return false;
+        }
+        let span = if same_host {
+            SAME_HOST_SPAN
+        } else {
+            LEARN_SPAN
+        };
+        if c.count >= LEARN_PACKETS && now.saturating_duration_since(c.first_at) >= span {
             self.remote = Some(from);
             self.candidate = None;
+            self.moved = true;
             return true;
         }
         false
@@ -220,6 +288,10 @@ impl RtpSession {
 
 const FRAME_SAMPLES: u32 = 160;
 
+/// The most a candidate's sequence number may advance between two of its packets (a few
+/// lost on the way) and still count as consecutive.
+const MAX_SEQ_STEP: u16 = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,32 +355,134 @@ mod tests {
         assert!(s.on_packet(later, phone, &packet(2, 320, 7)).is_ok());
     }
 
+    /// Sends `n` packets from `from` every 20 ms from `at` with SSRC `ssrc`, sequence
+    /// numbers from `seq`; returns which were accepted.
+    fn run(
+        s: &mut RtpSession,
+        at: Instant,
+        from: SocketAddr,
+        ssrc: u32,
+        seq: u16,
+        n: u16,
+    ) -> Vec<bool> {
+        (0..n)
+            .map(|i| {
+                let t = at + Duration::from_millis(20 * u64::from(i));
+                s.on_packet(t, from, &packet(seq.wrapping_add(i), 0, ssrc))
+                    .is_ok()
+            })
+            .collect()
+    }
+
     #[test]
-    fn nat_source_is_learned_only_early_and_only_after_consecutive_packets() {
+    fn nat_source_is_learned_only_early_from_the_sip_address_and_only_after_a_paced_run() {
         let t0 = sb_sim::Clock::new().now();
         let signalled = addr("10.0.0.5:4000");
         let natted = addr("198.51.100.7:61000");
-        let mut s = RtpSession::new(t0, 1, Some(signalled));
+        let sip_ip = natted.ip();
+        let mut s = RtpSession::new(t0, 1, Some(signalled)).with_sip_source(sip_ip);
         assert!(!s.locked(t0), "still learning");
         // Interleaved sources never reach the count.
-        for i in 0..6u16 {
+        for i in 0..12u16 {
             let from = if i % 2 == 0 {
                 natted
             } else {
-                addr("203.0.113.9:5555")
+                addr("198.51.100.7:5555")
             };
             assert!(s.on_packet(t0, from, &packet(i, 0, 7)).is_err());
         }
-        for i in 0..LEARN_PACKETS as u16 {
-            let p = packet(10 + i, 0, 7);
-            let r = s.on_packet(t0 + Duration::from_millis(20 * i as u64), natted, &p);
-            assert_eq!(r.is_ok(), i + 1 == LEARN_PACKETS as u16);
+        // A burst all at once is not a phone talking.
+        assert!(run(&mut s, t0, natted, 7, 20, 1).iter().all(|ok| !ok));
+        for i in 0..10u16 {
+            assert!(s.on_packet(t0, natted, &packet(21 + i, 0, 7)).is_err());
         }
+        // Sequence numbers that go backwards break the run.
+        let t1 = t0 + Duration::from_millis(100);
+        let back: Vec<bool> = (0..8u16)
+            .map(|i| {
+                let t = t1 + Duration::from_millis(20 * u64::from(i));
+                s.on_packet(t, natted, &packet(100 - i, 0, 7)).is_ok()
+            })
+            .collect();
+        assert!(back.iter().all(|ok| !ok));
+        // A paced run with one SSRC and rising sequence numbers is adopted at its fifth.
+        let got = run(&mut s, t0 + Duration::from_millis(400), natted, 7, 200, 6);
+        assert_eq!(got, [false, false, false, false, true, true]);
         assert_eq!(s.remote(), Some(natted));
         assert!(s.locked(t0 + LEARN_WINDOW));
         // A re-INVITE moves the media and opens the window again.
         s.set_remote(t0 + LEARN_WINDOW, Some(signalled));
         assert!(!s.locked(t0 + LEARN_WINDOW));
+    }
+
+    #[test]
+    fn the_signalled_address_keeps_the_media_while_it_sends() {
+        let t0 = sb_sim::Clock::new().now();
+        let phone = addr("127.0.0.1:4000");
+        // A stranger on the same host (same IP as the SIP and the SDP), another port.
+        let stranger = addr("127.0.0.1:4100");
+        let mut s = RtpSession::new(t0, 1, Some(phone)).with_sip_source(phone.ip());
+        for i in 0..90u16 {
+            let t = t0 + Duration::from_millis(20 * u64::from(i));
+            // The stranger sprays three paced packets for each of the phone's.
+            for k in 0..3u16 {
+                let p = packet(1000 + 3 * i + k, 0, 99);
+                assert!(s
+                    .on_packet(t + Duration::from_millis(5 * u64::from(k)), stranger, &p)
+                    .is_err());
+            }
+            assert!(s
+                .on_packet(t + Duration::from_millis(16), phone, &packet(i, 0, 7))
+                .is_ok());
+        }
+        assert_eq!(s.remote(), Some(phone));
+        assert_eq!(s.strangers_dropped, 270);
+    }
+
+    #[test]
+    fn another_port_of_the_signalled_host_needs_a_long_run_and_a_silent_phone() {
+        let t0 = sb_sim::Clock::new().now();
+        let phone = addr("127.0.0.1:4000");
+        let other = addr("127.0.0.1:4100");
+        // Before the phone's first packet: a paced run of 60 ms is not enough...
+        let mut s = RtpSession::new(t0, 1, Some(phone)).with_sip_source(phone.ip());
+        assert!(run(&mut s, t0, other, 9, 1, 10).iter().all(|ok| !ok));
+        // ...and once the phone has been heard, no run is.
+        assert!(s
+            .on_packet(t0 + Duration::from_millis(200), phone, &packet(1, 0, 7))
+            .is_ok());
+        let t = t0 + Duration::from_millis(210);
+        assert!(run(&mut s, t, other, 9, 20, 80).iter().all(|ok| !ok));
+        assert_eq!(s.remote(), Some(phone));
+        // A port remap (the phone never sends from its signalled port) is followed after
+        // 400 ms of paced packets.
+        let mut s = RtpSession::new(t0, 1, Some(phone)).with_sip_source(phone.ip());
+        let got = run(&mut s, t0, other, 9, 1, 25);
+        assert_eq!(got.iter().position(|ok| *ok), Some(20));
+        assert_eq!(s.remote(), Some(other));
+    }
+
+    #[test]
+    fn a_stranger_at_another_ip_is_never_learnt_and_the_media_never_moves_back() {
+        let t0 = sb_sim::Clock::new().now();
+        let signalled = addr("10.0.0.5:4000");
+        let natted = addr("198.51.100.7:61000");
+        let mut s = RtpSession::new(t0, 1, Some(signalled)).with_sip_source(natted.ip());
+        // The signalled phone is silent (NAT), but the stranger is at another IP.
+        assert!(run(&mut s, t0, addr("203.0.113.9:5555"), 9, 1, 40)
+            .iter()
+            .all(|ok| !ok));
+        assert_eq!(s.remote(), Some(signalled));
+        // The NAT'd phone is learnt...
+        assert!(run(&mut s, t0 + Duration::from_millis(900), natted, 7, 1, 5)[4]);
+        // ...and then neither the signalled address nor another port at the SIP IP can
+        // take the media back within the same window.
+        let t = t0 + Duration::from_millis(1100);
+        assert!(run(&mut s, t, signalled, 8, 1, 10).iter().all(|ok| !ok));
+        assert!(run(&mut s, t, addr("198.51.100.7:61002"), 8, 1, 10)
+            .iter()
+            .all(|ok| !ok));
+        assert_eq!(s.remote(), Some(natted));
     }
 
     #[test]

@@ -210,6 +210,7 @@ async fn list_calls(
                 "agent": c.agent,
                 "held": c.held,
                 "muted": c.muted,
+                "strangers": { "caller": c.strangers_caller, "agents": c.strangers_agents },
             })
         })
         .collect();

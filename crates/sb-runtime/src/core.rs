@@ -9,7 +9,6 @@ use sb_media::negotiate::Codec;
 use sb_sip::{Endpoint, Event, Peer, SecurityKind, TransportKind};
 use sb_sip_msg::{parse_datagram, Message};
 use std::collections::HashMap;
-use std::future::Future;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -50,6 +49,8 @@ pub struct Server {
     conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     media: MediaPorts,
     spin: Duration,
+    /// `shutdown.grace_seconds`: how long calls in progress may go on after a stop signal.
+    grace: Duration,
     records: Option<Records>,
     control: Option<crate::control::ControlReceiver>,
     /// The control API's event stream: events are turned into JSON only while someone
@@ -156,8 +157,13 @@ impl Server {
             local,
             tcp_idle: model.tcp_idle,
             conns: HashMap::new(),
-            media: MediaPorts::new(bind_ip, model.rtp_ports.clone())?,
+            media: MediaPorts::new(
+                bind_ip,
+                model.rtp_ports.clone(),
+                seed.rotate_left(17) ^ 0x9047,
+            )?,
             spin: model.rtp_timer_spin,
+            grace: model.shutdown_grace,
             records: None,
             control: None,
             stream: None,
@@ -186,26 +192,38 @@ impl Server {
         self.local
     }
 
-    /// Runs until `shutdown` completes. New messages stop being read at once; what the
-    /// engine already queued is sent before returning.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), RuntimeError> {
+    /// Runs until told to stop. The first message on `stops` (a SIGTERM or SIGINT) stops
+    /// the taking of new calls (503 with Retry-After) and lets the calls in progress
+    /// finish for up to `shutdown.grace_seconds`; then, or at a second message, the calls
+    /// left are ended with a BYE and recorded, what is queued is sent, the records are
+    /// flushed, and `run` returns.
+    pub async fn run(mut self, mut stops: StopSignals) -> Result<(), RuntimeError> {
         let (tx, mut rx) = mpsc::channel::<Input>(4096);
         let acceptor = self
             .tcp
             .take()
             .map(|l| tokio::spawn(tcp::accept_loop(l, tx.clone(), self.tcp_idle)));
-        tokio::pin!(shutdown);
         let mut buf = vec![0u8; 65_536];
+        let mut stage = Stage::Running;
         loop {
             let now = Instant::now();
             if self.engine.poll_timeout().is_some_and(|d| d <= now) {
                 self.engine.handle_timeout(now);
                 self.flush(now);
             }
+            match stage {
+                Stage::Draining { until } if self.engine.calls() == 0 || now >= until => {
+                    stage = self.end_calls(now);
+                }
+                Stage::Closing { until } if now >= until => break,
+                Stage::Stopped => break,
+                _ => {}
+            }
             let deadline = self
                 .engine
                 .poll_timeout()
-                .unwrap_or_else(|| now + Duration::from_secs(1));
+                .unwrap_or_else(|| now + Duration::from_secs(1))
+                .min(stage.until().unwrap_or(now + Duration::from_secs(1)));
             // Media ticks: sleep until `spin` before the deadline, then keep turning (and
             // reading whatever arrives) without sleeping until it comes.
             let spin = if self.engine.calls() > 0 {
@@ -215,7 +233,26 @@ impl Server {
             };
             let near = deadline <= now + spin;
             tokio::select! {
-                _ = &mut shutdown => break,
+                stop = stops.recv(), if !matches!(stage, Stage::Closing { .. }) => {
+                    let now = Instant::now();
+                    stage = match (stop, stage) {
+                        (Some(()), Stage::Running) if self.engine.calls() > 0 && !self.grace.is_zero() => {
+                            self.engine.stop_taking_calls();
+                            tracing::info!(
+                                calls = self.engine.calls(),
+                                grace_seconds = self.grace.as_secs(),
+                                "stopping: new calls are refused, calls in progress may finish"
+                            );
+                            Stage::Draining { until: now + self.grace }
+                        }
+                        (Some(()), Stage::Running) => self.end_calls(now),
+                        // A second signal (or the signals gone): stop at once.
+                        _ => {
+                            self.end_calls(now);
+                            Stage::Stopped
+                        }
+                    };
+                }
                 r = self.udp.recv_from(&mut buf) => {
                     let now = Instant::now();
                     match r {
@@ -284,6 +321,22 @@ impl Server {
         Ok(())
     }
 
+    /// Ends every call left (BYE, recorded) and sends it all; the BYEs' answers are
+    /// awaited a moment, so a phone that lost one gets its retransmission.
+    fn end_calls(&mut self, now: Instant) -> Stage {
+        let left = self.engine.calls();
+        if left == 0 {
+            return Stage::Stopped;
+        }
+        tracing::info!(calls = left, "stopping: ending the calls in progress");
+        self.engine.stop_taking_calls();
+        self.engine.end_all_calls(now);
+        self.after_input(now);
+        Stage::Closing {
+            until: now + CLOSING,
+        }
+    }
+
     fn after_input(&mut self, now: Instant) {
         if self.engine.poll_timeout().is_some_and(|d| d <= now) {
             self.engine.handle_timeout(now);
@@ -343,21 +396,21 @@ impl Server {
             while let Some(req) = self.engine.poll_media() {
                 progressed = true;
                 match req {
-                    MediaRequest::Open(call) => match self.media.open() {
+                    MediaRequest::Open(call) => match self.media.open(now) {
                         Ok(port) => self.engine.handle_media_opened(now, call, port),
                         Err(e) => {
                             tracing::warn!(%call, error = %e, "no RTP port for the call");
                             self.engine.handle_media_failed(now, call);
                         }
                     },
-                    MediaRequest::OpenLeg(leg) => match self.media.open() {
+                    MediaRequest::OpenLeg(leg) => match self.media.open(now) {
                         Ok(port) => self.engine.handle_leg_media_opened(now, leg, port),
                         Err(e) => {
                             tracing::warn!(error = %e, "no RTP port for an agent leg");
                             self.engine.handle_leg_media_failed(now, leg);
                         }
                     },
-                    MediaRequest::Close(port) => self.media.close(port),
+                    MediaRequest::Close(port) => self.media.close(port, now),
                 }
             }
             if self.engine.has_rtp() {
@@ -409,6 +462,36 @@ impl Server {
                     tracing::debug!(to = %peer.addr, "no TCP connection to this peer; message dropped")
                 }
             },
+        }
+    }
+}
+
+/// Stop requests for [`Server::run`]: one per signal.
+pub type StopSignals = mpsc::UnboundedReceiver<()>;
+
+/// How long the BYEs of a stop get for their answers.
+const CLOSING: Duration = Duration::from_millis(500);
+
+/// Where a run is on its way to stopping.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Running,
+    /// Asked to stop: no new calls; the calls in progress may finish until then.
+    Draining {
+        until: Instant,
+    },
+    /// The calls were ended; their BYEs get until then.
+    Closing {
+        until: Instant,
+    },
+    Stopped,
+}
+
+impl Stage {
+    fn until(self) -> Option<Instant> {
+        match self {
+            Stage::Draining { until } | Stage::Closing { until } => Some(until),
+            Stage::Running | Stage::Stopped => None,
         }
     }
 }
@@ -472,7 +555,15 @@ fn log_event(ev: EngineEvent) {
             side,
             loss,
             jitter_ms,
-        } => tracing::info!(%call, ?side, loss, jitter_ms, "media quality"),
+            strangers,
+        } => tracing::info!(%call, ?side, loss, jitter_ms, strangers, "media quality"),
+        EngineEvent::MediaRefused { call, side, from } => tracing::warn!(
+            target: "security",
+            %call,
+            ?side,
+            %from,
+            "media from a source that is not the leg's peer refused (counted from now on, logged once per leg)"
+        ),
         EngineEvent::Rejected {
             dialled,
             caller,

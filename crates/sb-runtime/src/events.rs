@@ -120,9 +120,18 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
             side: s,
             loss,
             jitter_ms,
+            strangers,
         } => (
             "media_quality",
-            json!({ "call": call.0, "side": side(*s), "loss": loss, "jitter_ms": jitter_ms }),
+            json!({ "call": call.0, "side": side(*s), "loss": loss, "jitter_ms": jitter_ms, "strangers": strangers }),
+        ),
+        EngineEvent::MediaRefused {
+            call,
+            side: s,
+            from,
+        } => (
+            "media_refused",
+            json!({ "call": call.0, "side": side(*s), "from": from.to_string() }),
         ),
         EngineEvent::Rejected {
             dialled,

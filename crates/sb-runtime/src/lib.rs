@@ -12,7 +12,7 @@ pub mod media;
 mod records;
 mod tcp;
 
-pub use crate::core::Server;
+pub use crate::core::{Server, StopSignals};
 pub use crate::records::Records;
 
 use sb_config::Model;

@@ -1,5 +1,7 @@
 //! RTP sockets: one per call leg, bound on demand from `rtp.port_range` (even ports, RFC 3550
-//! §11). All of them sit in one epoll set of our own (edge-triggered), and that set's
+//! §11), at an unpredictable place in the range (a stranger cannot guess the next call's
+//! port from the last one's), and never a port closed less than `PORT_REST` ago, while the
+//! previous call's packets may still arrive. All of them sit in one epoll set of our own (edge-triggered), and that set's
 //! descriptor is what the core loop waits on: when any leg has media, the core reads every
 //! ready socket dry in one go (`recvmmsg`, one system call per socket and turn) and hands
 //! each datagram to the engine from a stack buffer. No task per socket, no channel, no copy
@@ -16,6 +18,7 @@ use std::mem::{size_of, zeroed, MaybeUninit};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::ops::RangeInclusive;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -25,6 +28,14 @@ pub const RTP_DATAGRAM: usize = 512;
 
 /// Ready sockets taken from the epoll set per call.
 const EVENTS: usize = 256;
+
+/// How long a closed port rests before it is handed out again: a phone that has not yet
+/// taken in the BYE, or packets in flight, reach a closed port rather than the next call.
+/// When every free port is resting, the one resting longest is taken.
+pub const PORT_REST: Duration = Duration::from_secs(30);
+
+/// Random probes for a free port before scanning from a random place.
+const PROBES: usize = 16;
 
 /// Datagrams taken from one socket per `recvmmsg`: a leg gets one every 20 ms, so more than
 /// one means the loop fell behind; fewer than this many means the socket is dry.
@@ -50,14 +61,18 @@ pub struct MediaPorts {
     /// The first even port of the range: slot `i` is port `first + 2 i`.
     first: u16,
     slots: Vec<Option<Leg>>,
-    next: usize,
+    /// When each slot's port may be handed out again.
+    rest_until: Vec<Option<Instant>>,
+    /// splitmix64 state: which port comes next is not for a stranger to guess.
+    rng: u64,
     epoll: AsyncFd<EpollFd>,
     pub send_dropped: u64,
 }
 
 impl MediaPorts {
-    /// Needs a tokio runtime with I/O enabled (the epoll set is registered with it).
-    pub fn new(ip: IpAddr, range: RangeInclusive<u16>) -> std::io::Result<MediaPorts> {
+    /// Needs a tokio runtime with I/O enabled (the epoll set is registered with it). `seed`
+    /// is random per run.
+    pub fn new(ip: IpAddr, range: RangeInclusive<u16>, seed: u64) -> std::io::Result<MediaPorts> {
         // SAFETY: epoll_create1 has no preconditions; a non-negative result is a new fd
         // this function owns.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -79,7 +94,8 @@ impl MediaPorts {
             ip,
             first,
             slots: (0..count).map(|_| None).collect(),
-            next: 0,
+            rest_until: vec![None; count],
+            rng: seed,
             epoll,
             send_dropped: 0,
         })
@@ -92,42 +108,55 @@ impl MediaPorts {
             .filter(|&i| i < self.slots.len())
     }
 
-    /// Binds the next free even port and adds it to the epoll set.
-    pub fn open(&mut self) -> std::io::Result<u16> {
-        for _ in 0..self.slots.len() {
-            let i = self.next;
-            self.next = (i + 1) % self.slots.len();
-            if self.slots[i].is_some() {
-                continue;
+    fn random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn usable(&self, i: usize, now: Instant) -> bool {
+        self.slots[i].is_none() && self.rest_until[i].is_none_or(|t| t <= now)
+    }
+
+    /// Binds a free even port at a random place in the range (one that has rested, if
+    /// any has) and adds it to the epoll set.
+    pub fn open(&mut self, now: Instant) -> std::io::Result<u16> {
+        let n = self.slots.len();
+        if n == 0 {
+            return Err(std::io::Error::new(
+                ErrorKind::AddrInUse,
+                "rtp.port_range holds no even port",
+            ));
+        }
+        let mut tried = Vec::new();
+        for _ in 0..PROBES {
+            let i = (self.random() % n as u64) as usize;
+            if self.usable(i, now) && !tried.contains(&i) {
+                tried.push(i);
+                if let Some(port) = self.bind_slot(i)? {
+                    return Ok(port);
+                }
             }
-            let port = self.first + 2 * i as u16;
-            let sock = match UdpSocket::bind(SocketAddr::new(self.ip, port)) {
-                Ok(s) => s,
-                Err(e) if e.kind() == ErrorKind::AddrInUse => continue,
-                Err(e) => return Err(e),
-            };
-            sock.set_nonblocking(true)?;
-            let mut ev = libc::epoll_event {
-                events: (libc::EPOLLIN | libc::EPOLLET) as u32,
-                u64: port as u64,
-            };
-            // SAFETY: both descriptors are open; `ev` is a valid event for the call.
-            let rc = unsafe {
-                libc::epoll_ctl(
-                    self.epoll.get_ref().as_raw_fd(),
-                    libc::EPOLL_CTL_ADD,
-                    sock.as_raw_fd(),
-                    &mut ev,
-                )
-            };
-            if rc < 0 {
-                return Err(std::io::Error::last_os_error());
+        }
+        // A crowded range: every usable slot from a random place, then the free slot that
+        // has rested longest.
+        let start = (self.random() % n as u64) as usize;
+        for k in 0..n {
+            let i = (start + k) % n;
+            if self.usable(i, now) && !tried.contains(&i) {
+                if let Some(port) = self.bind_slot(i)? {
+                    return Ok(port);
+                }
             }
-            self.slots[i] = Some(Leg {
-                sock,
-                connected: None,
-            });
-            return Ok(port);
+        }
+        let mut resting: Vec<usize> = (0..n).filter(|&i| self.slots[i].is_none()).collect();
+        resting.sort_by_key(|&i| self.rest_until[i]);
+        for i in resting {
+            if let Some(port) = self.bind_slot(i)? {
+                return Ok(port);
+            }
         }
         Err(std::io::Error::new(
             ErrorKind::AddrInUse,
@@ -135,10 +164,54 @@ impl MediaPorts {
         ))
     }
 
-    /// Closing the socket takes it out of the epoll set.
-    pub fn close(&mut self, port: u16) {
+    /// Binds exactly `port` (a baseline that needs its ports in order); `None` when it is
+    /// not ours or is taken.
+    pub fn open_exact(&mut self, port: u16) -> std::io::Result<Option<u16>> {
+        match self.slot(port) {
+            Some(i) if self.slots[i].is_none() => self.bind_slot(i),
+            _ => Ok(None),
+        }
+    }
+
+    /// Binds slot `i`'s port; `None` when another process holds it.
+    fn bind_slot(&mut self, i: usize) -> std::io::Result<Option<u16>> {
+        let port = self.first + 2 * i as u16;
+        let sock = match UdpSocket::bind(SocketAddr::new(self.ip, port)) {
+            Ok(s) => s,
+            Err(e) if e.kind() == ErrorKind::AddrInUse => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        sock.set_nonblocking(true)?;
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: port as u64,
+        };
+        // SAFETY: both descriptors are open; `ev` is a valid event for the call.
+        let rc = unsafe {
+            libc::epoll_ctl(
+                self.epoll.get_ref().as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                sock.as_raw_fd(),
+                &mut ev,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        self.slots[i] = Some(Leg {
+            sock,
+            connected: None,
+        });
+        self.rest_until[i] = None;
+        Ok(Some(port))
+    }
+
+    /// Closing the socket takes it out of the epoll set; the port rests from `now`.
+    pub fn close(&mut self, port: u16, now: Instant) {
         if let Some(i) = self.slot(port) {
-            self.slots[i] = None;
+            if self.slots[i].take().is_some() {
+                self.rest_until[i] = Some(now + PORT_REST);
+            }
         }
     }
 
@@ -420,8 +493,8 @@ mod tests {
     #[tokio::test]
     async fn settled_peers_get_a_connected_socket_and_strangers_are_dropped() {
         let lo = IpAddr::from([127, 0, 0, 1]);
-        let mut m = MediaPorts::new(lo, 41000..=41099).expect("ports");
-        let port = m.open().expect("open");
+        let mut m = MediaPorts::new(lo, 41000..=41099, 1).expect("ports");
+        let port = m.open(Instant::now()).expect("open");
         let ours = SocketAddr::new(lo, port);
         let phone = UdpSocket::bind("127.0.0.1:0").expect("phone");
         let stranger = UdpSocket::bind("127.0.0.1:0").expect("stranger");
@@ -478,10 +551,12 @@ mod tests {
     #[tokio::test]
     async fn a_burst_is_read_whole_and_ports_come_back() {
         let lo = IpAddr::from([127, 0, 0, 1]);
-        let mut m = MediaPorts::new(lo, 41101..=41106).expect("ports");
-        let ports: Vec<u16> = (0..3).map(|_| m.open().expect("open")).collect();
+        let mut m = MediaPorts::new(lo, 41101..=41106, 2).expect("ports");
+        let t0 = Instant::now();
+        let mut ports: Vec<u16> = (0..3).map(|_| m.open(t0).expect("open")).collect();
+        ports.sort();
         assert_eq!(ports, vec![41102, 41104, 41106]);
-        assert!(m.open().is_err(), "the range is used up");
+        assert!(m.open(t0).is_err(), "the range is used up");
         let peer = UdpSocket::bind("127.0.0.1:0").expect("peer");
         // More than one recvmmsg's worth on one socket, one on another.
         for i in 0..(2 * RECV_BATCH + 3) {
@@ -498,9 +573,43 @@ mod tests {
             .map(|g| g.2[0])
             .collect();
         assert_eq!(first, (0..(2 * RECV_BATCH + 3) as u8).collect::<Vec<_>>());
-        m.close(ports[1]);
-        assert_eq!(m.open().expect("reopen"), ports[1]);
+        m.close(ports[1], t0);
+        assert_eq!(
+            m.open(t0).expect("reopen"),
+            ports[1],
+            "resting, but the only one free"
+        );
         m.send(out(40000, peer.local_addr().expect("a"), false, b"?"));
         assert_eq!(m.send_dropped, 1, "a port that is not ours");
+    }
+
+    #[tokio::test]
+    async fn ports_come_in_no_guessable_order_and_rest_after_closing() {
+        let lo = IpAddr::from([127, 0, 0, 1]);
+        let mut m = MediaPorts::new(lo, 42000..=42399, 7).expect("ports");
+        let t0 = Instant::now();
+        let ports: Vec<u16> = (0..40).map(|_| m.open(t0).expect("open")).collect();
+        let steps: std::collections::HashSet<i32> = ports
+            .windows(2)
+            .map(|w| i32::from(w[1]) - i32::from(w[0]))
+            .collect();
+        assert!(steps.len() > 20, "no fixed stride between ports: {ports:?}");
+        assert!(ports
+            .iter()
+            .all(|p| p % 2 == 0 && (42000..=42399).contains(p)));
+        // Closed ports rest: 140 more opens never hand one out again within PORT_REST...
+        for p in &ports {
+            m.close(*p, t0);
+        }
+        let more: Vec<u16> = (0..160).map(|_| m.open(t0).expect("open")).collect();
+        assert!(
+            more.iter().all(|p| !ports.contains(p)),
+            "a resting port was reused"
+        );
+        // ...but once rested, and the rest of the range is in use, they come back.
+        let later = t0 + PORT_REST;
+        let last: Vec<u16> = (0..40).map(|_| m.open(later).expect("open")).collect();
+        assert!(last.iter().all(|p| ports.contains(p)));
+        assert!(m.open(later).is_err());
     }
 }

@@ -135,6 +135,7 @@ fn events(n: u64, t0: i64, rng: &mut u64) -> Vec<(i64, EngineEvent)> {
                 side,
                 loss: 0.0,
                 jitter_ms: 1.0,
+                strangers: 0,
             },
         ));
     }

@@ -184,7 +184,7 @@ async fn check_identity(conn: &mut SqliteConnection, path: &Path) -> Result<(), 
     Ok(())
 }
 
-const CALL_COLUMNS: [&str; 29] = [
+const CALL_COLUMNS: [&str; 31] = [
     "call_id",
     "direction",
     "caller",
@@ -213,6 +213,8 @@ const CALL_COLUMNS: [&str; 29] = [
     "caller_jitter_ms",
     "agent_loss",
     "agent_jitter_ms",
+    "caller_strangers",
+    "agent_strangers",
     "tags",
 ];
 
@@ -296,6 +298,8 @@ async fn write_calls(
                 .push_bind(r.caller_jitter_ms)
                 .push_bind(r.agent_loss)
                 .push_bind(r.agent_jitter_ms)
+                .push_bind(r.caller_strangers)
+                .push_bind(r.agent_strangers)
                 .push_bind(&r.tags);
         });
         q.push(tail);

@@ -107,6 +107,9 @@ pub struct CallRecord {
     pub caller_jitter_ms: Option<f64>,
     pub agent_loss: Option<f64>,
     pub agent_jitter_ms: Option<f64>,
+    /// Media packets refused from strangers on the patient's leg, and on the agents' legs.
+    pub caller_strangers: i64,
+    pub agent_strangers: i64,
     /// Comma-separated, sorted: `complaint,appointment`.
     pub tags: String,
 }
@@ -142,6 +145,8 @@ impl CallRecord {
             caller_jitter_ms: None,
             agent_loss: None,
             agent_jitter_ms: None,
+            caller_strangers: 0,
+            agent_strangers: 0,
             tags: String::new(),
         }
     }

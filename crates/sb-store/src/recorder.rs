@@ -294,23 +294,31 @@ impl Recorder {
                 side,
                 loss,
                 jitter_ms,
+                strangers,
             } => self.with(call.0, |o| {
                 if let Some(r) = o.record.as_mut() {
+                    let strangers = i64::try_from(*strangers).unwrap_or(i64::MAX);
                     match side {
                         Side::Agent => {
                             r.agent_loss = Some(*loss);
                             r.agent_jitter_ms = Some(*jitter_ms);
+                            // Every agent leg of the call (offers, transfers) counts.
+                            r.agent_strangers = r.agent_strangers.saturating_add(strangers);
                         }
                         _ => {
                             r.caller_loss = Some(*loss);
                             r.caller_jitter_ms = Some(*jitter_ms);
+                            r.caller_strangers = strangers;
                         }
                     }
                 }
             }),
             EngineEvent::CallEnded { call, reason, by } => self.end(at_ms, call.0, reason, *by),
             EngineEvent::Acd(a) => self.acd(at_ms, a),
-            EngineEvent::Sip(_) | EngineEvent::Digit { .. } | EngineEvent::Offered { .. } => {}
+            EngineEvent::Sip(_)
+            | EngineEvent::Digit { .. }
+            | EngineEvent::Offered { .. }
+            | EngineEvent::MediaRefused { .. } => {}
         }
     }
 

@@ -132,8 +132,22 @@ impl World {
                 side: Side::Caller,
                 loss: 0.01,
                 jitter_ms: 2.5,
+                strangers: 3,
             },
         );
+        // Two agent legs (an offer rung out, then the one answered) each refused some.
+        for strangers in [4, 5] {
+            self.emit(
+                t,
+                EngineEvent::MediaQuality {
+                    call: CallId(n),
+                    side: Side::Agent,
+                    loss: 0.0,
+                    jitter_ms: 1.0,
+                    strangers,
+                },
+            );
+        }
         self.emit(
             t,
             EngineEvent::CallEnded {
@@ -530,6 +544,8 @@ fn call_rows_carry_the_details() {
         assert_eq!(a.get::<i64, _>("ring_ms"), 4000);
         assert_eq!(a.get::<String, _>("hangup_by"), "caller");
         assert_eq!(a.get::<Option<f64>, _>("caller_loss"), Some(0.01));
+        assert_eq!(a.get::<i64, _>("caller_strangers"), 3);
+        assert_eq!(a.get::<i64, _>("agent_strangers"), 9, "summed over the agent legs");
         let b = sqlx::query("SELECT rings, hangup_by FROM calls WHERE call_id = 'run1-2'")
             .fetch_one(&mut conn)
             .await

@@ -30,7 +30,7 @@ pub(super) struct AgentLeg {
     pub(super) purpose: Purpose,
     contact: Uri,
     flow: Peer,
-    port: Option<u16>,
+    pub(super) port: Option<u16>,
     pub(super) tx: Option<TxId>,
     pub(super) dialog: Option<DialogId>,
     our_sdp: Option<SessionDescription>,
@@ -49,6 +49,13 @@ pub(super) struct AgentLeg {
     /// The agent's keys (RFC 4733), for feature codes.
     rfc4733: Rfc4733Receiver,
     pub(super) keys: FeatureKeys,
+}
+
+impl AgentLeg {
+    /// Media packets refused from strangers on this leg.
+    pub(super) fn strangers(&self) -> u64 {
+        self.rtp.as_ref().map_or(0, |r| r.strangers_dropped)
+    }
 }
 
 fn transcode(from: Codec, to: Codec, payload: &[u8], out: &mut [u8; FRAME * 2]) -> usize {
@@ -233,7 +240,7 @@ impl Engine {
             return self.leg_failed(now, id, 488, "unusable answer");
         };
         let seed = self.seed ^ (id.0 << 20) ^ 0xA6E7;
-        leg.rtp = Some(RtpSession::new(now, seed, neg.remote));
+        leg.rtp = Some(RtpSession::new(now, seed, neg.remote).with_sip_source(leg.flow.addr.ip()));
         leg.media = Some(neg);
         leg.ring_until = None;
         let (call, agent) = (leg.call, leg.agent.clone());
@@ -555,8 +562,13 @@ impl Engine {
         let (Some(crtp), Some(cmedia)) = (call.rtp.as_mut(), call.media.as_ref()) else {
             return;
         };
-        let Ok(pkt) = crtp.on_packet(now, from, bytes) else {
-            return;
+        let pkt = match crtp.on_packet(now, from, bytes) {
+            Ok(p) => p,
+            Err(why) => {
+                self.events
+                    .extend(EngineEvent::refused(id, Side::Caller, from, crtp, why));
+                return;
+            }
         };
         if let Some(mix) = call.mix.as_mut() {
             if pkt.payload_type == cmedia.codec.payload_type() {
@@ -584,8 +596,13 @@ impl Engine {
         let (Some(lrtp), Some(lmedia)) = (leg.rtp.as_mut(), leg.media.as_ref()) else {
             return;
         };
-        let Ok(pkt) = lrtp.on_packet(now, from, bytes) else {
-            return;
+        let pkt = match lrtp.on_packet(now, from, bytes) {
+            Ok(p) => p,
+            Err(why) => {
+                self.events
+                    .extend(EngineEvent::refused(leg.call, Side::Agent, from, lrtp, why));
+                return;
+            }
         };
         if !leg.connected {
             return;

@@ -142,6 +142,10 @@ pub struct LiveCall {
     pub agent: Option<String>,
     pub held: bool,
     pub muted: bool,
+    /// Media packets refused from strangers: on the patient's leg, and on the agents'
+    /// legs of the call now up.
+    pub strangers_caller: u64,
+    pub strangers_agents: u64,
 }
 
 /// Why a control request was not carried out.
@@ -314,6 +318,13 @@ impl Engine {
             agent,
             held: c.held_by.is_some(),
             muted: c.muted,
+            strangers_caller: c.rtp.as_ref().map_or(0, |r| r.strangers_dropped),
+            strangers_agents: self
+                .legs
+                .values()
+                .filter(|l| l.call == id)
+                .map(|l| l.strangers())
+                .sum(),
         })
     }
 

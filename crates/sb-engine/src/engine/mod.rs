@@ -20,6 +20,7 @@ mod agents;
 mod conference;
 mod control;
 mod idmap;
+mod invariants;
 mod overload;
 mod rtp_out;
 mod transfer;
@@ -229,6 +230,16 @@ pub enum EngineEvent {
         /// Fraction of the packets expected that never came.
         loss: f64,
         jitter_ms: f64,
+        /// Packets refused from strangers (not the leg's peer) over the leg's life.
+        strangers: u64,
+    },
+    /// The first packet refused on a leg from a source that is not its peer (a media
+    /// hijack attempt, or a phone whose NAT the rules could not learn): logged once per
+    /// leg under the `security` target; the count is in `MediaQuality`.
+    MediaRefused {
+        call: CallId,
+        side: Side,
+        from: SocketAddr,
     },
     /// What the ACD reports: ring times, answers within three rings, overflows, pauses.
     Acd(sb_acd::AcdEvent),
@@ -298,7 +309,20 @@ impl EngineEvent {
             side,
             loss: rtp.stats.loss_fraction(),
             jitter_ms: rtp.stats.jitter_ms(),
+            strangers: rtp.strangers_dropped,
         }
+    }
+
+    /// The event for a refused packet, on the first refusal of the leg only.
+    pub(super) fn refused(
+        call: CallId,
+        side: Side,
+        from: SocketAddr,
+        rtp: &RtpSession,
+        why: sb_media::rtp::Drop,
+    ) -> Option<EngineEvent> {
+        (why == sb_media::rtp::Drop::Stranger && rtp.strangers_dropped == 1)
+            .then_some(EngineEvent::MediaRefused { call, side, from })
     }
 }
 
@@ -312,7 +336,7 @@ pub enum MediaRequest {
 }
 
 /// Who owns an RTP port: a patient's call or an agent's leg.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PortUse {
     Call(CallId),
     Leg(LegId),
@@ -344,6 +368,8 @@ pub struct Engine {
     seed: u64,
     scratch_digits: Vec<char>,
     load: LoadGuard,
+    /// Stopping: new calls are refused while the calls in progress finish.
+    draining: bool,
 }
 
 impl Engine {
@@ -379,6 +405,7 @@ impl Engine {
             seed,
             scratch_digits: Vec::new(),
             load: LoadGuard::new(lag),
+            draining: false,
         }
     }
 
@@ -388,6 +415,27 @@ impl Engine {
 
     pub fn calls(&self) -> usize {
         self.calls.len()
+    }
+
+    /// The switchboard is stopping: from now on new calls are answered 503 with
+    /// Retry-After, and the calls in progress go on (transfers and consultations
+    /// included) until they end or [`Engine::end_all_calls`].
+    pub fn stop_taking_calls(&mut self) {
+        self.draining = true;
+    }
+
+    /// Ends every call now: a BYE to each answered one (its agent legs with it), a 503
+    /// to each still being set up; each is recorded as ended by the engine.
+    pub fn end_all_calls(&mut self, now: Instant) {
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            let answered = self.calls.get(&id).is_some_and(|c| c.dialog.is_some());
+            if answered {
+                self.hang_up(now, id, "switchboard stopping", Side::Engine);
+            } else {
+                self.end_call(now, id, 503, "switchboard stopping", Side::Engine);
+            }
+        }
     }
 
     /// The first grid (see PHASES) with room for another call; the last when all are full.
@@ -507,7 +555,7 @@ impl Engine {
         };
         let seed = self.seed ^ id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let remote = call.media.as_ref().and_then(|m| m.remote);
-        call.rtp = Some(RtpSession::new(now, seed, remote));
+        call.rtp = Some(RtpSession::new(now, seed, remote).with_sip_source(call.source.addr.ip()));
         call.tones = call
             .media
             .as_ref()
@@ -588,8 +636,13 @@ impl Engine {
         let (Some(rtp), Some(media)) = (call.rtp.as_mut(), call.media.as_ref()) else {
             return;
         };
-        let Ok(pkt) = rtp.on_packet(now, from, bytes) else {
-            return;
+        let pkt = match rtp.on_packet(now, from, bytes) {
+            Ok(p) => p,
+            Err(why) => {
+                self.events
+                    .extend(EngineEvent::refused(id, Side::Caller, from, rtp, why));
+                return;
+            }
         };
         let mut found: Option<(char, Source)> = None;
         if Some(pkt.payload_type) == media.dtmf_pt {
@@ -682,6 +735,18 @@ impl Engine {
             .as_sip()
             .and_then(|u| u.user.clone())
             .unwrap_or_default();
+        if self.draining {
+            self.sip.respond(now, tx, 503, |b| {
+                b.header("Retry-After", "30")
+                    .header("Warning", "399 switchboard \"shutting down\"")
+            });
+            self.events.push_back(EngineEvent::Rejected {
+                dialled,
+                caller: Redacted(caller),
+                status: 503,
+            });
+            return;
+        }
         if !self.load.admits(now) {
             // Behind on the calls already up: this one is better off trying again shortly.
             self.sip.respond(now, tx, 503, |b| {
