@@ -1,6 +1,9 @@
 //! End to end through the real binary with real SIP peers from Debian: SIPp and baresip.
 
 mod common;
+/// The load tools' flood and /proc readings.
+#[path = "../examples/common/mod.rs"]
+mod load;
 
 use common::*;
 use std::io::{Read, Write};
@@ -251,4 +254,58 @@ fn tcp_answers_owed_before_a_framing_error_are_sent_before_closing() {
         l.contains("closing TCP connection on a framing error")
     });
     assert!(ok, "closed for the framing error: {log}");
+}
+
+#[test]
+fn a_flood_of_unauthenticated_invites_costs_no_memory_and_gets_one_answer_each() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let e = Engine::start("flood", &[]);
+    let pid = e.child.id();
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    load::big_buffers(&sock);
+    let local_port = sock.local_addr().expect("local").port();
+    let answers = Arc::new(load::flood::Answers::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (sock, answers, stop) = (
+            sock.try_clone().expect("clone"),
+            answers.clone(),
+            stop.clone(),
+        );
+        std::thread::spawn(move || load::flood::count_answers(sock, answers, stop))
+    };
+    let drops_before = load::socket_drops(e.port) + load::socket_drops(local_port);
+    // A first thousand, so the figures start from a running engine's memory.
+    load::flood::send(&sock, e.addr(), 1_000, 10_000);
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, rss_before) = load::proc_usage(pid).expect("engine's /proc");
+    let flood = 100_000u64;
+    load::flood::send(&sock, e.addr(), flood, 10_000);
+    // Anything retransmitted would come after T1 (500 ms) and on: wait past several.
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    reader.join().expect("reader");
+    let (_, rss_after) = load::proc_usage(pid).expect("engine's /proc");
+    let dropped = load::socket_drops(e.port) + load::socket_drops(local_port) - drops_before;
+    let challenged = answers.challenges.load(Ordering::Relaxed);
+    assert_eq!(answers.other.load(Ordering::Relaxed), 0, "only 401s");
+    assert_eq!(
+        challenged + dropped,
+        1_000 + flood,
+        "one answer per request received ({dropped} dropped by full sockets)"
+    );
+    // The kernel drops what a busy machine cannot take in (this is the debug build, beside
+    // other tests); what matters is that most came through, each answered exactly once.
+    assert!(
+        dropped * 2 <= flood,
+        "most of the flood reached the engine: {dropped} of {flood} dropped"
+    );
+    let grown_kib = rss_after.saturating_sub(rss_before);
+    assert!(
+        grown_kib < 10 * 1024,
+        "memory grew {grown_kib} KiB over the flood ({rss_before} -> {rss_after} KiB)"
+    );
+    // And the engine serves as before.
+    assert_eq!(options_udp(e.port, Duration::from_secs(2)), Some(200));
 }

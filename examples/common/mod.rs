@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod flood;
+
 use sb_sip::digest::answer_challenge;
 use sb_sip_msg::{parse_datagram, Message, Request, Response, ResponseBuilder};
 use std::collections::HashMap;
