@@ -17,12 +17,35 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// 2026-11-23 (Monday) 00:00 in Shanghai, as Unix time.
+pub mod ops;
+
 pub const MONDAY: i64 = 1_795_363_200;
 pub const PHONE: &str = "127.0.0.1:6001";
 pub const PHONE_RTP: &str = "127.0.0.1:7000";
 
 pub fn addr(s: &str) -> SocketAddr {
     s.parse().expect("address")
+}
+
+/// The shipped configuration and its dialplans and prompts, loaded once per process.
+fn shipped() -> &'static (sb_config::Model, Arc<sb_engine::Assets>) {
+    static SHIPPED: std::sync::OnceLock<(sb_config::Model, Arc<sb_engine::Assets>)> =
+        std::sync::OnceLock::new();
+    SHIPPED.get_or_init(|| {
+        let text = std::fs::read_to_string(root().join("config/switchboard.toml")).expect("config");
+        let model = sb_config::load(
+            Source {
+                name: "c".into(),
+                text,
+            },
+            &[],
+        )
+        .expect("config");
+        let assets = Arc::new(
+            load_assets(&model, AssetSource::Dir(&root().join("config"))).expect("assets"),
+        );
+        (model, assets)
+    })
 }
 
 pub struct Sim {
@@ -41,24 +64,20 @@ pub struct Sim {
     pub nc: u32,
 }
 
+/// The repository's root: the first folder up from this crate with the shipped config (the
+/// fuzz crate includes this module from elsewhere).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|d| d.join("config/switchboard.toml").is_file())
+        .map(PathBuf::from)
+        .unwrap_or(here)
 }
 
 impl Sim {
     pub fn new(wall_at_start: i64) -> Sim {
-        let text = std::fs::read_to_string(root().join("config/switchboard.toml")).expect("config");
-        let model = sb_config::load(
-            Source {
-                name: "c".into(),
-                text,
-            },
-            &[],
-        )
-        .expect("config");
-        let assets = Arc::new(
-            load_assets(&model, AssetSource::Dir(&root().join("config"))).expect("assets"),
-        );
+        let (model, assets) = shipped();
+        let (model, assets) = (model, assets.clone());
         let clock = Clock::new();
         let mut cfg = EndpointConfig::new("switchboard", addr("127.0.0.1:5060"));
         cfg.users = model
@@ -80,7 +99,7 @@ impl Sim {
             roster_number: model.roster_number.clone(),
             queue_numbers: model.queue_numbers(),
         };
-        let acd = sb_engine::acd_from_model(&model, clock.now());
+        let acd = sb_engine::acd_from_model(model, clock.now());
         let engine = Engine::new(sip, assets.clone(), ecfg, acd, 99);
         Sim {
             clock,
