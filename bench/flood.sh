@@ -4,7 +4,7 @@
 # release binary pinned to core 0 and both load tools to core 1.
 # Usage: bench/flood.sh [RATE] [SECONDS] [NOMINAL]      (defaults: 20000 10 50)
 # Prints the flood's answers, the engine's CPU and memory, and how many of the nominal
-# registrations succeeded.
+# registrations succeeded. SWITCHBOARD_BIN runs another build (an earlier one, to compare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-20000}
@@ -12,15 +12,8 @@ secs=${2:-10}
 nominal=${3:-50}
 command -v sipp >/dev/null || { echo "sipp is not installed (apt-get install sip-tester)"; exit 1; }
 cargo build --release -q --bin switchboard --example flood_load
-work=$(mktemp -d)
-trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 source bench/lib.sh
-port=$(free_sip_port)
-SWITCHBOARD_LOG=warn taskset -c 0 target/release/switchboard serve \
-  --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
-  2>"$work/engine.log" &
-engine=$!
-sleep 1
+demo_engine
 total=$((nominal * secs))
 (cd "$work" && taskset -c 1 sipp -sf "$OLDPWD/tests/sipp/register.xml" -s 1001 -au 1001 -ap demo-1001 \
   -r "$nominal" -m "$total" -l 1000 -i 127.0.0.1 -nostdin -timeout $((secs * 3 + 30))s \

@@ -58,3 +58,18 @@ bench_engine() {
   engine=$!
   sleep 2
 }
+
+# demo_engine [--set KEY=VALUE ...]: a scratch directory ($work, removed on exit unless
+# KEEP=1) and the release engine on the embedded demo configuration, pinned to core 0 at a
+# free SIP port ($port), its store in $work; sets $engine (stopped on exit) and gives it a
+# second to start. SWITCHBOARD_BIN runs another build instead.
+demo_engine() {
+  work=$(mktemp -d)
+  trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+  port=$(free_sip_port)
+  SWITCHBOARD_LOG=warn taskset -c 0 "${SWITCHBOARD_BIN:-target/release/switchboard}" serve \
+    --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
+    "$@" 2>"$work/engine.log" &
+  engine=$!
+  sleep 1
+}

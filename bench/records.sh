@@ -11,16 +11,8 @@ secs=${2:-10}
 hold=${3:-0}
 command -v sipp >/dev/null || { echo "sipp is not installed (apt-get install sip-tester)"; exit 1; }
 cargo build --release -q --bin switchboard
-work=$(mktemp -d)
-trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 source bench/lib.sh
-port=$(free_sip_port)
-SWITCHBOARD_LOG=warn taskset -c 0 target/release/switchboard serve \
-  --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
-  --set rtp.port_range=20000-40000 --set rtp.timer_spin_ms=0 \
-  2>"$work/engine.log" &
-engine=$!
-sleep 1
+demo_engine --set rtp.port_range=20000-40000 --set rtp.timer_spin_ms=0
 sed "s/HOLD_MS/$hold/" tests/sipp/short_call.xml >"$work/short_call.xml"
 total=$((rate * secs))
 start=$(date +%s.%N)

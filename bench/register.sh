@@ -9,15 +9,8 @@ rate=${1:-6000}
 secs=${2:-10}
 command -v sipp >/dev/null || { echo "sipp is not installed (apt-get install sip-tester)"; exit 1; }
 cargo build --release -q --bin switchboard
-work=$(mktemp -d)
-trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 source bench/lib.sh
-port=$(free_sip_port)
-SWITCHBOARD_LOG=warn taskset -c 0 target/release/switchboard serve \
-  --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
-  2>"$work/engine.log" &
-engine=$!
-sleep 1
+demo_engine
 total=$((rate * secs))
 (cd "$work" && taskset -c 1 sipp -sf "$OLDPWD/tests/sipp/register.xml" -s 1001 -au 1001 -ap demo-1001 \
   -r "$rate" -m "$total" -l 20000 -buff_size 4194304 -i 127.0.0.1 -nostdin -timeout $((secs * 3 + 30))s \

@@ -159,12 +159,11 @@ fn calls_in(db: &std::path::Path) -> Vec<(String, Option<String>, Option<i64>)> 
         })
 }
 
-#[test]
-fn sigterm_refuses_new_calls_lets_calls_finish_then_ends_and_records_them() {
-    let mut e = Engine::start(
-        "graceful",
-        &["shutdown.grace_seconds=3", NO_SPIN, &rtp_range(100)],
-    );
+/// An engine with `grace_seconds`, a baresip caller in its IVR, and SIGTERM sent: the
+/// engine has said it is stopping. Returns both.
+fn stopping_with_a_call(name: &str, grace_seconds: u32) -> (Engine, Phone) {
+    let grace = format!("shutdown.grace_seconds={grace_seconds}");
+    let e = Engine::start(name, &[&grace, NO_SPIN, &rtp_range(100)]);
     let phone = Phone::dial(&e, "8000");
     let (ok, log) = e.wait_log(Duration::from_secs(20), |l| {
         l.contains("node=main/greeting")
@@ -175,6 +174,12 @@ fn sigterm_refuses_new_calls_lets_calls_finish_then_ends_and_records_them() {
         l.contains("stopping: new calls are refused")
     });
     assert!(ok, "{log}");
+    (e, phone)
+}
+
+#[test]
+fn sigterm_refuses_new_calls_lets_calls_finish_then_ends_and_records_them() {
+    let (mut e, phone) = stopping_with_a_call("graceful", 3);
     // A new call is refused with 503 while the one in progress goes on.
     let late = Phone::start(&e, "1002", None, Some("8000"));
     let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
@@ -216,20 +221,7 @@ fn sigterm_refuses_new_calls_lets_calls_finish_then_ends_and_records_them() {
 
 #[test]
 fn a_second_signal_stops_at_once() {
-    let mut e = Engine::start(
-        "graceful-twice",
-        &["shutdown.grace_seconds=60", NO_SPIN, &rtp_range(100)],
-    );
-    let _phone = Phone::dial(&e, "8000");
-    let (ok, log) = e.wait_log(Duration::from_secs(20), |l| {
-        l.contains("node=main/greeting")
-    });
-    assert!(ok, "{log}");
-    e.signal("TERM");
-    let (ok, log) = e.wait_log(Duration::from_secs(5), |l| {
-        l.contains("stopping: new calls are refused")
-    });
-    assert!(ok, "{log}");
+    let (mut e, _phone) = stopping_with_a_call("graceful-twice", 60);
     let t = std::time::Instant::now();
     e.signal("INT");
     let status = e

@@ -101,63 +101,50 @@ pub fn from_str_all<T: DeserializeOwned>(text: &str) -> (Option<T>, Vec<ShapeErr
 
 /// The deepest key whose name or value covers byte `at`.
 fn path_at(item: &Item, at: usize, prefix: &mut Vec<Step>) -> Option<Vec<Step>> {
+    // Each child: its step, the child itself, and where its key is named (if it has one).
+    let children: Vec<(Step, Item, Option<Range<usize>>)> = match item {
+        Item::Table(t) => t
+            .iter()
+            .map(|(k, v)| {
+                (
+                    Step::Key(k.to_string()),
+                    v.clone(),
+                    t.key(k).and_then(|k| k.span()),
+                )
+            })
+            .collect(),
+        Item::ArrayOfTables(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (Step::Index(i), Item::Table(t.clone()), None))
+            .collect(),
+        Item::Value(Value::InlineTable(t)) => t
+            .iter()
+            .map(|(k, v)| {
+                let named = t.key(k).and_then(|k| k.span());
+                (Step::Key(k.to_string()), Item::Value(v.clone()), named)
+            })
+            .collect(),
+        Item::Value(Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (Step::Index(i), Item::Value(v.clone()), None))
+            .collect(),
+        _ => Vec::new(),
+    };
     let covers = |s: Option<Range<usize>>| s.is_some_and(|s| s.contains(&at));
-    match item {
-        Item::Table(t) => {
-            for (k, v) in t.iter() {
-                prefix.push(Step::Key(k.to_string()));
-                let found = path_at(v, at, prefix).or_else(|| {
-                    (covers(t.key(k).and_then(|k| k.span())) || covers(v.span()))
-                        .then(|| prefix.clone())
-                });
-                prefix.pop();
-                if found.is_some() {
-                    return found;
-                }
-            }
-            None
+    for (step, child, named) in children {
+        let whole_tables = matches!(item, Item::ArrayOfTables(_));
+        prefix.push(step);
+        let found = path_at(&child, at, prefix).or_else(|| {
+            (!whole_tables && (covers(named) || covers(child.span()))).then(|| prefix.clone())
+        });
+        prefix.pop();
+        if found.is_some() {
+            return found;
         }
-        Item::ArrayOfTables(a) => {
-            for (i, t) in a.iter().enumerate() {
-                prefix.push(Step::Index(i));
-                let found = path_at(&Item::Table(t.clone()), at, prefix);
-                prefix.pop();
-                if found.is_some() {
-                    return found;
-                }
-            }
-            None
-        }
-        Item::Value(Value::InlineTable(t)) => {
-            for (k, v) in t.iter() {
-                prefix.push(Step::Key(k.to_string()));
-                let inner = Item::Value(v.clone());
-                let found = path_at(&inner, at, prefix).or_else(|| {
-                    (covers(t.key(k).and_then(|k| k.span())) || covers(v.span()))
-                        .then(|| prefix.clone())
-                });
-                prefix.pop();
-                if found.is_some() {
-                    return found;
-                }
-            }
-            None
-        }
-        Item::Value(Value::Array(a)) => {
-            for (i, v) in a.iter().enumerate() {
-                prefix.push(Step::Index(i));
-                let inner = Item::Value(v.clone());
-                let found = path_at(&inner, at, prefix)
-                    .or_else(|| covers(v.span()).then(|| prefix.clone()));
-                prefix.pop();
-                if found.is_some() {
-                    return found;
-                }
-            }
-            None
-        }
-        _ => None,
     }
+    None
 }
 
 /// Where the key at `path` is named in the document (its key, else its value).

@@ -341,6 +341,32 @@ fn a_phone_failing_from_an_address_does_not_stop_its_neighbours() {
         );
         assert_eq!(r.last().map(|r| r.status), Some(200), "{user}");
     }
+    // ...and call: 1002's INVITE from the same address goes up to the engine.
+    let invite = |auth: &str| {
+        req(&format!(
+            "INVITE sip:8000@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKnb{}\nFrom: <sip:1002@127.0.0.1>;tag=nb\nTo: <sip:8000@127.0.0.1>\nCall-ID: neighbour-call\nCSeq: {} INVITE\nContact: <sip:1002@127.0.0.1:6001>\nMax-Forwards: 70\n{auth}Content-Length: 0\n\n",
+            auth.len(),
+            1 + auth.len().min(1)
+        ))
+    };
+    let r = ask(&mut ep, clock.now(), &invite(""));
+    assert_eq!(r.status, 401);
+    let auth = authorization(
+        &challenge_of(&r, "MD5"),
+        "1002",
+        "demo-1002",
+        "INVITE",
+        "sip:8000@127.0.0.1",
+        1,
+    );
+    ep.handle_datagram(
+        clock.now(),
+        &invite(&format!("Authorization: {auth}\n")),
+        Peer::udp(addr(PHONE)),
+    );
+    assert!(events(&mut ep)
+        .iter()
+        .any(|e| matches!(e, Event::Request { user, .. } if user == "1002")));
 }
 
 #[test]

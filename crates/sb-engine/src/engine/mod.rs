@@ -735,23 +735,19 @@ impl Engine {
             .as_sip()
             .and_then(|u| u.user.clone())
             .unwrap_or_default();
-        if self.draining {
+        // Stopping, or behind on the calls already up: this one is better off trying again
+        // later (RFC 3261 §21.5.4).
+        let busy = if self.draining {
+            Some(("30", "399 switchboard \"shutting down\""))
+        } else if !self.load.admits(now) {
+            Some(("2", "399 switchboard \"overloaded, try again\""))
+        } else {
+            None
+        };
+        if let Some((retry_after, warning)) = busy {
             self.sip.respond(now, tx, 503, |b| {
-                b.header("Retry-After", "30")
-                    .header("Warning", "399 switchboard \"shutting down\"")
-            });
-            self.events.push_back(EngineEvent::Rejected {
-                dialled,
-                caller: Redacted(caller),
-                status: 503,
-            });
-            return;
-        }
-        if !self.load.admits(now) {
-            // Behind on the calls already up: this one is better off trying again shortly.
-            self.sip.respond(now, tx, 503, |b| {
-                b.header("Retry-After", "2")
-                    .header("Warning", "399 switchboard \"overloaded, try again\"")
+                b.header("Retry-After", retry_after)
+                    .header("Warning", warning)
             });
             self.events.push_back(EngineEvent::Rejected {
                 dialled,
