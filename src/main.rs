@@ -289,7 +289,7 @@ fn serve(model: Model, assets: Assets) -> anyhow::Result<()> {
         interrupted = rec.interrupted,
         "call record store open"
     );
-    let recorder = sb_store::Recorder::new(sb_store::RecorderConfig::from_model(&model, &run));
+    let recorder = sb_records::Recorder::new(sb_records::RecorderConfig::from_model(&model, &run));
     let (control, control_rx) = sb_runtime::control::channel();
     let events = sb_runtime::events::channel();
     let api = sb_runtime::api::spawn(sb_runtime::api::ApiSettings {

@@ -204,7 +204,7 @@ fn sigterm_refuses_new_calls_lets_calls_finish_then_ends_and_records_them() {
         log.contains("stopping: ending the calls in progress"),
         "{log}"
     );
-    assert!(log.contains("reason=\"switchboard stopping\""), "{log}");
+    assert!(log.contains("reason=\"switchboard_stopping\""), "{log}");
     assert!(log.contains("shut down cleanly"), "{log}");
     let bye = phone.log();
     assert!(bye.contains("BYE sip:"), "the phone got a BYE: {bye}");

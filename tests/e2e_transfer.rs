@@ -194,7 +194,7 @@ fn the_agents_softphone_transfers_attended_with_refer_and_replaces() {
     std::thread::sleep(Duration::from_secs(3));
     // The agent's own phone: hold the patient, call 1005 through the switchboard, ...
     agent.command("hold", "");
-    wait_for(&e, &["hold", "on=true", "by=Phone"], 5);
+    wait_for(&e, &["hold", "on=true", "by=\"phone\""], 5);
     agent.command("dial", &format!("sip:1005@127.0.0.1:{}", e.port));
     wait_for(&e, &["caller and agent bridged", "agent=1005"], 10);
     std::thread::sleep(Duration::from_secs(3));
@@ -216,7 +216,7 @@ fn the_agents_softphone_transfers_attended_with_refer_and_replaces() {
         &["transfer", "to=1005", "kind=\"attended\"", "by=\"refer\""],
         10,
     );
-    wait_for(&e, &["call ended", "replaced by a transfer"], 5);
+    wait_for(&e, &["call ended", "reason=\"replaced_by_transfer\""], 5);
     std::thread::sleep(Duration::from_secs(4));
     let heard_by_patient = tone_runs(&patient.finish(), &[AGENT, COLLEAGUE]);
     drop(agent);
@@ -233,8 +233,8 @@ fn an_agent_pauses_and_unpauses_by_dialling_service_codes() {
     let e = media_engine("xfer-service", &[]);
     let pause = Phone::start(&e, "1003", None, Some("*733"));
     let log = wait_for(&e, &["agent service code", "agent=1003"], 15);
-    assert!(log.contains("outcome=\"agent-paused\""), "{log}");
-    wait_for(&e, &["call ended", "agent service code done"], 15);
+    assert!(log.contains("outcome=\"paused\""), "{log}");
+    wait_for(&e, &["call ended", "reason=\"service_code_done\""], 15);
     let heard = pause.finish();
     let prompt = read_wav(&workspace().join("prompts/zh-CN/agent-paused.wav"));
     // Its first and last 0.2 s may be lost to the phone starting and stopping its audio.
@@ -253,11 +253,7 @@ fn an_agent_pauses_and_unpauses_by_dialling_service_codes() {
     };
     assert!(state(&e).contains("meeting"), "{}", state(&e));
     let unpause = Phone::start(&e, "1003", None, Some("*74"));
-    wait_for(
-        &e,
-        &["agent service code", "outcome=\"agent-unpaused\""],
-        15,
-    );
+    wait_for(&e, &["agent service code", "outcome=\"unpaused\""], 15);
     drop(unpause);
 }
 

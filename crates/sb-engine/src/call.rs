@@ -10,14 +10,7 @@ use sb_sip::transaction::TxId;
 use sb_sip::Peer;
 use std::time::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallId(pub u64);
-
-impl std::fmt::Display for CallId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "call-{}", self.0)
-    }
-}
+pub use sb_types::CallId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -69,7 +62,7 @@ pub struct Call {
     pub callback_until: Option<Instant>,
     /// Hang up once the current prompt has been heard (after the callback confirmation, an
     /// agent's service code), for this reason.
-    pub bye_after_prompt: Option<&'static str>,
+    pub bye_after_prompt: Option<sb_types::vocab::EndReason>,
     /// A service code dialled by this agent (login, pause, ...); `None` inside for a code
     /// that is not valid (an unknown pause reason). Carried out when answered.
     pub service: Option<(String, Option<crate::engine::AgentCommand>)>,

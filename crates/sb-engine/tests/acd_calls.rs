@@ -8,6 +8,7 @@ use rtp_rs::RtpReader;
 use sb_engine::EngineEvent;
 use sb_media::g711;
 use sb_sip_msg::{Message, Method};
+use sb_types::vocab::{EndReason, LiveState};
 
 #[test]
 fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent_hangs_up() {
@@ -93,7 +94,7 @@ fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent
     assert!(s.events.iter().any(|e| matches!(
         e,
         EngineEvent::CallEnded {
-            reason: "agent hung up",
+            reason: EndReason::AgentHungUp,
             ..
         }
     )));
@@ -242,7 +243,7 @@ fn a_patient_who_presses_1_is_called_back_and_the_call_ends_politely() {
     );
     assert!(s.events.iter().any(|e| matches!(
         e,
-        EngineEvent::CallEnded { reason, .. } if *reason == "callback arranged"
+        EngineEvent::CallEnded { reason, .. } if *reason == EndReason::CallbackArranged
     )));
 }
 
@@ -426,7 +427,7 @@ fn an_agent_phone_answering_without_a_usable_answer_is_hung_up_and_the_patient_w
                 .any(|e| matches!(e, EngineEvent::Bridged { .. })),
             "never bridged without a media path"
         );
-        assert_eq!(s.engine.live_calls()[0].state, "waiting");
+        assert_eq!(s.engine.live_calls()[0].state, LiveState::Waiting);
     }
 }
 

@@ -8,6 +8,7 @@ use sb_engine::EngineEvent;
 use sb_media::dtmf::{Event as TelEvent, Source as DigitSource};
 use sb_media::g711;
 use sb_media::goertzel::synthesize;
+use sb_types::vocab::EndReason;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -175,7 +176,7 @@ fn caller_bye_ends_the_call_and_frees_the_port() {
     assert!(s.events.iter().any(|e| matches!(
         e,
         EngineEvent::CallEnded {
-            reason: "caller hung up",
+            reason: EndReason::CallerHungUp,
             ..
         }
     )));
@@ -331,9 +332,9 @@ fn late_offer_acked_with(ack_body: &str) -> (Sim, Vec<sb_sip_msg::Method>) {
     (s, sent)
 }
 
-fn ended(s: &Sim) -> Option<String> {
+fn ended(s: &Sim) -> Option<EndReason> {
     s.events.iter().find_map(|e| match e {
-        EngineEvent::CallEnded { reason, .. } => Some(reason.to_string()),
+        EngineEvent::CallEnded { reason, .. } => Some(*reason),
         _ => None,
     })
 }
@@ -347,17 +348,13 @@ fn a_late_offer_whose_ack_brings_no_usable_answer_is_ended_with_a_bye() {
         !sent.is_empty() && sent.iter().all(|m| *m == sb_sip_msg::Method::Bye)
     };
     assert!(bye_only(&sent), "a BYE within a second: {sent:?}");
-    assert!(
-        ended(&s).is_some_and(|r| r.contains("no SDP answer")),
-        "{:?}",
-        ended(&s)
-    );
+    assert!(ended(&s) == Some(EndReason::NoSdpAnswer), "{:?}", ended(&s));
     assert_eq!(s.engine.calls(), 0);
     // Another number of m-lines than offered (RFC 3264 §6).
     let two = format!("{OFFER_PLAIN}m=video 7002 RTP/AVP 96\n");
     let (s, sent) = late_offer_acked_with(&two);
     assert!(bye_only(&sent), "{sent:?}");
-    assert!(ended(&s).is_some_and(|r| r.contains("unusable")));
+    assert_eq!(ended(&s), Some(EndReason::UnusableSdpAnswer));
     // No codec in common.
     let g729 = OFFER_PLAIN.replace("RTP/AVP 0", "RTP/AVP 18");
     let (_, sent) = late_offer_acked_with(&g729);
@@ -396,7 +393,7 @@ fn stopping_refuses_new_calls_lets_calls_go_on_then_ends_them_with_a_bye() {
     assert!(s.events.iter().any(|e| matches!(
         e,
         EngineEvent::CallEnded {
-            reason: "switchboard stopping",
+            reason: EndReason::SwitchboardStopping,
             by: sb_engine::Side::Engine,
             ..
         }

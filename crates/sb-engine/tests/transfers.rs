@@ -10,6 +10,7 @@ use rtp_rs::RtpReader;
 use sb_engine::{Control, EngineEvent};
 use sb_sip::digest::answer_challenge;
 use sb_sip_msg::{Message, Method, Request, Response};
+use sb_types::vocab::{CallDirection, LegFailure, LiveState, Named, ServiceOutcome, TransferKind};
 
 /// Department 2001's phone and its media.
 const DEPT: &str = "127.0.0.1:6201";
@@ -43,7 +44,9 @@ fn transfers(s: &Sim) -> Vec<(String, String, &'static str)> {
     s.events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::Transfer { from, to, kind, .. } => Some((from.clone(), to.clone(), *kind)),
+            EngineEvent::Transfer { from, to, kind, .. } => {
+                Some((from.clone(), to.clone(), kind.name()))
+            }
             _ => None,
         })
         .collect()
@@ -53,7 +56,7 @@ fn consult_steps(s: &Sim) -> Vec<&'static str> {
     s.events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::Consult { step, .. } => Some(*step),
+            EngineEvent::Consult { step, .. } => Some(step.name()),
             _ => None,
         })
         .collect()
@@ -217,7 +220,7 @@ fn a_refer_reports_progress_and_the_outcome_when_the_department_answers() {
     assert!(s.events.iter().any(|e| matches!(
         e,
         EngineEvent::Transfer {
-            kind: "blind",
+            kind: TransferKind::Blind,
             by: Some(Control::Refer),
             ..
         }
@@ -253,7 +256,7 @@ fn a_refer_to_a_department_that_does_not_answer_comes_back_on_the_same_line() {
     );
     assert!(s.events.iter().any(|e| matches!(
         e,
-        EngineEvent::TransferFailed { to, reason: "no answer", .. } if to == "2001"
+        EngineEvent::TransferFailed { to, reason: LegFailure::NoAnswer, .. } if to == "2001"
     )));
     assert_eq!(
         transfers(&s)[1],
@@ -648,7 +651,7 @@ fn heard_by(s: &Sim, to: &str) -> Vec<u8> {
 
 /// `user`'s phone at `at` dials service code `code`: answered, the confirmation, hung up.
 /// Returns the outcome the engine reports.
-fn service_from(s: &mut Sim, at: &str, user: &str, code: &str, id: &str) -> &'static str {
+fn service_from(s: &mut Sim, at: &str, user: &str, code: &str, id: &str) -> ServiceOutcome {
     let ok = dial_from(
         s,
         at,
@@ -685,7 +688,7 @@ fn agents_log_in_pause_and_log_out_by_dialling_service_codes() {
     let service = |s: &mut Sim, code: &str, id: &str| service_from(s, AGENT, "1003", code, id);
     // *73 and reason code 3: paused for a meeting; the agent hears it confirmed.
     let mark = s.rtp.len();
-    assert_eq!(service(&mut s, "*733", "svc-1"), "agent-paused");
+    assert_eq!(service(&mut s, "*733", "svc-1"), ServiceOutcome::Paused);
     assert_eq!(agent_state(&s, "1003"), "paused");
     let paused = s
         .engine
@@ -708,26 +711,26 @@ fn agents_log_in_pause_and_log_out_by_dialling_service_codes() {
         "the confirmation prompt, whole"
     );
     // No offers while paused: a patient waits.
-    assert_eq!(service(&mut s, "*74", "svc-2"), "agent-unpaused");
+    assert_eq!(service(&mut s, "*74", "svc-2"), ServiceOutcome::Unpaused);
     assert_eq!(agent_state(&s, "1003"), "available");
-    assert_eq!(service(&mut s, "*72", "svc-3"), "agent-logged-out");
+    assert_eq!(service(&mut s, "*72", "svc-3"), ServiceOutcome::LoggedOut);
     assert_eq!(agent_state(&s, "1003"), "unavailable");
-    assert_eq!(service(&mut s, "*71", "svc-4"), "agent-logged-in");
+    assert_eq!(service(&mut s, "*71", "svc-4"), ServiceOutcome::LoggedIn);
     assert_eq!(agent_state(&s, "1003"), "available");
     // An unknown reason, and a phone that is no agent's: refused, said so.
-    assert_eq!(service(&mut s, "*739", "svc-5"), "agent-failed");
+    assert_eq!(service(&mut s, "*739", "svc-5"), ServiceOutcome::Failed);
     assert_eq!(agent_state(&s, "1003"), "available");
     register_agent(&mut s, "2001", DEPT);
     assert_eq!(
         service_from(&mut s, DEPT, "2001", "*71", "svc-6"),
-        "agent-failed",
+        ServiceOutcome::Failed,
         "2001 is no agent"
     );
     assert!(!heard_by(&s, "127.0.0.1:7013").is_empty());
     // None of these calls counts as a patient's.
     assert!(s.events.iter().all(|e| !matches!(
         e,
-        EngineEvent::CallStarted { direction, .. } if *direction != "service"
+        EngineEvent::CallStarted { direction, .. } if *direction != CallDirection::Service
     )));
 }
 
@@ -843,14 +846,14 @@ fn after_hours_the_dialplan_rings_the_roster_in_turn_then_the_operators() {
     );
     assert!(s.events.iter().any(|e| matches!(
         e,
-        EngineEvent::TransferFailed { to, reason: "not registered", .. } if to == "2005"
+        EngineEvent::TransferFailed { to, reason: LegFailure::NotRegistered, .. } if to == "2005"
     )));
     let inv = invite_to(&s, "2003").expect("2003 rings");
     rings_at(&mut s, "127.0.0.1:6203", &inv);
     s.advance(21_000);
     assert!(s.events.iter().any(|e| matches!(
         e,
-        EngineEvent::TransferFailed { to, reason: "no answer", .. } if to == "2003"
+        EngineEvent::TransferFailed { to, reason: LegFailure::NoAnswer, .. } if to == "2003"
     )));
     assert!(
         s.events
@@ -943,7 +946,7 @@ fn queue_numbers_take_transfers_and_consultations() {
         .events
         .iter()
         .any(|e| matches!(e, EngineEvent::Queued { queue, .. } if queue == "appointments")));
-    assert_eq!(s.engine.live_calls()[0].state, "waiting");
+    assert_eq!(s.engine.live_calls()[0].state, LiveState::Waiting);
     assert_eq!(
         s.engine.live_calls()[0].queue.as_deref(),
         Some("appointments")
@@ -969,7 +972,7 @@ fn a_transfer_target_answering_with_unusable_media_counts_as_not_answered() {
     assert!(s.events.iter().any(|e| matches!(
         e,
         EngineEvent::TransferFailed {
-            reason: "unusable answer",
+            reason: LegFailure::UnusableAnswer,
             ..
         }
     )));

@@ -204,7 +204,7 @@ async fn list_calls(
             json!({
                 "id": c.id.0,
                 "dialled": c.dialled,
-                "caller": if show_numbers { c.caller.clone() } else { report::mask_number(&c.caller) },
+                "caller": if show_numbers { c.caller.clone() } else { sb_types::pii::mask_number(&c.caller) },
                 "state": c.state,
                 "queue": c.queue,
                 "agent": c.agent,

@@ -5,9 +5,9 @@
 //! (`security`), which monitoring watches.
 
 use sb_acd::AcdEvent;
-use sb_engine::{EngineEvent, Side};
+use sb_engine::EngineEvent;
 use sb_sip::SecurityKind;
-use sb_store::report::mask_number;
+use sb_types::pii::mask_number;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -18,14 +18,6 @@ pub type EventSender = tokio::sync::broadcast::Sender<Arc<str>>;
 /// missed rather than slowing the engine.
 pub fn channel() -> EventSender {
     tokio::sync::broadcast::channel(4096).0
-}
-
-fn side(s: Side) -> &'static str {
-    match s {
-        Side::Caller => "caller",
-        Side::Agent => "agent",
-        Side::Engine => "engine",
-    }
 }
 
 /// A challenge outcome as streamed: what happened, from where, for which claimed user.
@@ -96,7 +88,7 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
             by: b,
         } => (
             "transfer",
-            json!({ "call": call.0, "from": from, "to": to, "kind": kind, "by": b.map(|b| b.name()) }),
+            json!({ "call": call.0, "from": from, "to": to, "kind": kind, "by": b }),
         ),
         EngineEvent::TransferFailed { call, to, reason } => (
             "transfer_failed",
@@ -113,7 +105,7 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
         ),
         EngineEvent::CallEnded { call, reason, by } => (
             "call_ended",
-            json!({ "call": call.0, "reason": reason, "by": side(*by) }),
+            json!({ "call": call.0, "reason": reason, "by": by }),
         ),
         EngineEvent::MediaQuality {
             call,
@@ -123,7 +115,7 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
             strangers,
         } => (
             "media_quality",
-            json!({ "call": call.0, "side": side(*s), "loss": loss, "jitter_ms": jitter_ms, "strangers": strangers }),
+            json!({ "call": call.0, "side": s, "loss": loss, "jitter_ms": jitter_ms, "strangers": strangers }),
         ),
         EngineEvent::MediaRefused {
             call,
@@ -131,7 +123,7 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
             from,
         } => (
             "media_refused",
-            json!({ "call": call.0, "side": side(*s), "from": from.to_string() }),
+            json!({ "call": call.0, "side": s, "from": from.to_string() }),
         ),
         EngineEvent::Rejected {
             dialled,
@@ -148,10 +140,10 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
             ("bridged", json!({ "call": call.0, "agent": agent }))
         }
         EngineEvent::Hold { call, on, by: b } => {
-            ("hold", json!({ "call": call.0, "on": on, "by": b.name() }))
+            ("hold", json!({ "call": call.0, "on": on, "by": b }))
         }
         EngineEvent::Mute { call, on, by: b } => {
-            ("mute", json!({ "call": call.0, "on": on, "by": b.name() }))
+            ("mute", json!({ "call": call.0, "on": on, "by": b }))
         }
         EngineEvent::CallbackOffered { call } => ("callback_offered", json!({ "call": call.0 })),
         EngineEvent::AgentService {
@@ -237,14 +229,14 @@ fn acd(a: &AcdEvent) -> Option<(&'static str, Value)> {
 mod tests {
     use super::*;
     use sb_engine::{CallId, Control};
-    use sb_sip_msg::pii::Redacted;
+    use sb_types::pii::Redacted;
 
     #[test]
     fn events_carry_their_type_time_and_no_personal_numbers() {
         let v = to_json(
             1_000,
             &EngineEvent::CallStarted {
-                direction: "inbound",
+                direction: sb_types::vocab::CallDirection::Inbound,
                 call: CallId(7),
                 dialled: "8000".into(),
                 caller: Redacted("13912345678".into()),

@@ -6,6 +6,7 @@ pub mod api;
 pub mod control;
 mod core;
 pub mod events;
+mod log;
 /// The media sockets; public for the bridged-call benchmark's bare relay
 /// (`examples/bare_relay.rs`), which runs them with no engine behind.
 pub mod media;

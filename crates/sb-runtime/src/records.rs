@@ -2,7 +2,8 @@
 //! its operations to the store's journal and writer. Nothing here waits on the database.
 
 use sb_engine::EngineEvent;
-use sb_store::{Recorder, Store};
+use sb_records::Recorder;
+use sb_store::Store;
 
 pub struct Records {
     recorder: Recorder,

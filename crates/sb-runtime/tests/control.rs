@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use sb_engine::{CallAction, Control, ControlError, EngineEvent};
 use sb_runtime::control::{serve, Command, ControlRequest, Reply};
+use sb_types::vocab::{EndReason, LiveState};
 
 fn ask(s: &mut Sim, command: Command, agent: Option<&str>) -> Reply {
     let (reply, mut answer) = tokio::sync::oneshot::channel();
@@ -40,7 +41,7 @@ fn calls_are_listed_held_muted_and_hung_up_by_request() {
             all[0].agent.as_deref(),
             all[0].caller.as_str()
         ),
-        ("talking", Some("1003"), "1001")
+        (LiveState::Talking, Some("1003"), "1001")
     );
     assert_eq!(all[0].queue.as_deref(), Some("consultation"));
     // Another agent sees nothing and may do nothing.
@@ -92,7 +93,7 @@ fn calls_are_listed_held_muted_and_hung_up_by_request() {
     assert!(s.events.iter().any(|e| matches!(
         e,
         EngineEvent::CallEnded {
-            reason: "ended by the control API",
+            reason: EndReason::ControlApi,
             ..
         }
     )));
@@ -105,7 +106,7 @@ fn hold_needs_a_call_with_an_agent() {
     let Reply::Calls(all) = ask(&mut s, Command::ListCalls, None) else {
         panic!("a list")
     };
-    assert_eq!(all[0].state, "ivr");
+    assert_eq!(all[0].state, LiveState::Ivr);
     let cmd = Command::Call {
         call: all[0].id.0,
         action: CallAction::Hold(true),

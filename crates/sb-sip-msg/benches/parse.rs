@@ -19,8 +19,8 @@ fn corpus() -> Vec<Vec<u8>> {
         .iter()
         .map(|s| s.as_bytes().to_vec())
         .collect();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata/sip-torture/rfc4475");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/sip-torture/rfc4475");
     for name in [
         "wsinv",
         "intmeth",

@@ -24,7 +24,6 @@ pub mod message;
 pub mod method;
 pub mod name_addr;
 pub mod params;
-pub mod pii;
 pub mod uri;
 pub mod via;
 pub mod wire;

@@ -1,5 +1,5 @@
-//! The RFC 4475 and RFC 5118 torture messages, read from `../shared/testdata/sip-torture`,
-//! get the parser verdict the README there gives. The verdicts that belong to the layers
+//! The RFC 4475 and RFC 5118 torture messages, read from `testdata/sip-torture`,
+//! get the parser verdict its ORIGIN.md gives. The verdicts that belong to the layers
 //! above the parser (416, 420, 415, 401...) are checked in sb-sip's endpoint tests.
 
 use sb_sip_msg::{parse_datagram, Message};
@@ -8,9 +8,7 @@ use std::path::PathBuf;
 fn torture_dir() -> PathBuf {
     match std::env::var_os("SB_TORTURE_DIR") {
         Some(d) => PathBuf::from(d),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/sip-torture")
-        }
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/sip-torture"),
     }
 }
 

@@ -12,7 +12,7 @@ fn torture(rel: &str) -> Vec<u8> {
     let dir = std::env::var_os("SB_TORTURE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/sip-torture")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/sip-torture")
         });
     std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }

@@ -6,6 +6,7 @@ use crate::model::{
 };
 use crate::rollup::{Rollup, Thresholds};
 use crate::StoreError;
+use sb_types::vocab::{CallDirection, Named};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use std::path::Path;
@@ -271,7 +272,7 @@ async fn write_calls(
         q.push(call_columns());
         q.push_values(chunk, |mut b, r| {
             b.push_bind(&r.call_id)
-                .push_bind(&r.direction)
+                .push_bind(r.direction.name())
                 .push_bind(&r.caller)
                 .push_bind(&r.dialled)
                 .push_bind(&r.media_source)
@@ -411,7 +412,7 @@ async fn write_ends(
                 .push_bind(t.at_ms)
                 .push_bind(&t.from_party)
                 .push_bind(&t.to_party)
-                .push_bind(&t.kind);
+                .push_bind(t.kind.name());
         });
         q.build().execute(&mut *conn).await?;
     }
@@ -549,7 +550,8 @@ pub async fn close_interrupted(
     let mut ops = Vec::with_capacity(rows.len());
     for row in &rows {
         let mut r = CallRecord::new(row.try_get("call_id")?, row.try_get("started_ms")?);
-        r.direction = row.try_get("direction")?;
+        let direction: String = row.try_get("direction")?;
+        r.direction = CallDirection::from_name(&direction).unwrap_or(CallDirection::Inbound);
         r.caller = row.try_get("caller")?;
         r.dialled = row.try_get("dialled")?;
         r.media_source = row.try_get("media_source")?;

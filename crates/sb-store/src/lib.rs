@@ -1,17 +1,16 @@
-//! Call records in SQLite (`sb-store`): the schema and its migrations, the single writer
-//! with its journal, the recorder that turns the engine's events into records, and the
-//! reports.
+//! Call records in SQLite (`sb-store`): the records and operations ([`model`]), the schema
+//! and its migrations ([`db`]), the single writer with its journal ([`writer`],
+//! [`journal`]), and the reports ([`report`], [`rollup`]). It knows nothing of SIP, media,
+//! the IVR or the engine: what becomes a record is decided by `sb-records`.
 
 pub mod db;
 pub mod journal;
 pub mod model;
-pub mod recorder;
 pub mod report;
 pub mod rollup;
 pub mod writer;
 
 pub use model::{CallRecord, Disposition, Op, Party};
-pub use recorder::{Recorder, RecorderConfig};
 pub use writer::{Recovery, Store, StoreSettings};
 
 use std::path::PathBuf;

@@ -3,6 +3,7 @@
 //! idempotent and safe in any order against the others of the same call, so one replayed
 //! from the journal after the database already has it changes nothing.
 
+use sb_types::vocab::{CallDirection, TransferKind};
 use serde::{Deserialize, Serialize};
 
 /// How a call ended, for the reports.
@@ -75,8 +76,8 @@ impl Party {
 pub struct CallRecord {
     /// Unique across engine runs: `<run>-<n>`.
     pub call_id: String,
-    /// `inbound` (patients), `internal` or `outbound`.
-    pub direction: String,
+    /// How the call came (stored by its stable name).
+    pub direction: CallDirection,
     /// In full: callbacks dial it. Reports mask it unless asked.
     pub caller: String,
     pub dialled: String,
@@ -118,7 +119,7 @@ impl CallRecord {
     pub fn new(call_id: String, started_ms: i64) -> CallRecord {
         CallRecord {
             call_id,
-            direction: "inbound".into(),
+            direction: CallDirection::Inbound,
             caller: String::new(),
             dialled: String::new(),
             media_source: None,
@@ -182,8 +183,7 @@ pub struct TransferRow {
     pub at_ms: i64,
     pub from_party: String,
     pub to_party: String,
-    /// blind, attended, overflow, ivr.
-    pub kind: String,
+    pub kind: TransferKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

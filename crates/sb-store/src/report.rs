@@ -407,18 +407,6 @@ async fn callbacks(
         .collect())
 }
 
-/// `13812345678` -> `138****5678`: enough to recognise, not to dial.
-pub fn mask_number(n: &str) -> String {
-    let chars: Vec<char> = n.chars().collect();
-    if chars.len() <= 4 {
-        return "*".repeat(chars.len());
-    }
-    let keep_head = (chars.len() - 4).min(3);
-    let head: String = chars[..keep_head].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 4 - keep_head))
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Table,
@@ -586,7 +574,7 @@ pub fn render(
                     let number = if show_numbers {
                         c.caller.clone()
                     } else {
-                        mask_number(&c.caller)
+                        sb_types::pii::mask_number(&c.caller)
                     };
                     out.push_str(&format!(
                         "  {}  {:<14} {:<18} {}\n",

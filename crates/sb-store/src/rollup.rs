@@ -5,6 +5,7 @@
 //! (dimension, key, interval).
 
 use crate::model::{CallRecord, Disposition, OfferRow};
+use sb_types::vocab::CallDirection;
 use sqlx::SqliteConnection;
 use std::collections::HashMap;
 
@@ -137,7 +138,7 @@ impl Rollup {
 
     /// A call that has just ended, for the first time.
     pub fn add_call(&mut self, r: &CallRecord, offers: &[OfferRow], t: &Thresholds) {
-        if r.direction != "inbound" {
+        if r.direction != CallDirection::Inbound {
             // Calls between extensions and agents' service codes are in the call log, not
             // in the patients' figures.
             return;

@@ -6,7 +6,7 @@ use super::control::FeatureKeys;
 use super::transfer::Purpose;
 use super::{renegotiate, Control, Engine, EngineEvent, MediaRequest, PortUse, RtpQueue, Side};
 use crate::call::CallId;
-use sb_acd::{AcdAction, AgentId, CallId as AcdCall};
+use sb_acd::{AcdAction, AgentId};
 use sb_media::dtmf::{digit_from_info, Rfc4733Receiver};
 use sb_media::negotiate::{accept_answer, offer, Codec, Direction, LocalMedia, Negotiated};
 use sb_media::prompt::FRAME;
@@ -15,6 +15,7 @@ use sb_sip::dialog::DialogId;
 use sb_sip::transaction::TxId;
 use sb_sip::{OutgoingCall, Peer};
 use sb_sip_msg::{Method, NameAddr, Request, Response, Uri};
+use sb_types::vocab::{ConsultStep, EndReason, LegFailure};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -78,16 +79,14 @@ impl Engine {
         }
         while let Some(a) = self.acd.poll_action() {
             match a {
-                AcdAction::Offer { call, agent } => self.offer_to(now, CallId(call.0), agent),
-                AcdAction::CancelOffer { call, agent } => {
-                    self.withdraw(now, CallId(call.0), &agent)
-                }
-                AcdAction::Connect { call, agent } => self.bridge(now, CallId(call.0), &agent),
+                AcdAction::Offer { call, agent } => self.offer_to(now, call, agent),
+                AcdAction::CancelOffer { call, agent } => self.withdraw(now, call, &agent),
+                AcdAction::Connect { call, agent } => self.bridge(now, call, &agent),
                 AcdAction::Overflow {
                     call, queue, to, ..
                 } => {
                     self.events.push_back(EngineEvent::Overflowed {
-                        call: CallId(call.0),
+                        call,
                         queue,
                         to: to.clone(),
                     });
@@ -95,12 +94,12 @@ impl Engine {
                     // is offered a callback.
                     match to {
                         Some(q) => {
-                            if let Some(c) = self.calls.get_mut(&CallId(call.0)) {
+                            if let Some(c) = self.calls.get_mut(&call) {
                                 c.queue = Some((q.clone(), 0));
                             }
                             self.acd.handle_enqueue(now, call, &q, 0);
                         }
-                        None => self.offer_callback(now, CallId(call.0)),
+                        None => self.offer_callback(now, call),
                     }
                 }
             }
@@ -109,7 +108,7 @@ impl Engine {
 
     fn offer_to(&mut self, now: Instant, call: CallId, agent: AgentId) {
         if self.new_leg(now, call, &agent.0, Purpose::Offer).is_none() {
-            self.acd.handle_offer_failed(now, AcdCall(call.0), &agent);
+            self.acd.handle_offer_failed(now, call, &agent);
             return;
         }
         self.events.push_back(EngineEvent::Offered {
@@ -208,7 +207,7 @@ impl Engine {
     }
 
     pub fn handle_leg_media_failed(&mut self, now: Instant, id: LegId) {
-        self.leg_failed(now, id, 503, "no media port");
+        self.leg_failed(now, id, 503, LegFailure::NoMediaPort);
     }
 
     pub(super) fn on_leg_answered(
@@ -237,7 +236,7 @@ impl Engine {
             // An answer we cannot use (no SDP, no common codec): hang that phone up and
             // treat it as not answered, so the offer, transfer or consultation moves on.
             self.sip.send_in_dialog(now, &dialog, Method::Bye);
-            return self.leg_failed(now, id, 488, "unusable answer");
+            return self.leg_failed(now, id, 488, LegFailure::UnusableAnswer);
         };
         let seed = self.seed ^ (id.0 << 20) ^ 0xA6E7;
         leg.rtp = Some(RtpSession::new(now, seed, neg.remote).with_sip_source(leg.flow.addr.ip()));
@@ -246,7 +245,7 @@ impl Engine {
         let (call, agent) = (leg.call, leg.agent.clone());
         match leg.purpose.clone() {
             Purpose::Offer => {
-                if !self.acd.handle_answered(now, AcdCall(call.0), &agent) {
+                if !self.acd.handle_answered(now, call, &agent) {
                     // The offer was withdrawn meanwhile (the caller left, another agent
                     // was faster).
                     self.drop_leg(now, id, true);
@@ -269,12 +268,12 @@ impl Engine {
         let Some(id) = self.leg_by_tx.remove(&tx) else {
             return;
         };
-        self.leg_failed(now, id, status, "refused");
+        self.leg_failed(now, id, status, LegFailure::Refused);
     }
 
     /// A leg that will not be answered (refused with `status`, unreachable, no port, rang
     /// too long).
-    fn leg_failed(&mut self, now: Instant, id: LegId, status: u16, reason: &'static str) {
+    fn leg_failed(&mut self, now: Instant, id: LegId, status: u16, reason: LegFailure) {
         let Some(leg) = self.legs.get(&id) else {
             return;
         };
@@ -282,12 +281,12 @@ impl Engine {
         self.drop_leg(now, id, false);
         match purpose {
             Purpose::Offer => {
-                self.acd.handle_offer_failed(now, AcdCall(call.0), &agent);
+                self.acd.handle_offer_failed(now, call, &agent);
                 self.run_acd(now);
             }
             Purpose::Transfer { then } => self.transfer_failed(now, call, &agent.0, then, reason),
             Purpose::Consult { agent: from } => {
-                self.consult_over(now, call, from, &agent.0, "failed")
+                self.consult_over(now, call, from, &agent.0, ConsultStep::Failed)
             }
             Purpose::Direct => {
                 // The caller hears why: busy, declined; no answer or no phone is 480.
@@ -296,7 +295,7 @@ impl Engine {
                 } else {
                     480
                 };
-                self.end_call(now, call, status, reason, Side::Engine)
+                self.end_call(now, call, status, EndReason::callee(reason), Side::Engine)
             }
         }
     }
@@ -312,7 +311,7 @@ impl Engine {
             if let Some(tx) = self.legs.get(&id).and_then(|l| l.tx) {
                 self.sip.cancel(now, tx);
             }
-            self.leg_failed(now, id, 480, "no answer");
+            self.leg_failed(now, id, 480, LegFailure::NoAnswer);
         }
     }
 
@@ -430,7 +429,7 @@ impl Engine {
 
     /// The caller's call ended: whatever agent legs it had go too.
     pub(super) fn release_agents(&mut self, now: Instant, call: CallId) {
-        let acd_call = AcdCall(call.0);
+        let acd_call = call;
         if self.acd.is_waiting(acd_call) {
             self.acd.handle_abandon(now, acd_call);
         }
@@ -474,7 +473,7 @@ impl Engine {
                 if let Purpose::Consult { agent } = purpose {
                     // The colleague hung up: the agent is back with the patient.
                     self.drop_leg(now, id, false);
-                    return self.consult_over(now, call, agent, &who, "ended");
+                    return self.consult_over(now, call, agent, &who, ConsultStep::Ended);
                 }
                 if self.bridged.get(&call) != Some(&id) {
                     // A leg the patient no longer talks to (already transferred away).
@@ -487,9 +486,9 @@ impl Engine {
                     return self.drop_leg(now, id, false);
                 }
                 // The agent hung up: the patient's call ends with the standard BYE.
-                self.acd.handle_call_ended(now, AcdCall(call.0));
+                self.acd.handle_call_ended(now, call);
                 self.drop_leg(now, id, false);
-                self.hang_up(now, call, "agent hung up", Side::Agent);
+                self.hang_up(now, call, EndReason::AgentHungUp, Side::Agent);
             }
             (Method::Refer, Some(tx)) => self.on_refer(now, id, tx, &req),
             (Method::Invite | Method::Update, Some(tx)) => self.on_leg_reoffer(now, id, tx, &req),

@@ -107,7 +107,7 @@ impl Engine {
         if let Some(call) = self.calls.get_mut(&id) {
             call.mix = Some(Box::new(Mix::new(c.leg, c.colleague_leg)));
         }
-        self.consult_step(id, &c, "joined");
+        self.consult_step(id, &c, sb_types::vocab::ConsultStep::Joined);
         if self.calls.get(&id).is_some_and(|c| c.held_by.is_some()) {
             self.set_hold(now, id, false, by);
         }

@@ -8,35 +8,12 @@
 
 use super::{grid_after, Engine, EngineEvent, LegId};
 use crate::call::CallId;
+use sb_types::vocab::{EndReason, LiveState, ServiceOutcome};
 use std::time::{Duration, Instant};
 
 pub use sb_config::model::FeatureCodes;
 
-/// Where a hold or mute came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    /// The phone's own hold (re-INVITE).
-    Phone,
-    FeatureCode,
-    Api,
-    /// A SIP REFER from the phone (RFC 3515).
-    Refer,
-    /// The dialplan (a transfer node).
-    Dialplan,
-}
-
-impl Control {
-    /// As the call records and the event stream name it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Control::Phone => "phone",
-            Control::FeatureCode => "feature_code",
-            Control::Api => "api",
-            Control::Refer => "refer",
-            Control::Dialplan => "dialplan",
-        }
-    }
-}
+pub use sb_types::vocab::Control;
 
 /// Each key of a feature code (or of the extension after it) within this long of the last.
 const KEYING: Duration = Duration::from_secs(5);
@@ -136,7 +113,7 @@ pub struct LiveCall {
     /// The patient's number: personal data, for the API to mask as the asker's role says.
     pub caller: String,
     /// `ivr`, `waiting` (in a queue or being transferred) or `talking` (bridged).
-    pub state: &'static str,
+    pub state: LiveState,
     pub queue: Option<String>,
     /// The agent the call is bridged to.
     pub agent: Option<String>,
@@ -223,6 +200,17 @@ pub enum AgentCommand {
     Unpause,
 }
 
+/// The confirmation prompt an agent hears for a service code's outcome.
+fn service_prompt(outcome: ServiceOutcome) -> &'static str {
+    match outcome {
+        ServiceOutcome::LoggedIn => "agent-logged-in",
+        ServiceOutcome::LoggedOut => "agent-logged-out",
+        ServiceOutcome::Paused => "agent-paused",
+        ServiceOutcome::Unpaused => "agent-unpaused",
+        ServiceOutcome::Failed => "agent-failed",
+    }
+}
+
 /// The command a number dialled outside calls stands for: `None` when it is no service
 /// code, `Some(None)` for the pause code with a reason code not configured.
 pub(super) fn service_command(codes: &FeatureCodes, dialled: &str) -> Option<Option<AgentCommand>> {
@@ -257,26 +245,26 @@ impl Engine {
         let prompt = match cmd {
             Some(cmd) => {
                 let done = match &cmd {
-                    AgentCommand::Login(_) => "agent-logged-in",
-                    AgentCommand::Logout => "agent-logged-out",
-                    AgentCommand::Pause(_) => "agent-paused",
-                    AgentCommand::Unpause => "agent-unpaused",
+                    AgentCommand::Login(_) => ServiceOutcome::LoggedIn,
+                    AgentCommand::Logout => ServiceOutcome::LoggedOut,
+                    AgentCommand::Pause(_) => ServiceOutcome::Paused,
+                    AgentCommand::Unpause => ServiceOutcome::Unpaused,
                 };
                 match self.agent_command(now, agent, cmd) {
                     Ok(()) => done,
-                    Err(_) => "agent-failed",
+                    Err(_) => ServiceOutcome::Failed,
                 }
             }
-            None => "agent-failed",
+            None => ServiceOutcome::Failed,
         };
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         let lang = call.language(&self.cfg.default_language).to_string();
-        if let Some(p) = self.assets.prompt(&lang, prompt) {
+        if let Some(p) = self.assets.prompt(&lang, service_prompt(prompt)) {
             call.playlist.push(p.clone());
         }
-        call.bye_after_prompt = Some("agent service code done");
+        call.bye_after_prompt = Some(EndReason::ServiceCodeDone);
         self.events.push_back(EngineEvent::AgentService {
             call: id,
             agent: agent.to_string(),
@@ -308,11 +296,11 @@ impl Engine {
             dialled: c.dialled.clone(),
             caller: c.caller.clone(),
             state: if agent.is_some() {
-                "talking"
+                LiveState::Talking
             } else if c.phase == crate::call::Phase::Waiting {
-                "waiting"
+                LiveState::Waiting
             } else {
-                "ivr"
+                LiveState::Ivr
             },
             queue: c.queue.as_ref().map(|(q, _)| q.clone()),
             agent,
@@ -341,7 +329,7 @@ impl Engine {
         }
         match action {
             CallAction::HangUp => {
-                self.hang_up(now, id, "ended by the control API", super::Side::Engine);
+                self.hang_up(now, id, EndReason::ControlApi, super::Side::Engine);
                 Ok(())
             }
             _ if !self.bridged.contains_key(&id) => Err(ControlError::NotBridged),

@@ -4,7 +4,7 @@
 
 use crate::assets::Assets;
 use crate::call::{Call, CallId, Phase};
-use sb_acd::{Acd, AgentId, CallId as AcdCall};
+use sb_acd::{Acd, AgentId};
 use sb_ivr::{Action, Input, Session};
 use sb_media::dtmf::{DigitCollector, Rfc4733Receiver, Source};
 use sb_media::goertzel::ToneDetector;
@@ -31,8 +31,12 @@ pub use control::{AgentCommand, CallAction, Control, ControlError, FeatureCodes,
 use idmap::IdMap;
 use overload::LoadGuard;
 pub use rtp_out::{RtpOut, RtpQueue, RTP_MAX};
-use sb_sip_msg::pii::Redacted;
 use sb_sip_msg::{Message, Method, Request};
+use sb_types::pii::Redacted;
+pub use sb_types::vocab::Side;
+use sb_types::vocab::{
+    CallDirection, ConsultStep, EndReason, LegFailure, ServiceOutcome, TransferKind,
+};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -168,7 +172,7 @@ pub enum EngineEvent {
         sip_call_id: String,
         /// `inbound` (a patient's call to a hospital number), `internal` (an extension
         /// calling another) or `service` (an agent's service code).
-        direction: &'static str,
+        direction: CallDirection,
     },
     CallAnswered {
         call: CallId,
@@ -199,7 +203,7 @@ pub enum EngineEvent {
         call: CallId,
         from: String,
         to: String,
-        kind: &'static str,
+        kind: TransferKind,
         /// How the agent asked for it; `None` for a transfer coming back.
         by: Option<Control>,
     },
@@ -207,7 +211,7 @@ pub enum EngineEvent {
     TransferFailed {
         call: CallId,
         to: String,
-        reason: &'static str,
+        reason: LegFailure,
     },
     /// The agent's consultation with a colleague while the patient waits on hold: `step`
     /// is `ringing`, `answered`, `failed`, `swapped_to_patient`, `swapped_to_colleague` or
@@ -216,11 +220,11 @@ pub enum EngineEvent {
         call: CallId,
         agent: String,
         to: String,
-        step: &'static str,
+        step: ConsultStep,
     },
     CallEnded {
         call: CallId,
-        reason: &'static str,
+        reason: EndReason,
         by: Side,
     },
     /// What a leg's receiver measured (RFC 3550 §6.4.1), when the leg goes.
@@ -275,7 +279,7 @@ pub enum EngineEvent {
     AgentService {
         call: CallId,
         agent: String,
-        outcome: &'static str,
+        outcome: ServiceOutcome,
     },
     /// Overflowed with nowhere to go: the patient is offered a callback.
     CallbackOffered {
@@ -291,15 +295,6 @@ pub enum EngineEvent {
         caller: Redacted<String>,
         status: u16,
     },
-}
-
-/// A party to a call: who hung up, whose media was measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Caller,
-    Agent,
-    /// The engine itself (the IVR's hangup, a failure, a timeout).
-    Engine,
 }
 
 impl EngineEvent {
@@ -431,9 +426,9 @@ impl Engine {
         for id in ids {
             let answered = self.calls.get(&id).is_some_and(|c| c.dialog.is_some());
             if answered {
-                self.hang_up(now, id, "switchboard stopping", Side::Engine);
+                self.hang_up(now, id, EndReason::SwitchboardStopping, Side::Engine);
             } else {
-                self.end_call(now, id, 503, "switchboard stopping", Side::Engine);
+                self.end_call(now, id, 503, EndReason::SwitchboardStopping, Side::Engine);
             }
         }
     }
@@ -549,7 +544,9 @@ impl Engine {
                     sdp
                 }
                 // Checked when the INVITE came; cannot change since.
-                Err(_) => return self.end_call(now, id, 488, "no common codec", Side::Engine),
+                Err(_) => {
+                    return self.end_call(now, id, 488, EndReason::NoCommonCodec, Side::Engine)
+                }
             },
             None => offer(&local, Direction::SendRecv),
         };
@@ -570,7 +567,13 @@ impl Engine {
             let rung = target.and_then(|t| self.new_leg(now, id, &t, transfer::Purpose::Direct));
             return match rung {
                 Some(_) => self.sip.respond(now, tx, 180, |b| b),
-                None => self.end_call(now, id, 480, "extension not registered", Side::Engine),
+                None => self.end_call(
+                    now,
+                    id,
+                    480,
+                    EndReason::ExtensionNotRegistered,
+                    Side::Engine,
+                ),
             };
         }
         self.answer_call(now, id, port);
@@ -592,7 +595,7 @@ impl Engine {
                 .body("application/sdp", sdp.to_bytes())
         });
         let Some(dialog) = dialog else {
-            return self.end_call(now, id, 0, "no dialog could be formed", Side::Engine);
+            return self.end_call(now, id, 0, EndReason::NoDialog, Side::Engine);
         };
         self.by_dialog.insert(dialog.clone(), id);
         let wall = self.wall(now);
@@ -618,7 +621,7 @@ impl Engine {
 
     /// No port could be bound: the call cannot be answered.
     pub fn handle_media_failed(&mut self, now: Instant, id: CallId) {
-        self.end_call(now, id, 503, "no media port", Side::Engine);
+        self.end_call(now, id, 503, EndReason::NoMediaPort, Side::Engine);
     }
 
     pub fn handle_rtp(&mut self, now: Instant, port: u16, from: SocketAddr, bytes: &[u8]) {
@@ -692,12 +695,12 @@ impl Engine {
                 }
                 Event::Cancelled { tx } => {
                     if let Some(id) = self.by_tx.get(&tx).copied() {
-                        self.end_call(now, id, 0, "caller cancelled", Side::Caller);
+                        self.end_call(now, id, 0, EndReason::CallerCancelled, Side::Caller);
                     }
                 }
                 Event::AckTimeout { tx } => match self.by_tx.get(&tx).copied() {
                     Some(id) if self.calls.get(&id).is_some_and(|c| c.phase != Phase::Setup) => {
-                        self.hang_up(now, id, "no ACK for the 200 OK", Side::Engine)
+                        self.hang_up(now, id, EndReason::NoAck, Side::Engine)
                     }
                     _ => self
                         .events
@@ -820,9 +823,9 @@ impl Engine {
         let id = CallId(self.next_call);
         self.next_call += 1;
         let direction = match (&service, direct) {
-            (Some(_), _) => "service",
-            (None, true) => "internal",
-            (None, false) => "inbound",
+            (Some(_), _) => CallDirection::Service,
+            (None, true) => CallDirection::Internal,
+            (None, false) => CallDirection::Inbound,
         };
         self.events.push_back(EngineEvent::CallStarted {
             direction,
@@ -879,7 +882,7 @@ impl Engine {
 
     fn on_dialog_request(&mut self, now: Instant, id: CallId, tx: Option<TxId>, req: Request) {
         match (req.method.clone(), tx) {
-            (Method::Bye, _) => self.end_call(now, id, 0, "caller hung up", Side::Caller),
+            (Method::Bye, _) => self.end_call(now, id, 0, EndReason::CallerHungUp, Side::Caller),
             (Method::Ack, None) => {
                 // A late offer's answer comes in the ACK (RFC 3264 §5, RFC 3261 §13.2.1).
                 let Some(call) = self.calls.get_mut(&id) else {
@@ -901,11 +904,9 @@ impl Engine {
                             call.media = Some(neg);
                         }
                         None if req.body.is_empty() => {
-                            self.hang_up(now, id, "no SDP answer in the ACK", Side::Engine)
+                            self.hang_up(now, id, EndReason::NoSdpAnswer, Side::Engine)
                         }
-                        None => {
-                            self.hang_up(now, id, "unusable SDP answer in the ACK", Side::Engine)
-                        }
+                        None => self.hang_up(now, id, EndReason::UnusableSdpAnswer, Side::Engine),
                     }
                 }
             }
@@ -1069,14 +1070,14 @@ impl Engine {
                     .to_string();
                 if call.announce_at.is_some_and(|a| a <= t) {
                     call.announce_at = Some(t + ANNOUNCE_EVERY);
-                    let ahead = self.acd.position(AcdCall(id.0));
+                    let ahead = self.acd.position(id);
                     if let Some(p) =
                         ahead.and_then(|n| self.assets.prompt(&lang, &position_prompt(n)))
                     {
                         call.playlist.clear();
                         call.playlist.push(p.clone());
                         // And the expected wait, when the queue has staff to estimate it by.
-                        let wait = self.acd.estimated_wait(AcdCall(id.0));
+                        let wait = self.acd.estimated_wait(id);
                         if let Some(w) =
                             wait.and_then(|w| self.assets.prompt(&lang, &wait_prompt(w)))
                         {
@@ -1213,13 +1214,13 @@ impl Engine {
                         call: id,
                         from: "ivr".into(),
                         to: extension.clone(),
-                        kind: "ivr",
+                        kind: TransferKind::Ivr,
                         by: Some(Control::Dialplan),
                     });
                     self.start_hold(now, id);
                     self.ring_for_transfer(now, id, &extension, Vec::new());
                 }
-                Action::Hangup => self.hang_up(now, id, "IVR ended the call", Side::Engine),
+                Action::Hangup => self.hang_up(now, id, EndReason::IvrEnded, Side::Engine),
             }
         }
     }
@@ -1237,8 +1238,7 @@ impl Engine {
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);
         call.queue = Some((queue.clone(), priority));
-        self.acd
-            .handle_enqueue(now, AcdCall(id.0), &queue, priority);
+        self.acd.handle_enqueue(now, id, &queue, priority);
         self.events
             .push_back(EngineEvent::Queued { call: id, queue });
         self.run_acd(now);
@@ -1277,9 +1277,9 @@ impl Engine {
         if let Some(p) = self.assets.prompt(&lang, "callback-confirmed") {
             call.playlist.push(p.clone());
         }
-        call.bye_after_prompt = Some("callback arranged");
+        call.bye_after_prompt = Some(EndReason::CallbackArranged);
         call.on_hold = false;
-        self.acd.handle_callback(now, AcdCall(id.0), &queue);
+        self.acd.handle_callback(now, id, &queue);
         self.events
             .push_back(EngineEvent::CallbackRequested { call: id, queue });
         self.run_acd(now);
@@ -1293,7 +1293,7 @@ impl Engine {
         call.callback_until = None;
         call.announce_at = Some(now);
         if let Some((queue, priority)) = call.queue.clone() {
-            self.acd.handle_stay(now, AcdCall(id.0), &queue, priority);
+            self.acd.handle_stay(now, id, &queue, priority);
             self.run_acd(now);
         }
     }
@@ -1312,7 +1312,7 @@ impl Engine {
     }
 
     /// We end an answered call: BYE, then forget it.
-    fn hang_up(&mut self, now: Instant, id: CallId, reason: &'static str, by: Side) {
+    fn hang_up(&mut self, now: Instant, id: CallId, reason: EndReason, by: Side) {
         if let Some(d) = self.calls.get(&id).and_then(|c| c.dialog.clone()) {
             self.sip.send_in_dialog(now, &d, Method::Bye);
         }
@@ -1320,7 +1320,7 @@ impl Engine {
     }
 
     /// Forgets a call; `status` answers the INVITE first if the call was still being set up.
-    fn end_call(&mut self, now: Instant, id: CallId, status: u16, reason: &'static str, by: Side) {
+    fn end_call(&mut self, now: Instant, id: CallId, status: u16, reason: EndReason, by: Side) {
         let Some(call) = self.calls.remove(&id) else {
             return;
         };

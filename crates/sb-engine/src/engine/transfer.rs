@@ -7,9 +7,9 @@
 
 use super::{grid_after, Control, ControlError, Engine, EngineEvent, LegId, Side};
 use crate::call::{CallId, Phase};
-use sb_acd::CallId as AcdCall;
 use sb_sip::transaction::TxId;
 use sb_sip_msg::{Method, NameAddr, Request};
+use sb_types::vocab::{ConsultStep, EndReason, LegFailure, TransferKind};
 use std::time::Instant;
 
 /// Why the engine calls a leg out.
@@ -30,7 +30,7 @@ pub(super) enum Purpose {
 /// kind of transfer that makes (`back` to the agent who transferred, `roster` to the next
 /// person on duty). After the last: the queue the call came from, or the operators' queue;
 /// with neither, the call ends.
-pub(super) type Fallback = Vec<(String, &'static str)>;
+pub(super) type Fallback = Vec<(String, TransferKind)>;
 
 /// A consultation under way: the agent's leg, the colleague's, their extensions.
 pub(super) struct Consultation {
@@ -102,10 +102,10 @@ impl Engine {
             self.cfg
                 .roster
                 .iter()
-                .map(|p| (p.clone(), "roster"))
+                .map(|p| (p.clone(), TransferKind::Roster))
                 .collect()
         } else {
-            vec![(to.to_string(), "")]
+            vec![(to.to_string(), TransferKind::Blind)]
         };
         chain.extend(then);
         self.ring_chain(now, id, chain);
@@ -121,7 +121,7 @@ impl Engine {
             if self.new_leg(now, id, &to, purpose).is_some() {
                 return;
             }
-            if !self.next_after_failure(id, &to, &chain, "not registered") {
+            if !self.next_after_failure(id, &to, &chain, LegFailure::NotRegistered) {
                 return;
             }
         }
@@ -134,7 +134,7 @@ impl Engine {
         id: CallId,
         to: &str,
         then: &Fallback,
-        reason: &'static str,
+        reason: LegFailure,
     ) -> bool {
         if !self.calls.contains_key(&id) {
             return false;
@@ -149,7 +149,7 @@ impl Engine {
                 call: id,
                 from: to.to_string(),
                 to: next.clone(),
-                kind,
+                kind: *kind,
                 by: None,
             });
         }
@@ -197,7 +197,11 @@ impl Engine {
             call: id,
             from: agent.clone(),
             to: queue.clone().unwrap_or_else(|| to.to_string()),
-            kind: if queue.is_some() { "queue" } else { "blind" },
+            kind: if queue.is_some() {
+                TransferKind::Queue
+            } else {
+                TransferKind::Blind
+            },
             by: Some(by),
         });
         self.unbridge(now, id);
@@ -219,7 +223,7 @@ impl Engine {
         } else {
             self.drop_leg(now, leg, true);
         }
-        self.ring_for_transfer(now, id, to, vec![(agent, "back")]);
+        self.ring_for_transfer(now, id, to, vec![(agent, TransferKind::Back)]);
         Ok(())
     }
 
@@ -247,7 +251,7 @@ impl Engine {
         let Some((call, who)) = self.legs.get(&leg).map(|l| (l.call, l.agent.clone())) else {
             return;
         };
-        if self.acd.connected_to(AcdCall(call.0)) != Some(&who) {
+        if self.acd.connected_to(call) != Some(&who) {
             // Someone else has the patient now: the transferring agent's call is over.
             self.acd_call_over(now, call);
         }
@@ -259,8 +263,8 @@ impl Engine {
 
     /// The ACD's view: the agent who had the call is done with it (wrap-up follows).
     fn acd_call_over(&mut self, now: Instant, call: CallId) {
-        if self.acd.connected_to(AcdCall(call.0)).is_some() {
-            self.acd.handle_call_ended(now, AcdCall(call.0));
+        if self.acd.connected_to(call).is_some() {
+            self.acd.handle_call_ended(now, call);
             self.run_acd(now);
         }
     }
@@ -272,7 +276,7 @@ impl Engine {
         id: CallId,
         to: &str,
         then: Fallback,
-        reason: &'static str,
+        reason: LegFailure,
     ) {
         if let Some(r) = self.refer_outcome(now, id, "SIP/2.0 480 Temporarily Unavailable") {
             // The phone that transferred by REFER is still on the line: the patient comes
@@ -287,7 +291,7 @@ impl Engine {
                 call: id,
                 from: to.to_string(),
                 to: agent.unwrap_or_default(),
-                kind: "back",
+                kind: TransferKind::Back,
                 by: None,
             });
             return self.bridge_leg(id, r);
@@ -308,7 +312,7 @@ impl Engine {
             .or_else(|| self.acd.has_queue(OPERATORS).then(|| OPERATORS.to_string()));
         match queue {
             Some(q) => self.enqueue(now, id, q),
-            None => self.hang_up(now, id, "transfer not answered", Side::Engine),
+            None => self.hang_up(now, id, EndReason::TransferNotAnswered, Side::Engine),
         }
     }
 
@@ -338,7 +342,7 @@ impl Engine {
             call: id,
             agent,
             to: to.to_string(),
-            step: "ringing",
+            step: ConsultStep::Ringing,
         });
         let target = self.resolve(now, to);
         let rung = target.and_then(|t| self.new_leg(now, id, &t, Purpose::Consult { agent: leg }));
@@ -349,7 +353,7 @@ impl Engine {
                     l.on_consult = true;
                 }
             }
-            None => self.consult_over(now, id, leg, to, "failed"),
+            None => self.consult_over(now, id, leg, to, ConsultStep::Failed),
         }
         Ok(())
     }
@@ -393,7 +397,7 @@ impl Engine {
             call,
             agent,
             to,
-            step: "answered",
+            step: ConsultStep::Answered,
         });
     }
 
@@ -405,7 +409,7 @@ impl Engine {
         call: CallId,
         agent: LegId,
         to: &str,
-        step: &'static str,
+        step: ConsultStep,
     ) {
         self.unjoin(now, call);
         let Some(a) = self.legs.get_mut(&agent) else {
@@ -457,7 +461,7 @@ impl Engine {
     }
 
     /// One step of a consultation, as an event.
-    pub(super) fn consult_step(&mut self, id: CallId, c: &Consultation, step: &'static str) {
+    pub(super) fn consult_step(&mut self, id: CallId, c: &Consultation, step: ConsultStep) {
         self.events.push_back(EngineEvent::Consult {
             call: id,
             agent: c.agent.clone(),
@@ -476,7 +480,7 @@ impl Engine {
         let c = self.consultation(id)?;
         self.end_consult_leg(now, c.leg);
         self.rebase(c.leg);
-        self.consult_step(id, &c, "ended");
+        self.consult_step(id, &c, ConsultStep::Ended);
         if self.calls.get(&id).is_some_and(|c| c.held_by.is_some()) {
             self.set_hold(now, id, false, by);
         }
@@ -506,9 +510,9 @@ impl Engine {
         self.rebase(c.leg);
         self.set_hold(now, id, on, by);
         let step = if on {
-            "swapped_to_colleague"
+            ConsultStep::SwappedToColleague
         } else {
-            "swapped_to_patient"
+            ConsultStep::SwappedToPatient
         };
         self.consult_step(id, &c, step);
         Ok(())
@@ -531,7 +535,7 @@ impl Engine {
             call: id,
             from: c.agent,
             to: c.colleague,
-            kind: "attended",
+            kind: TransferKind::Attended,
             by: Some(by),
         });
         self.unjoin(now, id);
@@ -651,7 +655,7 @@ impl Engine {
             call,
             from: agent,
             to,
-            kind: "attended",
+            kind: TransferKind::Attended,
             by: Some(Control::Refer),
         });
         // The colleague's leg moves to the patient's call; the agent's call to them ends.
@@ -660,7 +664,7 @@ impl Engine {
             l.call = call;
             l.purpose = Purpose::Transfer { then: Vec::new() };
         }
-        self.hang_up(now, other, "replaced by a transfer", Side::Agent);
+        self.hang_up(now, other, EndReason::ReplacedByTransfer, Side::Agent);
         self.acd_call_over(now, call);
         self.set_mute(now, call, false, Control::Refer);
         self.end_consult_leg(now, leg);

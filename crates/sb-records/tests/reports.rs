@@ -4,9 +4,11 @@
 
 use sb_acd::{AcdEvent, Activity, AgentId, CallId as AcdCall, OverflowReason};
 use sb_engine::{CallId, EngineEvent, Side};
-use sb_sip_msg::pii::Redacted;
+use sb_records::{Recorder, RecorderConfig};
 use sb_store::report::{self, GroupBy, Period, PeriodKind, ReportSettings, Row};
-use sb_store::{Recorder, RecorderConfig, Store, StoreSettings};
+use sb_store::{Store, StoreSettings};
+use sb_types::pii::Redacted;
+use sb_types::vocab::{CallDirection, EndReason, TransferKind};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,7 +53,7 @@ impl World {
         self.emit(
             t,
             EngineEvent::CallStarted {
-                direction: "inbound",
+                direction: CallDirection::Inbound,
                 call: CallId(n),
                 dialled: dialled.into(),
                 caller: Redacted(caller.into()),
@@ -152,7 +154,7 @@ impl World {
             t,
             EngineEvent::CallEnded {
                 call: CallId(n),
-                reason: "test",
+                reason: EndReason::CallerHungUp,
                 by,
             },
         );
@@ -311,7 +313,7 @@ fn simulate_day(dir: &Path) {
             call: CallId(8),
             from: "ivr".into(),
             to: "2005".into(),
-            kind: "ivr",
+            kind: TransferKind::Ivr,
             by: Some(sb_engine::Control::Dialplan),
         },
     );

@@ -7,8 +7,9 @@
 mod common;
 
 use common::*;
+use sb_records::{Recorder, RecorderConfig};
 use sb_sip_msg::{Message, Method};
-use sb_store::{Recorder, RecorderConfig, Store, StoreSettings};
+use sb_store::{Store, StoreSettings};
 
 #[test]
 fn an_answered_call_through_the_engine_is_recorded_as_it_happened() {

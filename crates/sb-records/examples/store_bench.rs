@@ -1,7 +1,7 @@
 //! The store's benchmark: how fast call records are committed, what they cost the engine's
 //! thread, and how long the monthly reports take over a large database.
 //!
-//!   cargo run --release -p sb-store --example store_bench -- [CALLS] [RATE]
+//!   cargo run --release -p sb-records --example store_bench -- [CALLS] [RATE]
 //!
 //! CALLS (default 1,000,000) answered-or-abandoned calls spread over November 2026 go
 //! through the recorder and the store exactly as the engine's events would (start, queue,
@@ -13,9 +13,11 @@
 
 use sb_acd::{AcdEvent, Activity, AgentId, CallId as AcdCall};
 use sb_engine::{CallId, EngineEvent, Side};
-use sb_sip_msg::pii::Redacted;
+use sb_records::{Recorder, RecorderConfig};
 use sb_store::report::{self, GroupBy, Period, PeriodKind, ReportSettings};
-use sb_store::{Recorder, RecorderConfig, Store, StoreSettings};
+use sb_store::{Store, StoreSettings};
+use sb_types::pii::Redacted;
+use sb_types::vocab::{CallDirection, EndReason};
 use std::time::{Duration, Instant};
 
 /// 2026-11-01T00:00+08:00.
@@ -40,7 +42,7 @@ fn events(n: u64, t0: i64, rng: &mut u64) -> Vec<(i64, EngineEvent)> {
         (
             t0,
             EngineEvent::CallStarted {
-                direction: "inbound",
+                direction: CallDirection::Inbound,
                 call,
                 dialled: "8000".into(),
                 caller: Redacted(caller),
@@ -77,7 +79,7 @@ fn events(n: u64, t0: i64, rng: &mut u64) -> Vec<(i64, EngineEvent)> {
             q_at + wait,
             EngineEvent::CallEnded {
                 call,
-                reason: "caller hung up",
+                reason: EndReason::CallerHungUp,
                 by: Side::Caller,
             },
         ));
@@ -143,7 +145,7 @@ fn events(n: u64, t0: i64, rng: &mut u64) -> Vec<(i64, EngineEvent)> {
         end,
         EngineEvent::CallEnded {
             call,
-            reason: "caller hung up",
+            reason: EndReason::CallerHungUp,
             by: Side::Caller,
         },
     ));

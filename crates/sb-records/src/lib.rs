@@ -1,14 +1,44 @@
-//! The recorder: the engine's typed events in, the store's operations out. Sans-IO like the
-//! engine: it is given each event with the wall-clock millisecond it happened at, keeps the
-//! record of every call in progress, and hands back [`Op`]s: a row when the call starts, its
-//! last known state at the milestones (queued, answered), and the whole record with its
-//! event log when it ends.
+//! Record keeping, sans-IO: the engine's typed events in, the store's operations out. The
+//! [`Recorder`] is given each event with the wall-clock millisecond it happened at, keeps
+//! the record of every call in progress, and hands back [`Op`]s: a row when the call
+//! starts, its last known state at the milestones (queued, answered), and the whole record
+//! with its event log when it ends. It does no I/O: the runtime hands the operations to
+//! `sb-store`'s writer.
+//!
+//! ```
+//! use sb_records::{Recorder, RecorderConfig};
+//! use sb_engine::EngineEvent;
+//! use sb_types::{pii::Redacted, vocab::{CallDirection, EndReason, Side}, CallId};
+//!
+//! let mut rec = Recorder::new(RecorderConfig {
+//!     run: "r1".into(),
+//!     regions: Vec::new(),
+//!     short_abandon_ms: 5_000,
+//!     ring_cycle_ms: 6_000,
+//!     wrap_up_ms: 0,
+//! });
+//! rec.handle(1_000, &EngineEvent::CallStarted {
+//!     call: CallId(1),
+//!     dialled: "8000".into(),
+//!     caller: Redacted("13800000000".into()),
+//!     sip_call_id: "abc".into(),
+//!     direction: CallDirection::Inbound,
+//! });
+//! rec.handle(9_000, &EngineEvent::CallEnded {
+//!     call: CallId(1),
+//!     reason: EndReason::CallerHungUp,
+//!     by: Side::Caller,
+//! });
+//! assert!(matches!(rec.poll_op(), Some(sb_store::Op::Begin(_))));
+//! assert!(matches!(rec.poll_op(), Some(sb_store::Op::End { .. })));
+//! ```
 
-use crate::model::{
+use sb_acd::AcdEvent;
+use sb_engine::EngineEvent;
+use sb_store::model::{
     AgentStateRow, CallEvent, CallRecord, Disposition, OfferRow, Op, Party, TransferRow,
 };
-use sb_acd::AcdEvent;
-use sb_engine::{EngineEvent, Side};
+use sb_types::vocab::{EndReason, Named, Side, TransferKind};
 use std::collections::{HashMap, VecDeque};
 
 /// The longest IVR path kept; a caller looping in a menu does not grow the row forever.
@@ -121,7 +151,7 @@ impl Recorder {
                 ..
             } => {
                 let mut r = CallRecord::new(format!("{}-{}", self.cfg.run, call.0), at_ms);
-                r.direction = (*direction).into();
+                r.direction = *direction;
                 r.caller = caller.0.clone();
                 r.dialled = dialled.clone();
                 r.region = self.region(&caller.0);
@@ -203,14 +233,14 @@ impl Recorder {
                 by,
             } => self.with(call.0, |o| {
                 // A transfer coming back is a row of its own, not another transfer away.
-                o.transferred |= *kind != "back";
+                o.transferred |= *kind != TransferKind::Back;
                 let seq = o.transfers.len() as i64;
                 o.transfers.push(TransferRow {
                     seq,
                     at_ms,
                     from_party: from.clone(),
                     to_party: to.clone(),
-                    kind: (*kind).into(),
+                    kind: *kind,
                 });
                 let detail = match by {
                     Some(b) => format!("{to} ({kind}, {})", b.name()),
@@ -250,7 +280,7 @@ impl Recorder {
                     at_ms,
                     from_party: queue.clone(),
                     to_party: to.clone(),
-                    kind: "overflow".into(),
+                    kind: TransferKind::Overflow,
                 });
             }),
             EngineEvent::Overflowed { to: None, .. } => {}
@@ -264,7 +294,7 @@ impl Recorder {
                     at_ms,
                     "agent_service",
                     Some(agent.clone()),
-                    Some((*outcome).into()),
+                    Some(outcome.name().into()),
                 )
             }),
             EngineEvent::CallbackOffered { call } => self.with(call.0, |o| {
@@ -313,7 +343,7 @@ impl Recorder {
                     }
                 }
             }),
-            EngineEvent::CallEnded { call, reason, by } => self.end(at_ms, call.0, reason, *by),
+            EngineEvent::CallEnded { call, reason, by } => self.end(at_ms, call.0, *reason, *by),
             EngineEvent::Acd(a) => self.acd(at_ms, a),
             EngineEvent::Sip(_)
             | EngineEvent::Digit { .. }
@@ -461,7 +491,7 @@ impl Recorder {
         }
     }
 
-    fn end(&mut self, at_ms: i64, call: u64, reason: &str, by: Side) {
+    fn end(&mut self, at_ms: i64, call: u64, reason: EndReason, by: Side) {
         let Some(mut o) = self.calls.remove(&call) else {
             return;
         };
@@ -469,7 +499,7 @@ impl Recorder {
         // A call that ends on hold or muted: the span runs to the end.
         span(&mut o.held_at, &mut o.hold_ms, false, at_ms);
         span(&mut o.muted_at, &mut o.mute_ms, false, at_ms);
-        push_event(&mut o, at_ms, "ended", None, Some(reason.to_string()));
+        push_event(&mut o, at_ms, "ended", None, Some(reason.name().into()));
         let Some(mut r) = o.record.take() else {
             return;
         };
@@ -553,7 +583,7 @@ impl Recorder {
     pub fn close_all(&mut self, at_ms: i64) {
         let open: Vec<u64> = self.calls.keys().copied().collect();
         for call in open {
-            self.end(at_ms, call, "engine stopped", Side::Engine);
+            self.end(at_ms, call, EndReason::EngineStopped, Side::Engine);
             if let Some(Op::End { record, .. }) = self.out.back_mut() {
                 record.disposition = Disposition::Interrupted;
             }
