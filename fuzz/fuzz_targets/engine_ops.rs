@@ -7,13 +7,11 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../crates/sb-engine/tests/common/mod.rs"]
 #[allow(dead_code, unused_imports)]
-mod common;
 
 fuzz_target!(|data: &[u8]| {
-    let mut d = common::ops::Driver::new();
-    if let Err(e) = d.run(&mut common::ops::Bytes(data)) {
+    let mut d = sb_testkit::ops::Driver::new();
+    if let Err(e) = d.run(&mut sb_testkit::ops::Bytes(data)) {
         panic!("{e}");
     }
 });

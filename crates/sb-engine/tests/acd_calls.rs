@@ -1,13 +1,11 @@
 //! A patient in the IVR presses 2, waits in the consultation queue, an agent's phone rings,
 //! the agent answers and the two are bridged; then the agent hangs up.
 
-mod common;
-
-use common::*;
 use rtp_rs::RtpReader;
 use sb_engine::EngineEvent;
 use sb_media::g711;
 use sb_sip_msg::{Message, Method};
+use sb_testkit::*;
 use sb_types::vocab::{EndReason, LiveState};
 
 #[test]

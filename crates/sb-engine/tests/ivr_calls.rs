@@ -1,13 +1,11 @@
 //! Calls into the IVR through the sans-IO engine on virtual time.
 
-mod common;
-
-use common::*;
 use rtp_rs::RtpReader;
 use sb_engine::EngineEvent;
 use sb_media::dtmf::{Event as TelEvent, Source as DigitSource};
 use sb_media::g711;
 use sb_media::goertzel::synthesize;
+use sb_testkit::*;
 use sb_types::vocab::EndReason;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

@@ -3,9 +3,7 @@
 //! agree after every step and every call must end exactly once. `fuzz/` runs the same
 //! driver on a fuzzer's bytes.
 
-mod common;
-
-use common::ops::{Driver, Seeded};
+use sb_testkit::ops::{Driver, Seeded};
 
 #[test]
 fn random_operation_sequences_keep_the_engine_consistent() {

@@ -3,13 +3,11 @@
 //! is consulted about (swap, back, complete), and handed over by the phone's own attended
 //! transfer (REFER with Replaces naming a call between extensions).
 
-mod common;
-
-use common::*;
 use rtp_rs::RtpReader;
 use sb_engine::{Control, EngineEvent};
 use sb_sip::digest::answer_challenge;
 use sb_sip_msg::{Message, Method, Request, Response};
+use sb_testkit::*;
 use sb_types::vocab::{CallDirection, LegFailure, LiveState, Named, ServiceOutcome, TransferKind};
 
 /// Department 2001's phone and its media.

@@ -3,13 +3,10 @@
 //! talk, the agent hangs up. The engine's events, through the recorder and the writer, make
 //! the record a person would write by hand.
 
-#[path = "../../sb-engine/tests/common/mod.rs"]
-mod common;
-
-use common::*;
 use sb_records::{Recorder, RecorderConfig};
 use sb_sip_msg::{Message, Method};
 use sb_store::{Store, StoreSettings};
+use sb_testkit::*;
 
 #[test]
 fn an_answered_call_through_the_engine_is_recorded_as_it_happened() {

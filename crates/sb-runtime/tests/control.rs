@@ -2,12 +2,9 @@
 //! virtual time: listing calls, hold, mute and hang-up, and an agent's token limited to its
 //! own calls.
 
-#[path = "../../sb-engine/tests/common/mod.rs"]
-mod common;
-
-use common::*;
 use sb_engine::{CallAction, Control, ControlError, EngineEvent};
 use sb_runtime::control::{serve, Command, ControlRequest, Reply};
+use sb_testkit::*;
 use sb_types::vocab::{EndReason, LiveState};
 
 fn ask(s: &mut Sim, command: Command, agent: Option<&str>) -> Reply {

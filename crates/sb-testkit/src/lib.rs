@@ -1,6 +1,17 @@
-//! The sans-IO engine driven on virtual time: SIP in and out as bytes, RTP in and out as
-//! packets, the real dialplans and prompts of the repository.
-#![allow(dead_code)]
+//! The engine's simulation harness, used by every engine-level test, the record-keeping
+//! tests, the control API tests and the `engine_ops` fuzzer: the sans-IO [`Engine`] driven
+//! on virtual time ([`Sim`]), SIP in and out as bytes, RTP in and out as packets, the
+//! repository's own configuration, dialplans and prompts. Scripted patients and agents
+//! are helper functions over a `Sim`; [`ops`] drives the engine from a seeded generator or
+//! a fuzzer's bytes.
+//!
+//! ```no_run
+//! use sb_testkit::{Sim, MONDAY};
+//! let mut s = Sim::new(MONDAY + 10 * 3600);
+//! s.call("8000", sb_testkit::OFFER_PLAIN);
+//! s.advance(1_000);
+//! assert!(!s.nodes().is_empty(), "the IVR started");
+//! ```
 
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use sb_config::Source;
@@ -62,7 +73,21 @@ pub struct Sim {
     pub seq: u16,
     /// Digest nonce count of the last `try_call`.
     pub nc: u32,
+    /// Every SIP message in either direction, in order: the call flow's ladder.
+    pub ladder: Vec<Hop>,
 }
+
+/// One SIP message of the ladder.
+#[derive(Debug, Clone)]
+pub struct Hop {
+    pub at: Instant,
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub msg: Message,
+}
+
+/// The switchboard's own SIP address in the simulation.
+pub const SWITCHBOARD: &str = "127.0.0.1:5060";
 
 /// The repository's root: the first folder up from this crate with the shipped config (the
 /// fuzz crate includes this module from elsewhere).
@@ -113,15 +138,22 @@ impl Sim {
             answered_at: None,
             seq: 1,
             nc: 1,
+            ladder: Vec::new(),
         }
     }
 
     pub fn pump(&mut self) {
         loop {
             let mut any = false;
-            while let Some((_, bytes)) = self.engine.poll_transmit() {
+            while let Some((peer, bytes)) = self.engine.poll_transmit() {
                 any = true;
                 if let Ok(Some(m)) = parse_datagram(&bytes) {
+                    self.ladder.push(Hop {
+                        at: self.clock.now(),
+                        from: addr(SWITCHBOARD),
+                        to: peer.addr,
+                        msg: m.clone(),
+                    });
                     if let Message::Response(r) = &m {
                         if r.status == 200 && r.core.cseq.method == sb_sip_msg::Method::Invite {
                             self.answered_at.get_or_insert(self.clock.now());
@@ -166,16 +198,22 @@ impl Sim {
     /// Sends a SIP message from another address (an agent's phone).
     pub fn send_from(&mut self, from: &str, text: &str) {
         let bytes = text.replace("\r\n", "\n").replace('\n', "\r\n");
+        if let Ok(Some(msg)) = parse_datagram(bytes.as_bytes()) {
+            self.ladder.push(Hop {
+                at: self.clock.now(),
+                from: addr(from),
+                to: addr(SWITCHBOARD),
+                msg,
+            });
+        }
         self.engine
             .handle_datagram(self.clock.now(), bytes.as_bytes(), Peer::udp(addr(from)));
         self.pump();
     }
 
+    /// Sends a SIP message from the patient's phone.
     pub fn send(&mut self, text: &str) {
-        let bytes = text.replace("\r\n", "\n").replace('\n', "\r\n");
-        self.engine
-            .handle_datagram(self.clock.now(), bytes.as_bytes(), Peer::udp(addr(PHONE)));
-        self.pump();
+        self.send_from(PHONE, text);
     }
 
     pub fn advance(&mut self, ms: u64) {
