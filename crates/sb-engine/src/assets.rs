@@ -166,8 +166,8 @@ pub fn load_assets(m: &Model, src: AssetSource<'_>) -> Result<Assets, Vec<Diagno
     let mut needed: Vec<String> = ["hold-music", "callback-offer", "callback-confirmed"]
         .map(String::from)
         .to_vec();
-    needed.extend((0..=10).map(crate::engine::position_prompt));
-    needed.extend((1..=11).map(|m| crate::engine::wait_prompt(Duration::from_secs(m * 60))));
+    needed.extend((0..=10).map(crate::call::position_prompt));
+    needed.extend((1..=11).map(|m| crate::call::wait_prompt(Duration::from_secs(m * 60))));
     for lang in &m.languages {
         for name in &needed {
             if !prompts.contains_key(&(lang.clone(), name.clone())) {

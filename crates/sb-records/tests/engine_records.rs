@@ -3,6 +3,7 @@
 //! talk, the agent hangs up. The engine's events, through the recorder and the writer, make
 //! the record a person would write by hand.
 
+use sb_engine::CallAction;
 use sb_records::{Recorder, RecorderConfig};
 use sb_sip_msg::{Message, Method};
 use sb_store::{Store, StoreSettings};
@@ -31,16 +32,24 @@ fn an_answered_call_through_the_engine_is_recorded_as_it_happened() {
     let call = sb_engine::CallId(1);
     let api = sb_engine::Control::Api;
     s.advance(10_000);
-    s.engine.set_hold(s.clock.now(), call, true, api);
+    s.engine
+        .call_action(s.clock.now(), call, CallAction::Hold(true), api)
+        .expect("hold by the API");
     s.pump();
     s.advance(5_000);
-    s.engine.set_hold(s.clock.now(), call, false, api);
+    s.engine
+        .call_action(s.clock.now(), call, CallAction::Hold(false), api)
+        .expect("hold by the API");
     s.pump();
     s.advance(5_000);
-    s.engine.set_mute(s.clock.now(), call, true, api);
+    s.engine
+        .call_action(s.clock.now(), call, CallAction::Mute(true), api)
+        .expect("mute by the API");
     s.pump();
     s.advance(2_000);
-    s.engine.set_mute(s.clock.now(), call, false, api);
+    s.engine
+        .call_action(s.clock.now(), call, CallAction::Mute(false), api)
+        .expect("mute by the API");
     s.pump();
     s.advance(8_000);
     agent_hangs_up(&mut s, &inv);

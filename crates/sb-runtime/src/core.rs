@@ -396,18 +396,11 @@ impl Server {
             while let Some(req) = self.engine.poll_media() {
                 progressed = true;
                 match req {
-                    MediaRequest::Open(call) => match self.media.open(now) {
-                        Ok(port) => self.engine.handle_media_opened(now, call, port),
+                    MediaRequest::Open(leg) => match self.media.open(now) {
+                        Ok(port) => self.engine.handle_port(now, leg, Some(port)),
                         Err(e) => {
-                            tracing::warn!(%call, error = %e, "no RTP port for the call");
-                            self.engine.handle_media_failed(now, call);
-                        }
-                    },
-                    MediaRequest::OpenLeg(leg) => match self.media.open(now) {
-                        Ok(port) => self.engine.handle_leg_media_opened(now, leg, port),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "no RTP port for an agent leg");
-                            self.engine.handle_leg_media_failed(now, leg);
+                            tracing::warn!(call = %leg.call, leg = leg.leg.0, error = %e, "no RTP port for the leg");
+                            self.engine.handle_port(now, leg, None);
                         }
                     },
                     MediaRequest::Close(port) => self.media.close(port, now),

@@ -75,6 +75,8 @@ pub struct Sim {
     pub nc: u32,
     /// Every SIP message in either direction, in order: the call flow's ladder.
     pub ladder: Vec<Hop>,
+    /// Ports opened so far for legs the engine calls out on.
+    pub legs_opened: u16,
 }
 
 /// One SIP message of the ladder.
@@ -139,6 +141,7 @@ impl Sim {
             seq: 1,
             nc: 1,
             ladder: Vec::new(),
+            legs_opened: 0,
         }
     }
 
@@ -165,16 +168,17 @@ impl Sim {
             while let Some(req) = self.engine.poll_media() {
                 any = true;
                 match req {
-                    MediaRequest::Open(id) => self.engine.handle_media_opened(
-                        self.clock.now(),
-                        id,
-                        20_000 + 2 * id.0 as u16,
-                    ),
-                    MediaRequest::OpenLeg(leg) => self.engine.handle_leg_media_opened(
-                        self.clock.now(),
-                        leg,
-                        30_000 + 2 * leg.0 as u16,
-                    ),
+                    // The caller's leg of call n gets port 20000 + 2n; the legs the engine
+                    // calls out on get 30002, 30004, ... in the order they are opened.
+                    MediaRequest::Open(leg) => {
+                        let port = if leg.leg == sb_engine::LegId::CALLER {
+                            20_000 + 2 * leg.call.0 as u16
+                        } else {
+                            self.legs_opened += 1;
+                            30_000 + 2 * self.legs_opened
+                        };
+                        self.engine.handle_port(self.clock.now(), leg, Some(port))
+                    }
                     MediaRequest::Close(p) => self.closed.push(p),
                 }
             }

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 /// The largest packet the engine writes: a header and 40 ms of G.711.
-pub const RTP_MAX: usize = 12 + 2 * crate::engine::FRAME;
+pub const RTP_MAX: usize = 12 + 2 * sb_media::prompt::FRAME;
 
 /// One outgoing packet, borrowed from the queue.
 #[derive(Debug, Clone, Copy)]

@@ -4,16 +4,14 @@
 //! two, encoded in its own codec (so the legs may differ, PCMU and PCMA). A muted agent is
 //! left out of what the patient hears.
 
-use super::{Control, ControlError, Engine, LegId};
-use crate::call::CallId;
+use super::leg::LegId;
 use sb_media::negotiate::Codec;
 use sb_media::prompt::FRAME;
 use std::collections::VecDeque;
-use std::time::Instant;
 
-pub(super) const PATIENT: usize = 0;
-pub(super) const AGENT: usize = 1;
-pub(super) const COLLEAGUE: usize = 2;
+pub(crate) const PATIENT: usize = 0;
+pub(crate) const AGENT: usize = 1;
+pub(crate) const COLLEAGUE: usize = 2;
 
 /// Frames a party may be ahead of the mixing tick before the oldest is dropped: absorbs
 /// the jitter of a few packets arriving together.
@@ -21,15 +19,15 @@ const DEPTH: usize = 3;
 
 /// The three-way mix of one patient's call.
 #[derive(Debug)]
-pub struct Mix {
-    pub(super) agent: LegId,
-    pub(super) colleague: LegId,
+pub(crate) struct Mix {
+    pub(crate) agent: LegId,
+    pub(crate) colleague: LegId,
     /// Each party's audio not yet mixed, oldest first.
     frames: [VecDeque<[i16; FRAME]>; 3],
 }
 
 impl Mix {
-    fn new(agent: LegId, colleague: LegId) -> Mix {
+    pub(crate) fn new(agent: LegId, colleague: LegId) -> Mix {
         Mix {
             agent,
             colleague,
@@ -38,7 +36,7 @@ impl Mix {
     }
 
     /// The party leg `leg` is in the mix, if any.
-    pub(super) fn party_of(&self, leg: LegId) -> Option<usize> {
+    pub(crate) fn party_of(&self, leg: LegId) -> Option<usize> {
         if leg == self.agent {
             Some(AGENT)
         } else if leg == self.colleague {
@@ -49,7 +47,7 @@ impl Mix {
     }
 
     /// A frame of `party`'s voice.
-    pub(super) fn push(&mut self, party: usize, codec: Codec, payload: &[u8]) {
+    pub(crate) fn push(&mut self, party: usize, codec: Codec, payload: &[u8]) {
         let mut pcm = [0i16; FRAME];
         codec.decode(payload, &mut pcm);
         let q = &mut self.frames[party];
@@ -62,7 +60,7 @@ impl Mix {
     /// The next 20 ms: what each party hears, the sum of the other two (without the
     /// agent's voice for the patient while the agent is muted). A party with nothing
     /// queued adds silence.
-    pub(super) fn next(&mut self, agent_muted: bool) -> [[i16; FRAME]; 3] {
+    pub(crate) fn next(&mut self, agent_muted: bool) -> [[i16; FRAME]; 3] {
         let now: [Option<[i16; FRAME]>; 3] = [
             self.frames[0].pop_front(),
             self.frames[1].pop_front(),
@@ -83,46 +81,5 @@ impl Mix {
             }
         }
         out
-    }
-}
-
-impl Engine {
-    /// The agent joins the patient and the consulted colleague: all three hear each other.
-    pub fn consult_join(
-        &mut self,
-        now: Instant,
-        id: CallId,
-        by: Control,
-    ) -> Result<(), ControlError> {
-        let c = self.consultation(id)?;
-        if !c.answered {
-            return Err(ControlError::NotAnswered);
-        }
-        if self.calls.get(&id).is_some_and(|c| c.mix.is_some()) {
-            return Ok(());
-        }
-        if let Some(l) = self.legs.get_mut(&c.leg) {
-            l.on_consult = false;
-        }
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.mix = Some(Box::new(Mix::new(c.leg, c.colleague_leg)));
-        }
-        self.consult_step(id, &c, sb_types::vocab::ConsultStep::Joined);
-        if self.calls.get(&id).is_some_and(|c| c.held_by.is_some()) {
-            self.set_hold(now, id, false, by);
-        }
-        self.own_stream(now, id);
-        Ok(())
-    }
-
-    /// The three-way call is over (the consultation ends one way or another): relaying
-    /// takes over again, each stream re-based.
-    pub(super) fn unjoin(&mut self, now: Instant, id: CallId) {
-        let Some(mix) = self.calls.get_mut(&id).and_then(|c| c.mix.take()) else {
-            return;
-        };
-        self.rebase(mix.agent);
-        self.rebase(mix.colleague);
-        self.own_stream(now, id);
     }
 }

@@ -1,0 +1,396 @@
+//! The legs the switchboard calls out on: the ACD's offers become INVITEs to agents'
+//! phones, the first answer is bridged to the waiting caller; transfer, consultation and
+//! direct legs ring for a while and are given up. What comes in their dialogs (the hangup,
+//! a REFER, a re-INVITE, keys in INFO) is handled here too.
+
+use super::caller::{renegotiate, reoffer_reply};
+use super::leg::{Leg, LegId, Role};
+use super::state::CallState;
+use super::{AcdInput, Call, Ctx, Output, Reply};
+use crate::event::EngineEvent;
+use sb_acd::AgentId;
+use sb_media::dtmf::digit_from_info;
+use sb_media::negotiate::{accept_answer, offer, Direction};
+use sb_media::{RtpSession, SessionDescription};
+use sb_sip::dialog::DialogId;
+use sb_sip::transaction::TxId;
+use sb_sip::OutgoingCall;
+use sb_sip_msg::{Method, NameAddr, Request, Response};
+use sb_types::vocab::{ConsultStep, Control, EndReason, LegFailure, Side};
+use std::time::Instant;
+
+impl Call {
+    /// The ACD offers the call to `agent`: their phone rings.
+    pub(super) fn offer_to(&mut self, now: Instant, ctx: &Ctx<'_>, agent: AgentId) {
+        if self.new_leg(now, ctx, &agent.0, Role::Offer).is_none() {
+            self.acd(AcdInput::OfferFailed { agent });
+            return;
+        }
+        self.event(EngineEvent::Offered {
+            call: self.id,
+            agent: agent.0,
+        });
+    }
+
+    /// Starts calling `extension` (a port first, then the INVITE); `None` when its phone
+    /// is not registered. Transfer, consultation and direct legs ring for `transfer_ring`
+    /// at most; the ACD times its own offers.
+    pub(super) fn new_leg(
+        &mut self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        extension: &str,
+        role: Role,
+    ) -> Option<LegId> {
+        let (contact, flow) = ctx
+            .sip
+            .location()
+            .lookup(extension, now)
+            .first()
+            .map(|b| (b.contact.uri.clone(), b.flow))?;
+        let id = LegId(self.next_leg);
+        self.next_leg += 1;
+        let mut leg = Leg::outgoing(id, role, extension, contact, flow);
+        if leg.role != Role::Offer {
+            leg.ring_until = Some(now + ctx.cfg.transfer_ring);
+            // An agent rung for a transfer or a consultation gets no ACD offer meanwhile.
+            self.acd(AcdInput::OtherCall {
+                agent: AgentId(extension.to_string()),
+                busy: true,
+            });
+        }
+        self.legs.push(leg);
+        self.out.push_back(Output::OpenPort { leg: id });
+        Some(id)
+    }
+
+    /// Leg `id` has its port: ring the phone.
+    pub(super) fn leg_port(&mut self, ctx: &Ctx<'_>, id: LegId, port: u16) {
+        let realm = ctx.sip.realm().to_string();
+        let session = 1_000_000 + self.id.0 * 1_000 + id.0;
+        let local = ctx.local_media(port, session, 1);
+        let Some(leg) = self.leg_mut(id) else {
+            return;
+        };
+        leg.port = Some(port);
+        let sdp = offer(&local, Direction::SendRecv);
+        let Some(contact) = leg.contact.clone() else {
+            return;
+        };
+        leg.our_sdp = Some(sdp.clone());
+        let from = NameAddr::parse(&format!("\"Hospital\" <sip:queue@{realm}>"))
+            .unwrap_or_else(|_| NameAddr::new(contact.clone()));
+        let to = NameAddr::parse(&format!("<sip:{}@{realm}>", leg.party))
+            .unwrap_or_else(|_| NameAddr::new(contact.clone()));
+        let call = OutgoingCall {
+            uri: contact,
+            peer: leg.flow,
+            from,
+            to,
+            sdp: sdp.to_bytes(),
+        };
+        self.out.push_back(Output::Invite {
+            leg: id,
+            call: Box::new(call),
+        });
+    }
+
+    /// The phone on leg `id` answered (the router has indexed `dialog`).
+    pub(super) fn leg_answered(
+        &mut self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        id: LegId,
+        dialog: DialogId,
+        resp: &Response,
+    ) {
+        let seed = ctx.seed ^ (self.id.0 << 32) ^ (id.0 << 20) ^ 0xA6E7;
+        let Some(leg) = self.leg_mut(id) else {
+            return;
+        };
+        let neg = SessionDescription::parse(&resp.body)
+            .ok()
+            .zip(leg.our_sdp.as_ref())
+            .and_then(|(ans, ours)| accept_answer(ours, &ans).ok());
+        leg.dialog = Some(dialog.clone());
+        let Some(neg) = neg else {
+            // An answer we cannot use (no SDP, no common codec): hang that phone up and
+            // treat it as not answered, so the offer, transfer or consultation moves on.
+            self.bye(&dialog);
+            return self.leg_failed(now, ctx, id, 488, LegFailure::UnusableAnswer);
+        };
+        leg.rtp = Some(RtpSession::new(now, seed, neg.remote).with_sip_source(leg.flow.addr.ip()));
+        leg.media = Some(neg);
+        leg.ring_until = None;
+        let agent = AgentId(leg.party.clone());
+        match leg.role.clone() {
+            Role::Offer => self.acd(AcdInput::Answered { agent, leg: id }),
+            Role::Transfer { .. } => self.transfer_answered(ctx, id),
+            Role::Consult { agent } => self.consult_answered(id, agent),
+            Role::Direct => {
+                // The extension dialled picked up: now the caller's INVITE is answered.
+                if self.caller_leg().port.is_some() {
+                    self.set_state(CallState::Dialling { answered: Some(id) });
+                    self.answer_caller_now();
+                } else {
+                    self.bridge_leg(id);
+                }
+            }
+            Role::Caller => {}
+        }
+    }
+
+    /// 200 OK to the caller of a call between extensions, now the one dialled answered.
+    fn answer_caller_now(&mut self) {
+        if let Some(sdp) = self.caller_leg().our_sdp.as_ref() {
+            let sdp = sdp.to_bytes();
+            self.out.push_back(Output::Answer { sdp });
+        }
+    }
+
+    /// A leg that will not be answered (refused with `status`, unreachable, no port, rang
+    /// too long).
+    pub(super) fn leg_failed(
+        &mut self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        id: LegId,
+        status: u16,
+        reason: LegFailure,
+    ) {
+        let Some(leg) = self.leg(id) else {
+            return;
+        };
+        let (role, party) = (leg.role.clone(), leg.party.clone());
+        self.drop_leg(id, false);
+        match role {
+            Role::Offer => self.acd(AcdInput::OfferFailed {
+                agent: AgentId(party),
+            }),
+            Role::Transfer { then } => self.transfer_failed(now, ctx, &party, then, reason),
+            Role::Consult { agent } => {
+                self.consult_over(now, ctx, agent, &party, ConsultStep::Failed)
+            }
+            Role::Direct => {
+                // The caller hears why: busy, declined; no answer or no phone is 480.
+                let status = if (400..700).contains(&status) && status != 408 && status != 487 {
+                    status
+                } else {
+                    480
+                };
+                self.end(status, EndReason::callee(reason), Side::Engine)
+            }
+            Role::Caller => {}
+        }
+    }
+
+    /// A transfer or consultation leg rang for `transfer_ring`: give it up.
+    pub(super) fn ring_timeout(&mut self, now: Instant, ctx: &Ctx<'_>, id: LegId) {
+        let Some(leg) = self.leg(id) else {
+            return;
+        };
+        if leg.dialog.is_some() || leg.ring_until.is_none_or(|t| t > now) {
+            return;
+        }
+        if let Some(tx) = leg.tx {
+            self.out.push_back(Output::Cancel { tx });
+        }
+        self.leg_failed(now, ctx, id, 480, LegFailure::NoAnswer);
+    }
+
+    /// The ACD withdrew an offer: stop the phone ringing.
+    pub(super) fn withdraw(&mut self, agent: &AgentId) {
+        let found = self.legs[1..]
+            .iter()
+            .find(|l| l.party == agent.0 && !l.connected)
+            .map(|l| l.id);
+        if let Some(id) = found {
+            self.hang_up_leg(id);
+        }
+    }
+
+    /// Ends a leg whatever its state: CANCEL while it rings, BYE once answered.
+    pub(super) fn hang_up_leg(&mut self, id: LegId) {
+        if let Some(tx) = self
+            .leg(id)
+            .filter(|l| l.dialog.is_none())
+            .and_then(|l| l.tx)
+        {
+            self.out.push_back(Output::Cancel { tx });
+        }
+        self.drop_leg(id, true);
+    }
+
+    /// Forgets a leg, hanging it up first (`bye`) if its dialog is up.
+    pub(super) fn drop_leg(&mut self, id: LegId, bye: bool) {
+        let Some(i) = self
+            .legs
+            .iter()
+            .position(|l| l.id == id && l.id != LegId::CALLER)
+        else {
+            return;
+        };
+        let leg = self.legs.remove(i);
+        if leg.role != Role::Offer {
+            // Free again: the ACD may offer them a waiting patient.
+            self.acd(AcdInput::OtherCall {
+                agent: AgentId(leg.party.clone()),
+                busy: false,
+            });
+        }
+        if let (Some(d), true) = (&leg.dialog, bye) {
+            self.bye(d);
+        }
+        self.out.push_back(Output::LegGone {
+            tx: leg.tx,
+            dialog: leg.dialog.clone(),
+            port: leg.port,
+        });
+        if leg.connected {
+            if let Some(q) = leg.quality(self.id) {
+                self.event(q);
+            }
+        }
+        if self.state.agent_leg() == Some(id) {
+            // The patient's agent is gone without a hand-over: they wait with music.
+            self.set_state(CallState::Transferring);
+        }
+    }
+
+    /// The ACD connected the patient to `agent`, whose phone answered the offer.
+    pub(super) fn connect(&mut self, agent: &AgentId) {
+        let found = self.legs[1..]
+            .iter()
+            .find(|l| l.party == agent.0 && l.role == Role::Offer)
+            .map(|l| l.id);
+        if let Some(id) = found {
+            self.bridge_leg(id);
+        }
+    }
+
+    /// The patient talks to leg `id` from now on: their waiting music stops, and the leg's
+    /// audio is relayed to them.
+    pub(super) fn bridge_leg(&mut self, id: LegId) {
+        let talk = self.state.talk().unwrap_or_default();
+        let Some(leg) = self.leg_mut(id) else {
+            return;
+        };
+        leg.connected = true;
+        leg.rebase();
+        let agent = leg.party.clone();
+        self.playout.stop();
+        self.playout.next_tick = None;
+        self.caller_leg_mut().rebase();
+        self.set_state(CallState::Bridged { agent: id, talk });
+        self.event(EngineEvent::Bridged {
+            call: self.id,
+            agent,
+        });
+    }
+
+    /// A request in the dialog of leg `id`.
+    pub(super) fn leg_request(
+        &mut self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        id: LegId,
+        tx: Option<TxId>,
+        req: &Request,
+    ) {
+        match (&req.method, tx) {
+            (Method::Bye, _) => self.leg_bye(now, ctx, id),
+            (Method::Refer, Some(tx)) => self.on_refer(now, ctx, id, tx, req),
+            (Method::Invite | Method::Update, Some(tx)) => self.leg_reoffer(now, ctx, id, tx, req),
+            (Method::Info, Some(tx)) => {
+                // A key the agent pressed, signalled in SIP (feature codes).
+                let ct = req.headers.get("Content-Type").unwrap_or_default();
+                let key = digit_from_info(ct, &req.body);
+                self.respond(tx, Reply::status(200));
+                if let Some(d) = key {
+                    self.agent_key(now, ctx, id, d);
+                }
+            }
+            (_, Some(tx)) => self.respond(tx, Reply::status(200)),
+            _ => {}
+        }
+    }
+
+    /// The phone on leg `id` hung up.
+    fn leg_bye(&mut self, now: Instant, ctx: &Ctx<'_>, id: LegId) {
+        let Some(leg) = self.leg_mut(id) else {
+            return;
+        };
+        // Its dialog is over: nothing more is sent on it.
+        if let Some(d) = leg.dialog.take() {
+            self.out.push_back(Output::LegGone {
+                tx: None,
+                dialog: Some(d),
+                port: None,
+            });
+        }
+        let Some(leg) = self.leg(id) else {
+            return;
+        };
+        let (role, who) = (leg.role.clone(), leg.party.clone());
+        if let Role::Consult { agent } = role {
+            // The colleague hung up: the agent is back with the patient.
+            self.drop_leg(id, false);
+            return self.consult_over(now, ctx, agent, &who, ConsultStep::Ended);
+        }
+        if self.state.agent_leg() != Some(id) {
+            // A leg the patient no longer talks to (already transferred away).
+            return self.drop_leg(id, false);
+        }
+        let colleague_up = self
+            .state
+            .consult()
+            .and_then(|c| self.leg(c.colleague))
+            .is_some_and(|l| l.connected);
+        if colleague_up {
+            // The agent hung up while the colleague was on the line: the colleague takes
+            // the patient, as on any switchboard.
+            let _ = self.consult_complete(now, ctx, Control::Phone);
+            return self.drop_leg(id, false);
+        }
+        // The agent hung up: the patient's call ends with the standard BYE.
+        self.acd(AcdInput::CallEnded);
+        self.drop_leg(id, false);
+        self.hang_up(EndReason::AgentHungUp, Side::Agent);
+    }
+
+    /// A re-INVITE or UPDATE from an agent's phone (hold, refresh, a new address),
+    /// renegotiated on the leg's own port.
+    fn leg_reoffer(&mut self, now: Instant, ctx: &Ctx<'_>, id: LegId, tx: TxId, req: &Request) {
+        let Some(leg) = self.leg(id) else {
+            return;
+        };
+        let (Some(port), Some(ours)) = (leg.port, leg.our_sdp.as_ref()) else {
+            return self.respond(tx, Reply::status(488));
+        };
+        let local = ctx.local_media(port, ours.session_id, ours.session_version + 1);
+        let Some(leg) = self.leg_mut(id) else {
+            return;
+        };
+        let outcome = renegotiate(now, req, &local, &mut leg.media, leg.rtp.as_mut());
+        if let Ok(sdp) = &outcome {
+            leg.our_sdp = Some(sdp.clone());
+        }
+        // The phone's own hold: it offered sendonly or inactive, so we send it nothing.
+        let phone_holds = outcome.is_ok()
+            && !req.body.is_empty()
+            && leg.media.as_ref().is_some_and(|m| !m.direction.sends());
+        let connected = leg.connected;
+        self.respond(tx, reoffer_reply(&outcome));
+        if connected {
+            let by_phone = self
+                .state
+                .talk()
+                .is_some_and(|t| t.hold == Some(Control::Phone));
+            if phone_holds {
+                self.set_hold(now, ctx, true, Control::Phone);
+            } else if by_phone {
+                self.set_hold(now, ctx, false, Control::Phone);
+            }
+        }
+    }
+}

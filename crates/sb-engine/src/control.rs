@@ -1,0 +1,143 @@
+//! What may be asked of the engine from outside a call (the control API, supervisors): the
+//! actions on a call, the commands to agents, what a call looks like to them, and why a
+//! request was refused.
+
+use sb_types::vocab::LiveState;
+use sb_types::CallId;
+
+/// One call as the control API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCall {
+    pub id: CallId,
+    pub dialled: String,
+    /// The patient's number: personal data, for the API to mask as the asker's role says.
+    pub caller: String,
+    /// `ivr`, `waiting` (in a queue or being transferred) or `talking` (bridged).
+    pub state: LiveState,
+    pub queue: Option<String>,
+    /// The agent the call is bridged to.
+    pub agent: Option<String>,
+    pub held: bool,
+    pub muted: bool,
+    /// Media packets refused from strangers: on the patient's leg, and on the agents'
+    /// legs of the call now up.
+    pub strangers_caller: u64,
+    pub strangers_agents: u64,
+}
+
+/// Why a control request was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlError {
+    NoSuchCall,
+    /// Hold and mute need the call bridged to an agent.
+    NotBridged,
+    NoSuchAgent,
+    /// A queue that does not exist or the agent is not a member of.
+    NotAMember(String),
+    /// A transfer or consultation to something that is not another extension.
+    UnknownExtension(String),
+    /// The agent is already consulting a colleague.
+    Consulting,
+    /// Back, swap and complete need a consultation under way.
+    NotConsulting,
+    /// Swap needs the colleague to have answered.
+    NotAnswered,
+    /// The three are joined: back, complete or hang up instead.
+    Joined,
+    NoSuchQueue(String),
+    /// Nobody in the queue is free to be consulted.
+    NobodyFree(String),
+}
+
+impl std::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ControlError::NoSuchCall => write!(f, "no such call"),
+            ControlError::NotBridged => write!(f, "the call is not with an agent"),
+            ControlError::NoSuchAgent => write!(f, "no such agent"),
+            ControlError::NotAMember(q) => write!(f, "not a member of queue {q}"),
+            ControlError::UnknownExtension(e) => write!(f, "{e} is not another extension"),
+            ControlError::Consulting => write!(f, "already consulting"),
+            ControlError::NotConsulting => write!(f, "no consultation under way"),
+            ControlError::NotAnswered => write!(f, "the colleague has not answered"),
+            ControlError::Joined => write!(f, "the patient, agent and colleague are joined"),
+            ControlError::NoSuchQueue(q) => write!(f, "no queue {q}"),
+            ControlError::NobodyFree(q) => write!(f, "nobody in queue {q} is free"),
+        }
+    }
+}
+
+/// What may be done to a call from outside it (the control API): the same steps as the
+/// agent's feature codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallAction {
+    Hold(bool),
+    Mute(bool),
+    HangUp,
+    /// Blind transfer to an extension.
+    Transfer(String),
+    /// Consult an extension, the patient on hold.
+    Consult(String),
+    /// Consult whichever member of this queue is free (the one idle longest).
+    ConsultQueue(String),
+    /// End the consultation, back to the patient.
+    Back,
+    /// Talk to the other party of a consultation.
+    Swap,
+    /// The consulted colleague takes the patient.
+    Complete,
+    /// The patient, the agent and the consulted colleague all hear each other.
+    Join,
+}
+
+/// What an agent (or a supervisor for them) asks of the ACD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentCommand {
+    /// Into these queues; none named: every queue the agent belongs to.
+    Login(Vec<String>),
+    Logout,
+    Pause(String),
+    Unpause,
+}
+
+/// Whether `cmd` can be carried out for `agent` now: an agent the ACD knows, logging into
+/// queues they belong to.
+pub(crate) fn check_agent_command(
+    acd: &sb_acd::Acd,
+    agent: &sb_types::AgentId,
+    cmd: &AgentCommand,
+) -> Result<(), ControlError> {
+    if acd.agent(agent).is_none() {
+        return Err(ControlError::NoSuchAgent);
+    }
+    if let AgentCommand::Login(queues) = cmd {
+        let member = acd.member_queues(agent);
+        if let Some(q) = queues.iter().find(|q| !member.contains(q)) {
+            return Err(ControlError::NotAMember(q.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Carries out a checked `cmd` on the ACD.
+pub(crate) fn apply_agent_command(
+    acd: &mut sb_acd::Acd,
+    now: std::time::Instant,
+    agent: &sb_types::AgentId,
+    cmd: AgentCommand,
+) {
+    match cmd {
+        AgentCommand::Login(queues) => {
+            let names = if queues.is_empty() {
+                acd.member_queues(agent)
+            } else {
+                queues
+            };
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            acd.handle_login(now, agent, &refs);
+        }
+        AgentCommand::Logout => acd.handle_logout(now, agent),
+        AgentCommand::Pause(reason) => acd.handle_pause(now, agent, &reason),
+        AgentCommand::Unpause => acd.handle_unpause(now, agent),
+    }
+}

@@ -1,0 +1,922 @@
+//! The engine: a router over calls, like quinn's endpoint over its connections. It owns
+//! the SIP endpoint, the ACD, the calls, one index from transaction, dialog and media port
+//! to the leg of the call they belong to, and one deadline queue of calls. Its `handle_*`
+//! find the call an input is for and hand it on with a read-only [`Ctx`]; it then carries
+//! out what the call asked ([`Output`]) and drains the ACD's decisions into the calls they
+//! concern. Its `poll_*` hand the runtime SIP to send, media ports to open and close,
+//! events; RTP is drained in place ([`Engine::drain_rtp`]).
+
+use crate::assets::Assets;
+use crate::call::leg::{LegId, LegRef};
+use crate::call::playout::{PHASES, PHASE_CALLS};
+use crate::call::{features, AcdInput, Call, CallTimer, Ctx, InDialog, NewCall, Output, SipInput};
+use crate::config::EngineConfig;
+use crate::control::{
+    apply_agent_command, check_agent_command, AgentCommand, CallAction, ControlError, LiveCall,
+};
+use crate::event::EngineEvent;
+use crate::idmap::IdMap;
+use crate::index::Index;
+use crate::overload::LoadGuard;
+use crate::rtp_out::{RtpOut, RtpQueue};
+use sb_acd::{Acd, AcdAction, AgentId};
+use sb_ivr::Session;
+use sb_media::negotiate::answer;
+use sb_media::SessionDescription;
+use sb_sip::timer::DeadlineQueue;
+use sb_sip::transaction::TxId;
+use sb_sip::{Endpoint, Event, Peer};
+use sb_sip_msg::{Message, Method, Request};
+use sb_types::pii::Redacted;
+use sb_types::vocab::{Control, EndReason, Side};
+use sb_types::CallId;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A media port the runtime is asked to open or close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaRequest {
+    /// Bind an RTP port for this leg and report it with [`Engine::handle_port`].
+    Open(LegRef),
+    Close(u16),
+}
+
+/// What wakes the engine next, and why (the runtime's one timer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// SIP retransmissions and timeouts, registrations, qualify.
+    Sip,
+    /// The ACD's ring timeouts, escalations, wrap-ups.
+    Acd,
+    /// One of a call's timers.
+    Call(CallId, CallTimer),
+}
+
+/// The engine. See the crate's documentation for how it is driven.
+pub struct Engine {
+    sip: Endpoint,
+    acd: Acd,
+    assets: Arc<Assets>,
+    cfg: EngineConfig,
+    calls: IdMap<CallId, Call>,
+    next_call: u64,
+    index: Index,
+    /// Calls by when they next need the engine (stale entries are skipped).
+    due: DeadlineQueue<CallId>,
+    /// Calls per media grid.
+    phase_load: [u32; PHASES],
+    media: VecDeque<MediaRequest>,
+    rtp_out: RtpQueue,
+    events: VecDeque<EngineEvent>,
+    seed: u64,
+    load: LoadGuard,
+    /// Stopping: new calls are refused while the calls in progress finish.
+    draining: bool,
+}
+
+/// The read-only context a call handler gets, from the engine's fields (a macro so the
+/// borrows stay field by field while a call is borrowed mutably).
+macro_rules! ctx {
+    ($e:ident) => {
+        Ctx {
+            cfg: &$e.cfg,
+            assets: &$e.assets,
+            sip: &$e.sip,
+            acd: &$e.acd,
+            seed: $e.seed,
+        }
+    };
+}
+
+impl Engine {
+    pub fn new(
+        sip: Endpoint,
+        assets: Arc<Assets>,
+        cfg: EngineConfig,
+        acd: Acd,
+        seed: u64,
+    ) -> Engine {
+        let lag = cfg.overload_lag;
+        Engine {
+            sip,
+            acd,
+            assets,
+            cfg,
+            calls: IdMap::default(),
+            next_call: 1,
+            index: Index::default(),
+            due: DeadlineQueue::default(),
+            phase_load: [0; PHASES],
+            media: VecDeque::new(),
+            rtp_out: RtpQueue::default(),
+            events: VecDeque::new(),
+            seed,
+            load: LoadGuard::new(lag),
+            draining: false,
+        }
+    }
+
+    /// The SIP endpoint (registrations, for the control API and tests).
+    pub fn sip(&self) -> &Endpoint {
+        &self.sip
+    }
+
+    /// Calls in progress.
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The switchboard is stopping: from now on new calls are answered 503 with
+    /// Retry-After, and the calls in progress go on (transfers and consultations
+    /// included) until they end or [`Engine::end_all_calls`].
+    pub fn stop_taking_calls(&mut self) {
+        self.draining = true;
+    }
+
+    /// Ends every call now: a BYE to each answered one (its agent legs with it), a 503
+    /// to each still being set up; each is recorded as ended by the engine.
+    pub fn end_all_calls(&mut self, now: Instant) {
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.stop();
+            }
+            self.flush(now, id);
+        }
+    }
+
+    /// Unix milliseconds at `now`, on the engine's wall clock (what call records carry).
+    pub fn wall_ms(&self, now: Instant) -> i64 {
+        self.cfg.wall_at_origin * 1000
+            + now.saturating_duration_since(self.cfg.origin).as_millis() as i64
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    /// A datagram from `source` (UDP), or a frame cut from a TCP stream.
+    pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8], source: Peer) {
+        self.sip.handle_datagram(now, bytes, source);
+        self.drain_sip(now);
+    }
+
+    /// A parsed SIP message from `source`.
+    pub fn handle_message(&mut self, now: Instant, msg: Message, source: Peer) {
+        self.sip.handle_message(now, msg, source);
+        self.drain_sip(now);
+    }
+
+    /// A message the parser refused (answered 400 where it can be).
+    pub fn handle_rejection(&mut self, now: Instant, rej: sb_sip_msg::Rejection, source: Peer) {
+        self.sip.handle_rejection(now, rej, source);
+        self.drain_sip(now);
+    }
+
+    /// Runs every timer due at `now`: SIP's, the ACD's, the calls'.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(due) = self.poll_timeout().filter(|d| *d <= now) {
+            self.load.on_timer(due, now);
+        }
+        self.sip.handle_timeout(now);
+        self.drain_sip(now);
+        self.acd.handle_timeout(now);
+        self.run_acd(now);
+        while let Some(id) = self.due.pop_due(now) {
+            let ctx = ctx!(self);
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            if !call.woken(now) {
+                continue;
+            }
+            call.handle_timeout(now, &ctx, &mut self.rtp_out);
+            self.flush(now, id);
+        }
+    }
+
+    /// The runtime bound `port` for `leg` (`None`: it could not).
+    pub fn handle_port(&mut self, now: Instant, leg: LegRef, port: Option<u16>) {
+        let ctx = ctx!(self);
+        let Some(call) = self.calls.get_mut(&leg.call) else {
+            // The call ended meanwhile: give the port back.
+            if let Some(p) = port {
+                self.media.push_back(MediaRequest::Close(p));
+            }
+            return;
+        };
+        if call.legs().iter().all(|l| l.id != leg.leg) {
+            if let Some(p) = port {
+                self.media.push_back(MediaRequest::Close(p));
+            }
+            return;
+        }
+        if let Some(p) = port {
+            self.index.by_port.insert(p, leg);
+        }
+        call.on_port(now, &ctx, leg.leg, port);
+        self.flush(now, leg.call);
+    }
+
+    /// An RTP packet from `from` on our `port`.
+    pub fn handle_rtp(&mut self, now: Instant, port: u16, from: SocketAddr, bytes: &[u8]) {
+        let Some(&leg) = self.index.by_port.get(&port) else {
+            return;
+        };
+        let ctx = ctx!(self);
+        let Some(call) = self.calls.get_mut(&leg.call) else {
+            return;
+        };
+        call.handle_rtp(now, &ctx, leg.leg, from, bytes, &mut self.rtp_out);
+        if call.has_output() {
+            self.flush(now, leg.call);
+        } else if let Some(t) = call.reschedule() {
+            self.due.push(t, leg.call);
+        }
+    }
+
+    // ---- outputs ------------------------------------------------------------------------
+
+    /// When the engine needs [`Engine::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.sip.poll_timeout(),
+            self.due.next(),
+            self.acd.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Which timer wakes the engine next, and when (for the logs and tests: it looks at
+    /// every call).
+    pub fn next_wake(&self) -> Option<(Instant, Wake)> {
+        let call = self
+            .calls
+            .iter()
+            .filter_map(|(id, c)| c.poll_timeout().map(|(at, why)| (at, Wake::Call(*id, why))))
+            .min_by_key(|(at, _)| *at);
+        [
+            self.sip.poll_timeout().map(|t| (t, Wake::Sip)),
+            call,
+            self.acd.poll_timeout().map(|t| (t, Wake::Acd)),
+        ]
+        .into_iter()
+        .flatten()
+        .min_by_key(|(t, _)| *t)
+    }
+
+    /// The next SIP message to send, and to whom.
+    pub fn poll_transmit(&mut self) -> Option<(Peer, Vec<u8>)> {
+        self.sip.poll_transmit()
+    }
+
+    /// The next event, for the logs, the event stream and the records.
+    pub fn poll_event(&mut self) -> Option<EngineEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next media port to open or close.
+    pub fn poll_media(&mut self) -> Option<MediaRequest> {
+        self.media.pop_front()
+    }
+
+    /// Hands every RTP packet queued so far to `send`, in order.
+    pub fn drain_rtp(&mut self, send: impl FnMut(RtpOut<'_>)) {
+        self.rtp_out.drain(send)
+    }
+
+    /// Whether RTP waits for `drain_rtp`.
+    pub fn has_rtp(&self) -> bool {
+        !self.rtp_out.is_empty()
+    }
+
+    // ---- carrying out what calls ask ------------------------------------------------------
+
+    /// Carries out everything call `id` queued, then what the ACD decided meanwhile, and
+    /// puts the call back on the deadline queue if its next timer changed.
+    fn flush(&mut self, now: Instant, id: CallId) {
+        let mut acd = false;
+        while let Some(out) = self.calls.get_mut(&id).and_then(Call::poll_output) {
+            acd |= matches!(out, Output::Acd(_));
+            self.carry_out(now, id, out);
+        }
+        if let Some(t) = self.calls.get_mut(&id).and_then(Call::reschedule) {
+            self.due.push(t, id);
+        }
+        if acd {
+            self.run_acd(now);
+        }
+    }
+
+    fn carry_out(&mut self, now: Instant, id: CallId, out: Output) {
+        match out {
+            Output::Respond { tx, reply } => {
+                let contact = reply
+                    .sdp
+                    .as_ref()
+                    .map(|_| self.sip.local_contact().to_string());
+                self.sip.respond(now, tx, reply.status, |mut b| {
+                    if let Some(r) = reply.reason {
+                        b = b.reason(r);
+                    }
+                    for (k, v) in reply.headers {
+                        b = b.header(k, v);
+                    }
+                    if let (Some(sdp), Some(c)) = (reply.sdp, contact) {
+                        b = b.header("Contact", c).body("application/sdp", sdp);
+                    }
+                    b
+                });
+            }
+            Output::Answer { sdp } => self.answer(now, id, sdp),
+            Output::Invite { leg, call } => {
+                let tx = self.sip.invite(now, *call);
+                self.index.by_tx.insert(tx, LegRef { call: id, leg });
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.on_invite_sent(leg, tx);
+                }
+            }
+            Output::Cancel { tx } => self.sip.cancel(now, tx),
+            Output::InDialog { dialog, request } => match request {
+                InDialog::Bye => {
+                    self.sip.send_in_dialog(now, &dialog, Method::Bye);
+                }
+                InDialog::Notify { frag, last } => {
+                    // The implicit subscription's NOTIFY (RFC 3515 §2.4.4): `frag` as
+                    // message/sipfrag, the subscription terminated with the last.
+                    let body = format!("{frag}\r\n").into_bytes();
+                    let state = if last {
+                        "terminated;reason=noresource"
+                    } else {
+                        "active;expires=120"
+                    };
+                    self.sip
+                        .send_in_dialog_with(now, &dialog, Method::Notify, |r| {
+                            r.headers.push("Event", "refer");
+                            r.headers.push("Subscription-State", state);
+                            r.headers
+                                .push("Content-Type", "message/sipfrag;version=2.0");
+                            r.body = body;
+                        });
+                }
+            },
+            Output::OpenPort { leg } => self
+                .media
+                .push_back(MediaRequest::Open(LegRef { call: id, leg })),
+            Output::LegGone { tx, dialog, port } => {
+                self.index.forget(tx, dialog.as_ref(), port);
+                if let Some(p) = port {
+                    self.media.push_back(MediaRequest::Close(p));
+                }
+            }
+            Output::Acd(input) => self.apply_acd(now, id, input),
+            Output::Event(e) => self.events.push_back(e),
+            Output::ReferReplaces { leg, tx, replaces } => {
+                self.refer_replaces(now, id, leg, tx, &replaces)
+            }
+            Output::Ended => {
+                if let Some(c) = self.calls.remove(&id) {
+                    if let Some(n) = self.phase_load.get_mut(c.tick_phase()) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The caller's 200 OK with our SDP, forming the dialog.
+    fn answer(&mut self, now: Instant, id: CallId, sdp: Vec<u8>) {
+        let Some((tx, source)) = self.calls.get(&id).and_then(Call::caller_invite) else {
+            return;
+        };
+        let dialog = self.sip.create_uas_dialog(tx, source);
+        let contact = self.sip.local_contact().to_string();
+        self.sip.respond(now, tx, 200, |b| {
+            b.header("Contact", contact).body("application/sdp", sdp)
+        });
+        if let Some(d) = &dialog {
+            self.index.by_dialog.insert(
+                d.clone(),
+                LegRef {
+                    call: id,
+                    leg: LegId::CALLER,
+                },
+            );
+        }
+        let ctx = ctx!(self);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        match dialog {
+            Some(d) => call.on_answered(now, &ctx, d),
+            None => call.on_no_dialog(),
+        }
+    }
+
+    /// Tells the ACD what call `id` asked.
+    fn apply_acd(&mut self, now: Instant, id: CallId, input: AcdInput) {
+        match input {
+            AcdInput::Enqueue { queue, priority } => {
+                self.acd.handle_enqueue(now, id, &queue, priority)
+            }
+            AcdInput::Stay { queue, priority } => self.acd.handle_stay(now, id, &queue, priority),
+            AcdInput::Callback { queue } => self.acd.handle_callback(now, id, &queue),
+            AcdInput::Answered { agent, leg } => {
+                if !self.acd.handle_answered(now, id, &agent) {
+                    // The offer was withdrawn meanwhile (the caller left, another agent
+                    // was faster).
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.offer_gone(leg);
+                    }
+                }
+            }
+            AcdInput::OfferFailed { agent } => self.acd.handle_offer_failed(now, id, &agent),
+            AcdInput::CallEnded => {
+                if self.acd.connected_to(id).is_some() {
+                    self.acd.handle_call_ended(now, id);
+                }
+            }
+            AcdInput::Abandon => {
+                if self.acd.is_waiting(id) {
+                    self.acd.handle_abandon(now, id);
+                }
+            }
+            AcdInput::OtherCall { agent, busy } => self.acd.handle_other_call(now, &agent, busy),
+            AcdInput::Command { agent, cmd } => {
+                apply_agent_command(&mut self.acd, now, &agent, cmd)
+            }
+        }
+    }
+
+    /// Carries out what the ACD decided: events, and actions into the calls.
+    fn run_acd(&mut self, now: Instant) {
+        while let Some(e) = self.acd.poll_event() {
+            self.events.push_back(EngineEvent::Acd(e));
+        }
+        while let Some(a) = self.acd.poll_action() {
+            let id = match &a {
+                AcdAction::Offer { call, .. }
+                | AcdAction::CancelOffer { call, .. }
+                | AcdAction::Connect { call, .. }
+                | AcdAction::Overflow { call, .. } => *call,
+            };
+            let ctx = ctx!(self);
+            match self.calls.get_mut(&id) {
+                Some(c) => {
+                    c.handle_acd(now, &ctx, a);
+                    self.flush(now, id);
+                }
+                None => {
+                    if let AcdAction::Offer { agent, .. } = a {
+                        self.acd.handle_offer_failed(now, id, &agent);
+                    }
+                }
+            }
+            while let Some(e) = self.acd.poll_event() {
+                self.events.push_back(EngineEvent::Acd(e));
+            }
+        }
+    }
+
+    /// REFER with Replaces from the agent on `leg` of call `id`: the agent's phone holds
+    /// the patient here and talks to a colleague on a call of its own through us, named
+    /// by the Replaces header (RFC 3891). The colleague takes the patient; both of the
+    /// agent's calls end.
+    fn refer_replaces(&mut self, now: Instant, id: CallId, leg: LegId, tx: TxId, replaces: &str) {
+        let mut parts = replaces.split(';');
+        let call_id = parts.next().unwrap_or_default().trim();
+        let mut tags = Vec::new();
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("to-tag")
+                    || k.trim().eq_ignore_ascii_case("from-tag")
+                {
+                    tags.push(v.trim().to_string());
+                }
+            }
+        }
+        let agent = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.legs().iter().find(|l| l.id == leg))
+            .map(|l| l.party.clone());
+        // The agent's own call between extensions, named by Call-ID and both tags.
+        let other = agent.as_ref().and_then(|agent| {
+            self.calls.iter().find_map(|(oid, c)| {
+                let d = c.caller_dialog()?;
+                let named = d.call_id == call_id
+                    && tags.len() == 2
+                    && tags.contains(&d.local_tag)
+                    && tags.contains(&d.remote_tag);
+                let colleague = c.direct_call_of(agent)?;
+                (named && *oid != id).then_some((*oid, colleague))
+            })
+        });
+        let Some((other, colleague)) = other else {
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.refuse_replaces(tx);
+            }
+            return self.flush(now, id);
+        };
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.accept_replaces(leg, tx);
+        }
+        self.flush(now, id);
+        // The colleague's leg moves to the patient's call; the agent's call to them ends.
+        let Some(moved) = self
+            .calls
+            .get_mut(&other)
+            .and_then(|c| c.take_leg(colleague))
+        else {
+            return;
+        };
+        self.index
+            .forget(moved.tx, moved.dialog.as_ref(), moved.port);
+        let (tx2, dialog2, port2) = (moved.tx, moved.dialog.clone(), moved.port);
+        if let Some(c) = self.calls.get_mut(&other) {
+            c.hang_up(EndReason::ReplacedByTransfer, Side::Agent);
+        }
+        self.flush(now, other);
+        let ctx = ctx!(self);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let new = call.adopt_replacing(now, &ctx, leg, moved);
+        let r = LegRef { call: id, leg: new };
+        if let Some(t) = tx2 {
+            self.index.by_tx.insert(t, r);
+        }
+        if let Some(d) = dialog2 {
+            self.index.by_dialog.insert(d, r);
+        }
+        if let Some(p) = port2 {
+            self.index.by_port.insert(p, r);
+        }
+        self.flush(now, id);
+    }
+
+    // ---- SIP ----------------------------------------------------------------------------
+
+    fn drain_sip(&mut self, now: Instant) {
+        while let Some(ev) = self.sip.poll_event() {
+            match ev {
+                Event::Request {
+                    tx,
+                    req,
+                    source,
+                    user,
+                } if req.method == Method::Invite => self.on_invite(now, tx, *req, source, &user),
+                // INFO, UPDATE, REFER, NOTIFY outside a dialog: there is nothing they refer to.
+                Event::Request { tx, .. } => self.sip.respond(now, tx, 481, |b| b),
+                Event::DialogRequest { tx, dialog, req } => {
+                    match self.index.by_dialog.get(&dialog).copied() {
+                        Some(r) => self.deliver(
+                            now,
+                            r.call,
+                            SipInput::Request {
+                                leg: r.leg,
+                                tx,
+                                req: &req,
+                            },
+                        ),
+                        None => {
+                            if let Some(tx) = tx {
+                                self.sip.respond(now, tx, 481, |b| b);
+                            }
+                        }
+                    }
+                }
+                Event::Cancelled { tx } => {
+                    if let Some(r) = self.index.by_tx.get(&tx).copied() {
+                        if r.leg == LegId::CALLER {
+                            self.deliver(now, r.call, SipInput::Cancelled);
+                        }
+                    }
+                }
+                Event::AckTimeout { tx } => {
+                    let answered = self
+                        .index
+                        .by_tx
+                        .get(&tx)
+                        .copied()
+                        .filter(|r| r.leg == LegId::CALLER)
+                        .filter(|r| {
+                            self.calls
+                                .get(&r.call)
+                                .is_some_and(|c| !c.is_waiting_for_answer())
+                        });
+                    match answered {
+                        Some(r) => self.deliver(now, r.call, SipInput::AckTimeout),
+                        None => self
+                            .events
+                            .push_back(EngineEvent::Sip(Event::AckTimeout { tx })),
+                    }
+                }
+                Event::OutgoingProgress { .. } => {}
+                Event::OutgoingAnswered { tx, dialog, resp } => {
+                    match self.index.by_tx.get(&tx).copied() {
+                        Some(r) => {
+                            self.index.by_dialog.insert(dialog.clone(), r);
+                            self.deliver(
+                                now,
+                                r.call,
+                                SipInput::Answered {
+                                    leg: r.leg,
+                                    dialog,
+                                    resp: &resp,
+                                },
+                            )
+                        }
+                        None => {
+                            // Answered after we gave up (a CANCEL crossed the 200): hang
+                            // that phone up.
+                            self.sip.send_in_dialog(now, &dialog, Method::Bye);
+                            self.sip.forget_outgoing(tx);
+                        }
+                    }
+                }
+                Event::OutgoingFailed { tx, status } => {
+                    if let Some(r) = self.index.by_tx.remove(&tx) {
+                        self.deliver(now, r.call, SipInput::Failed { leg: r.leg, status });
+                    }
+                }
+                Event::Registered { ref user, .. }
+                | Event::Unregistered { ref user, .. }
+                | Event::Reachability { ref user, .. } => {
+                    let reachable = !self.sip.location().lookup(user, now).is_empty();
+                    self.acd
+                        .handle_reachability(now, &AgentId(user.clone()), reachable);
+                    self.events.push_back(EngineEvent::Sip(ev));
+                    self.run_acd(now);
+                }
+                other => self.events.push_back(EngineEvent::Sip(other)),
+            }
+        }
+    }
+
+    /// Hands SIP to call `id`, then carries out what it asked.
+    fn deliver(&mut self, now: Instant, id: CallId, input: SipInput<'_>) {
+        let ctx = ctx!(self);
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.handle_sip(now, &ctx, input);
+            self.flush(now, id);
+        }
+    }
+
+    /// The first grid with room for another call; the last when all are full.
+    fn take_phase(&mut self) -> usize {
+        let p = self
+            .phase_load
+            .iter()
+            .position(|&n| n < PHASE_CALLS)
+            .unwrap_or(PHASES - 1);
+        self.phase_load[p] += 1;
+        p
+    }
+
+    /// A new call: a hospital number runs its dialplan; an extension dialled by another
+    /// rings directly; an agent's service code is answered with a confirmation. Anything
+    /// else, or a call while stopping or behind, is refused before a call exists.
+    fn on_invite(&mut self, now: Instant, tx: TxId, req: Request, source: Peer, user: &str) {
+        let dialled = req
+            .uri
+            .as_sip()
+            .and_then(|u| u.user_unescaped())
+            .unwrap_or_default();
+        let caller = req
+            .core
+            .from
+            .uri
+            .as_sip()
+            .and_then(|u| u.user.clone())
+            .unwrap_or_default();
+        let refuse = |e: &mut Engine, status: u16, dialled: String, caller: String| {
+            e.events.push_back(EngineEvent::Rejected {
+                dialled,
+                caller: Redacted(caller),
+                status,
+            });
+        };
+        // Stopping, or behind on the calls already up: this one is better off trying again
+        // later (RFC 3261 §21.5.4).
+        let busy = if self.draining {
+            Some(("30", "399 switchboard \"shutting down\""))
+        } else if !self.load.admits(now) {
+            Some(("2", "399 switchboard \"overloaded, try again\""))
+        } else {
+            None
+        };
+        if let Some((retry_after, warning)) = busy {
+            self.sip.respond(now, tx, 503, |b| {
+                b.header("Retry-After", retry_after)
+                    .header("Warning", warning)
+            });
+            return refuse(self, 503, dialled, caller);
+        }
+        let entry = self.assets.plans.entry(&dialled);
+        let is_roster = !self.cfg.roster.is_empty()
+            && self.cfg.roster_number.as_deref() == Some(dialled.as_str());
+        let direct =
+            entry.is_none() && (self.sip.has_user(&dialled) || is_roster) && dialled != user;
+        let service = features::service_command(&self.cfg.features, &dialled)
+            .map(|cmd| (user.to_string(), cmd));
+        if entry.is_none() && !direct && service.is_none() {
+            self.sip.respond(now, tx, 404, |b| {
+                b.header("Warning", "399 switchboard \"no such number\"")
+            });
+            return refuse(self, 404, dialled, caller);
+        }
+        let offer = if req.body.is_empty() {
+            None
+        } else {
+            match SessionDescription::parse(&req.body) {
+                Ok(sd) => Some(sd),
+                Err(e) => {
+                    let warning = format!(
+                        "399 switchboard \"malformed SDP: {}\"",
+                        e.to_string().replace('"', "'")
+                    );
+                    self.sip.respond(now, tx, 400, |b| {
+                        b.reason("Malformed SDP").header("Warning", warning)
+                    });
+                    return refuse(self, 400, dialled, caller);
+                }
+            }
+        };
+        if let Some(o) = &offer {
+            let ctx = ctx!(self);
+            let probe = ctx.local_media(9, 0, 0);
+            if let Err(e) = answer(o, &probe) {
+                self.sip
+                    .respond(now, tx, 488, |b| b.header("Warning", e.warning()));
+                return refuse(self, 488, dialled, caller);
+            }
+        }
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let ivr =
+            entry.map(|e| Session::new(self.assets.plans.clone(), e, &self.cfg.default_language));
+        let tick_phase = self.take_phase();
+        let call = Call::new(
+            NewCall {
+                id,
+                caller,
+                language: ivr.as_ref().map(|s| s.language().to_string()),
+                ivr,
+                callee: direct.then(|| dialled.clone()),
+                dialled,
+                sip_call_id: req.core.call_id.clone(),
+                tx,
+                source,
+                offer,
+                service,
+                tick_phase,
+            },
+            &self.cfg.default_language,
+        );
+        self.calls.insert(id, call);
+        self.index.by_tx.insert(
+            tx,
+            LegRef {
+                call: id,
+                leg: LegId::CALLER,
+            },
+        );
+        self.flush(now, id);
+    }
+
+    // ---- the control API ------------------------------------------------------------------
+
+    /// Every call now, for the control API.
+    pub fn live_calls(&self) -> Vec<LiveCall> {
+        let mut out: Vec<LiveCall> = self.calls.values().map(Call::live).collect();
+        out.sort_by_key(|c| c.id);
+        out
+    }
+
+    /// One call now.
+    pub fn live_call(&self, id: CallId) -> Option<LiveCall> {
+        self.calls.get(&id).map(Call::live)
+    }
+
+    /// Carries out `action` on call `id`, asked from outside the call (the control API).
+    pub fn call_action(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        action: CallAction,
+        by: Control,
+    ) -> Result<(), ControlError> {
+        let ctx = ctx!(self);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Err(ControlError::NoSuchCall);
+        };
+        let result = call.handle_command(now, &ctx, action, by);
+        self.flush(now, id);
+        result
+    }
+
+    /// Every agent now.
+    pub fn live_agents(&self) -> Vec<sb_acd::AgentView> {
+        self.acd.agents_view()
+    }
+
+    /// Every queue now.
+    pub fn live_queues(&self, now: Instant) -> Vec<sb_acd::QueueView> {
+        self.acd.queues_view(now)
+    }
+
+    /// Logs an agent in or out, pauses or unpauses them (the control API; the service codes
+    /// dialled from the phone take the same way).
+    pub fn agent_command(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        cmd: AgentCommand,
+    ) -> Result<(), ControlError> {
+        let id = AgentId(agent.to_string());
+        check_agent_command(&self.acd, &id, &cmd)?;
+        apply_agent_command(&mut self.acd, now, &id, cmd);
+        self.run_acd(now);
+        Ok(())
+    }
+
+    // ---- checks ---------------------------------------------------------------------------
+
+    /// The media ports calls and legs hold now, in order (for tests aiming packets).
+    pub fn live_ports(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self.index.by_port.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Checks the index against the calls; the first inconsistency found.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for (id, call) in &self.calls {
+            for leg in call.legs() {
+                let r = LegRef {
+                    call: *id,
+                    leg: leg.id,
+                };
+                if let Some(p) = leg.port {
+                    if self.index.by_port.get(&p) != Some(&r) {
+                        return Err(format!(
+                            "{id} leg {:?}'s port {p} is not indexed to it",
+                            leg.id
+                        ));
+                    }
+                }
+                if let Some(d) = &leg.dialog {
+                    if self.index.by_dialog.get(d) != Some(&r) {
+                        return Err(format!(
+                            "{id} leg {:?}'s dialog is not indexed to it",
+                            leg.id
+                        ));
+                    }
+                }
+                if let Some(tx) = leg.tx {
+                    let indexed = self.index.by_tx.get(&tx);
+                    // A failed INVITE's transaction is forgotten before the leg goes.
+                    if indexed.is_some_and(|x| *x != r) {
+                        return Err(format!(
+                            "{id} leg {:?}'s transaction points elsewhere",
+                            leg.id
+                        ));
+                    }
+                }
+            }
+            if let Some(a) = call.agent_leg() {
+                if call.legs().iter().all(|l| l.id != a) {
+                    return Err(format!("{id} talks to leg {a:?}, which it does not have"));
+                }
+            }
+        }
+        let holds = |r: &LegRef, f: &dyn Fn(&crate::call::leg::Leg) -> bool| {
+            self.calls
+                .get(&r.call)
+                .is_some_and(|c| c.legs().iter().any(|l| l.id == r.leg && f(l)))
+        };
+        for (port, r) in &self.index.by_port {
+            if !holds(r, &|l| l.port == Some(*port)) {
+                return Err(format!(
+                    "port {port} is indexed to {r:?}, which does not hold it"
+                ));
+            }
+        }
+        for (dialog, r) in &self.index.by_dialog {
+            if !holds(r, &|l| l.dialog.as_ref() == Some(dialog)) {
+                return Err(format!(
+                    "a dialog is indexed to {r:?}, which does not hold it"
+                ));
+            }
+        }
+        for (tx, r) in &self.index.by_tx {
+            if !holds(r, &|l| l.tx == Some(*tx)) {
+                return Err(format!("transaction {tx:?} points at {r:?}, which is gone"));
+            }
+        }
+        Ok(())
+    }
+}
