@@ -3,6 +3,7 @@
 # and keeps them in the IVR; examples/ivr_load, pinned to core 1, places them and measures
 # at the receiving side how evenly each stream's RTP arrives and how many packets are lost.
 # Usage: bench/ivr.sh [CALLS] [SECONDS]      (defaults: 3000 10)
+# SWITCHBOARD_BIN runs another build (an earlier one, to compare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=${1:-3000}
@@ -13,7 +14,7 @@ work=$(mktemp -d)
 trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; [ -z "${KEEP:-}" ] || echo "kept $work"' EXIT
 source bench/lib.sh
 port=$(free_sip_port)
-SWITCHBOARD_LOG=warn taskset -c 0 target/release/switchboard serve \
+SWITCHBOARD_LOG=warn taskset -c 0 "${SWITCHBOARD_BIN:-target/release/switchboard}" serve \
   --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
   --set rtp.port_range=20000-29999 --set ivr.clock_start=2026-11-23T10:00:00+08:00 \
   2>"$work/engine.log" &

@@ -270,60 +270,16 @@ fn serve(model: Model, assets: Assets) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let run = format!("{:013}", unix_ms_now());
-    let store = sb_store::Store::start(sb_store::StoreSettings {
-        path: model.store_path.clone(),
-        journal: model.store_journal.clone(),
-        capacity: model.store_queue_capacity,
-        run: run.clone(),
-        thresholds: sb_store::rollup::Thresholds {
-            short_abandon_ms: model.reports.short_abandon.as_millis() as i64,
-            sla_ms: model.sla_threshold().as_millis() as i64,
-        },
-    })?;
-    let rec = store.recovery();
-    tracing::info!(
-        path = %model.store_path.display(),
-        replayed = rec.replayed,
-        torn = rec.torn,
-        interrupted = rec.interrupted,
-        "call record store open"
-    );
-    let recorder = sb_records::Recorder::new(sb_records::RecorderConfig::from_model(&model, &run));
-    let (control, control_rx) = sb_runtime::control::channel();
-    let events = sb_runtime::events::channel();
-    let api = sb_runtime::api::spawn(sb_runtime::api::ApiSettings {
-        listen: model.http_listen,
-        tokens: model.api_tokens.clone(),
-        store_path: model.store_path.clone(),
-        reports: sb_store::report::ReportSettings::from_model(&model),
-        control: Some(control),
-        events: Some(events.clone()),
-    })
-    .with_context(|| format!("cannot bind the control API on {}", model.http_listen))?;
-    tracing::info!(%api, tokens = model.api_tokens.len(), "control API listening");
-    if !api.ip().is_loopback()
-        && model
-            .api_tokens
-            .iter()
-            .any(|t| t.token.starts_with("demo-"))
-    {
-        tracing::warn!(%api, "demo API tokens are in use on a non-loopback address: replace them");
-    }
     rt.block_on(async {
-        let server = sb_runtime::Server::bind(&model, assets)
-            .await?
-            .with_records(sb_runtime::Records::new(recorder, store))
-            .with_control(control_rx)
-            .with_event_stream(events);
+        let switchboard = sb_runtime::build(&model, assets).await?;
         tracing::info!(
-            sip = %server.local_addr(),
+            sip = %switchboard.sip_addr(),
             hospital = %model.hospital_name,
             number = %model.hospital_number,
             extensions = model.extensions.len(),
             "switchboard ready (UDP and TCP)"
         );
-        server.run(stop_signals()).await?;
+        switchboard.run(stop_signals()).await?;
         tracing::info!("shut down cleanly");
         anyhow::Ok(())
     })

@@ -2,17 +2,15 @@
 
 use crate::media::MediaPorts;
 use crate::records::Records;
-use crate::{endpoint_config, os_random_key, tcp, RuntimeError};
+use crate::{tcp, RuntimeError};
 use sb_config::Model;
-use sb_engine::{Assets, Engine, EngineConfig, MediaRequest};
-use sb_media::negotiate::Codec;
-use sb_sip::{Endpoint, Peer, TransportKind};
+use sb_engine::{Engine, MediaRequest};
+use sb_sip::{Peer, TransportKind};
 use sb_sip_msg::{parse_datagram, Message};
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
@@ -52,10 +50,10 @@ pub struct Server {
     /// `shutdown.grace_seconds`: how long calls in progress may go on after a stop signal.
     grace: Duration,
     records: Option<Records>,
-    control: Option<crate::control::ControlReceiver>,
+    control: Option<sb_api::control::ControlReceiver>,
     /// The control API's event stream: events are turned into JSON only while someone
     /// listens.
-    stream: Option<crate::events::EventSender>,
+    stream: Option<sb_api::events::EventSender>,
 }
 
 /// Socket buffers for SIP over UDP: bursts (a carrier's retransmissions, phones
@@ -76,7 +74,7 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 
 /// The address to put in SDP: the SIP address, or when SIP listens on every interface, the
 /// one the system would route out of (a connected UDP socket sends nothing).
-fn media_address(listen: IpAddr) -> IpAddr {
+pub(crate) fn media_address(listen: IpAddr) -> IpAddr {
     if !listen.is_unspecified() {
         return listen;
     }
@@ -102,9 +100,10 @@ fn wake_at(deadline: Instant, spin: Duration) -> Instant {
 const BATCH: usize = 256;
 
 impl Server {
-    /// Binds UDP and TCP on `sip.listen` (the same port for both, RFC 3261 §18).
-    pub async fn bind(model: &Model, assets: Assets) -> Result<Server, RuntimeError> {
-        let addr = model.sip_listen;
+    /// Binds UDP and TCP on `addr` (the same port for both, RFC 3261 §18).
+    pub(crate) async fn bind_sip(
+        addr: SocketAddr,
+    ) -> Result<(UdpSocket, TcpListener, SocketAddr), RuntimeError> {
         let udp = bind_udp(addr).map_err(|source| RuntimeError::Bind {
             addr,
             proto: "UDP",
@@ -118,67 +117,41 @@ impl Server {
                 proto: "TCP",
                 source,
             })?;
-        // The one read of the wall clock: opening hours run from it on `Instant`s.
-        let now = Instant::now();
-        let wall = model.clock_start.unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-        });
-        let key = os_random_key()?;
-        let sip = Endpoint::new(endpoint_config(model, local), key, now);
-        let media_ip = media_address(local.ip());
-        let cfg = EngineConfig {
-            media_ip,
-            default_language: model.default_language.clone(),
-            codecs: vec![Codec::Pcmu, Codec::Pcma],
-            origin: now,
-            wall_at_origin: wall,
-            overload_lag: model.overload_lag,
-            features: model.features.clone(),
-            transfer_ring: model.transfer_ring,
-            roster: model.on_duty.clone(),
-            roster_number: model.roster_number.clone(),
-            queue_numbers: model.queue_numbers(),
-        };
-        let seed = u64::from_le_bytes(key[..8].try_into().unwrap_or([7; 8])) ^ 0x5EED;
-        let acd = sb_engine::acd_from_model(model, now);
-        let engine = Engine::new(sip, Arc::new(assets), cfg, acd, seed);
-        let bind_ip = if local.ip().is_unspecified() {
-            local.ip()
-        } else {
-            media_ip
-        };
-        Ok(Server {
+        Ok((udp, tcp, local))
+    }
+
+    /// The loop around `engine`, on the sockets bound by [`Server::bind_sip`].
+    pub(crate) fn new(
+        (udp, tcp, local): (UdpSocket, TcpListener, SocketAddr),
+        engine: Engine,
+        media: MediaPorts,
+        model: &Model,
+    ) -> Server {
+        Server {
             udp,
             tcp: Some(tcp),
             engine,
             local,
             tcp_idle: model.tcp_idle,
             conns: HashMap::new(),
-            media: MediaPorts::new(
-                bind_ip,
-                model.rtp_ports.clone(),
-                seed.rotate_left(17) ^ 0x9047,
-            )?,
+            media,
             spin: model.rtp_timer_spin,
             grace: model.shutdown_grace,
             records: None,
             control: None,
             stream: None,
-        })
+        }
     }
 
     /// Call records: every engine event goes through the recorder to the store from now on.
     /// Publishes the engine's events to the control API's stream.
-    pub fn with_event_stream(mut self, stream: crate::events::EventSender) -> Server {
+    pub fn with_event_stream(mut self, stream: sb_api::events::EventSender) -> Server {
         self.stream = Some(stream);
         self
     }
 
     /// Requests from the control API, answered between turns.
-    pub fn with_control(mut self, control: crate::control::ControlReceiver) -> Server {
+    pub fn with_control(mut self, control: sb_api::control::ControlReceiver) -> Server {
         self.control = Some(control);
         self
     }
@@ -290,7 +263,7 @@ impl Server {
                 }
                 Some(req) = next_control(&mut self.control) => {
                     let now = Instant::now();
-                    crate::control::serve(&mut self.engine, now, req);
+                    sb_api::control::serve(&mut self.engine, now, req);
                     self.after_input(now);
                 }
                 Some(input) = rx.recv() => {
@@ -417,7 +390,7 @@ impl Server {
                     r.on_event(self.engine.wall_ms(now), &ev);
                 }
                 if let Some(tx) = self.stream.as_ref().filter(|t| t.receiver_count() > 0) {
-                    if let Some(v) = crate::events::to_json(self.engine.wall_ms(now), &ev) {
+                    if let Some(v) = sb_api::events::to_json(self.engine.wall_ms(now), &ev) {
                         let _ = tx.send(std::sync::Arc::from(v.to_string()));
                     }
                 }
@@ -491,8 +464,8 @@ impl Stage {
 
 /// The next control request, or never when there is no API.
 async fn next_control(
-    rx: &mut Option<crate::control::ControlReceiver>,
-) -> Option<crate::control::ControlRequest> {
+    rx: &mut Option<sb_api::control::ControlReceiver>,
+) -> Option<sb_api::control::ControlRequest> {
     match rx {
         Some(r) => r.recv().await,
         None => std::future::pending().await,

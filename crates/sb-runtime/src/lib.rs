@@ -2,10 +2,8 @@
 //! One task owns the sans-IO [`Endpoint`]; it reads the clock once per turn, feeds the
 //! endpoint what arrived, sends what it asks for and sleeps until its next deadline.
 
-pub mod api;
-pub mod control;
+mod build;
 mod core;
-pub mod events;
 mod log;
 /// The media sockets; public for the bridged-call benchmark's bare relay
 /// (`examples/bare_relay.rs`), which runs them with no engine behind.
@@ -13,6 +11,7 @@ pub mod media;
 mod records;
 mod tcp;
 
+pub use crate::build::{build, BuildError, Switchboard};
 pub use crate::core::{Server, StopSignals};
 pub use crate::records::Records;
 

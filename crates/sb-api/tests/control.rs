@@ -2,8 +2,8 @@
 //! virtual time: listing calls, hold, mute and hang-up, and an agent's token limited to its
 //! own calls.
 
+use sb_api::control::{serve, Command, ControlRequest, Reply};
 use sb_engine::{CallAction, Control, ControlError, EngineEvent};
-use sb_runtime::control::{serve, Command, ControlRequest, Reply};
 use sb_testkit::*;
 use sb_types::vocab::{EndReason, LiveState};
 
