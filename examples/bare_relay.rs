@@ -12,6 +12,10 @@
 //!
 //!     cargo run --release --example bare_relay -- --listen 127.0.0.1 --ports 20000-29999 \
 //!         --pairs 1500
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a load tool: it paces traffic and measures in real time"
+)]
 
 use sb_engine::RtpQueue;
 use sb_runtime::media::MediaPorts;

@@ -15,6 +15,10 @@
 //! to one core against the engine pinned to the other. With `--bare-relay FIRST_PORT` there
 //! is no signalling: the streams go straight to `examples/bare_relay`'s port pairs, the
 //! baseline the engine is compared with (`BARE=1 bench/bridge.sh`).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a load tool: it paces traffic and measures in real time"
+)]
 
 #[path = "common/mod.rs"]
 mod common;

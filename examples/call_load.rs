@@ -10,6 +10,10 @@
 //!
 //! `bench/calls.sh` writes the configuration (agents, a queue, a menu flow) and runs it
 //! pinned to one core against the engine pinned to the other.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a load tool: it paces traffic and measures in real time"
+)]
 
 #[path = "common/mod.rs"]
 mod common;

@@ -7,6 +7,10 @@
 //! (so the engine's losses are told from the tool's), the engine's share of a core during
 //! the flood, and its memory before and after. `bench/flood.sh` runs it beside SIPp
 //! registering phones at a nominal rate.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a load tool: it paces traffic and measures in real time"
+)]
 
 mod common;
 

@@ -6,6 +6,10 @@
 //!     cargo run --release --example ivr_load -- --engine 127.0.0.1:5060 --calls 3000
 //!
 //! `bench/ivr.sh` runs it pinned to one core against the engine pinned to the other.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a load tool: it paces traffic and measures in real time"
+)]
 
 #[path = "common/mod.rs"]
 mod common;

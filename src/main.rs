@@ -1,5 +1,9 @@
 //! `switchboard`: the engine's command line. Kept thin: it parses arguments, loads the
 //! configuration and hands over to the runtime.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the binary: it reads the wall clock for the reports' \"today\""
+)]
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

@@ -1,4 +1,8 @@
 //! The command line: `check` and `serve` on good and bad configurations.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an end-to-end test: it drives real processes in real time"
+)]
 
 mod common;
 

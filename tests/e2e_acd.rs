@@ -1,6 +1,10 @@
 //! The ACD end to end: a patient (baresip, saying 600 Hz) dials 8000 and presses 2; an
 //! agent's softphone (baresip 1003, auto-answer, saying 1000 Hz) is offered the call within
 //! the three-ring threshold and answers; each side hears the other's tone.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an end-to-end test: it drives real processes in real time"
+)]
 
 mod common;
 

@@ -1,5 +1,9 @@
 //! The control API through the real binary: tokens and roles, the reports for supervisors
 //! only, and clear 4xx answers naming what is wrong.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an end-to-end test: it drives real processes in real time"
+)]
 
 mod common;
 

@@ -1,6 +1,10 @@
 //! The IVR end to end: real callers (baresip, SIPp with RTP) dial 8000 on the real binary;
 //! the tests listen to what the callers recorded and read the engine's log for where each
 //! call went.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an end-to-end test: it drives real processes in real time"
+)]
 
 mod common;
 

@@ -1,4 +1,8 @@
 //! End to end through the real binary with real SIP peers from Debian: SIPp and baresip.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an end-to-end test: it drives real processes in real time"
+)]
 
 mod common;
 /// The load tools' flood and /proc readings.

@@ -1,6 +1,10 @@
 //! Call records survive the engine being killed: SIPp places short calls, the engine gets
 //! kill -9 in the middle, and after the next start every call SIPp saw completed has its
 //! record; the calls that were up are closed as interrupted.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an end-to-end test: it drives real processes in real time"
+)]
 
 mod common;
 

@@ -2,6 +2,10 @@
 //! recording what it hears: hold and mute by the agent's feature codes, a consultation and
 //! back, a blind transfer by the phone's REFER, and an operator's transfer to a department
 //! that does not answer coming back to the operator.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an end-to-end test: it drives real processes in real time"
+)]
 
 mod common;
 

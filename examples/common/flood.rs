@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The `i`th INVITE of the flood, from `local`, to `engine`.
-pub fn invite(i: u64, local: SocketAddr, engine: SocketAddr) -> String {
+pub(crate) fn invite(i: u64, local: SocketAddr, engine: SocketAddr) -> String {
     format!(
         "INVITE sip:8000@{engine} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKfl{i:x}\r\nMax-Forwards: 70\r\nFrom: <sip:9{i}@{local}>;tag=f{i:x}\r\nTo: <sip:8000@{engine}>\r\nCall-ID: flood-{i:x}@{local}\r\nCSeq: 1 INVITE\r\nContact: <sip:9{i}@{local}>\r\nContent-Length: 0\r\n\r\n"
     )
@@ -16,13 +16,13 @@ pub fn invite(i: u64, local: SocketAddr, engine: SocketAddr) -> String {
 
 /// Answers counted by status class as they arrive.
 #[derive(Debug, Default)]
-pub struct Answers {
+pub(crate) struct Answers {
     pub challenges: AtomicU64,
     pub other: AtomicU64,
 }
 
 /// Reads everything `sock` receives until `stop` is set, counting 401s and the rest.
-pub fn count_answers(
+pub(crate) fn count_answers(
     sock: UdpSocket,
     answers: Arc<Answers>,
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -42,7 +42,7 @@ pub fn count_answers(
 
 /// Sends `count` INVITEs at `rate` per second (paced each millisecond) and returns how
 /// long it took.
-pub fn send(sock: &UdpSocket, engine: SocketAddr, count: u64, rate: u64) -> Duration {
+pub(crate) fn send(sock: &UdpSocket, engine: SocketAddr, count: u64, rate: u64) -> Duration {
     let local = sock.local_addr().expect("bound");
     let start = Instant::now();
     let mut sent = 0u64;

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-pub mod flood;
+pub(crate) mod flood;
 
 use sb_sip::digest::answer_challenge;
 use sb_sip_msg::{parse_datagram, Message, Request, Response, ResponseBuilder};
@@ -14,18 +14,18 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub const MAGIC: u32 = 0x5357_4C44;
-pub const FRAME: usize = 160;
-pub const BATCH: usize = 256;
+pub(crate) const MAGIC: u32 = 0x5357_4C44;
+pub(crate) const FRAME: usize = 160;
+pub(crate) const BATCH: usize = 256;
 /// Datagrams per `sendmmsg`. Every frame of one call carries the same send time, taken just
 /// before it, while the last leaves some 2 us per datagram after the first (on loopback
 /// the send also delivers); 32 keeps that error near 0.1 ms, where 256 could make it 0.7 ms
 /// of what the analysers report as added jitter.
-pub const SEND_BATCH: usize = 32;
+pub(crate) const SEND_BATCH: usize = 32;
 /// The telephone-event payload type in our SDP.
-pub const EVENT_PT: u8 = 101;
+pub(crate) const EVENT_PT: u8 = 101;
 
-pub fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -34,7 +34,7 @@ pub fn now_ns() -> u64 {
 
 /// 32 MiB socket buffers (past `net.core.rmem_max` when run as root) and kernel receive
 /// timestamps: the tool must not be what drops packets.
-pub fn big_buffers(s: &UdpSocket) {
+pub(crate) fn big_buffers(s: &UdpSocket) {
     let size: libc::c_int = 32 << 20;
     for (forced, plain) in [
         (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
@@ -72,7 +72,7 @@ pub fn big_buffers(s: &UdpSocket) {
 
 /// One outgoing RTP stream: where the engine listens for it, and its counters.
 #[derive(Debug, Clone)]
-pub struct Stream {
+pub(crate) struct Stream {
     pub id: u32,
     pub to: SocketAddr,
     pub seq: u16,
@@ -83,7 +83,7 @@ pub struct Stream {
 }
 
 impl Stream {
-    pub fn new(id: u32, to: SocketAddr) -> Stream {
+    pub(crate) fn new(id: u32, to: SocketAddr) -> Stream {
         Stream {
             id,
             to,
@@ -96,7 +96,7 @@ impl Stream {
 }
 
 /// A marked payload: (stream id, index or u32::MAX outside the measurement, send time).
-pub fn marked(b: &[u8]) -> Option<(u32, u32, u64)> {
+pub(crate) fn marked(b: &[u8]) -> Option<(u32, u32, u64)> {
     if b.len() < 32 || u32::from_be_bytes([b[12], b[13], b[14], b[15]]) != MAGIC {
         return None;
     }
@@ -106,7 +106,7 @@ pub fn marked(b: &[u8]) -> Option<(u32, u32, u64)> {
     Some((id, index, sent))
 }
 
-pub fn sockaddr(a: SocketAddr) -> libc::sockaddr_in {
+pub(crate) fn sockaddr(a: SocketAddr) -> libc::sockaddr_in {
     let SocketAddr::V4(v4) = a else {
         panic!("IPv4 only")
     };
@@ -123,12 +123,12 @@ pub fn sockaddr(a: SocketAddr) -> libc::sockaddr_in {
 /// Sends one frame of every live stream through `sock`, `SEND_BATCH` datagrams per system
 /// call.
 /// Returns how many went out.
-pub fn send_tick(sock: &UdpSocket, streams: &mut [Stream], measuring: bool) -> usize {
+pub(crate) fn send_tick(sock: &UdpSocket, streams: &mut [Stream], measuring: bool) -> usize {
     send_frames(sock, streams.iter_mut(), measuring)
 }
 
 /// Sends one frame of each of `streams` that is live, as `send_tick` does.
-pub fn send_frames<'a>(
+pub(crate) fn send_frames<'a>(
     sock: &UdpSocket,
     streams: impl Iterator<Item = &'a mut Stream>,
     measuring: bool,
@@ -200,7 +200,7 @@ pub fn send_frames<'a>(
 
 /// An RFC 4733 key press on `s` (start, then the end packet three times), sent at once: the
 /// receiver must count it once.
-pub fn send_digit(sock: &UdpSocket, s: &mut Stream, digit: u8) {
+pub(crate) fn send_digit(sock: &UdpSocket, s: &mut Stream, digit: u8) {
     for (k, end) in [(0, false), (1, true), (2, true), (3, true)] {
         let mut b = [0u8; 16];
         b[0] = 0x80;
@@ -221,13 +221,13 @@ type RecvBufs = (Vec<[u8; 512]>, Vec<[u64; 8]>, Vec<libc::sockaddr_in>);
 
 /// Reads every queued datagram of `sock` (up to `BATCH` per system call) and hands each to
 /// `each` with its source and its kernel arrival time (ns since the epoch).
-pub fn drain(sock: &UdpSocket, each: impl FnMut(SocketAddr, &[u8], u64)) -> usize {
+pub(crate) fn drain(sock: &UdpSocket, each: impl FnMut(SocketAddr, &[u8], u64)) -> usize {
     drain_up_to(sock, usize::MAX, each)
 }
 
 /// `drain`, stopping once about `max` datagrams were read (so that a tool that also sends
 /// on a schedule gets back to it).
-pub fn drain_up_to(
+pub(crate) fn drain_up_to(
     sock: &UdpSocket,
     max: usize,
     mut each: impl FnMut(SocketAddr, &[u8], u64),
@@ -315,7 +315,7 @@ pub fn drain_up_to(
 }
 
 /// The process's CPU time (user + system) in clock ticks, and its resident memory in KiB.
-pub fn proc_usage(pid: u32) -> Option<(u64, u64)> {
+pub(crate) fn proc_usage(pid: u32) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = stat.rsplit_once(')')?.1;
     let f: Vec<&str> = after.split_whitespace().collect();
@@ -334,7 +334,7 @@ pub fn proc_usage(pid: u32) -> Option<(u64, u64)> {
 /// CPU time (clock ticks) of the process's main thread, where SIP, media and the ACD run,
 /// and of all its other threads together (the call-record writer and SQLite's worker, the
 /// control API).
-pub fn thread_split(pid: u32) -> Option<(u64, u64)> {
+pub(crate) fn thread_split(pid: u32) -> Option<(u64, u64)> {
     let (mut main, mut rest) = (0, 0);
     for e in std::fs::read_dir(format!("/proc/{pid}/task"))
         .ok()?
@@ -358,7 +358,7 @@ pub fn thread_split(pid: u32) -> Option<(u64, u64)> {
 
 /// Datagrams the kernel dropped because the socket bound to `port` was full
 /// (/proc/net/udp), for telling the tool's losses from the engine's.
-pub fn socket_drops(port: u16) -> u64 {
+pub(crate) fn socket_drops(port: u16) -> u64 {
     let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
     table
         .lines()
@@ -374,7 +374,7 @@ pub fn socket_drops(port: u16) -> u64 {
 
 /// Clock ticks the hypervisor took from each CPU (/proc/stat `steal`), by CPU number: on a
 /// shared virtual machine this is the noise the figures carry.
-pub fn steal_ticks() -> Vec<u64> {
+pub(crate) fn steal_ticks() -> Vec<u64> {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     stat.lines()
         .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
@@ -388,7 +388,7 @@ pub fn steal_ticks() -> Vec<u64> {
 }
 
 /// The share of each CPU stolen between two `steal_ticks` readings `secs` apart, as text.
-pub fn steal_report(before: &[u64], after: &[u64], secs: f64) -> String {
+pub(crate) fn steal_report(before: &[u64], after: &[u64], secs: f64) -> String {
     let hz = ticks_per_second();
     before
         .iter()
@@ -405,37 +405,37 @@ pub fn steal_report(before: &[u64], after: &[u64], secs: f64) -> String {
 }
 
 /// Clock ticks per second for `proc_usage`.
-pub fn ticks_per_second() -> f64 {
+pub(crate) fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
 }
 
 /// PCMU with telephone-event, as the hospital's softphones offer.
-pub fn sdp(port: u16) -> String {
+pub(crate) fn sdp(port: u16) -> String {
     format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 {EVENT_PT}\r\na=rtpmap:{EVENT_PT} telephone-event/8000\r\n")
 }
 
-pub fn audio_port(body: &[u8]) -> Option<u16> {
+pub(crate) fn audio_port(body: &[u8]) -> Option<u16> {
     let sd = sb_media::SessionDescription::parse(body).ok()?;
     sd.media.first().map(|m| m.port)
 }
 
 /// The `p`-quantile of sorted microsecond figures, in milliseconds.
-pub fn quantile_ms(v: &[u64], p: f64) -> f64 {
+pub(crate) fn quantile_ms(v: &[u64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
     v[((v.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
 }
 
-pub struct Sip {
+pub(crate) struct Sip {
     pub sock: UdpSocket,
     pub engine: SocketAddr,
     pub local: SocketAddr,
 }
 
 impl Sip {
-    pub fn bind(engine: SocketAddr) -> Sip {
+    pub(crate) fn bind(engine: SocketAddr) -> Sip {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("sip socket");
         sock.set_read_timeout(Some(Duration::from_millis(1)))
             .expect("timeout");
@@ -447,11 +447,11 @@ impl Sip {
         }
     }
 
-    pub fn send(&self, text: &str) {
+    pub(crate) fn send(&self, text: &str) {
         let _ = self.sock.send_to(text.as_bytes(), self.engine);
     }
 
-    pub fn register(&self, user: &str, cseq: u32, auth: Option<&str>) {
+    pub(crate) fn register(&self, user: &str, cseq: u32, auth: Option<&str>) {
         let (e, l) = (self.engine, self.local);
         let auth = auth
             .map(|a| format!("Authorization: {a}\r\n"))
@@ -460,7 +460,7 @@ impl Sip {
     }
 
     /// A response to `req` from one of our phones (an agent answering, a 200 to BYE).
-    pub fn respond(&self, req: &Request, status: u16, body: Option<String>) {
+    pub(crate) fn respond(&self, req: &Request, status: u16, body: Option<String>) {
         let mut b = ResponseBuilder::new(req, status)
             .to_tag("agent")
             .header("Contact", format!("<sip:agent@{}>", self.local));
@@ -473,7 +473,7 @@ impl Sip {
     /// Registers every agent (password `bench-EXT-pass`) through the digest challenge,
     /// asking again for any the engine has not confirmed after 2 s. Returns how many
     /// registered within 30 s.
-    pub fn register_agents(&self, agents: &[String]) -> usize {
+    pub(crate) fn register_agents(&self, agents: &[String]) -> usize {
         let mut buf = vec![0u8; 65_536];
         for (k, user) in agents.iter().enumerate() {
             self.register(user, 1, None);
@@ -530,19 +530,19 @@ impl Sip {
 
 /// A patient's phone (extension 1001) placing numbered calls to `number`: call `i` has
 /// Call-ID `cl-I@bench` and From tag `clI`.
-pub struct Caller<'a> {
+pub(crate) struct Caller<'a> {
     pub sip: &'a Sip,
     pub number: &'a str,
 }
 
 /// The call index in one of `Caller`'s Call-IDs.
-pub fn call_index(call_id: &str) -> Option<usize> {
+pub(crate) fn call_index(call_id: &str) -> Option<usize> {
     call_id.strip_prefix("cl-")?.split('@').next()?.parse().ok()
 }
 
 /// What an answer to one of `Caller`'s INVITEs means for the count of calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// The call was answered (and the 200 acknowledged).
     Answered,
     /// The call was refused.
@@ -556,7 +556,7 @@ impl Caller<'_> {
     /// (a retransmitted 401 carries the same nonce) with a new INVITE offering `port`, a
     /// 200 is acknowledged. `pending` holds the CSeq of each call's INVITE until its final
     /// answer.
-    pub fn on_answer(
+    pub(crate) fn on_answer(
         &self,
         r: &Response,
         i: usize,
@@ -584,7 +584,7 @@ impl Caller<'_> {
     }
 
     /// INVITE `cseq` of call `i`, offering PCMU at `port`.
-    pub fn invite(&self, i: usize, cseq: u32, port: u16, auth: Option<&str>) {
+    pub(crate) fn invite(&self, i: usize, cseq: u32, port: u16, auth: Option<&str>) {
         let (e, l, number) = (self.sip.engine, self.sip.local, self.number);
         let body = sdp(port);
         let auth = auth
@@ -594,14 +594,14 @@ impl Caller<'_> {
     }
 
     /// The Authorization for the INVITE with credentials, from the 401's challenge.
-    pub fn credentials(&self, challenge: &str) -> String {
+    pub(crate) fn credentials(&self, challenge: &str) -> String {
         let uri = format!("sip:{}@{}", self.number, self.sip.engine);
         answer_challenge(challenge, "1001", "demo-1001", "INVITE", &uri, 1, "b1")
             .unwrap_or_default()
     }
 
     /// ACK of a 401 (same branch as its INVITE, RFC 3261 §17.1.1.3) or of a 200 (new one).
-    pub fn ack(&self, i: usize, cseq: u32, to: &str) {
+    pub(crate) fn ack(&self, i: usize, cseq: u32, to: &str) {
         let (e, l, number) = (self.sip.engine, self.sip.local, self.number);
         let branch = if cseq == 1 {
             format!("z9hG4bKcl{i}x1")
@@ -611,7 +611,7 @@ impl Caller<'_> {
         self.sip.send(&format!("ACK sip:{number}@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch};rport\r\nFrom: <sip:1001@{e}>;tag=cl{i}\r\nTo: {to}\r\nCall-ID: cl-{i}@bench\r\nCSeq: {cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"));
     }
 
-    pub fn bye(&self, i: usize, to: &str) {
+    pub(crate) fn bye(&self, i: usize, to: &str) {
         let (e, l, number) = (self.sip.engine, self.sip.local, self.number);
         self.sip.send(&format!("BYE sip:{number}@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bKclbye{i};rport\r\nFrom: <sip:1001@{e}>;tag=cl{i}\r\nTo: {to}\r\nCall-ID: cl-{i}@bench\r\nCSeq: 3 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"));
     }

@@ -11,22 +11,22 @@ use std::time::{Duration, Instant};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-pub fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_switchboard")
 }
 
-pub fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn torture_dir() -> PathBuf {
+pub(crate) fn torture_dir() -> PathBuf {
     std::env::var_os("SB_TORTURE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("../shared/testdata/sip-torture"))
 }
 
 /// A fresh scratch directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("sb-e2e-{}-{name}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -35,7 +35,7 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1 (the engine binds both).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     for _ in 0..100 {
         let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
         let port = udp.local_addr().expect("addr").port();
@@ -51,7 +51,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Panics (a failed test, never a skip) when a peer the test needs is not installed.
-pub fn require_tool(tool: &str) {
+pub(crate) fn require_tool(tool: &str) {
     let found = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {tool}"))
@@ -65,7 +65,7 @@ pub fn require_tool(tool: &str) {
     );
 }
 
-pub struct Engine {
+pub(crate) struct Engine {
     pub child: Child,
     pub port: u16,
     pub dir: PathBuf,
@@ -73,7 +73,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn start(name: &str, sets: &[&str]) -> Engine {
+    pub(crate) fn start(name: &str, sets: &[&str]) -> Engine {
         let dir = scratch(name);
         let port = free_port();
         let log = dir.join("engine.log");
@@ -117,16 +117,20 @@ impl Engine {
         engine
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits until `pred` holds for the log, or the timeout passes; returns the last log.
-    pub fn wait_log(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> (bool, String) {
+    pub(crate) fn wait_log(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> (bool, String) {
         let deadline = Instant::now() + timeout;
         loop {
             let log = self.log();
@@ -140,7 +144,7 @@ impl Engine {
         }
     }
 
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .arg(format!("-{sig}"))
             .arg(self.child.id().to_string())
@@ -148,7 +152,7 @@ impl Engine {
         assert!(ok.is_ok_and(|s| s.success()), "kill -{sig}");
     }
 
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(s)) = self.child.try_wait() {
@@ -175,7 +179,7 @@ impl Drop for Engine {
     }
 }
 
-pub fn options_request(local: SocketAddr, transport: &str, n: usize) -> String {
+pub(crate) fn options_request(local: SocketAddr, transport: &str, n: usize) -> String {
     format!(
         "OPTIONS sip:8000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{transport} {local};branch=z9hG4bKprobe{n}x{};rport\r\nFrom: <sip:probe@127.0.0.1>;tag=probe{n}\r\nTo: <sip:8000@127.0.0.1>\r\nCall-ID: probe-{n}-{}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
         std::process::id(),
@@ -194,7 +198,7 @@ fn status_of(bytes: &[u8]) -> Option<u16> {
 }
 
 /// Sends OPTIONS over UDP and returns the response status.
-pub fn options_udp(port: u16, wait: Duration) -> Option<u16> {
+pub(crate) fn options_udp(port: u16, wait: Duration) -> Option<u16> {
     let sock = UdpSocket::bind("127.0.0.1:0").ok()?;
     sock.set_read_timeout(Some(wait)).ok()?;
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -206,7 +210,7 @@ pub fn options_udp(port: u16, wait: Duration) -> Option<u16> {
 }
 
 /// Sends OPTIONS over a new TCP connection and returns the response status.
-pub fn options_tcp(port: u16, wait: Duration) -> Option<u16> {
+pub(crate) fn options_tcp(port: u16, wait: Duration) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(wait)).ok()?;
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -224,7 +228,7 @@ pub fn options_tcp(port: u16, wait: Duration) -> Option<u16> {
     status_of(&got)
 }
 
-pub fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("entry").path())
@@ -233,7 +237,7 @@ pub fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-pub fn read_wav(path: &Path) -> Vec<i16> {
+pub(crate) fn read_wav(path: &Path) -> Vec<i16> {
     let r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let ch = r.spec().channels as usize;
     let all: Vec<i16> = r
@@ -244,7 +248,7 @@ pub fn read_wav(path: &Path) -> Vec<i16> {
 }
 
 /// 20 ms RMS envelope.
-pub fn envelope(s: &[i16]) -> Vec<f64> {
+pub(crate) fn envelope(s: &[i16]) -> Vec<f64> {
     s.chunks_exact(160)
         .map(|c| (c.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / 160.0).sqrt())
         .collect()
@@ -252,7 +256,7 @@ pub fn envelope(s: &[i16]) -> Vec<f64> {
 
 /// Best Pearson correlation of the prompt's envelope against the recording's, over every
 /// offset: robust to G.711 and to level changes.
-pub fn best_match(recording: &[i16], prompt: &[i16]) -> f64 {
+pub(crate) fn best_match(recording: &[i16], prompt: &[i16]) -> f64 {
     let (r, p) = (envelope(recording), envelope(prompt));
     if r.len() < p.len() {
         return 0.0;
@@ -274,7 +278,7 @@ pub fn best_match(recording: &[i16], prompt: &[i16]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-pub struct Phone {
+pub(crate) struct Phone {
     child: Child,
     dir: PathBuf,
     ctrl: u16,
@@ -282,19 +286,24 @@ pub struct Phone {
 
 impl Phone {
     /// baresip as extension 1001 dialling `number`, saying nothing, recording what it hears.
-    pub fn dial(engine: &Engine, number: &str) -> Phone {
+    pub(crate) fn dial(engine: &Engine, number: &str) -> Phone {
         Phone::start(engine, "1001", None, Some(number))
     }
 
     /// baresip as `user`: registered and answering automatically when `dial` is `None`,
     /// otherwise dialling it; it says a sine at `tone_hz` (or nothing) and records what it
     /// hears.
-    pub fn start(engine: &Engine, user: &str, tone_hz: Option<f32>, dial: Option<&str>) -> Phone {
+    pub(crate) fn start(
+        engine: &Engine,
+        user: &str,
+        tone_hz: Option<f32>,
+        dial: Option<&str>,
+    ) -> Phone {
         Phone::start_with(engine, user, tone_hz, dial, true)
     }
 
     /// A registered phone that rings and is never picked up.
-    pub fn ringing_only(engine: &Engine, user: &str) -> Phone {
+    pub(crate) fn ringing_only(engine: &Engine, user: &str) -> Phone {
         Phone::start_with(engine, user, None, None, false)
     }
 
@@ -390,12 +399,12 @@ impl Phone {
     }
 
     /// Presses a key (RFC 4733: baresip's only way).
-    pub fn press(&self, key: char) {
+    pub(crate) fn press(&self, key: char) {
         self.command("sndcode", &key.to_string());
     }
 
     /// Presses each key in turn, as a person would.
-    pub fn keys(&self, keys: &str) {
+    pub(crate) fn keys(&self, keys: &str) {
         for k in keys.chars() {
             self.press(k);
             std::thread::sleep(Duration::from_millis(250));
@@ -403,13 +412,13 @@ impl Phone {
     }
 
     /// What the phone printed so far, its SIP messages included.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default()
     }
 
     /// The phone's dialog with `callee` once answered, from its SIP trace: Call-ID, its own
     /// (From) tag and the answerer's (To) tag, as a REFER's Replaces names them.
-    pub fn answered_dialog(&self, callee: &str) -> Option<(String, String, String)> {
+    pub(crate) fn answered_dialog(&self, callee: &str) -> Option<(String, String, String)> {
         let log = self.log();
         let mut lines = log.lines();
         while let Some(l) = lines.next() {
@@ -439,7 +448,7 @@ impl Phone {
     }
 
     /// Runs one of baresip's menu commands (`transfer`, `hold`, ...) over ctrl_tcp.
-    pub fn command(&self, command: &str, params: &str) {
+    pub(crate) fn command(&self, command: &str, params: &str) {
         let body = format!("{{\"command\":\"{command}\",\"params\":\"{params}\"}}");
         let mut s = TcpStream::connect(("127.0.0.1", self.ctrl)).expect("ctrl_tcp");
         s.write_all(format!("{}:{body},", body.len()).as_bytes())
@@ -450,7 +459,7 @@ impl Phone {
     }
 
     /// Hangs up and returns what the phone heard. SIGTERM, so baresip closes its WAV files.
-    pub fn finish(mut self) -> Vec<i16> {
+    pub(crate) fn finish(mut self) -> Vec<i16> {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -478,7 +487,7 @@ impl Phone {
 }
 
 /// Goertzel power of `f` Hz in `s` (8 kHz samples).
-pub fn tone_power(s: &[i16], f: f64) -> f64 {
+pub(crate) fn tone_power(s: &[i16], f: f64) -> f64 {
     let c = 2.0 * (2.0 * std::f64::consts::PI * f / 8000.0).cos();
     let (mut s1, mut s2) = (0.0, 0.0);
     for x in s {
@@ -493,7 +502,7 @@ pub fn tone_power(s: &[i16], f: f64) -> f64 {
 /// carries most of that second's energy as a letter (`a` for the first), `q` for quiet, `o`
 /// for anything else (music, speech, a mix). Runs of one letter are kept once, with their
 /// length: `[('a', 4), ('o', 3), ('a', 5)]`.
-pub fn tone_runs(rec: &[i16], tones: &[f64]) -> Vec<(char, usize)> {
+pub(crate) fn tone_runs(rec: &[i16], tones: &[f64]) -> Vec<(char, usize)> {
     let mut runs: Vec<(char, usize)> = Vec::new();
     for b in rec.chunks_exact(8000) {
         let energy: f64 = b.iter().map(|x| (*x as f64) * (*x as f64)).sum();
@@ -517,7 +526,7 @@ pub fn tone_runs(rec: &[i16], tones: &[f64]) -> Vec<(char, usize)> {
 
 /// Whether `runs` go through `pattern` in order, each step at least its length (other
 /// runs may come between).
-pub fn runs_follow(runs: &[(char, usize)], pattern: &[(char, usize)]) -> bool {
+pub(crate) fn runs_follow(runs: &[(char, usize)], pattern: &[(char, usize)]) -> bool {
     let mut want = pattern.iter().peekable();
     for (l, n) in runs {
         if let Some((wl, wn)) = want.peek() {
@@ -531,7 +540,7 @@ pub fn runs_follow(runs: &[(char, usize)], pattern: &[(char, usize)]) -> bool {
 
 /// `rtp.port_range=...` with `ports` ports just below a free one: clear of the ranges that
 /// tests running at the same time pick.
-pub fn rtp_range(ports: u16) -> String {
+pub(crate) fn rtp_range(ports: u16) -> String {
     let p = free_port() & !1;
     format!(
         "rtp.port_range={}-{}",
@@ -543,7 +552,7 @@ pub fn rtp_range(ports: u16) -> String {
 /// The engine for a test with calls and media: Monday 10:00 in Shanghai (every service
 /// open), its own RTP ports, no spinning before media ticks (tests run side by side), no
 /// wrap-up; then `extra` settings.
-pub fn media_engine(name: &str, extra: &[&str]) -> Engine {
+pub(crate) fn media_engine(name: &str, extra: &[&str]) -> Engine {
     let rtp = rtp_range(200);
     let mut sets = vec![
         "ivr.clock_start=2026-11-23T10:00:00+08:00",

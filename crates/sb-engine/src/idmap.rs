@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// Folds the integers written into it; `finish` spreads them over all 64 bits, so the
 /// table's bucket (low bits) and tag (high bits) both vary for keys such as even ports.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
 

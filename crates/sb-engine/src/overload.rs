@@ -10,10 +10,10 @@
 use std::time::{Duration, Instant};
 
 /// How long after the backlog new calls are still refused.
-pub const CALM: Duration = Duration::from_secs(1);
+pub(crate) const CALM: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
-pub struct LoadGuard {
+pub(crate) struct LoadGuard {
     threshold: Duration,
     /// Since when timers have been running late without one on time in between.
     late_since: Option<Instant>,
@@ -23,7 +23,7 @@ pub struct LoadGuard {
 
 impl LoadGuard {
     /// `threshold` zero: never refuse.
-    pub fn new(threshold: Duration) -> LoadGuard {
+    pub(crate) fn new(threshold: Duration) -> LoadGuard {
         LoadGuard {
             threshold,
             late_since: None,
@@ -32,7 +32,7 @@ impl LoadGuard {
     }
 
     /// A timer due at `due` ran at `now`.
-    pub fn on_timer(&mut self, due: Instant, now: Instant) {
+    pub(crate) fn on_timer(&mut self, due: Instant, now: Instant) {
         if self.threshold.is_zero() {
             return;
         }
@@ -48,7 +48,7 @@ impl LoadGuard {
     }
 
     /// Whether a new call may be taken at `now`.
-    pub fn admits(&self, now: Instant) -> bool {
+    pub(crate) fn admits(&self, now: Instant) -> bool {
         self.behind_at
             .is_none_or(|t| now.saturating_duration_since(t) >= CALM)
     }

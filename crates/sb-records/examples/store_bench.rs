@@ -10,6 +10,10 @@
 //! (calls per second) they are offered at that pace and the run reports whether the writer
 //! kept up (nothing spilled); with RATE 0 as fast as the engine side can produce them.
 //! Then every report grouping of the month runs three times; medians are printed.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark: it measures real time"
+)]
 
 use sb_acd::{AcdEvent, Activity, AgentId, CallId as AcdCall};
 use sb_engine::{CallId, EngineEvent, Side};

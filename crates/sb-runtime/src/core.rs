@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 /// What the TCP tasks hand to the core (RTP does not come this way: the core reads the
 /// media sockets itself, see `media`).
 #[derive(Debug)]
-pub enum Input {
+pub(crate) enum Input {
     Connected {
         peer: SocketAddr,
         tx: mpsc::Sender<Vec<u8>>,

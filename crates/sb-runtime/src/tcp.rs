@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-pub async fn accept_loop(listener: TcpListener, core: mpsc::Sender<Input>, idle: Duration) {
+pub(crate) async fn accept_loop(listener: TcpListener, core: mpsc::Sender<Input>, idle: Duration) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {

@@ -2,6 +2,10 @@
 //! registrar and a call centre see most (REGISTER with credentials, INVITE with SDP, 200 OK,
 //! OPTIONS), plus the valid RFC 4475 torture messages when ../shared is present.
 //! Prints the median of several rounds. Run: `cargo bench -p sb-sip-msg --bench parse`.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark: it measures real time"
+)]
 
 use sb_sip_msg::{parse_datagram, Message};
 use std::time::Instant;

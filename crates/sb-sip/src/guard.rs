@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn one_user_failing_does_not_stop_another_behind_the_same_address() {
-        let now = Instant::now();
+        let now = sb_sim::Clock::new().now();
         let mut g = guard();
         g.on_success(now, NAT, "1002");
         let mut events = Vec::new();
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn an_address_ban_spares_the_users_that_authenticated_from_it() {
-        let now = Instant::now();
+        let now = sb_sim::Clock::new().now();
         let mut g = guard();
         g.on_success(now, NAT, "1002");
         let mut banned = false;
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn counters_expire_and_are_forgotten() {
-        let now = Instant::now();
+        let now = sb_sim::Clock::new().now();
         let mut g = guard();
         g.on_failure(now, NAT, "1001");
         g.on_failure(now, NAT, "1001");

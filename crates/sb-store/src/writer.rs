@@ -225,6 +225,10 @@ impl Store {
                     Ok(()) => break,
                     Err(mpsc::error::TrySendError::Full(back)) => {
                         m = back;
+                        #[allow(
+                            clippy::disallowed_methods,
+                            reason = "closing the store at shutdown waits for the writer thread"
+                        )]
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => break,

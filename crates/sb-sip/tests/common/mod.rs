@@ -7,14 +7,14 @@ use sb_sip_msg::{parse_datagram, Message, Request, Response};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-pub const ENGINE: &str = "127.0.0.1:5060";
-pub const PHONE: &str = "127.0.0.1:6001";
+pub(crate) const ENGINE: &str = "127.0.0.1:5060";
+pub(crate) const PHONE: &str = "127.0.0.1:6001";
 
-pub fn addr(s: &str) -> SocketAddr {
+pub(crate) fn addr(s: &str) -> SocketAddr {
     s.parse().expect("test address")
 }
 
-pub fn endpoint(now: Instant) -> Endpoint {
+pub(crate) fn endpoint(now: Instant) -> Endpoint {
     let mut cfg = EndpointConfig::new("switchboard", addr(ENGINE));
     for ext in 1001..=1006 {
         cfg.users.insert(ext.to_string(), format!("demo-{ext}"));
@@ -23,18 +23,24 @@ pub fn endpoint(now: Instant) -> Endpoint {
     Endpoint::new(cfg, [42; 32], now)
 }
 
-pub fn req(text: &str) -> Vec<u8> {
+pub(crate) fn req(text: &str) -> Vec<u8> {
     let t = text.replace("\r\n", "\n").replace('\n', "\r\n");
     t.into_bytes()
 }
 
-pub fn options(call_id: &str, branch: &str) -> Vec<u8> {
+pub(crate) fn options(call_id: &str, branch: &str) -> Vec<u8> {
     req(&format!(
         "OPTIONS sip:8000@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bK{branch};rport\nFrom: <sip:probe@127.0.0.1>;tag=p1\nTo: <sip:8000@127.0.0.1>\nCall-ID: {call_id}\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n"
     ))
 }
 
-pub fn register(user: &str, cseq: u32, branch: &str, auth: Option<&str>, expires: u32) -> Vec<u8> {
+pub(crate) fn register(
+    user: &str,
+    cseq: u32,
+    branch: &str,
+    auth: Option<&str>,
+    expires: u32,
+) -> Vec<u8> {
     let auth = auth
         .map(|a| format!("Authorization: {a}\n"))
         .unwrap_or_default();
@@ -44,7 +50,7 @@ pub fn register(user: &str, cseq: u32, branch: &str, auth: Option<&str>, expires
 }
 
 /// The Authorization value answering `challenge` (a WWW-Authenticate value).
-pub fn authorization(
+pub(crate) fn authorization(
     challenge: &str,
     user: &str,
     password: &str,
@@ -57,7 +63,7 @@ pub fn authorization(
 }
 
 /// Drains what the endpoint sent, parsed.
-pub fn sent(ep: &mut Endpoint) -> Vec<(Peer, Message)> {
+pub(crate) fn sent(ep: &mut Endpoint) -> Vec<(Peer, Message)> {
     let mut out = Vec::new();
     while let Some((peer, bytes)) = ep.poll_transmit() {
         let msg = parse_datagram(&bytes)
@@ -68,7 +74,7 @@ pub fn sent(ep: &mut Endpoint) -> Vec<(Peer, Message)> {
     out
 }
 
-pub fn responses(ep: &mut Endpoint) -> Vec<Response> {
+pub(crate) fn responses(ep: &mut Endpoint) -> Vec<Response> {
     sent(ep)
         .into_iter()
         .filter_map(|(_, m)| match m {
@@ -78,7 +84,7 @@ pub fn responses(ep: &mut Endpoint) -> Vec<Response> {
         .collect()
 }
 
-pub fn requests(ep: &mut Endpoint) -> Vec<(Peer, Request)> {
+pub(crate) fn requests(ep: &mut Endpoint) -> Vec<(Peer, Request)> {
     sent(ep)
         .into_iter()
         .filter_map(|(p, m)| match m {
@@ -88,12 +94,12 @@ pub fn requests(ep: &mut Endpoint) -> Vec<(Peer, Request)> {
         .collect()
 }
 
-pub fn events(ep: &mut Endpoint) -> Vec<Event> {
+pub(crate) fn events(ep: &mut Endpoint) -> Vec<Event> {
     std::iter::from_fn(|| ep.poll_event()).collect()
 }
 
 /// Sends `bytes` from the phone and returns the single response.
-pub fn ask(ep: &mut Endpoint, now: Instant, bytes: &[u8]) -> Response {
+pub(crate) fn ask(ep: &mut Endpoint, now: Instant, bytes: &[u8]) -> Response {
     ep.handle_datagram(now, bytes, Peer::udp(addr(PHONE)));
     let mut r = responses(ep);
     assert_eq!(r.len(), 1, "exactly one response expected");
@@ -102,7 +108,7 @@ pub fn ask(ep: &mut Endpoint, now: Instant, bytes: &[u8]) -> Response {
 
 /// A fresh MD5 challenge, fetched with a REGISTER from an address of its own (the
 /// endpoint keeps nothing for it).
-pub fn fresh_challenge(ep: &mut Endpoint, now: Instant) -> String {
+pub(crate) fn fresh_challenge(ep: &mut Endpoint, now: Instant) -> String {
     ep.handle_datagram(
         now,
         &register("1006", 1, "fetch", None, 600),
@@ -119,7 +125,7 @@ pub fn fresh_challenge(ep: &mut Endpoint, now: Instant) -> String {
 }
 
 /// The TU's view of the requests handed up: their transactions.
-pub fn handed_up(ep: &mut Endpoint) -> Vec<sb_sip::transaction::TxId> {
+pub(crate) fn handed_up(ep: &mut Endpoint) -> Vec<sb_sip::transaction::TxId> {
     events(ep)
         .into_iter()
         .filter_map(|e| match e {
