@@ -20,7 +20,7 @@ if [ -n "${BARE:-}" ]; then
   engine=
   ready=$(mktemp -u)
   mkfifo "$ready"
-  trap 'kill "$engine" 2>/dev/null || true; rm -f "$ready"' EXIT
+  trap 'stop_engine; rm -f "$ready"' EXIT
   taskset -c 0 target/release/examples/bare_relay --listen 127.0.0.1 --ports 20000-29999 --pairs "$calls" >"$ready" &
   engine=$!
   # Its one line of output says every port is bound; it exits with the reason if not.

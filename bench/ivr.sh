@@ -10,9 +10,10 @@ calls=${1:-3000}
 secs=${2:-10}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --release -q --bin switchboard --example ivr_load
-work=$(mktemp -d)
-trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; [ -z "${KEEP:-}" ] || echo "kept $work"' EXIT
 source bench/lib.sh
+work=$(mktemp -d)
+engine=
+trap 'stop_engine; [ -n "${KEEP:-}" ] || rm -rf "$work"; [ -z "${KEEP:-}" ] || echo "kept $work"' EXIT
 port=$(free_sip_port)
 SWITCHBOARD_LOG=warn taskset -c 0 "${SWITCHBOARD_BIN:-target/release/switchboard}" serve \
   --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \

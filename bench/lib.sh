@@ -1,5 +1,17 @@
 # Shared by the benchmarks; source it from the repository root after `set -euo pipefail`.
 
+# stop_engine: stops $engine at once and waits for it. The first signal begins the graceful
+# stop (new calls refused, calls in progress given shutdown.grace_seconds); the second ends
+# it, so an engine left with thousands of calls does not go on using the core under the
+# next run.
+stop_engine() {
+  [ -n "${engine:-}" ] || return 0
+  kill "$engine" 2>/dev/null || return 0
+  sleep 0.2
+  kill "$engine" 2>/dev/null || true
+  wait "$engine" 2>/dev/null || true
+}
+
 # free_sip_port: a free UDP port for the engine's SIP, below the ephemeral range (32768 and
 # up) where the load tools bind thousands of media ports: an ephemeral pick once landed on
 # one of them.
@@ -28,7 +40,7 @@ PY
 bench_setup() {
   work=$(mktemp -d)
   engine=
-  trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; [ -z "${KEEP:-}" ] || echo "kept $work"' EXIT
+  trap 'stop_engine; [ -n "${KEEP:-}" ] || rm -rf "$work"; [ -z "${KEEP:-}" ] || echo "kept $work"' EXIT
   mkdir -p "$work/config" "$work/dialplans"
   ln -s "$PWD/prompts" "$work/prompts"
   cp dialplans/*.toml "$work/dialplans/"
@@ -65,7 +77,7 @@ bench_engine() {
 # second to start. SWITCHBOARD_BIN runs another build instead.
 demo_engine() {
   work=$(mktemp -d)
-  trap 'kill "$engine" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+  trap 'stop_engine; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
   port=$(free_sip_port)
   SWITCHBOARD_LOG=warn taskset -c 0 "${SWITCHBOARD_BIN:-target/release/switchboard}" serve \
     --set "sip.listen=127.0.0.1:$port" --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \

@@ -2,6 +2,13 @@
 //! shape and rejects unknown keys; phase two ([`validate`]) checks meaning and reports every
 //! problem at once, each with file, line and a stable code, then builds the typed [`Model`]
 //! the runtime uses.
+//!
+//! ```text
+//! match sb_config::load(Source { name, text }, &overrides) {
+//!     Ok(model) => { /* sb_runtime::build(&model, assets) */ }
+//!     Err(diagnostics) => for d in diagnostics { eprintln!("{d}") },   // file:line: error[CODE]: ...
+//! }
+//! ```
 
 pub mod model;
 pub mod overrides;

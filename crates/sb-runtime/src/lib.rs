@@ -1,6 +1,14 @@
 //! The runtime: the only place that touches sockets, the clock and the OS's randomness.
-//! One task owns the sans-IO [`Endpoint`]; it reads the clock once per turn, feeds the
-//! endpoint what arrived, sends what it asks for and sleeps until its next deadline.
+//! [`build`] (the composition root) makes a [`Switchboard`] from a validated configuration:
+//! it reads the clocks and the RNG once, binds the sockets, and wires the endpoint, the ACD,
+//! the engine, the call records and the control API together. [`Switchboard::run`] then
+//! turns the loop: one task owns the sans-IO engine, reads the clock once per turn, feeds
+//! it what arrived, sends what it asks for and sleeps until its next deadline.
+//!
+//! ```text
+//! let switchboard = sb_runtime::build(&model, assets).await?;
+//! switchboard.run(stop_signals).await?;    // returns after a graceful stop
+//! ```
 #![allow(
     clippy::disallowed_methods,
     reason = "the runtime is where the clock, sleeps and the OS's randomness enter"

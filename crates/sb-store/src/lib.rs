@@ -2,6 +2,14 @@
 //! and its migrations ([`db`]), the single writer with its journal ([`writer`],
 //! [`journal`]), and the reports ([`report`], [`rollup`]). It knows nothing of SIP, media,
 //! the IVR or the engine: what becomes a record is decided by `sb-records`.
+//!
+//! ```text
+//! let store = Store::start(StoreSettings { path, journal, capacity, run, thresholds })?;
+//! store.record(op);       // each operation from the recorder, never waiting on SQLite
+//! store.end_turn();       // before the turn's SIP goes out: the journal has it
+//! store.close()?;         // at shutdown: everything committed
+//! let report = report::run(&mut conn, &path, period, group_by, &settings).await?;
+//! ```
 
 pub mod db;
 pub mod journal;

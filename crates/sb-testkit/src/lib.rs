@@ -77,6 +77,51 @@ pub struct Sim {
     pub ladder: Vec<Hop>,
     /// Ports opened so far for legs the engine calls out on.
     pub legs_opened: u16,
+    /// Loss and duplication between the phones and the engine; perfect unless set.
+    pub link: Option<Link>,
+}
+
+/// A seeded lossy link between the scripted phones and the engine: each SIP message and
+/// RTP packet, either way, is lost with probability `loss`, else delivered twice with
+/// probability `duplicate`. The engine's transactions must make up for it.
+#[derive(Debug)]
+pub struct Link {
+    pub loss: f64,
+    pub duplicate: f64,
+    rng: sb_sim::Rng,
+    /// Messages and packets lost so far, and delivered twice.
+    pub lost: u64,
+    pub duplicated: u64,
+}
+
+impl Link {
+    pub fn new(loss: f64, duplicate: f64, seed: u64) -> Link {
+        Link {
+            loss,
+            duplicate,
+            rng: sb_sim::Rng::new(seed),
+            lost: 0,
+            duplicated: 0,
+        }
+    }
+
+    /// How many times the next message arrives: 0, 1 or 2.
+    fn copies(&mut self) -> usize {
+        if self.rng.chance(self.loss) {
+            self.lost += 1;
+            0
+        } else if self.rng.chance(self.duplicate) {
+            self.duplicated += 1;
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// How many copies a message gets over `link` (one over a perfect link).
+fn copies(link: &mut Option<Link>) -> usize {
+    link.as_mut().map_or(1, Link::copies)
 }
 
 /// One SIP message of the ladder.
@@ -142,6 +187,7 @@ impl Sim {
             nc: 1,
             ladder: Vec::new(),
             legs_opened: 0,
+            link: None,
         }
     }
 
@@ -150,19 +196,8 @@ impl Sim {
             let mut any = false;
             while let Some((peer, bytes)) = self.engine.poll_transmit() {
                 any = true;
-                if let Ok(Some(m)) = parse_datagram(&bytes) {
-                    self.ladder.push(Hop {
-                        at: self.clock.now(),
-                        from: addr(SWITCHBOARD),
-                        to: peer.addr,
-                        msg: m.clone(),
-                    });
-                    if let Message::Response(r) = &m {
-                        if r.status == 200 && r.core.cseq.method == sb_sip_msg::Method::Invite {
-                            self.answered_at.get_or_insert(self.clock.now());
-                        }
-                    }
-                    self.inbox.push(m);
+                for _ in 0..copies(&mut self.link) {
+                    self.deliver(peer, &bytes);
                 }
             }
             while let Some(req) = self.engine.poll_media() {
@@ -199,20 +234,66 @@ impl Sim {
         }
     }
 
+    /// A SIP message from the engine reaches the phone at `peer`.
+    fn deliver(&mut self, peer: Peer, bytes: &[u8]) {
+        if let Ok(Some(m)) = parse_datagram(bytes) {
+            self.ladder.push(Hop {
+                at: self.clock.now(),
+                from: addr(SWITCHBOARD),
+                to: peer.addr,
+                msg: m.clone(),
+            });
+            if let Message::Response(r) = &m {
+                if r.status == 200 && r.core.cseq.method == sb_sip_msg::Method::Invite {
+                    self.answered_at.get_or_insert(self.clock.now());
+                }
+            }
+            self.inbox.push(m);
+        }
+    }
+
     /// Sends a SIP message from another address (an agent's phone).
     pub fn send_from(&mut self, from: &str, text: &str) {
         let bytes = text.replace("\r\n", "\n").replace('\n', "\r\n");
-        if let Ok(Some(msg)) = parse_datagram(bytes.as_bytes()) {
+        let msg = parse_datagram(bytes.as_bytes()).ok().flatten();
+        if let Some(msg) = &msg {
             self.ladder.push(Hop {
                 at: self.clock.now(),
                 from: addr(from),
                 to: addr(SWITCHBOARD),
-                msg,
+                msg: msg.clone(),
             });
         }
-        self.engine
-            .handle_datagram(self.clock.now(), bytes.as_bytes(), Peer::udp(addr(from)));
-        self.pump();
+        // Over a lossy link a phone sends a request again until it is answered, as RFC 3261
+        // §17.1 has it (every 500 ms, doubling, seven times); an ACK or a response goes
+        // once.
+        let retransmit = match (&msg, &self.link) {
+            (Some(Message::Request(r)), Some(_)) if r.method != Method::Ack => {
+                Some((r.core.call_id.clone(), r.core.cseq.seq))
+            }
+            _ => None,
+        };
+        let mark = self.inbox.len();
+        for k in 0..7u32 {
+            for _ in 0..copies(&mut self.link) {
+                self.engine.handle_datagram(
+                    self.clock.now(),
+                    bytes.as_bytes(),
+                    Peer::udp(addr(from)),
+                );
+            }
+            self.pump();
+            let Some((call_id, cseq)) = &retransmit else {
+                return;
+            };
+            let answered = self.inbox[mark..].iter().any(|m| {
+                matches!(m, Message::Response(r) if r.core.call_id == *call_id && r.core.cseq.seq == *cseq)
+            });
+            if answered {
+                return;
+            }
+            self.advance(500 << k);
+        }
     }
 
     /// Sends a SIP message from the patient's phone.
@@ -309,8 +390,10 @@ impl Sim {
             .expect("rtp");
         self.seq = self.seq.wrapping_add(1);
         // The engine's port for call 1.
-        self.engine
-            .handle_rtp(self.clock.now(), 20_002, addr(from), &pkt);
+        for _ in 0..copies(&mut self.link) {
+            self.engine
+                .handle_rtp(self.clock.now(), 20_002, addr(from), &pkt);
+        }
         self.pump();
     }
 
@@ -479,7 +562,9 @@ pub fn rtp_packet(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
 /// RTP from `from` arriving on our `port`.
 pub fn rtp_to_port(s: &mut Sim, port: u16, from: &str, pt: u8, seq: u16, payload: &[u8]) {
     let pkt = rtp_packet(pt, seq, 40_000 + 160 * seq as u32, payload);
-    s.engine.handle_rtp(s.clock.now(), port, addr(from), &pkt);
+    for _ in 0..copies(&mut s.link) {
+        s.engine.handle_rtp(s.clock.now(), port, addr(from), &pkt);
+    }
     s.pump();
 }
 

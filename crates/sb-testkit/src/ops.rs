@@ -105,8 +105,15 @@ impl Default for Driver {
 
 impl Driver {
     pub fn new() -> Driver {
+        Driver::over(None)
+    }
+
+    /// A driver whose phones reach the engine over `link` (lossy, duplicating).
+    pub fn over(link: Option<Link>) -> Driver {
+        let mut s = Sim::new(MONDAY + 10 * 3600);
+        s.link = link;
         Driver {
-            s: Sim::new(MONDAY + 10 * 3600),
+            s,
             calls: Vec::new(),
             next: 0,
             nc: 100,
