@@ -13,19 +13,23 @@ use std::time::Duration;
 /// built into the binary for the embedded default configuration.
 #[derive(Debug, Clone, Copy)]
 pub enum AssetSource<'a> {
+    /// The configuration file's folder.
     Dir(&'a Path),
     /// (path relative to the repository root, contents).
     Embedded(&'a [(&'a str, &'a [u8])]),
 }
 
+/// What the dialplans run on: the flows and the prompts, checked together.
 #[derive(Debug)]
 pub struct Assets {
+    /// Every dialplan flow, indexed by the numbers that reach them.
     pub plans: Arc<Dialplans>,
     /// (language, prompt name) -> prompt.
     pub prompts: HashMap<(String, String), Arc<Prompt>>,
 }
 
 impl Assets {
+    /// The prompt `name` in `language`, if there is one.
     pub fn prompt(&self, language: &str, name: &str) -> Option<&Arc<Prompt>> {
         self.prompts.get(&(language.to_string(), name.to_string()))
     }
@@ -117,6 +121,8 @@ fn stem(path: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Loads and checks the dialplans and prompts `m` refers to, from `src`: every problem at
+/// once (a missing prompt, a prompt in another format, a dialplan that does not hold).
 pub fn load_assets(m: &Model, src: AssetSource<'_>) -> Result<Assets, Vec<Diagnostic>> {
     let mut out = Vec::new();
     let mut prompts = HashMap::new();
@@ -220,6 +226,7 @@ pub fn acd_config(m: &Model) -> sb_acd::AcdConfig {
     }
 }
 
+/// The ACD of `m`'s queues and agents, starting at `now`.
 pub fn acd_from_model(m: &Model, now: std::time::Instant) -> sb_acd::Acd {
     use sb_acd::{Acd, AgentId, QueueSpec, Strategy};
     use sb_config::model::QueueStrategy;

@@ -8,29 +8,37 @@ use sb_types::CallId;
 /// One call as the control API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveCall {
+    /// The call.
     pub id: CallId,
+    /// The number called.
     pub dialled: String,
     /// The patient's number: personal data, for the API to mask as the asker's role says.
     pub caller: String,
     /// `ivr`, `waiting` (in a queue or being transferred) or `talking` (bridged).
     pub state: LiveState,
+    /// The queue the call waits in, or last waited in.
     pub queue: Option<String>,
     /// The agent the call is bridged to.
     pub agent: Option<String>,
+    /// The patient is on hold.
     pub held: bool,
+    /// The agent is muted towards the patient.
     pub muted: bool,
     /// Media packets refused from strangers: on the patient's leg, and on the agents'
     /// legs of the call now up.
     pub strangers_caller: u64,
+    /// See `strangers_caller`.
     pub strangers_agents: u64,
 }
 
 /// Why a control request was not carried out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ControlError {
+    /// No call has that id (it may have ended).
     NoSuchCall,
     /// Hold and mute need the call bridged to an agent.
     NotBridged,
+    /// No agent has that extension.
     NoSuchAgent,
     /// A queue that does not exist or the agent is not a member of.
     NotAMember(String),
@@ -44,6 +52,7 @@ pub enum ControlError {
     NotAnswered,
     /// The three are joined: back, complete or hang up instead.
     Joined,
+    /// No queue has that name.
     NoSuchQueue(String),
     /// Nobody in the queue is free to be consulted.
     NobodyFree(String),
@@ -71,8 +80,11 @@ impl std::fmt::Display for ControlError {
 /// agent's feature codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallAction {
+    /// Puts the patient on hold (true) or takes them off it.
     Hold(bool),
+    /// Mutes the agent towards the patient (true) or unmutes.
     Mute(bool),
+    /// Ends the call (BYE to every leg).
     HangUp,
     /// Blind transfer to an extension.
     Transfer(String),
@@ -95,8 +107,11 @@ pub enum CallAction {
 pub enum AgentCommand {
     /// Into these queues; none named: every queue the agent belongs to.
     Login(Vec<String>),
+    /// Out of every queue.
     Logout,
+    /// Paused for this reason: no offers until unpaused.
     Pause(String),
+    /// Available again.
     Unpause,
 }
 

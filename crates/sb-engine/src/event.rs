@@ -10,78 +10,121 @@ use sb_types::vocab::{
 use sb_types::CallId;
 use std::net::SocketAddr;
 
-/// What happened, for the logs, the events stream and (later) the call records.
+/// What happened, for the logs, the event stream and the call records. Every variant that
+/// concerns a call names it by `call`.
 #[derive(Debug)]
 pub enum EngineEvent {
+    /// What the SIP endpoint reported (registrations, challenge outcomes, malformed input).
     Sip(sb_sip::Event),
+    /// A call was taken: `dialled` is the number called, `caller` the caller's user
+    /// (redacted in logs), `sip_call_id` the caller's Call-ID.
     CallStarted {
+        /// The call.
         call: CallId,
+        /// The number called.
         dialled: String,
+        /// The caller's number (redacted when printed).
         caller: Redacted<String>,
+        /// The caller's SIP Call-ID.
         sip_call_id: String,
         /// `inbound` (a patient's call to a hospital number), `internal` (an extension
         /// calling another) or `service` (an agent's service code).
         direction: CallDirection,
     },
+    /// The caller's INVITE was answered; our media is on `rtp_port`.
     CallAnswered {
+        /// The call.
         call: CallId,
+        /// Our media port for the caller's leg.
         rtp_port: u16,
     },
+    /// The dialplan entered `node` (`flow/node`).
     Ivr {
+        /// The call.
         call: CallId,
+        /// The node, as `flow/node`.
         node: String,
     },
+    /// The dialplan set variable `var` to `value` (a tag, the media source, the language).
     Tag {
+        /// The call.
         call: CallId,
+        /// The variable.
         var: String,
+        /// Its value.
         value: String,
     },
+    /// The caller pressed `digit`, signalled by `source` (each key once).
     Digit {
+        /// The call.
         call: CallId,
+        /// The key.
         digit: char,
+        /// How it was signalled.
         source: Source,
     },
+    /// The call joined `queue`.
     Queued {
+        /// The call.
         call: CallId,
+        /// The queue.
         queue: String,
     },
     /// The call is being transferred: `to` rings while the patient hears music. `from` is
     /// the agent who transferred it (`ivr` for a dialplan's transfer); `kind` is `ivr`,
     /// `blind`, `attended`, or `back` (an unanswered transfer returning to `to`).
     Transfer {
+        /// The call.
         call: CallId,
+        /// Who transferred it: an agent's extension, or `ivr`.
         from: String,
+        /// Who rings now.
         to: String,
+        /// What kind of transfer it is.
         kind: TransferKind,
         /// How the agent asked for it; `None` for a transfer coming back.
         by: Option<Control>,
     },
     /// The transfer target did not answer (or could not be reached).
     TransferFailed {
+        /// The call.
         call: CallId,
+        /// The target that did not answer.
         to: String,
+        /// Why.
         reason: LegFailure,
     },
     /// The agent's consultation with a colleague while the patient waits on hold: `step`
     /// is `ringing`, `answered`, `failed`, `swapped_to_patient`, `swapped_to_colleague` or
     /// `ended`.
     Consult {
+        /// The call.
         call: CallId,
+        /// The agent's extension.
         agent: String,
+        /// The colleague consulted.
         to: String,
+        /// Which step.
         step: ConsultStep,
     },
+    /// The call is over: why, and who ended it.
     CallEnded {
+        /// The call.
         call: CallId,
+        /// Why it ended.
         reason: EndReason,
+        /// Who ended it.
         by: Side,
     },
     /// What a leg's receiver measured (RFC 3550 §6.4.1), when the leg goes.
     MediaQuality {
+        /// The call.
         call: CallId,
+        /// Whose leg.
         side: Side,
         /// Fraction of the packets expected that never came.
         loss: f64,
+        /// Interarrival jitter (RFC 3550 §6.4.1), in milliseconds.
         jitter_ms: f64,
         /// Packets refused from strangers (not the leg's peer) over the leg's life.
         strangers: u64,
@@ -90,58 +133,86 @@ pub enum EngineEvent {
     /// hijack attempt, or a phone whose NAT the rules could not learn): logged once per
     /// leg under the `security` target; the count is in `MediaQuality`.
     MediaRefused {
+        /// The call.
         call: CallId,
+        /// Whose leg.
         side: Side,
+        /// Where the refused packet came from.
         from: SocketAddr,
     },
     /// What the ACD reports: ring times, answers within three rings, overflows, pauses.
     Acd(sb_acd::AcdEvent),
     /// The ACD offered the call to an agent (their phone rings).
     Offered {
+        /// The call.
         call: CallId,
+        /// The agent whose phone rings.
         agent: String,
     },
     /// The agent answered: caller and agent are bridged.
     Bridged {
+        /// The call.
         call: CallId,
+        /// The agent (or extension) the patient talks to now.
         agent: String,
     },
     /// The agent put the patient on hold (music) or took them off it.
     Hold {
+        /// The call.
         call: CallId,
+        /// On (true) or off.
         on: bool,
+        /// Where the change came from.
         by: Control,
     },
     /// The agent muted themselves towards the patient, or unmuted.
     Mute {
+        /// The call.
         call: CallId,
+        /// On (true) or off.
         on: bool,
+        /// Where the change came from.
         by: Control,
     },
+    /// The ACD moved the call out of `queue`: to `to`, or, with nowhere to go, to a
+    /// callback offer.
     Overflowed {
+        /// The call.
         call: CallId,
+        /// The queue it left.
         queue: String,
+        /// The queue it went to; `None`: nowhere (a callback is offered).
         to: Option<String>,
     },
     /// An agent dialled a service code (login, logout, pause, unpause); `outcome` is the
     /// confirmation prompt they hear (`agent-failed` when it could not be done).
     AgentService {
+        /// The call.
         call: CallId,
+        /// The agent's extension.
         agent: String,
+        /// How it went.
         outcome: ServiceOutcome,
     },
     /// Overflowed with nowhere to go: the patient is offered a callback.
     CallbackOffered {
+        /// The call.
         call: CallId,
     },
     /// The patient pressed 1 for a callback, keeping their place.
     CallbackRequested {
+        /// The call.
         call: CallId,
+        /// The queue.
         queue: String,
     },
+    /// A call refused before it was taken (404, 400, 488, 503): no call exists for it.
     Rejected {
+        /// The number called.
         dialled: String,
+        /// The caller's number (redacted when printed).
         caller: Redacted<String>,
+        /// The status the INVITE was refused with.
         status: u16,
     },
 }

@@ -21,6 +21,8 @@
 //! while let Some(ev) = engine.poll_event() { /* log, stream, record */ }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod assets;
 mod call;
 mod config;

@@ -40,6 +40,7 @@ use std::time::Instant;
 pub enum MediaRequest {
     /// Bind an RTP port for this leg and report it with [`Engine::handle_port`].
     Open(LegRef),
+    /// The port is no longer used: close it (it rests before it is used again).
     Close(u16),
 }
 
@@ -91,6 +92,8 @@ macro_rules! ctx {
 }
 
 impl Engine {
+    /// The engine over `sip` and `acd`, playing `assets`; `seed` makes its RTP sessions'
+    /// SSRCs and sequence numbers.
     pub fn new(
         sip: Endpoint,
         assets: Arc<Assets>,
@@ -228,10 +231,10 @@ impl Engine {
             return;
         };
         call.handle_rtp(now, &ctx, leg.leg, from, bytes, &mut self.rtp_out);
+        // A packet changes a call's timers only through what it makes the call do (a key
+        // for the dialplan), which always comes with an output: most packets cost no more.
         if call.has_output() {
             self.flush(now, leg.call);
-        } else if let Some(t) = call.reschedule() {
-            self.due.push(t, leg.call);
         }
     }
 

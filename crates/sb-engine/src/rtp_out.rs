@@ -14,9 +14,11 @@ pub const RTP_MAX: usize = 12 + 2 * sb_media::prompt::FRAME;
 pub struct RtpOut<'a> {
     /// Our port: the leg's socket.
     pub port: u16,
+    /// The phone it goes to.
     pub to: SocketAddr,
     /// The leg's peer is settled (`RtpSession::locked`): only `to` may send to `port`.
     pub locked: bool,
+    /// The whole packet.
     pub bytes: &'a [u8],
 }
 
@@ -28,6 +30,7 @@ struct Head {
     end: usize,
 }
 
+/// The RTP packets of one engine turn, written in place (see the module's documentation).
 #[derive(Debug, Default)]
 pub struct RtpQueue {
     heads: Vec<Head>,
@@ -62,6 +65,7 @@ impl RtpQueue {
         }
     }
 
+    /// Whether no packet waits.
     pub fn is_empty(&self) -> bool {
         self.heads.is_empty()
     }

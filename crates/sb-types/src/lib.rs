@@ -11,6 +11,8 @@
 //! assert_eq!(pii::mask_number("13812345678"), "138****5678");
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod ids;
 pub mod pii;
 pub mod vocab;

@@ -81,7 +81,9 @@ vocabulary! {
 vocabulary! {
     /// A party to a call: who hung up, whose media was measured.
     pub enum Side {
+        /// The caller: a patient, or an extension that dialled.
         Caller = "caller",
+        /// An agent, a transfer target or a consulted colleague.
         Agent = "agent",
         /// The switchboard itself (the IVR's hangup, a failure, a timeout).
         Engine = "engine",
@@ -127,14 +129,19 @@ vocabulary! {
 vocabulary! {
     /// A step of an agent's consultation with a colleague.
     pub enum ConsultStep {
+        /// The colleague's phone rings.
         Ringing = "ringing",
+        /// The colleague answered: the agent talks to them.
         Answered = "answered",
         /// The colleague did not answer or could not be reached.
         Failed = "failed",
+        /// The agent went back to the patient; the colleague waits.
         SwappedToPatient = "swapped_to_patient",
+        /// The agent went to the colleague; the patient waits on hold.
         SwappedToColleague = "swapped_to_colleague",
         /// The patient, the agent and the colleague hear each other.
         Joined = "joined",
+        /// The consultation is over: the colleague was hung up or hung up.
         Ended = "ended",
     }
 }
@@ -158,8 +165,11 @@ vocabulary! {
 vocabulary! {
     /// Why a call ended.
     pub enum EndReason {
+        /// The caller hung up.
         CallerHungUp = "caller_hung_up",
+        /// The caller gave up before the call was answered (CANCEL).
         CallerCancelled = "caller_cancelled",
+        /// The agent hung up.
         AgentHungUp = "agent_hung_up",
         /// The dialplan hung up.
         IvrEnded = "ivr_ended",
@@ -173,6 +183,7 @@ vocabulary! {
         NoSdpAnswer = "no_sdp_answer",
         /// Our 200 carried the offer and the ACK's answer was unusable.
         UnusableSdpAnswer = "unusable_sdp_answer",
+        /// The caller offered no codec the switchboard speaks.
         NoCommonCodec = "no_common_codec",
         /// The extension dialled has no phone registered.
         ExtensionNotRegistered = "extension_not_registered",
@@ -182,7 +193,9 @@ vocabulary! {
         CalleeUnusableAnswer = "callee_unusable_answer",
         /// The extension dialled rang out.
         CalleeNoAnswer = "callee_no_answer",
+        /// No dialog could be formed for the caller's 200 OK.
         NoDialog = "no_dialog",
+        /// No media port could be opened.
         NoMediaPort = "no_media_port",
         /// Nobody took a transfer and there was no queue to go back to.
         TransferNotAnswered = "transfer_not_answered",
@@ -213,9 +226,13 @@ impl EndReason {
 vocabulary! {
     /// How an agent's service code went: the confirmation they hear.
     pub enum ServiceOutcome {
+        /// Logged into their queues.
         LoggedIn = "logged_in",
+        /// Logged out of every queue.
         LoggedOut = "logged_out",
+        /// Paused, with the reason keyed.
         Paused = "paused",
+        /// Available again.
         Unpaused = "unpaused",
         /// It could not be done (not an agent, not a member, an unknown pause reason).
         Failed = "failed",

@@ -392,6 +392,7 @@ impl Call {
         call
     }
 
+    /// The call's id.
     pub fn id(&self) -> CallId {
         self.id
     }
