@@ -22,7 +22,7 @@ pub(crate) fn workspace() -> PathBuf {
 pub(crate) fn torture_dir() -> PathBuf {
     std::env::var_os("SB_TORTURE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared/testdata/sip-torture"))
+        .unwrap_or_else(|| workspace().join("testdata/sip-torture"))
 }
 
 /// A fresh scratch directory for one test.

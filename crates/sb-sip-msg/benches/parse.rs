@@ -1,6 +1,6 @@
 //! How many SIP messages per second one core parses and validates: a mix of the messages a
 //! registrar and a call centre see most (REGISTER with credentials, INVITE with SDP, 200 OK,
-//! OPTIONS), plus the valid RFC 4475 torture messages when ../shared is present.
+//! OPTIONS), plus the valid RFC 4475 torture messages of testdata/.
 //! Prints the median of several rounds. Run: `cargo bench -p sb-sip-msg --bench parse`.
 #![allow(
     clippy::disallowed_methods,
