@@ -7,8 +7,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use sb_config::assets::{load_assets, AssetSource};
 use sb_config::{Diagnostic, Model, Source};
-use sb_engine::{load_assets, AssetSource, Assets};
+use sb_engine::Assets;
 use sb_store::report::{Format, GroupBy, PeriodKind};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -155,12 +156,12 @@ fn print_report(
     config: Option<PathBuf>,
     sets: Vec<String>,
 ) -> ExitCode {
-    use sb_store::report::{self, Period, ReportSettings};
+    use sb_store::report::{self, Period};
     let model = match load_model(config.as_ref(), &sets) {
         Ok(m) => m,
         Err(code) => return code,
     };
-    let settings = ReportSettings::from_model(&model);
+    let settings = sb_config::build::report_settings(&model);
     let now_ms = unix_ms_now();
     let day = match &date {
         Some(d) => match report::parse_date(d) {

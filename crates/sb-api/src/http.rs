@@ -6,6 +6,7 @@
 //! token sees and acts on its own calls only, and sees patients' numbers masked; operators,
 //! supervisors and admins act on any call.
 
+use crate::access::{ApiToken, Role};
 use crate::control::{Command, ControlRequest, ControlSender, Reply};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -14,7 +15,6 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use sb_config::model::{ApiToken, Role};
 use sb_engine::{AgentCommand, CallAction, ControlError};
 use sb_store::report::{self, GroupBy, Period, PeriodKind, ReportSettings};
 use serde_json::json;

@@ -17,6 +17,7 @@
 //! // control_rx; events::to_json(at_ms, &event) to `events` for each event
 //! ```
 
+pub mod access;
 pub mod control;
 pub mod events;
 pub mod http;

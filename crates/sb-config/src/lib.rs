@@ -10,11 +10,13 @@
 //! }
 //! ```
 
+pub mod assets;
+pub mod build;
+pub mod dialplan;
 pub mod model;
 pub mod overrides;
 pub mod raw;
 pub mod shape;
-pub mod time;
 pub mod validate;
 
 pub use model::{ExtensionKind, Model};

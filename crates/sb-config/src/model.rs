@@ -45,22 +45,7 @@ pub enum QueueStrategy {
     Skills { widen: Duration },
 }
 
-/// Who may do what through the control API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Agent,
-    Operator,
-    Supervisor,
-    Admin,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiToken {
-    pub token: String,
-    pub role: Role,
-    /// For an agent's token: the extension it acts for.
-    pub agent: Option<String>,
-}
+pub use sb_api::access::{ApiToken, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registrar {
@@ -153,17 +138,10 @@ pub struct Shift {
 
 /// The region of a number by the longest matching prefix of `regions` (sorted longest
 /// first, as `Model::regions` is).
-pub fn region_of<'a>(regions: &'a [(String, String)], number: &str) -> Option<&'a str> {
-    regions
-        .iter()
-        .find(|(p, _)| number.starts_with(p.as_str()))
-        .map(|(_, r)| r.as_str())
-}
-
 impl Model {
     /// The region of a caller's number by the longest matching prefix.
     pub fn region_of(&self, number: &str) -> Option<&str> {
-        region_of(&self.regions, number)
+        sb_records::region_of(&self.regions, number)
     }
 
     /// (number, queue) for every queue with a number.
@@ -197,61 +175,4 @@ impl Model {
     }
 }
 
-/// The keys an agent presses on the phone during a call (`[features]`): each is `*` and
-/// one to three digits (`complete` may be `#`); consult and transfer are followed by the
-/// extension and `#`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeatureCodes {
-    /// Patient on hold music, the agent hears nothing of them; again to resume.
-    pub hold: String,
-    /// The patient stops hearing the agent; again to unmute.
-    pub mute: String,
-    /// Patient on hold, a second line to a colleague.
-    pub consult: String,
-    /// Blind transfer of the patient.
-    pub transfer: String,
-    /// While consulting: the colleague takes the patient (attended transfer).
-    pub complete: String,
-    /// While consulting: the colleague is hung up, back to the patient.
-    pub back: String,
-    /// While consulting: talk to the other party (the one left hears hold music or silence).
-    pub swap: String,
-    /// While consulting: the patient, the agent and the colleague all hear each other.
-    pub join: String,
-    /// Dialled outside calls (the agent hears a confirmation): log in to every queue the
-    /// agent belongs to, log out, pause (followed by a reason code), unpause.
-    pub login: String,
-    pub logout: String,
-    pub pause: String,
-    pub unpause: String,
-    /// Pause reason codes keyed after `pause` and the reason each stands for.
-    pub pause_reasons: Vec<(String, String)>,
-}
-
-impl Default for FeatureCodes {
-    fn default() -> Self {
-        FeatureCodes {
-            hold: "*1".into(),
-            mute: "*2".into(),
-            consult: "*3".into(),
-            transfer: "*4".into(),
-            complete: "#".into(),
-            back: "*0".into(),
-            swap: "*5".into(),
-            join: "*6".into(),
-            login: "*71".into(),
-            logout: "*72".into(),
-            pause: "*73".into(),
-            unpause: "*74".into(),
-            pause_reasons: [
-                ("1", "break"),
-                ("2", "lunch"),
-                ("3", "meeting"),
-                ("4", "training"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        }
-    }
-}
+pub use sb_engine::FeatureCodes;

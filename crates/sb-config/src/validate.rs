@@ -2,8 +2,8 @@
 
 use crate::model::{self, ExtensionKind, Model};
 use crate::raw::RawConfig;
-use crate::time::{days_from_civil, hhmm, utc_offset};
 use crate::{Diagnostic, Source};
+use sb_types::civil::{days_from_civil, hhmm, utc_offset};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

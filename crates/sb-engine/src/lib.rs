@@ -34,7 +34,7 @@ mod overload;
 mod router;
 mod rtp_out;
 
-pub use assets::{acd_config, acd_from_model, load_assets, AssetSource, Assets};
+pub use assets::{engine_prompts, Assets};
 pub use call::features::FeatureCodes;
 pub use call::leg::{LegId, LegRef};
 pub use call::{Call, CallTimer};

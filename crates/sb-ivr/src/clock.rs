@@ -1,8 +1,8 @@
-//! Opening hours against civil time (the arithmetic lives in `sb_config::time`, shared with
+//! Opening hours against civil time (the arithmetic lives in `sb_types::civil`, shared with
 //! the reports).
 
 use crate::model::Schedule;
-pub use sb_config::time::{local_time, LocalTime};
+pub use sb_types::civil::{local_time, LocalTime};
 
 impl Schedule {
     pub fn is_open(&self, unix_secs: i64) -> bool {

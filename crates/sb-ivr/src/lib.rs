@@ -10,9 +10,6 @@
 pub mod clock;
 pub mod interp;
 pub mod model;
-pub mod raw;
-pub mod validate;
 
 pub use interp::{Action, Input, PromptRef, Session};
 pub use model::{Dialplans, FlowId, Node, NodeId, Target};
-pub use validate::{load, Context};

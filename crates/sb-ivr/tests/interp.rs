@@ -1,7 +1,8 @@
 //! The interpreter, node kind by node kind, on virtual time.
 
+use sb_config::dialplan::{load, Context};
 use sb_config::Source;
-use sb_ivr::{load, Action, Context, Dialplans, Input, Session};
+use sb_ivr::{Action, Dialplans, Input, Session};
 use sb_sim::Clock;
 use std::time::Duration;
 

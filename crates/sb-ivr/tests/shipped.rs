@@ -1,8 +1,9 @@
 //! The hospital's shipped flows in `dialplans/` are valid against the shipped configuration
 //! and prompts, and route as the service regulations say.
 
+use sb_config::dialplan::{load, Context};
 use sb_config::Source;
-use sb_ivr::{load, Action, Context, Input, Session};
+use sb_ivr::{Action, Input, Session};
 use std::path::PathBuf;
 
 fn root() -> PathBuf {

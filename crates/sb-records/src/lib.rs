@@ -41,6 +41,14 @@ use sb_store::model::{
 use sb_types::vocab::{EndReason, Named, Side, TransferKind};
 use std::collections::{HashMap, VecDeque};
 
+/// The region of `number`: the first of `regions` (longest prefix first) it starts with.
+pub fn region_of<'a>(regions: &'a [(String, String)], number: &str) -> Option<&'a str> {
+    regions
+        .iter()
+        .find(|(p, _)| number.starts_with(p.as_str()))
+        .map(|(_, r)| r.as_str())
+}
+
 /// The longest IVR path kept; a caller looping in a menu does not grow the row forever.
 const MAX_PATH_NODES: usize = 40;
 
@@ -55,18 +63,6 @@ pub struct RecorderConfig {
     pub ring_cycle_ms: i64,
     /// An agent's wrap-up after each call, part of the handle time.
     pub wrap_up_ms: i64,
-}
-
-impl RecorderConfig {
-    pub fn from_model(m: &sb_config::Model, run: &str) -> RecorderConfig {
-        RecorderConfig {
-            run: run.to_string(),
-            regions: m.regions.clone(),
-            short_abandon_ms: m.reports.short_abandon.as_millis() as i64,
-            ring_cycle_ms: m.sla_ring_cycle.as_millis() as i64,
-            wrap_up_ms: sb_engine::acd_config(m).wrap_up.as_millis() as i64,
-        }
-    }
 }
 
 #[derive(Default)]
@@ -138,7 +134,7 @@ impl Recorder {
     }
 
     fn region(&self, number: &str) -> Option<String> {
-        sb_config::model::region_of(&self.cfg.regions, number).map(str::to_string)
+        region_of(&self.cfg.regions, number).map(str::to_string)
     }
 
     pub fn handle(&mut self, at_ms: i64, ev: &EngineEvent) {

@@ -7,7 +7,7 @@
 use crate::core::{media_address, Server, StopSignals};
 use crate::media::MediaPorts;
 use crate::records::Records;
-use crate::{endpoint_config, os_random_key, RuntimeError};
+use crate::{os_random_key, RuntimeError};
 use sb_config::Model;
 use sb_engine::{Assets, Engine, EngineConfig};
 use sb_media::negotiate::Codec;
@@ -74,7 +74,7 @@ pub async fn build(model: &Model, assets: Assets) -> Result<Switchboard, BuildEr
 
     let sockets = Server::bind_sip(model.sip_listen).await?;
     let local = sockets.2;
-    let sip = Endpoint::new(endpoint_config(model, local), key, now);
+    let sip = Endpoint::new(sb_config::build::endpoint(model, local), key, now);
     let media_ip = media_address(local.ip());
     let cfg = EngineConfig {
         media_ip,
@@ -89,7 +89,7 @@ pub async fn build(model: &Model, assets: Assets) -> Result<Switchboard, BuildEr
         roster_number: model.roster_number.clone(),
         queue_numbers: model.queue_numbers(),
     };
-    let acd = sb_engine::acd_from_model(model, now);
+    let acd = sb_config::build::acd(model, now);
     let engine = Engine::new(sip, Arc::new(assets), cfg, acd, seed);
     let bind_ip = if local.ip().is_unspecified() {
         local.ip()
@@ -123,7 +123,7 @@ pub async fn build(model: &Model, assets: Assets) -> Result<Switchboard, BuildEr
         interrupted = rec.interrupted,
         "call record store open"
     );
-    let recorder = sb_records::Recorder::new(sb_records::RecorderConfig::from_model(model, &run));
+    let recorder = sb_records::Recorder::new(sb_config::build::recorder(model, &run));
 
     // The control API, on its own thread, and what links it to the engine's loop.
     let (control, control_rx) = sb_api::control::channel();
@@ -132,7 +132,7 @@ pub async fn build(model: &Model, assets: Assets) -> Result<Switchboard, BuildEr
         listen: model.http_listen,
         tokens: model.api_tokens.clone(),
         store_path: model.store_path.clone(),
-        reports: sb_store::report::ReportSettings::from_model(model),
+        reports: sb_config::build::report_settings(model),
         control: Some(control),
         events: Some(events.clone()),
     })

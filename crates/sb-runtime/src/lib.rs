@@ -27,9 +27,6 @@ pub use crate::build::{build, BuildError, Switchboard};
 pub use crate::core::{Server, StopSignals};
 pub use crate::records::Records;
 
-use sb_config::Model;
-use sb_sip::registrar::RegistrarSettings;
-use sb_sip::{EndpointConfig, TimerSettings};
 use std::net::SocketAddr;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,42 +39,6 @@ pub enum RuntimeError {
     },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// The endpoint's settings from the validated configuration.
-pub fn endpoint_config(m: &Model, local_addr: SocketAddr) -> EndpointConfig {
-    let mut cfg = EndpointConfig::new(&m.realm, local_addr);
-    cfg.users = m
-        .extensions
-        .iter()
-        .map(|e| (e.number.clone(), e.password.clone()))
-        .collect();
-    cfg.registrar = RegistrarSettings {
-        default_expires: m.registrar.default_expires,
-        min_expires: m.registrar.min_expires,
-        max_expires: m.registrar.max_expires,
-        max_contacts: m.registrar.max_contacts,
-    };
-    cfg.timers = TimerSettings {
-        t1: m.t1,
-        t2: m.t2,
-        t4: m.t4,
-    };
-    cfg.qualify_interval = m.qualify_interval;
-    cfg.nonce_lifetime = m.nonce_lifetime;
-    cfg.guard = sb_sip::guard::GuardSettings {
-        user_failures: m.security.max_user_failures,
-        address_failures: m.security.max_address_failures,
-        window: m.security.failure_window,
-        ban: m.security.ban,
-    };
-    cfg.digest_algorithms = m
-        .digest_algorithms
-        .iter()
-        .filter_map(|a| sb_sip::digest::Algorithm::parse(Some(a)))
-        .collect();
-    cfg.user_agent = format!("Switchboard/{}", env!("CARGO_PKG_VERSION"));
-    cfg
 }
 
 /// 32 bytes from the operating system's RNG, the key of tags, branches and nonces.

@@ -18,7 +18,7 @@
 
 use crate::rollup::Counts;
 use crate::StoreError;
-use sb_config::time::{days_from_civil, local_time};
+use sb_types::civil::{days_from_civil, local_time};
 use serde::Serialize;
 use sqlx::{Row as _, SqliteConnection};
 use std::path::Path;
@@ -184,20 +184,6 @@ pub struct ReportSettings {
 }
 
 impl ReportSettings {
-    pub fn from_model(m: &sb_config::Model) -> ReportSettings {
-        ReportSettings {
-            utc_offset_min: m.reports.utc_offset_min,
-            short_abandon_ms: m.reports.short_abandon.as_millis() as i64,
-            sla_ms: m.sla_threshold().as_millis() as i64,
-            shifts: m
-                .reports
-                .shifts
-                .iter()
-                .map(|s| (s.name.clone(), s.start, s.end))
-                .collect(),
-        }
-    }
-
     pub fn formula(&self) -> String {
         format!(
             "service level = answered within {} s / (answered + abandoned); abandons under {} s are short abandons and left out",

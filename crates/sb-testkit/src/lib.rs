@@ -14,8 +14,9 @@
 //! ```
 
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
+use sb_config::assets::{load_assets, AssetSource};
 use sb_config::Source;
-use sb_engine::{load_assets, AssetSource, Engine, EngineConfig, EngineEvent, MediaRequest};
+use sb_engine::{Engine, EngineConfig, EngineEvent, MediaRequest};
 use sb_media::dtmf::Event as TelEvent;
 use sb_media::negotiate::Codec;
 use sb_sim::Clock;
@@ -171,7 +172,7 @@ impl Sim {
             roster_number: model.roster_number.clone(),
             queue_numbers: model.queue_numbers(),
         };
-        let acd = sb_engine::acd_from_model(model, clock.now());
+        let acd = sb_config::build::acd(model, clock.now());
         let engine = Engine::new(sip, assets.clone(), ecfg, acd, 99);
         Sim {
             clock,

@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod civil;
 pub mod ids;
 pub mod pii;
 pub mod vocab;

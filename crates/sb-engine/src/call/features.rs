@@ -7,7 +7,67 @@ use crate::control::AgentCommand;
 use sb_types::vocab::ServiceOutcome;
 use std::time::{Duration, Instant};
 
-pub use sb_config::model::FeatureCodes;
+/// The keys an agent presses on the phone during a call (`[features]`): each is `*` and
+/// one to three digits (`complete` may be `#`); consult and transfer are followed by the
+/// extension and `#`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureCodes {
+    /// Patient on hold music, the agent hears nothing of them; again to resume.
+    pub hold: String,
+    /// The patient stops hearing the agent; again to unmute.
+    pub mute: String,
+    /// Patient on hold, a second line to a colleague.
+    pub consult: String,
+    /// Blind transfer of the patient.
+    pub transfer: String,
+    /// While consulting: the colleague takes the patient (attended transfer).
+    pub complete: String,
+    /// While consulting: the colleague is hung up, back to the patient.
+    pub back: String,
+    /// While consulting: talk to the other party (the one left hears hold music or silence).
+    pub swap: String,
+    /// While consulting: the patient, the agent and the colleague all hear each other.
+    pub join: String,
+    /// Dialled outside calls (the agent hears a confirmation): log in to every queue the
+    /// agent belongs to, log out, pause (followed by a reason code), unpause.
+    pub login: String,
+    /// See `login`.
+    pub logout: String,
+    /// See `login`.
+    pub pause: String,
+    /// See `login`.
+    pub unpause: String,
+    /// Pause reason codes keyed after `pause` and the reason each stands for.
+    pub pause_reasons: Vec<(String, String)>,
+}
+
+impl Default for FeatureCodes {
+    fn default() -> Self {
+        FeatureCodes {
+            hold: "*1".into(),
+            mute: "*2".into(),
+            consult: "*3".into(),
+            transfer: "*4".into(),
+            complete: "#".into(),
+            back: "*0".into(),
+            swap: "*5".into(),
+            join: "*6".into(),
+            login: "*71".into(),
+            logout: "*72".into(),
+            pause: "*73".into(),
+            unpause: "*74".into(),
+            pause_reasons: [
+                ("1", "break"),
+                ("2", "lunch"),
+                ("3", "meeting"),
+                ("4", "training"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        }
+    }
+}
 
 /// Each key of a feature code (or of the extension after it) within this long of the last.
 const KEYING: Duration = Duration::from_secs(5);

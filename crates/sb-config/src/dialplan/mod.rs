@@ -2,10 +2,12 @@
 //! once with file, line and a stable code: unknown and unreachable nodes, missing prompts,
 //! unknown queues and extensions, bad schedules, fields a kind needs or must not have.
 
-use crate::model::{CollectSpec, Dialplans, Flow, FlowId, MenuSpec, Node, NodeId, Schedule};
-use crate::raw::{RawFlow, RawNode, S};
-use sb_config::time::{hhmm, utc_offset};
-use sb_config::{Diagnostic, Source};
+pub mod raw;
+
+use crate::{Diagnostic, Source};
+use raw::{RawFlow, RawNode, S};
+use sb_ivr::model::{CollectSpec, Dialplans, Flow, FlowId, MenuSpec, Node, NodeId, Schedule};
+use sb_types::civil::{hhmm, utc_offset};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 use toml::Spanned;
@@ -127,7 +129,7 @@ pub fn load(sources: &[Source], ctx: &Context<'_>) -> Result<Dialplans, Vec<Diag
     };
     let mut raws: Vec<(usize, RawFlow)> = Vec::new();
     for (i, src) in sources.iter().enumerate() {
-        let (flow, shape) = sb_config::shape::from_str_all::<RawFlow>(&src.text);
+        let (flow, shape) = crate::shape::from_str_all::<RawFlow>(&src.text);
         for e in shape {
             c.at(i, e.span, "IV001", e.message);
         }

@@ -3,16 +3,22 @@
 //! algorithms.) The hospital's zones keep no daylight saving time, so a fixed offset is
 //! the whole truth.
 
+/// A moment in local civil time, to the minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalTime {
+    /// The year, e.g. 2026.
     pub year: i32,
+    /// 1 to 12.
     pub month: u8,
+    /// 1 to 31.
     pub day: u8,
     /// Monday = 0 ... Sunday = 6.
     pub weekday: u8,
+    /// Minutes since local midnight.
     pub minute: u16,
 }
 
+/// The local time at `unix_secs` in a zone `utc_offset_min` minutes east of UTC.
 pub fn local_time(unix_secs: i64, utc_offset_min: i32) -> LocalTime {
     let secs = unix_secs + utc_offset_min as i64 * 60;
     let days = secs.div_euclid(86_400);

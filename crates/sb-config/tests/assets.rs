@@ -1,5 +1,5 @@
+use sb_config::assets::{load_assets, AssetSource};
 use sb_config::{load, Source};
-use sb_engine::{load_assets, AssetSource};
 use std::path::PathBuf;
 
 fn root() -> PathBuf {
