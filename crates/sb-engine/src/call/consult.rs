@@ -175,6 +175,15 @@ impl Call {
         })
     }
 
+    /// The consultation under way, once the colleague has answered.
+    fn answered_consultation(&self) -> Result<Consultation, ControlError> {
+        let c = self.consultation()?;
+        if !c.answered {
+            return Err(ControlError::NotAnswered);
+        }
+        Ok(c)
+    }
+
     /// One step of a consultation, as an event.
     fn consult_step(&mut self, c: &Consultation, step: ConsultStep) {
         self.event(EngineEvent::Consult {
@@ -198,9 +207,7 @@ impl Call {
             a.rebase();
         }
         self.consult_step(&c, ConsultStep::Ended);
-        if self.state.talk().is_some_and(|t| t.hold.is_some()) {
-            self.set_hold(now, ctx, false, by);
-        }
+        self.release_hold(now, ctx, by);
         Ok(())
     }
 
@@ -212,10 +219,7 @@ impl Call {
         ctx: &Ctx<'_>,
         by: Control,
     ) -> Result<(), ControlError> {
-        let c = self.consultation()?;
-        if !c.answered {
-            return Err(ControlError::NotAnswered);
-        }
+        let c = self.answered_consultation()?;
         let on = match &mut self.state {
             CallState::Conference { .. } => return Err(ControlError::Joined),
             CallState::Consulting { consult, .. } => {
@@ -265,9 +269,7 @@ impl Call {
         self.acd(super::AcdInput::CallEnded);
         self.set_mute(now, ctx, false, by);
         self.replace_agent(c.consult.agent, c.consult.colleague);
-        if self.state.talk().is_some_and(|t| t.hold.is_some()) {
-            self.set_hold(now, ctx, false, by);
-        }
+        self.release_hold(now, ctx, by);
         Ok(())
     }
 
@@ -278,10 +280,7 @@ impl Call {
         ctx: &Ctx<'_>,
         by: Control,
     ) -> Result<(), ControlError> {
-        let c = self.consultation()?;
-        if !c.answered {
-            return Err(ControlError::NotAnswered);
-        }
+        let c = self.answered_consultation()?;
         let CallState::Consulting { consult, talk } = self.state else {
             // Joined already.
             return Ok(());
@@ -296,9 +295,7 @@ impl Call {
             talk,
         };
         self.consult_step(&c, ConsultStep::Joined);
-        if self.state.talk().is_some_and(|t| t.hold.is_some()) {
-            self.set_hold(now, ctx, false, by);
-        }
+        self.release_hold(now, ctx, by);
         self.own_stream(ctx, now);
         Ok(())
     }

@@ -40,6 +40,13 @@ impl Call {
         }
     }
 
+    /// Takes the patient off hold, if held (the change attributed to `by`).
+    pub(super) fn release_hold(&mut self, now: Instant, ctx: &Ctx<'_>, by: Control) {
+        if self.state.talk().is_some_and(|t| t.hold.is_some()) {
+            self.set_hold(now, ctx, false, by);
+        }
+    }
+
     /// Mutes the agent towards the patient, or unmutes.
     pub(super) fn set_mute(&mut self, now: Instant, ctx: &Ctx<'_>, on: bool, by: Control) {
         let Some(talk) = self.state.talk_mut() else {

@@ -347,9 +347,7 @@ impl Call {
         self.set_mute(now, ctx, false, Control::Refer);
         self.end_consult_leg(now, ctx);
         self.replace_agent(agent_leg, id);
-        if self.state.talk().is_some_and(|t| t.hold.is_some()) {
-            self.set_hold(now, ctx, false, Control::Refer);
-        }
+        self.release_hold(now, ctx, Control::Refer);
         id
     }
 
