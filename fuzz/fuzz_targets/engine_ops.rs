@@ -7,8 +7,6 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code, unused_imports)]
-
 fuzz_target!(|data: &[u8]| {
     let mut d = sb_testkit::ops::Driver::new();
     if let Err(e) = d.run(&mut sb_testkit::ops::Bytes(data)) {
