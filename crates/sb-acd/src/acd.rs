@@ -56,6 +56,7 @@ struct Waiting {
     stays: bool,
 }
 
+/// The ACD: queues, agents, offers and their timers. See the crate documentation.
 #[derive(Debug)]
 pub struct Acd {
     cfg: AcdConfig,
@@ -141,14 +142,17 @@ impl Acd {
         acd
     }
 
+    /// The next thing the engine must do.
     pub fn poll_action(&mut self) -> Option<AcdAction> {
         self.actions.pop_front()
     }
 
+    /// The next event, for the records and the live figures.
     pub fn poll_event(&mut self) -> Option<AcdEvent> {
         self.events.pop_front()
     }
 
+    /// When [`Acd::handle_timeout`] is needed next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         [self.call_timers.next(), self.agent_timers.next()]
             .into_iter()
@@ -163,6 +167,7 @@ impl Acd {
             .map(|&i| (self.agents[i].activity.clone(), self.agents[i].available()))
     }
 
+    /// Every agent the ACD knows.
     pub fn agent_ids(&self) -> impl Iterator<Item = &AgentId> {
         self.agents.iter().map(|a| &a.id)
     }
@@ -224,6 +229,7 @@ impl Acd {
             .collect()
     }
 
+    /// The agent's pause reason, while paused.
     pub fn paused(&self, id: &AgentId) -> Option<String> {
         self.by_agent
             .get(id)
@@ -238,6 +244,7 @@ impl Acd {
         self.waiting.values().filter(|w| w.queue == q).count()
     }
 
+    /// How long the patient waiting longest in `queue` has waited at `now`.
     pub fn longest_wait(&self, queue: &str, now: Instant) -> Duration {
         let Some(&q) = self.by_name.get(queue) else {
             return Duration::ZERO;
@@ -292,14 +299,17 @@ impl Acd {
             .map(|a| &self.agents[a].id)
     }
 
+    /// Whether a queue of that name exists.
     pub fn has_queue(&self, name: &str) -> bool {
         self.by_name.contains_key(name)
     }
 
+    /// Whether `call` waits in a queue.
     pub fn is_waiting(&self, call: CallId) -> bool {
         self.waiting.contains_key(&call)
     }
 
+    /// The agent `call` is connected to, if any.
     pub fn connected_to(&self, call: CallId) -> Option<&AgentId> {
         self.connected.get(&call).map(|&i| &self.agents[i].id)
     }
@@ -387,6 +397,7 @@ impl Acd {
         self.dispatch(now);
     }
 
+    /// The agent logs out of every queue.
     pub fn handle_logout(&mut self, now: Instant, agent: &AgentId) {
         let Some(&a) = self.by_agent.get(agent) else {
             return;
@@ -399,6 +410,7 @@ impl Acd {
         self.dispatch(now);
     }
 
+    /// The agent pauses, for `reason`: no offers until unpaused.
     pub fn handle_pause(&mut self, now: Instant, agent: &AgentId, reason: &str) {
         let Some(&a) = self.by_agent.get(agent) else {
             return;
@@ -411,6 +423,7 @@ impl Acd {
         self.dispatch(now);
     }
 
+    /// The agent is available again.
     pub fn handle_unpause(&mut self, now: Instant, agent: &AgentId) {
         let Some(&a) = self.by_agent.get(agent) else {
             return;
@@ -625,6 +638,7 @@ impl Acd {
         self.dispatch(now);
     }
 
+    /// Runs the timers due at `now`: ring timeouts, escalations, wrap-ups, waits.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(a) = self.agent_timers.pop_due(now) {
             let ag = &self.agents[a];

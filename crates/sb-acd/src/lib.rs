@@ -7,6 +7,8 @@
 //! the engine (`poll_action`: offer this call to that agent, cancel an offer, overflow) and
 //! typed events for the records (`poll_event`).
 
+#![warn(missing_docs)]
+
 mod acd;
 mod model;
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 pub use sb_types::{AgentId, CallId};
 
+/// How a queue picks the agent to offer a call to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
     /// The agent idle the longest.
@@ -17,12 +18,18 @@ pub enum Strategy {
     FewestCalls,
     /// Members at the lowest skill level first; every `widen_every` of waiting lets the next
     /// level in, the caller keeping their place.
-    Skills { widen_every: Duration },
+    Skills {
+        /// How long each skill level has the call to itself.
+        widen_every: Duration,
+    },
 }
 
+/// One queue as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueSpec {
+    /// Its name (`consultation`, `operator`, ...).
     pub name: String,
+    /// How it picks an agent.
     pub strategy: Strategy,
     /// (agent, skill level: 1 is the best).
     pub members: Vec<(AgentId, u8)>,
@@ -34,6 +41,7 @@ pub struct QueueSpec {
     pub limits: Option<(usize, Duration)>,
 }
 
+/// The ACD's settings, the same for every queue unless a queue says otherwise.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcdConfig {
     /// How long an offer rings before it counts as ring-no-answer.
@@ -42,6 +50,7 @@ pub struct AcdConfig {
     pub sla_threshold: Duration,
     /// Offers missed in a row before the agent is paused.
     pub max_misses: u32,
+    /// After each call, the agent's time to finish up before the next offer.
     pub wrap_up: Duration,
     /// More than this many patients waiting in a queue: the next one overflows.
     pub max_waiting: usize,
@@ -73,9 +82,13 @@ impl Default for AcdConfig {
 /// What an agent is doing, as far as the ACD knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Activity {
+    /// Not on a call the ACD gave them.
     Idle,
+    /// Their phone rings with this call.
     Offered(CallId),
+    /// Talking with this call's patient.
     OnCall(CallId),
+    /// Finishing up after a call.
     WrapUp,
 }
 
@@ -98,31 +111,41 @@ impl Activity {
 /// One agent as the control API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentView {
+    /// The agent's extension.
     pub id: String,
     /// `available`, `offered`, `on_call`, `wrap_up`, `paused` or `unavailable`.
     pub state: &'static str,
+    /// The pause reason, while paused.
     pub paused: Option<String>,
     /// Registered and answering keep-alives.
     pub reachable: bool,
     /// The queues logged in to, and all the queues the agent belongs to.
     pub logged_in: Vec<String>,
+    /// See `logged_in`.
     pub member_of: Vec<String>,
 }
 
 /// One queue now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueView {
+    /// The queue.
     pub name: String,
+    /// Patients waiting now.
     pub waiting: usize,
+    /// How long the patient waiting longest has waited.
     pub longest_wait: Duration,
     /// Logged-in members by state.
     pub agents: std::collections::BTreeMap<&'static str, usize>,
 }
 
+/// Why a call left its queue for the overflow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OverflowReason {
+    /// Nobody is logged in to the queue.
     NoAgents,
+    /// More patients were waiting than the queue allows.
     TooManyWaiting,
+    /// The patient waited longer than the queue allows.
     MaxWait,
 }
 
@@ -130,17 +153,36 @@ pub enum OverflowReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AcdAction {
     /// Ring the agent's phone for this call.
-    Offer { call: CallId, agent: AgentId },
+    Offer {
+        /// The call.
+        call: CallId,
+        /// The agent's extension.
+        agent: AgentId,
+    },
     /// Stop ringing (another agent answered, the caller left, the offer timed out).
-    CancelOffer { call: CallId, agent: AgentId },
+    CancelOffer {
+        /// The call.
+        call: CallId,
+        /// The agent's extension.
+        agent: AgentId,
+    },
     /// Bridge the caller to the agent who answered.
-    Connect { call: CallId, agent: AgentId },
+    Connect {
+        /// The call.
+        call: CallId,
+        /// The agent's extension.
+        agent: AgentId,
+    },
     /// The call leaves the queue: to `to` (the operator group) or, when `None`, to a
     /// callback offer.
     Overflow {
+        /// The call.
         call: CallId,
+        /// The queue.
         queue: String,
+        /// The queue it goes to; `None`: a callback is offered instead.
         to: Option<String>,
+        /// Why.
         reason: OverflowReason,
     },
 }
@@ -148,57 +190,96 @@ pub enum AcdAction {
 /// What happened, for the call records and the live figures.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AcdEvent {
+    /// The call joined the queue.
     Joined {
+        /// The call.
         call: CallId,
+        /// The queue.
         queue: String,
+        /// Its place: 1 is next.
         position: usize,
     },
+    /// An agent's phone rings with the call.
     Offered {
+        /// The call.
         call: CallId,
+        /// The agent's extension.
         agent: AgentId,
     },
+    /// The phone rang out: the offer moves on.
     RingNoAnswer {
+        /// The call.
         call: CallId,
+        /// The agent's extension.
         agent: AgentId,
+        /// How long the phone rang.
         rang: Duration,
     },
+    /// The agent answered: the patient is theirs.
     Answered {
+        /// The call.
         call: CallId,
+        /// The agent's extension.
         agent: AgentId,
+        /// How long the phone rang.
         rang: Duration,
+        /// Answered within the three-ring threshold.
         within_rings: bool,
+        /// How long the patient waited in the queue.
         waited: Duration,
     },
+    /// Near the threshold: the call is offered to every available member.
     Escalated {
+        /// The call.
         call: CallId,
+        /// How long the patient waited in the queue.
         waited: Duration,
     },
+    /// The call left its queue for the overflow.
     Overflowed {
+        /// The call.
         call: CallId,
+        /// The queue.
         queue: String,
+        /// Why.
         reason: OverflowReason,
+        /// How long the patient waited in the queue.
         waited: Duration,
     },
+    /// The patient hung up while waiting.
     Abandoned {
+        /// The call.
         call: CallId,
+        /// The queue.
         queue: String,
+        /// How long the patient waited in the queue.
         waited: Duration,
     },
+    /// An agent's state changed.
     AgentState {
+        /// The agent's extension.
         agent: AgentId,
+        /// What the agent is doing.
         activity: Activity,
+        /// The pause reason, while paused.
         paused: Option<String>,
+        /// Whether the ACD may offer them a call now.
         available: bool,
         /// As the records and the API name it (`Activity::state_name`).
         state: &'static str,
     },
+    /// An agent missed too many offers in a row and was paused.
     AutoPaused {
+        /// The agent's extension.
         agent: AgentId,
+        /// Offers missed in a row.
         misses: u32,
     },
     /// The patient chose to be called back.
     CallbackRequested {
+        /// The call.
         call: CallId,
+        /// The queue.
         queue: String,
     },
 }
