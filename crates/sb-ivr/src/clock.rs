@@ -5,6 +5,7 @@ use crate::model::Schedule;
 pub use sb_types::civil::{local_time, LocalTime};
 
 impl Schedule {
+    /// Whether the service is open at `unix_secs`.
     pub fn is_open(&self, unix_secs: i64) -> bool {
         let t = local_time(unix_secs, self.utc_offset_min);
         if self.holidays.contains(&(t.year, t.month, t.day)) {

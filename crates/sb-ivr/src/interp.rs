@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// What the call brings the dialplan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
+    /// The caller pressed a key.
     Digit(char),
     /// Everything the last `Play` queued has been heard.
     PromptDone,
@@ -16,10 +18,13 @@ pub enum Input {
 /// A prompt by name in a language: `prompts/<language>/<name>.wav`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromptRef {
+    /// The language's folder.
     pub language: String,
+    /// The prompt's file name without `.wav`.
     pub name: String,
 }
 
+/// What the dialplan asks of the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Queue these prompts after whatever is playing.
@@ -30,11 +35,16 @@ pub enum Action {
     Entered(String),
     /// A call variable or tag was set (media source, language...).
     Set {
+        /// The variable.
         var: String,
+        /// Its value.
         value: String,
     },
+    /// Into this queue: the ACD takes the call over.
     Queue(String),
+    /// Ring this extension (or the on-duty number) while the caller waits.
     Transfer(String),
+    /// End the call.
     Hangup,
 }
 
@@ -54,20 +64,24 @@ enum Wait {
 /// loop (set -> goto -> set ...) and is ended.
 const MAX_STEPS: usize = 64;
 
+/// One call's run through the dialplans.
 #[derive(Debug)]
 pub struct Session {
     plans: Arc<Dialplans>,
     at: Target,
     wait: Wait,
+    /// The call's variables (`priority`, `media_source`, tags...).
     pub vars: BTreeMap<String, String>,
     default_language: String,
     digits: String,
     attempts: u32,
     deadline: Option<Instant>,
+    /// The nodes entered so far, as `flow/node`.
     pub path: Vec<String>,
 }
 
 impl Session {
+    /// A run from `entry`, in `default_language` until the dialplan chooses another.
     pub fn new(plans: Arc<Dialplans>, entry: Target, default_language: &str) -> Session {
         Session {
             plans,
@@ -82,6 +96,7 @@ impl Session {
         }
     }
 
+    /// The language prompts are played in now.
     pub fn language(&self) -> &str {
         self.vars
             .get("language")
@@ -89,10 +104,12 @@ impl Session {
             .unwrap_or(&self.default_language)
     }
 
+    /// Whether the run is over (queued, transferred, hung up).
     pub fn is_done(&self) -> bool {
         self.wait == Wait::Done
     }
 
+    /// When [`Session::handle_timeout`] is needed next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.deadline
     }
@@ -104,6 +121,7 @@ impl Session {
         out
     }
 
+    /// A key, or the end of the prompts; `unix_secs` is the wall clock for opening hours.
     pub fn handle(&mut self, now: Instant, unix_secs: i64, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
         match (self.wait, input) {
@@ -152,6 +170,7 @@ impl Session {
         out
     }
 
+    /// A menu's or a collection's wait for keys is over.
     pub fn handle_timeout(&mut self, now: Instant, unix_secs: i64) -> Vec<Action> {
         let mut out = Vec::new();
         if self.deadline.is_some_and(|d| d <= now) && self.wait == Wait::Digits {

@@ -7,6 +7,8 @@
 //! wall)` when `poll_timeout()` is due; each returns the [`Action`]s to carry out (play,
 //! stop, tag, queue, transfer, hang up).
 
+#![warn(missing_docs)]
+
 pub mod clock;
 pub mod interp;
 pub mod model;
