@@ -15,6 +15,7 @@ pub fn event_to_digit(event: u8) -> Option<char> {
     })
 }
 
+/// The RFC 4733 event code of key `d`.
 pub fn digit_to_event(d: char) -> Option<u8> {
     Some(match d {
         '0'..='9' => d as u8 - b'0',
@@ -29,13 +30,18 @@ pub fn digit_to_event(d: char) -> Option<u8> {
 /// One telephone-event payload (RFC 4733 §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Event {
+    /// The event code (0-9, 10 = `*`, 11 = `#`).
     pub code: u8,
+    /// The E bit: the last packets of the event.
     pub end: bool,
+    /// Volume, in -dBm0.
     pub volume: u8,
+    /// Duration so far, in timestamp units.
     pub duration: u16,
 }
 
 impl Event {
+    /// Reads an event from a payload (at least four bytes).
     pub fn parse(p: &[u8]) -> Option<Event> {
         if p.len() < 4 {
             return None;
@@ -48,6 +54,7 @@ impl Event {
         })
     }
 
+    /// Writes the event as a four-byte payload.
     pub fn write(&self, out: &mut [u8; 4]) {
         out[0] = self.code;
         out[1] = (if self.end { 0x80 } else { 0 }) | (self.volume & 0x3F);
@@ -73,6 +80,7 @@ pub struct Rfc4733Receiver {
 }
 
 impl Rfc4733Receiver {
+    /// A packet of the telephone-event stream: the key it ends or starts, once per event.
     pub fn on_packet(&mut self, timestamp: u32, payload: &[u8]) -> Option<char> {
         let ev = Event::parse(payload)?;
         if let Some(c) = &mut self.current {
@@ -128,10 +136,14 @@ pub fn digit_from_info(content_type: &str, body: &[u8]) -> Option<char> {
     }
 }
 
+/// How a key was signalled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// RFC 4733 telephone-event packets.
     Rfc4733,
+    /// A SIP INFO request.
     Info,
+    /// An in-band tone in the audio.
     InBand,
 }
 
@@ -153,6 +165,7 @@ impl Default for DigitCollector {
 }
 
 impl DigitCollector {
+    /// A key from `source`: `Some` when it is a new press, `None` for the same press signalled again another way.
     pub fn on_digit(&mut self, now: Instant, digit: char, source: Source) -> Option<char> {
         if let Some((d, s, at)) = self.last {
             if d == digit && s != source && now.saturating_duration_since(at) < self.window {

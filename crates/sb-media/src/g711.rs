@@ -91,10 +91,12 @@ const fn table(alaw: bool) -> [i16; 256] {
 static ULAW: [i16; 256] = table(false);
 static ALAW: [i16; 256] = table(true);
 
+/// A μ-law code word to linear PCM.
 pub fn ulaw_to_linear(u: u8) -> i16 {
     ULAW[u as usize]
 }
 
+/// An A-law code word to linear PCM.
 pub fn alaw_to_linear(a: u8) -> i16 {
     ALAW[a as usize]
 }
@@ -104,6 +106,7 @@ pub fn ulaw_to_alaw(u: u8) -> u8 {
     linear_to_alaw(ulaw_to_linear(u))
 }
 
+/// An A-law code word to the μ-law one of the nearest level.
 pub fn alaw_to_ulaw(a: u8) -> u8 {
     linear_to_ulaw(alaw_to_linear(a))
 }

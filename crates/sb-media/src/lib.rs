@@ -5,6 +5,8 @@
 //! each packet with `now` (`on_packet`), and asks it to write each packet it sends
 //! (`write_packet`, `write_relayed`) into a buffer it provides.
 
+#![warn(missing_docs)]
+
 pub mod dtmf;
 pub mod g711;
 pub mod goertzel;

@@ -5,13 +5,17 @@ use crate::sdp::{Attribute, Connection, MediaDescription, SessionDescription};
 use std::net::{IpAddr, SocketAddr};
 use thiserror::Error;
 
+/// The G.711 codecs the switchboard speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
+    /// μ-law, payload type 0.
     Pcmu,
+    /// A-law, payload type 8.
     Pcma,
 }
 
 impl Codec {
+    /// The static RTP payload type.
     pub fn payload_type(self) -> u8 {
         match self {
             Codec::Pcmu => 0,
@@ -19,6 +23,7 @@ impl Codec {
         }
     }
 
+    /// The rtpmap encoding name.
     pub fn name(self) -> &'static str {
         match self {
             Codec::Pcmu => "PCMU",
@@ -68,9 +73,13 @@ impl Codec {
 /// Which way media flows, from our side (RFC 3264 §6.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
+    /// Sends and receives.
     SendRecv,
+    /// Sends only (the other side holds).
     SendOnly,
+    /// Receives only (we hold the other side).
     RecvOnly,
+    /// Neither.
     Inactive,
 }
 
@@ -112,10 +121,12 @@ impl Direction {
         }
     }
 
+    /// Whether media goes out this way.
     pub fn sends(self) -> bool {
         matches!(self, Direction::SendRecv | Direction::SendOnly)
     }
 
+    /// Whether media comes in this way.
     pub fn receives(self) -> bool {
         matches!(self, Direction::SendRecv | Direction::RecvOnly)
     }
@@ -124,11 +135,15 @@ impl Direction {
 /// What we offer or accept.
 #[derive(Debug, Clone)]
 pub struct LocalMedia {
+    /// The address put in SDP.
     pub addr: IpAddr,
+    /// Our RTP port.
     pub port: u16,
     /// In order of preference.
     pub codecs: Vec<Codec>,
+    /// The o= line's session id.
     pub session_id: u64,
+    /// The o= line's version, one more at each change.
     pub session_version: u64,
 }
 
@@ -137,23 +152,33 @@ pub struct LocalMedia {
 pub struct Negotiated {
     /// Where to send RTP; `None` while on hold (`c=0.0.0.0` or port of a held stream).
     pub remote: Option<SocketAddr>,
+    /// The codec both sides use.
     pub codec: Codec,
+    /// The telephone-event payload type, when negotiated.
     pub dtmf_pt: Option<u8>,
+    /// The packet time, in milliseconds.
     pub ptime_ms: u32,
     /// Our direction.
     pub direction: Direction,
 }
 
+/// Why an offer or an answer could not be used.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum OfferError {
     /// 488 Not Acceptable Here, with a Warning 305/304 (RFC 3261 §20.43).
     #[error("no audio stream with a codec we support (PCMU, PCMA)")]
     NoCommonCodec,
+    /// The offer has no audio stream.
     #[error("the offer has no audio stream")]
     NoAudio,
     /// An answer must have as many m-lines as the offer, in order (RFC 3264 §6).
     #[error("the answer has {answered} media lines for {offered} offered")]
-    MediaLines { offered: usize, answered: usize },
+    MediaLines {
+        /// m-lines offered.
+        offered: usize,
+        /// m-lines in the answer.
+        answered: usize,
+    },
 }
 
 impl OfferError {

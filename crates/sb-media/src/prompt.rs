@@ -13,36 +13,62 @@ use thiserror::Error;
 /// Samples in one 20 ms frame at 8 kHz.
 pub const FRAME: usize = 160;
 
+/// Why a prompt file could not be used.
 #[derive(Debug, Error)]
 pub enum PromptError {
+    /// The file could not be read.
     #[error("{path}: cannot read: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// The file is no WAV file.
     #[error("{path}: not a WAV file: {why}")]
-    NotWav { path: String, why: String },
+    NotWav {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A WAV file of another format than 8 kHz mono 16-bit PCM.
     #[error("{path}: needs 8000 Hz mono 16-bit PCM, found {rate} Hz, {channels} channel(s), {bits}-bit {format}")]
     Format {
+        /// The file.
         path: String,
+        /// Its sample rate.
         rate: u32,
+        /// Its channels.
         channels: u16,
+        /// Its bits per sample.
         bits: u16,
+        /// Its sample format.
         format: &'static str,
     },
+    /// A WAV file with no samples.
     #[error("{path}: holds no audio")]
-    Empty { path: String },
+    Empty {
+        /// The file.
+        path: String,
+    },
 }
 
+/// A prompt, decoded once and kept encoded in both G.711 laws.
 #[derive(Debug)]
 pub struct Prompt {
+    /// Its name (the file name without `.wav`).
     pub name: String,
+    /// Linear PCM at 8 kHz.
     pub pcm: Vec<i16>,
+    /// The same, μ-law.
     pub ulaw: Vec<u8>,
+    /// The same, A-law.
     pub alaw: Vec<u8>,
 }
 
 impl Prompt {
+    /// A prompt from linear PCM at 8 kHz.
     pub fn from_samples(name: &str, pcm: Vec<i16>) -> Prompt {
         let ulaw = pcm.iter().map(|s| g711::linear_to_ulaw(*s)).collect();
         let alaw = pcm.iter().map(|s| g711::linear_to_alaw(*s)).collect();
@@ -54,6 +80,7 @@ impl Prompt {
         }
     }
 
+    /// Reads and checks a WAV file.
     pub fn load(path: &Path) -> Result<Prompt, PromptError> {
         let name = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|source| PromptError::Io {
@@ -63,6 +90,7 @@ impl Prompt {
         Self::read(&name, std::io::BufReader::new(file))
     }
 
+    /// Reads and checks a WAV stream (`name` for its errors).
     pub fn read(name: &str, r: impl std::io::Read) -> Result<Prompt, PromptError> {
         let reader = hound::WavReader::new(r).map_err(|e| PromptError::NotWav {
             path: name.to_string(),
@@ -108,6 +136,7 @@ impl Prompt {
         }
     }
 
+    /// How long it plays.
     pub fn duration_ms(&self) -> u64 {
         self.pcm.len() as u64 / 8
     }
@@ -139,15 +168,18 @@ fn silence(codec: Codec) -> u8 {
 }
 
 impl Playlist {
+    /// Queues a prompt after what is queued.
     pub fn push(&mut self, p: Arc<Prompt>) {
         self.queue.push_back(p);
     }
 
+    /// Forgets every prompt queued.
     pub fn clear(&mut self) {
         self.queue.clear();
         self.offset = 0;
     }
 
+    /// Whether nothing is left to play.
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

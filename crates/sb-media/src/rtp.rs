@@ -25,7 +25,10 @@ use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// Packets in a row, with one SSRC and rising sequence numbers, before the media may move
+/// to a new source.
 pub const LEARN_PACKETS: u32 = 5;
+/// How long after the media starts a move may be learned at all.
 pub const LEARN_WINDOW: Duration = Duration::from_secs(2);
 /// The least time from a candidate's first packet to its `LEARN_PACKETS`th: four frames
 /// of a phone sending every 20 ms take 80 ms; this leaves room for jitter.
@@ -36,17 +39,24 @@ pub const SAME_HOST_SPAN: Duration = Duration::from_millis(400);
 /// An accepted incoming packet, borrowed from the datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Incoming<'a> {
+    /// The payload type.
     pub payload_type: u8,
+    /// The sequence number.
     pub seq: u16,
+    /// The RTP timestamp.
     pub timestamp: u32,
+    /// The sender's SSRC.
     pub ssrc: u32,
+    /// The marker bit.
     pub marker: bool,
+    /// The payload.
     pub payload: &'a [u8],
 }
 
 /// Why a packet was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drop {
+    /// Not an RTP packet, or not RTP version 2.
     Malformed,
     /// From an address that is not the leg's peer.
     Stranger,
@@ -61,6 +71,7 @@ struct Candidate {
     first_at: Instant,
 }
 
+/// One leg's RTP: who its peer is (and the rules for learning it), what arrived, what was sent.
 #[derive(Debug)]
 pub struct RtpSession {
     ssrc: u32,
@@ -77,9 +88,13 @@ pub struct RtpSession {
     sip_source: Option<std::net::IpAddr>,
     epoch: Instant,
     relay_offset: Option<u32>,
+    /// What the receiver measured (RFC 3550 §6.4.1).
     pub stats: ReceiverStats,
+    /// Packets refused from sources that are not the leg's peer.
     pub strangers_dropped: u64,
+    /// Packets sent.
     pub sent_packets: u64,
+    /// Payload octets sent.
     pub sent_octets: u64,
 }
 
@@ -113,10 +128,12 @@ impl RtpSession {
         self
     }
 
+    /// Our SSRC.
     pub fn ssrc(&self) -> u32 {
         self.ssrc
     }
 
+    /// Where packets go now: the peer, once known.
     pub fn remote(&self) -> Option<SocketAddr> {
         self.remote
     }

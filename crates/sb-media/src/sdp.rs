@@ -5,12 +5,21 @@ use std::fmt;
 use std::net::IpAddr;
 use thiserror::Error;
 
+/// Why an SDP body could not be read.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SdpError {
+    /// The body is not UTF-8.
     #[error("SDP is not UTF-8")]
     NotUtf8,
+    /// A line that does not parse.
     #[error("line {line}: {why}")]
-    Line { line: usize, why: &'static str },
+    Line {
+        /// Its number, from 1.
+        line: usize,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// A line every description must have is not there.
     #[error("missing {0}= line")]
     Missing(char),
 }
@@ -23,6 +32,7 @@ fn err(line: usize, why: &'static str) -> SdpError {
 /// leg is unicast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connection {
+    /// The address.
     pub addr: IpAddr,
 }
 
@@ -61,11 +71,14 @@ impl fmt::Display for Connection {
 /// `a=name[:value]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attribute {
+    /// The attribute's name.
     pub name: String,
+    /// Its value; `None` for a flag.
     pub value: Option<String>,
 }
 
 impl Attribute {
+    /// A flag attribute (`a=sendrecv`).
     pub fn flag(name: &str) -> Attribute {
         Attribute {
             name: name.to_string(),
@@ -73,6 +86,7 @@ impl Attribute {
         }
     }
 
+    /// An attribute with a value.
     pub fn new(name: &str, value: impl Into<String>) -> Attribute {
         Attribute {
             name: name.to_string(),
@@ -90,19 +104,29 @@ impl fmt::Display for Attribute {
     }
 }
 
+/// One m= section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaDescription {
+    /// The media (`audio`).
     pub media: String,
+    /// The port.
     pub port: u16,
+    /// The number of ports, when given.
     pub port_count: Option<u16>,
+    /// The transport (`RTP/AVP`).
     pub proto: String,
+    /// The payload formats offered, in order of preference.
     pub formats: Vec<String>,
+    /// Other lines of the section (i=, b=, k=), kept as they came.
     pub info: Vec<(char, String)>,
+    /// Its c= line, if any.
     pub connection: Option<Connection>,
+    /// Its a= lines.
     pub attributes: Vec<Attribute>,
 }
 
 impl MediaDescription {
+    /// The value of attribute `name`, if present.
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attributes
             .iter()
@@ -110,6 +134,7 @@ impl MediaDescription {
             .and_then(|a| a.value.as_deref())
     }
 
+    /// Whether flag `name` is present.
     pub fn has_flag(&self, name: &str) -> bool {
         self.attributes.iter().any(|a| a.name == name)
     }
@@ -132,25 +157,36 @@ impl MediaDescription {
             })
     }
 
+    /// The packet time asked for, in milliseconds.
     pub fn ptime(&self) -> Option<u32> {
         self.attr("ptime").and_then(|p| p.trim().parse().ok())
     }
 }
 
+/// A session description (RFC 8866).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionDescription {
+    /// The o= line's user.
     pub origin_user: String,
+    /// The o= line's session id.
     pub session_id: u64,
+    /// The o= line's version.
     pub session_version: u64,
     /// The o= address: an IP address or a host name, kept as text (never used to send).
     pub origin_addr: String,
+    /// Whether the o= line's address is IPv6.
     pub origin_ipv6: bool,
+    /// The s= line.
     pub session_name: String,
     /// i=, u=, e=, p=, b= lines of the session, kept verbatim in order.
     pub info: Vec<(char, String)>,
+    /// The session's c= line, if any.
     pub connection: Option<Connection>,
+    /// The t= lines.
     pub times: Vec<String>,
+    /// The session's a= lines.
     pub attributes: Vec<Attribute>,
+    /// The m= sections.
     pub media: Vec<MediaDescription>,
 }
 
@@ -218,6 +254,7 @@ fn parse_attr(v: &str) -> Attribute {
 }
 
 impl SessionDescription {
+    /// Reads an SDP body.
     pub fn parse(bytes: &[u8]) -> Result<SessionDescription, SdpError> {
         let text = std::str::from_utf8(bytes).map_err(|_| SdpError::NotUtf8)?;
         let mut origin = None;
@@ -312,6 +349,7 @@ impl SessionDescription {
         Ok(sd)
     }
 
+    /// Writes the description, CRLF line ends.
     pub fn to_bytes(&self) -> Vec<u8> {
         self.to_string().into_bytes()
     }

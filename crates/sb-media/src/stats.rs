@@ -9,6 +9,7 @@ const CLOCK_HZ: u64 = 8000;
 const MAX_DROPOUT: u16 = 3000;
 const MAX_MISORDER: u16 = 100;
 
+/// What a receiver measures of a stream (RFC 3550 §6.4.1, A.3, A.8).
 #[derive(Debug, Clone, Default)]
 pub struct ReceiverStats {
     started: bool,
@@ -16,7 +17,9 @@ pub struct ReceiverStats {
     max_seq: u16,
     cycles: u32,
     bad_seq: Option<u16>,
+    /// Packets received.
     pub received: u64,
+    /// Packets received twice, or after later ones.
     pub duplicates_or_late: u64,
     last_transit: Option<i64>,
     /// Interarrival jitter in timestamp units, times 16 (RFC 3550 A.8 keeps it scaled).
@@ -24,6 +27,7 @@ pub struct ReceiverStats {
 }
 
 impl ReceiverStats {
+    /// A packet arrived at `arrival` (since the session began).
     pub fn on_packet(&mut self, seq: u16, timestamp: u32, arrival: Duration) {
         if !self.started {
             self.started = true;
@@ -68,6 +72,7 @@ impl ReceiverStats {
         self.last_transit = Some(transit);
     }
 
+    /// Packets expected, from the sequence numbers seen.
     pub fn expected(&self) -> u64 {
         if !self.started {
             return 0;
@@ -80,6 +85,7 @@ impl ReceiverStats {
         self.expected().saturating_sub(self.received)
     }
 
+    /// The fraction of the packets expected that never came.
     pub fn loss_fraction(&self) -> f64 {
         match self.expected() {
             0 => 0.0,
@@ -87,6 +93,7 @@ impl ReceiverStats {
         }
     }
 
+    /// Interarrival jitter, in milliseconds.
     pub fn jitter_ms(&self) -> f64 {
         (self.jitter_x16 as f64 / 16.0) * 1000.0 / CLOCK_HZ as f64
     }
