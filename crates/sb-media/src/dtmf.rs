@@ -165,7 +165,8 @@ impl Default for DigitCollector {
 }
 
 impl DigitCollector {
-    /// A key from `source`: `Some` when it is a new press, `None` for the same press signalled again another way.
+    /// A key from `source`: `Some` when it is a new press, `None` for the same press
+    /// signalled again another way.
     pub fn on_digit(&mut self, now: Instant, digit: char, source: Source) -> Option<char> {
         if let Some((d, s, at)) = self.last {
             if d == digit && s != source && now.saturating_duration_since(at) < self.window {
