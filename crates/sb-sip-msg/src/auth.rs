@@ -8,11 +8,14 @@ use std::fmt;
 /// `scheme param=value, param="value", ...` of Authorization or Proxy-Authorization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthParams {
+    /// The scheme (`Digest`).
     pub scheme: String,
+    /// The parameters, names in lower case, values unquoted.
     pub params: Vec<(String, String)>,
 }
 
 impl AuthParams {
+    /// Reads an Authorization or WWW-Authenticate value.
     pub fn parse(s: &str) -> Option<AuthParams> {
         let s = s.trim_matches(is_lws);
         let (scheme, rest) = s.split_once(is_lws).unwrap_or((s, ""));
@@ -39,6 +42,7 @@ impl AuthParams {
         })
     }
 
+    /// The value of parameter `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
@@ -46,6 +50,7 @@ impl AuthParams {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Whether the scheme is Digest.
     pub fn is_digest(&self) -> bool {
         self.scheme.eq_ignore_ascii_case("Digest")
     }
@@ -54,10 +59,15 @@ impl AuthParams {
 /// A digest challenge for WWW-Authenticate or Proxy-Authenticate (RFC 7616 §3.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
+    /// The realm.
     pub realm: String,
+    /// The nonce.
     pub nonce: String,
+    /// The opaque value, echoed by the client.
     pub opaque: Option<String>,
+    /// The algorithm (`MD5`, `SHA-256`).
     pub algorithm: &'static str,
+    /// The nonce was stale: the client may retry without asking the user.
     pub stale: bool,
 }
 

@@ -49,6 +49,7 @@ pub struct ResponseBuilder {
 }
 
 impl ResponseBuilder {
+    /// A response with `status` to `req`: its Via, From, To, Call-ID and CSeq copied.
     pub fn new(req: &Request, status: u16) -> ResponseBuilder {
         ResponseBuilder {
             resp: Response {
@@ -64,6 +65,7 @@ impl ResponseBuilder {
         }
     }
 
+    /// Another reason phrase than the status's standard one.
     pub fn reason(mut self, reason: &str) -> Self {
         self.resp.reason = reason.to_string();
         self
@@ -77,17 +79,20 @@ impl ResponseBuilder {
         self
     }
 
+    /// Adds a header.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.resp.headers.push(name, value);
         self
     }
 
+    /// Sets the body and its Content-Type.
     pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
         self.resp.headers.push("Content-Type", content_type);
         self.resp.body = body;
         self
     }
 
+    /// The response.
     pub fn build(self) -> Response {
         self.resp
     }

@@ -12,6 +12,7 @@ use std::fmt;
 /// Refer-To: a name-addr whose URI may carry an embedded Replaces (RFC 3515 §2.1).
 pub type ReferTo = NameAddr;
 
+/// Reads a Refer-To value (RFC 3515 §2.1).
 pub fn parse_refer_to(s: &str) -> Result<ReferTo, ParseError> {
     NameAddr::parse(s).map_err(|_| ParseError::header("Refer-To", "bad address"))
 }
@@ -49,20 +50,26 @@ fn value_and_params<'a>(s: &'a str, name: &'static str) -> Result<(&'a str, Para
     Ok((v.trim_matches(is_lws), params))
 }
 
+/// Who refreshes the session (RFC 4028).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refresher {
+    /// The caller.
     Uac,
+    /// The callee.
     Uas,
 }
 
 /// Session-Expires: delta-seconds with an optional refresher (RFC 4028 §4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionExpires {
+    /// The session interval.
     pub seconds: u32,
+    /// Who refreshes, if said.
     pub refresher: Option<Refresher>,
 }
 
 impl SessionExpires {
+    /// Reads a Session-Expires value.
     pub fn parse(s: &str) -> Result<SessionExpires, ParseError> {
         let (v, params) = value_and_params(s, "Session-Expires")?;
         let refresher = match params.value("refresher") {
@@ -107,11 +114,14 @@ pub fn parse_rseq(s: &str) -> Result<u32, ParseError> {
 /// RAck: response-num CSeq-num Method (RFC 3262 §7.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RAck {
+    /// The RSeq of the reliable provisional response acknowledged.
     pub rseq: u32,
+    /// Its CSeq.
     pub cseq: CSeq,
 }
 
 impl RAck {
+    /// Reads a RAck value.
     pub fn parse(s: &str) -> Result<RAck, ParseError> {
         let s = s.trim_matches(is_lws);
         let (rseq, rest) = s
@@ -134,13 +144,18 @@ impl fmt::Display for RAck {
 /// Replaces: call-id with to-tag, from-tag and early-only (RFC 3891 §6.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replaces {
+    /// The Call-ID of the dialog to replace.
     pub call_id: String,
+    /// Its to-tag.
     pub to_tag: String,
+    /// Its from-tag.
     pub from_tag: String,
+    /// Replace only an early dialog.
     pub early_only: bool,
 }
 
 impl Replaces {
+    /// Reads a Replaces value.
     pub fn parse(s: &str) -> Result<Replaces, ParseError> {
         let (call_id, params) = value_and_params(s, "Replaces")?;
         if call_id.is_empty() || call_id.contains(char::is_whitespace) {
@@ -178,12 +193,16 @@ impl fmt::Display for Replaces {
 /// One reason-value: protocol with cause and text (RFC 3326 §2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reason {
+    /// The protocol (`SIP`, `Q.850`).
     pub protocol: String,
+    /// The cause code.
     pub cause: Option<u16>,
+    /// The text, unquoted.
     pub text: Option<String>,
 }
 
 impl Reason {
+    /// Reads a Reason header value (a comma-separated list).
     pub fn parse_list(s: &str) -> Result<Vec<Reason>, ParseError> {
         split_outside(s, ',')
             .into_iter()

@@ -61,6 +61,7 @@ const KNOWN: &[(&str, Option<char>)] = &[
 ];
 
 impl HeaderName {
+    /// A header name as written; compact forms expanded.
     pub fn new(raw: &str) -> HeaderName {
         let mut chars = raw.chars();
         if let (Some(c), None) = (chars.next(), chars.next()) {
@@ -78,10 +79,12 @@ impl HeaderName {
         }
     }
 
+    /// The name, as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// Whether it is `name`, case-insensitively.
     pub fn is(&self, name: &str) -> bool {
         self.0.eq_ignore_ascii_case(name)
     }
@@ -93,9 +96,12 @@ impl fmt::Display for HeaderName {
     }
 }
 
+/// One header line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// Its name.
     pub name: HeaderName,
+    /// Its value, unfolded.
     pub value: String,
 }
 
@@ -104,6 +110,7 @@ pub struct Header {
 pub struct Headers(pub Vec<Header>);
 
 impl Headers {
+    /// The first value of header `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -111,6 +118,7 @@ impl Headers {
             .map(|h| h.value.as_str())
     }
 
+    /// Every value of header `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
             .iter()
@@ -123,6 +131,7 @@ impl Headers {
         self.get_all(name).flat_map(split_list)
     }
 
+    /// Adds a header at the end.
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
         self.0.push(Header {
             name: HeaderName::new(name),
@@ -130,10 +139,12 @@ impl Headers {
         });
     }
 
+    /// Removes every header `name`.
     pub fn remove(&mut self, name: &str) {
         self.0.retain(|h| !h.name.is(name));
     }
 
+    /// How many headers `name` there are.
     pub fn count(&self, name: &str) -> usize {
         self.0.iter().filter(|h| h.name.is(name)).count()
     }

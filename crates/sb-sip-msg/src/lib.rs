@@ -15,12 +15,15 @@
 //! so the grammar lives here instead and rsip stays only as a differential test oracle (a
 //! dev-dependency): no crate of the workspace links it into the binary.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod build;
 pub mod error;
 pub mod extras;
 pub mod header;
 pub mod message;
+/// SIP methods.
 pub mod method;
 pub mod name_addr;
 pub mod params;

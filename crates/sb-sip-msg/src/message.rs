@@ -11,13 +11,17 @@ use crate::via::Via;
 use crate::wire::{split, RawMessage};
 use std::fmt::Write as _;
 
+/// CSeq: a sequence number and the method (RFC 3261 §20.16).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CSeq {
+    /// The sequence number.
     pub seq: u32,
+    /// The method.
     pub method: Method,
 }
 
 impl CSeq {
+    /// Reads a CSeq value.
     pub fn parse(s: &str) -> Result<CSeq, ParseError> {
         let bad = |why| ParseError::header("CSeq", why);
         let mut it = s.split(is_lws).filter(|p| !p.is_empty());
@@ -51,36 +55,56 @@ impl std::fmt::Display for CSeq {
 /// The headers every transaction and dialog needs, typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Core {
+    /// The Via headers, top first.
     pub via: Vec<Via>,
+    /// From.
     pub from: NameAddr,
+    /// To.
     pub to: NameAddr,
+    /// Call-ID.
     pub call_id: String,
+    /// CSeq.
     pub cseq: CSeq,
+    /// Max-Forwards, when present.
     pub max_forwards: Option<u32>,
 }
 
+/// A SIP request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The method.
     pub method: Method,
+    /// The Request-URI.
     pub uri: Uri,
+    /// The headers every layer needs, typed.
     pub core: Core,
     /// Every other header, in the order received; Content-Length is derived from the body.
     pub headers: Headers,
+    /// The body.
     pub body: Vec<u8>,
 }
 
+/// A SIP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The status code.
     pub status: u16,
+    /// The reason phrase.
     pub reason: String,
+    /// The headers every layer needs, typed.
     pub core: Core,
+    /// The other headers.
     pub headers: Headers,
+    /// The body.
     pub body: Vec<u8>,
 }
 
+/// A SIP message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
+    /// A request.
     Request(Request),
+    /// A response.
     Response(Response),
 }
 
@@ -194,6 +218,7 @@ impl Message {
         Self::parse_inner(buf, datagram).map_err(|error| reject(buf, error))
     }
 
+    /// Parses one message framed off a stream.
     pub fn parse_framed(buf: &[u8]) -> Result<Message, Rejection> {
         Self::parse(buf, false)
     }
@@ -226,6 +251,7 @@ impl Message {
         })
     }
 
+    /// Its typed core headers.
     pub fn core(&self) -> &Core {
         match self {
             Message::Request(r) => &r.core,
@@ -233,6 +259,7 @@ impl Message {
         }
     }
 
+    /// The message on the wire.
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
             Message::Request(r) => r.to_bytes(),
@@ -306,6 +333,7 @@ fn write_common(out: &mut String, core: &Core, headers: &Headers, body_len: usiz
 }
 
 impl Request {
+    /// The request on the wire.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = String::with_capacity(512 + self.headers.0.len() * 32);
         let _ = write!(out, "{} {} SIP/2.0\r\n", self.method, self.uri);
@@ -315,11 +343,13 @@ impl Request {
         bytes
     }
 
+    /// The top Via (every request has one).
     pub fn top_via(&self) -> &Via {
         // A Request always has at least one Via: core_and_rest refuses it otherwise.
         &self.core.via[0]
     }
 
+    /// The top Via, to change (received, rport).
     pub fn top_via_mut(&mut self) -> &mut Via {
         // As above: parsing guarantees a Via; builders always push one.
         &mut self.core.via[0]
@@ -327,6 +357,7 @@ impl Request {
 }
 
 impl Response {
+    /// The response on the wire.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = String::with_capacity(512 + self.headers.0.len() * 32);
         let _ = write!(out, "SIP/2.0 {} {}\r\n", self.status, self.reason);
@@ -336,6 +367,7 @@ impl Response {
         bytes
     }
 
+    /// The top Via (every response has one).
     pub fn top_via(&self) -> &Via {
         // A Response always has at least one Via: core_and_rest refuses it otherwise.
         &self.core.via[0]

@@ -3,20 +3,35 @@ use std::fmt;
 /// A SIP method. Extension methods are kept verbatim (RFC 3261 §25.1 `extension-method`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Method {
+    /// INVITE (RFC 3261).
     Invite,
+    /// ACK (RFC 3261).
     Ack,
+    /// BYE (RFC 3261).
     Bye,
+    /// CANCEL (RFC 3261).
     Cancel,
+    /// OPTIONS (RFC 3261).
     Options,
+    /// REGISTER (RFC 3261).
     Register,
+    /// INFO (RFC 6086).
     Info,
+    /// UPDATE (RFC 3311).
     Update,
+    /// REFER (RFC 3515).
     Refer,
+    /// NOTIFY (RFC 6665).
     Notify,
+    /// SUBSCRIBE (RFC 6665).
     Subscribe,
+    /// MESSAGE (RFC 3428).
     Message,
+    /// PRACK (RFC 3262).
     Prack,
+    /// PUBLISH (RFC 3903).
     Publish,
+    /// Any other token.
     Extension(String),
 }
 
@@ -51,6 +66,7 @@ impl Method {
         })
     }
 
+    /// The method as written on the wire.
     pub fn as_str(&self) -> &str {
         match self {
             Method::Invite => "INVITE",

@@ -7,15 +7,19 @@ use crate::params::{is_gen_value_char, is_lws, quoted_len, split_outside, unquot
 use crate::uri::Uri;
 use std::fmt;
 
+/// A name-addr or addr-spec with its header parameters (From, To, Contact, Refer-To).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameAddr {
     /// The display name as received: a quoted string with its quotes, or tokens.
     pub display: Option<String>,
+    /// The URI.
     pub uri: Uri,
+    /// The header parameters (`tag`, `expires`, ...).
     pub params: Params,
 }
 
 impl NameAddr {
+    /// An addr-spec with no display name and no parameters.
     pub fn new(uri: Uri) -> NameAddr {
         NameAddr {
             display: None,
@@ -24,6 +28,7 @@ impl NameAddr {
         }
     }
 
+    /// Reads a name-addr or addr-spec.
     pub fn parse(s: &str) -> Result<NameAddr, ParseError> {
         let s = s.trim_matches(is_lws);
         let bad = ParseError::Uri("bad name-addr");
@@ -73,6 +78,7 @@ impl NameAddr {
         })
     }
 
+    /// The `tag` parameter.
     pub fn tag(&self) -> Option<&str> {
         self.params.value("tag")
     }

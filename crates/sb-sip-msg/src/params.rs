@@ -9,6 +9,7 @@ use std::fmt;
 pub struct Params(pub Vec<(String, Option<String>)>);
 
 impl Params {
+    /// The value of parameter `name`: `Some(None)` for a flag.
     pub fn get(&self, name: &str) -> Option<Option<&str>> {
         self.0
             .iter()
@@ -21,6 +22,7 @@ impl Params {
         self.get(name).flatten()
     }
 
+    /// Whether parameter `name` is present.
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
@@ -37,6 +39,7 @@ impl Params {
         }
     }
 
+    /// Removes parameter `name`.
     pub fn remove(&mut self, name: &str) {
         self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     }

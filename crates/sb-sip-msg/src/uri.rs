@@ -8,9 +8,12 @@ use crate::params::Params;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// The host of a URI or a Via.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Host {
+    /// A domain name.
     Domain(String),
+    /// An IPv4 address.
     V4(Ipv4Addr),
     /// The text between the brackets. RFC 5118 §4.3 asks receivers to accept references
     /// that stray from the ABNF (three colons), so the text is kept even when
@@ -19,6 +22,7 @@ pub enum Host {
 }
 
 impl Host {
+    /// Reads a host (a bracketed IPv6 reference included).
     pub fn parse(s: &str) -> Result<Host, ParseError> {
         if let Some(inner) = s.strip_prefix('[') {
             let inner = inner
@@ -49,6 +53,7 @@ impl Host {
         Ok(Host::Domain(s.to_string()))
     }
 
+    /// The address, when the host is one.
     pub fn ip(&self) -> Option<IpAddr> {
         match self {
             Host::V4(a) => Some(IpAddr::V4(*a)),
@@ -57,6 +62,7 @@ impl Host {
         }
     }
 
+    /// The host of an address.
     pub fn from_ip(ip: IpAddr) -> Host {
         match ip {
             IpAddr::V4(a) => Host::V4(a),
@@ -116,20 +122,29 @@ pub(crate) fn parse_hostport(s: &str) -> Result<(Host, Option<u16>), ParseError>
     Ok((Host::parse(host)?, port))
 }
 
+/// sip or sips.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scheme {
+    /// sip:
     Sip,
+    /// sips:
     Sips,
 }
 
 /// A SIP or SIPS URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipUri {
+    /// sip or sips.
     pub scheme: Scheme,
+    /// The user part, escaped as on the wire.
     pub user: Option<String>,
+    /// The password part (deprecated, RFC 3261 §19.1.1).
     pub password: Option<String>,
+    /// The host.
     pub host: Host,
+    /// The port, when given.
     pub port: Option<u16>,
+    /// The URI parameters.
     pub params: Params,
     /// The `?hname=hvalue&...` part, without the `?`.
     pub headers: Option<String>,
@@ -139,8 +154,15 @@ pub struct SipUri {
 /// above decides whether it can use them (416, RFC 3261 §8.2.2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Uri {
+    /// A sip: or sips: URI.
     Sip(SipUri),
-    Other { scheme: String, opaque: String },
+    /// Any other scheme (tel:, mailto:...): kept as written.
+    Other {
+        /// The scheme.
+        scheme: String,
+        /// Everything after the colon.
+        opaque: String,
+    },
 }
 
 fn is_unreserved(c: char) -> bool {
@@ -204,6 +226,7 @@ pub fn unescape(s: &str) -> String {
 }
 
 impl Uri {
+    /// Reads a URI.
     pub fn parse(s: &str) -> Result<Uri, ParseError> {
         let (scheme, rest) = s.split_once(':').ok_or(ParseError::Uri("no scheme"))?;
         let mut sc = scheme.chars();
@@ -232,6 +255,7 @@ impl Uri {
         Ok(Uri::Sip(SipUri::parse_rest(scheme_kind, rest)?))
     }
 
+    /// The SIP URI, when it is one.
     pub fn as_sip(&self) -> Option<&SipUri> {
         match self {
             Uri::Sip(u) => Some(u),
@@ -239,6 +263,7 @@ impl Uri {
         }
     }
 
+    /// The SIP URI, to change, when it is one.
     pub fn as_sip_mut(&mut self) -> Option<&mut SipUri> {
         match self {
             Uri::Sip(u) => Some(u),
@@ -313,6 +338,7 @@ impl SipUri {
         })
     }
 
+    /// A URI with no parameters.
     pub fn new(user: Option<&str>, host: Host, port: Option<u16>) -> SipUri {
         SipUri {
             scheme: Scheme::Sip,
@@ -339,6 +365,7 @@ impl SipUri {
         })
     }
 
+    /// The `transport` parameter.
     pub fn transport(&self) -> Option<&str> {
         self.params.value("transport")
     }

@@ -9,18 +9,27 @@ use std::fmt;
 /// The RFC 3261 branch prefix that marks a branch as globally unique (§8.1.1.7).
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
 
+/// The transport of a Via.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Transport {
+    /// UDP.
     Udp,
+    /// TCP.
     Tcp,
+    /// TLS.
     Tls,
+    /// SCTP.
     Sctp,
+    /// WebSocket.
     Ws,
+    /// Secure WebSocket.
     Wss,
+    /// Any other token.
     Other(String),
 }
 
 impl Transport {
+    /// Reads a transport token.
     pub fn parse(s: &str) -> Transport {
         match s.to_ascii_uppercase().as_str() {
             "UDP" => Transport::Udp,
@@ -33,6 +42,7 @@ impl Transport {
         }
     }
 
+    /// The token, as written.
     pub fn as_str(&self) -> &str {
         match self {
             Transport::Udp => "UDP",
@@ -51,11 +61,16 @@ impl Transport {
     }
 }
 
+/// One Via value (RFC 3261 §20.42).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Via {
+    /// The transport.
     pub transport: Transport,
+    /// The sent-by host.
     pub host: Host,
+    /// The sent-by port, when given.
     pub port: Option<u16>,
+    /// The parameters (`branch`, `received`, `rport`, ...).
     pub params: Params,
 }
 
@@ -98,6 +113,7 @@ impl Via {
         split_outside(s, ',').into_iter().map(Via::parse).collect()
     }
 
+    /// The branch parameter.
     pub fn branch(&self) -> Option<&str> {
         self.params.value("branch")
     }
@@ -109,6 +125,7 @@ impl Via {
             .filter(|b| b.len() > MAGIC_COOKIE.len() && b.starts_with(MAGIC_COOKIE))
     }
 
+    /// The `received` parameter.
     pub fn received(&self) -> Option<&str> {
         self.params.value("received")
     }

@@ -154,14 +154,17 @@ pub struct StreamFramer {
 }
 
 impl StreamFramer {
+    /// Bytes read from the connection.
     pub fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Bytes not yet framed into a message.
     pub fn buffered(&self) -> usize {
         self.buf.len()
     }
 
+    /// The next message (or keep-alive) in the stream, if it is all there.
     pub fn next_message(&mut self) -> Result<Option<Framing>, ParseError> {
         if self.buf.starts_with(b"\r\n\r\n") {
             self.buf.drain(..4);
