@@ -5,10 +5,14 @@ use crate::peer::Peer;
 use sb_sip_msg::message::Core;
 use sb_sip_msg::{CSeq, Headers, Method, NameAddr, Request, Response, Uri, Via};
 
+/// A dialog, by Call-ID and the two tags (RFC 3261 §12).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DialogId {
+    /// The Call-ID.
     pub call_id: String,
+    /// Our tag.
     pub local_tag: String,
+    /// The peer's tag.
     pub remote_tag: String,
 }
 
@@ -24,9 +28,12 @@ impl DialogId {
     }
 }
 
+/// Where a dialog stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialogState {
+    /// After a provisional response with a To tag.
     Early,
+    /// After a 2xx.
     Confirmed,
 }
 
@@ -37,18 +44,28 @@ pub enum DialogError {
     CSeqOutOfOrder,
 }
 
+/// One dialog: what requests in it carry (RFC 3261 §12).
 #[derive(Debug, Clone)]
 pub struct Dialog {
+    /// Its id.
     pub id: DialogId,
+    /// Its state.
     pub state: DialogState,
+    /// Our CSeq, the last sent.
     pub local_seq: u32,
+    /// The peer's CSeq, the last received.
     pub remote_seq: Option<u32>,
+    /// Our URI (From of our requests).
     pub local_uri: NameAddr,
+    /// The peer's URI (To of our requests).
     pub remote_uri: NameAddr,
+    /// Where our requests go: the peer's Contact.
     pub remote_target: Uri,
     /// Route set in the order requests must carry it (§12.1.1, §12.1.2).
     pub route_set: Vec<NameAddr>,
+    /// Our Contact.
     pub local_contact: NameAddr,
+    /// The flow requests go over.
     pub peer: Peer,
 }
 

@@ -10,13 +10,17 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// A digest algorithm (RFC 7616, RFC 8760).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
+    /// MD5.
     Md5,
+    /// SHA-256.
     Sha256,
 }
 
 impl Algorithm {
+    /// Its name in the algorithm parameter.
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Md5 => "MD5",
@@ -24,6 +28,7 @@ impl Algorithm {
         }
     }
 
+    /// The algorithm of a parameter value (absent: MD5).
     pub fn parse(s: Option<&str>) -> Option<Algorithm> {
         match s {
             None => Some(Algorithm::Md5),
@@ -33,6 +38,7 @@ impl Algorithm {
         }
     }
 
+    /// The hex digest of `data`.
     pub fn hash(self, data: &str) -> String {
         match self {
             Algorithm::Md5 => hex(&Md5::digest(data.as_bytes())),
@@ -44,11 +50,17 @@ impl Algorithm {
 /// The inputs of one digest computation.
 #[derive(Debug, Clone, Copy)]
 pub struct DigestInput<'a> {
+    /// The user.
     pub username: &'a str,
+    /// The realm.
     pub realm: &'a str,
+    /// The password.
     pub password: &'a str,
+    /// The request method.
     pub method: &'a str,
+    /// The digest URI.
     pub uri: &'a str,
+    /// The nonce.
     pub nonce: &'a str,
     /// `(nc, cnonce)` with qop=auth; `None` for the RFC 2617 form without qop.
     pub qop: Option<(&'a str, &'a str)>,
@@ -116,6 +128,8 @@ pub enum AuthFailure {
     Invalid(&'static str),
 }
 
+/// Issues and checks digest challenges: nonces signed with the key, their lifetime, and
+/// nonce counts (replays refused).
 #[derive(Debug)]
 pub struct DigestAuth {
     realm: String,
@@ -132,10 +146,12 @@ pub struct DigestAuth {
 /// The outcome of a successful check: who authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
+    /// The authenticated user.
     pub username: String,
 }
 
 impl DigestAuth {
+    /// A checker for `realm`, signing nonces with `key`, each good for `lifetime`.
     pub fn new(realm: &str, key: [u8; 32], lifetime: Duration) -> DigestAuth {
         DigestAuth {
             realm: realm.to_string(),
@@ -156,6 +172,7 @@ impl DigestAuth {
         self
     }
 
+    /// The realm.
     pub fn realm(&self) -> &str {
         &self.realm
     }

@@ -24,23 +24,31 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+/// The methods the switchboard answers (the Allow header).
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY";
 /// Option tags we implement (RFC 3261 §19.2); anything else in Require gets a 420.
 pub const SUPPORTED: &[&str] = &[];
 
+/// What the endpoint is configured with.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
+    /// The digest realm.
     pub realm: String,
     /// Our own address as the runtime bound it, for Via and Contact of requests we send.
     pub local_addr: SocketAddr,
     /// Extension -> digest password.
     pub users: HashMap<String, String>,
+    /// How the registrar binds contacts.
     pub registrar: RegistrarSettings,
+    /// T1, T2, T4 (RFC 3261 §17).
     pub timers: TimerSettings,
+    /// How often registered phones are sent OPTIONS (0: never).
     pub qualify_interval: Duration,
+    /// How long a nonce is good for.
     pub nonce_lifetime: Duration,
     /// When failed authentications get a user or an address ignored.
     pub guard: GuardSettings,
+    /// The User-Agent and Server header value.
     pub user_agent: String,
     /// Digest algorithms to offer, most preferred first. MD5 alone by default: many phones
     /// give up on a 401 that names any algorithm they lack.
@@ -48,6 +56,7 @@ pub struct EndpointConfig {
 }
 
 impl EndpointConfig {
+    /// The defaults for `realm`, listening on `local_addr`.
     pub fn new(realm: &str, local_addr: SocketAddr) -> EndpointConfig {
         EndpointConfig {
             realm: realm.to_string(),
@@ -69,22 +78,43 @@ impl EndpointConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecurityKind {
     /// A request without (valid, current) credentials was challenged.
-    ChallengeSent { user: String, stale: bool },
+    ChallengeSent {
+        /// The user the request claimed.
+        user: String,
+        /// The nonce was stale, the credentials otherwise right.
+        stale: bool,
+    },
     /// Credentials checked and correct.
-    Authenticated { user: String },
+    Authenticated {
+        /// The user.
+        user: String,
+    },
     /// Wrong password, unknown user, forged or replayed nonce, a digest `uri` that is not
     /// the Request-URI.
-    AuthFailed { user: String, reason: &'static str },
+    AuthFailed {
+        /// The user the request claimed.
+        user: String,
+        /// What was wrong.
+        reason: &'static str,
+    },
     /// Too many failures for one user from one address: that user is ignored from that
     /// address until the ban ends; other users there are served.
     UserThrottled {
+        /// The user.
         user: String,
+        /// Failures in the window.
         failures: usize,
+        /// How long the user is ignored from that address.
         seconds: u64,
     },
     /// Too many failures from one address across users: it is ignored until the ban ends,
     /// except for the users that authenticated correctly from it.
-    Banned { failures: usize, seconds: u64 },
+    Banned {
+        /// Failures in the window.
+        failures: usize,
+        /// How long the address is ignored.
+        seconds: u64,
+    },
 }
 
 impl SecurityKind {
@@ -108,67 +138,100 @@ enum Refusal {
     BadRequest(&'static str),
 }
 
+/// What the endpoint reports to the engine.
 #[derive(Debug)]
 pub enum Event {
+    /// A phone registered (a new binding, or one refreshed).
     Registered {
+        /// The user.
         user: String,
+        /// The binding.
         binding: u64,
+        /// The flow it registered from.
         flow: Peer,
     },
+    /// A binding is gone.
     Unregistered {
+        /// The user.
         user: String,
+        /// The binding.
         binding: u64,
     },
+    /// A binding started or stopped answering keep-alives.
     Reachability {
+        /// The user.
         user: String,
+        /// The binding.
         binding: u64,
+        /// Whether it answers keep-alives now.
         reachable: bool,
     },
+    /// The outcome of a challenge or a check (the security log).
     Security {
+        /// The address it came from.
         source: IpAddr,
+        /// What happened.
         kind: SecurityKind,
     },
     /// An authenticated request outside any dialog that the layers above must answer with
     /// [`Endpoint::respond`].
     Request {
+        /// The transaction.
         tx: TxId,
+        /// The request.
         req: Box<Request>,
+        /// Where it came from.
         source: Peer,
+        /// The user it authenticated as.
         user: String,
     },
     /// A request inside a known dialog; `tx` is `None` for an ACK (no response).
     DialogRequest {
+        /// The transaction; `None` for an ACK.
         tx: Option<TxId>,
+        /// The dialog.
         dialog: DialogId,
+        /// The request.
         req: Box<Request>,
     },
     /// A CANCEL ended INVITE transaction `tx` (487 already sent).
     Cancelled {
+        /// The transaction.
         tx: TxId,
     },
     /// No ACK came for the final response of `tx` (Timer H).
     AckTimeout {
+        /// The transaction.
         tx: TxId,
     },
     /// A message that could not be parsed, for the log.
     Malformed {
+        /// Where it came from.
         source: Peer,
+        /// What was wrong.
         error: String,
     },
     /// A provisional response to an INVITE we sent.
     OutgoingProgress {
+        /// The transaction.
         tx: TxId,
+        /// The status.
         status: u16,
     },
     /// Our INVITE was answered: the dialog exists and the ACK is sent.
     OutgoingAnswered {
+        /// The transaction.
         tx: TxId,
+        /// The dialog.
         dialog: DialogId,
+        /// The response.
         resp: Box<Response>,
     },
     /// Our INVITE failed (final non-2xx, or 408 when Timer B fired).
     OutgoingFailed {
+        /// The transaction.
         tx: TxId,
+        /// The status.
         status: u16,
     },
 }
@@ -180,8 +243,11 @@ pub struct OutgoingCall {
     pub uri: Uri,
     /// The flow to send over: the one the phone registered from.
     pub peer: Peer,
+    /// The From of the INVITE.
     pub from: NameAddr,
+    /// The To of the INVITE.
     pub to: NameAddr,
+    /// Our SDP offer.
     pub sdp: Vec<u8>,
 }
 
@@ -205,6 +271,8 @@ struct Unacked2xx {
     give_up: Instant,
 }
 
+/// The SIP endpoint: transactions, dialogs, authentication and the registrar behind one
+/// sans-IO interface.
 #[derive(Debug)]
 pub struct Endpoint {
     cfg: EndpointConfig,
@@ -264,32 +332,39 @@ impl Endpoint {
         self.cfg.users.contains_key(user)
     }
 
+    /// The digest realm.
     pub fn realm(&self) -> &str {
         &self.cfg.realm
     }
 
+    /// Who is registered where.
     pub fn location(&self) -> &Location {
         &self.location
     }
 
+    /// The transaction layer (for its figures).
     pub fn layer(&self) -> &TransactionLayer {
         &self.layer
     }
 
+    /// The dialogs now.
     pub fn dialogs(&self) -> &HashMap<DialogId, Dialog> {
         &self.dialogs
     }
 
+    /// The next message to send, and to whom.
     pub fn poll_transmit(&mut self) -> Option<(Peer, Vec<u8>)> {
         self.transmits
             .pop_front()
             .or_else(|| self.layer.poll_transmit())
     }
 
+    /// The next event for the engine.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
+    /// When [`Endpoint::handle_timeout`] is needed next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.layer.poll_timeout(),
@@ -331,6 +406,7 @@ impl Endpoint {
         });
     }
 
+    /// A message already parsed (a TCP frame) from `source`.
     pub fn handle_message(&mut self, now: Instant, msg: Message, source: Peer) {
         match msg {
             Message::Request(mut req) => {
@@ -467,6 +543,7 @@ impl Endpoint {
         self.transmits.push_back((peer, f(b).build().to_bytes()));
     }
 
+    /// Runs the timers due at `now`: retransmissions, timeouts, qualify, expiries.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle_timeout(now);
         self.drain_layer(now);

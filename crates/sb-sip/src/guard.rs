@@ -20,7 +20,9 @@ pub struct GuardSettings {
     /// Failures from one address, all users together, before the address is ignored for
     /// every user that never authenticated from it.
     pub address_failures: u32,
+    /// How far back failures count.
     pub window: Duration,
+    /// How long a throttled user or a banned address is ignored.
     pub ban: Duration,
 }
 
@@ -83,6 +85,8 @@ impl Counter {
     }
 }
 
+/// Counts authentication failures per (address, user) and per address, and says who is
+/// throttled or banned.
 #[derive(Debug, Default)]
 pub struct AuthGuard {
     settings: GuardSettings,
@@ -92,6 +96,7 @@ pub struct AuthGuard {
 }
 
 impl AuthGuard {
+    /// A guard with these thresholds.
     pub fn new(settings: GuardSettings) -> AuthGuard {
         AuthGuard {
             settings,

@@ -3,6 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
+/// Tags, branches and Call-IDs that cannot be guessed: a keyed hash of a counter.
 #[derive(Debug, Clone)]
 pub struct IdGen {
     key: [u8; 32],
@@ -10,6 +11,7 @@ pub struct IdGen {
 }
 
 impl IdGen {
+    /// A generator keyed with `key`.
     pub fn new(key: [u8; 32]) -> IdGen {
         IdGen { key, counter: 0 }
     }
@@ -23,6 +25,7 @@ impl IdGen {
         hex(&h.finalize()[..8])
     }
 
+    /// A new tag.
     pub fn tag(&mut self) -> String {
         self.next_hex()
     }
@@ -45,15 +48,18 @@ impl IdGen {
         format!("{}{}", sb_sip_msg::via::MAGIC_COOKIE, self.next_hex())
     }
 
+    /// A new Call-ID at `host`.
     pub fn call_id(&mut self, host: &str) -> String {
         format!("{}@{host}", self.next_hex())
     }
 
+    /// The key.
     pub fn key(&self) -> &[u8; 32] {
         &self.key
     }
 }
 
+/// `bytes` in lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

@@ -14,6 +14,8 @@
 //! let wake = ep.poll_timeout();                        // when to call handle_timeout
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod dialog;
 pub mod digest;
 pub mod endpoint;

@@ -4,17 +4,22 @@
 use sb_sip_msg::{Transport, Via};
 use std::net::SocketAddr;
 
+/// The transport of a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TransportKind {
+    /// UDP.
     Udp,
+    /// TCP.
     Tcp,
 }
 
 impl TransportKind {
+    /// Whether the transport retransmits by itself (no SIP retransmissions then).
     pub fn is_reliable(self) -> bool {
         self == TransportKind::Tcp
     }
 
+    /// The Via transport token.
     pub fn via_transport(self) -> Transport {
         match self {
             TransportKind::Udp => Transport::Udp,
@@ -23,13 +28,17 @@ impl TransportKind {
     }
 }
 
+/// Where a message came from or goes to: the transport and the address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Peer {
+    /// The transport.
     pub transport: TransportKind,
+    /// The address.
     pub addr: SocketAddr,
 }
 
 impl Peer {
+    /// A UDP peer.
     pub fn udp(addr: SocketAddr) -> Peer {
         Peer {
             transport: TransportKind::Udp,
@@ -37,6 +46,7 @@ impl Peer {
         }
     }
 
+    /// A TCP peer.
     pub fn tcp(addr: SocketAddr) -> Peer {
         Peer {
             transport: TransportKind::Tcp,

@@ -6,24 +6,36 @@ use sb_sip_msg::NameAddr;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// One registered contact of a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
+    /// The Contact.
     pub contact: NameAddr,
     /// The flow the REGISTER came over: requests to the phone go back along it, so phones
     /// behind NAT stay reachable.
     pub flow: Peer,
+    /// When it expires.
     pub expires_at: Instant,
+    /// The Call-ID of the REGISTER that made it.
     pub call_id: String,
+    /// Its CSeq.
     pub cseq: u32,
+    /// Whether it answers keep-alives.
     pub reachable: bool,
+    /// Its number, unique in the location service.
     pub id: u64,
 }
 
+/// How the registrar binds contacts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegistrarSettings {
+    /// Expires when the REGISTER gives none.
     pub default_expires: u32,
+    /// The shortest Expires accepted (423 below it).
     pub min_expires: u32,
+    /// The longest Expires granted.
     pub max_expires: u32,
+    /// The most contacts per user.
     pub max_contacts: usize,
 }
 
@@ -41,6 +53,7 @@ impl Default for RegistrarSettings {
 /// The result of applying one REGISTER's contacts.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Update {
+    /// Applied.
     Ok,
     /// 423 with Min-Expires (RFC 3261 §10.3 step 7).
     TooBrief(u32),
@@ -53,20 +66,28 @@ pub enum Update {
 /// What one REGISTER asks of the location service.
 #[derive(Debug, Clone)]
 pub struct RegisterRequest<'a> {
+    /// The user registering.
     pub user: &'a str,
+    /// The flow the REGISTER came over.
     pub flow: Peer,
+    /// Its Call-ID.
     pub call_id: &'a str,
+    /// Its CSeq.
     pub cseq: u32,
+    /// Its contacts.
     pub contacts: &'a [ContactRequest],
 }
 
 /// One contact of a REGISTER, with its requested expiry in seconds.
 #[derive(Debug, Clone)]
 pub struct ContactRequest {
+    /// The Contact.
     pub contact: NameAddr,
+    /// Its Expires.
     pub expires: u32,
 }
 
+/// The location service: who is registered where.
 #[derive(Debug, Default)]
 pub struct Location {
     bindings: HashMap<String, Vec<Binding>>,
@@ -76,12 +97,31 @@ pub struct Location {
 /// What changed, for the endpoint to report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Added { user: String, id: u64 },
-    Refreshed { user: String, id: u64 },
-    Removed { user: String, id: u64 },
+    /// A new binding.
+    Added {
+        /// The user.
+        user: String,
+        /// The binding.
+        id: u64,
+    },
+    /// A binding registered again.
+    Refreshed {
+        /// The user.
+        user: String,
+        /// The binding.
+        id: u64,
+    },
+    /// A binding gone (expired, or un-registered).
+    Removed {
+        /// The user.
+        user: String,
+        /// The binding.
+        id: u64,
+    },
 }
 
 impl Location {
+    /// A user's bindings now.
     pub fn bindings(&self, user: &str) -> &[Binding] {
         self.bindings.get(user).map(Vec::as_slice).unwrap_or(&[])
     }
@@ -94,14 +134,17 @@ impl Location {
             .collect()
     }
 
+    /// Every user with a binding.
     pub fn users(&self) -> impl Iterator<Item = &str> {
         self.bindings.keys().map(String::as_str)
     }
 
+    /// One binding, to change.
     pub fn binding_mut(&mut self, user: &str, id: u64) -> Option<&mut Binding> {
         self.bindings.get_mut(user)?.iter_mut().find(|b| b.id == id)
     }
 
+    /// Removes every binding of `user` (Contact: *).
     pub fn remove_all(&mut self, user: &str, call_id: &str, cseq: u32) -> (Update, Vec<Change>) {
         let Some(list) = self.bindings.get_mut(user) else {
             return (Update::Ok, vec![]);
@@ -224,6 +267,7 @@ impl Location {
         changes
     }
 
+    /// How many bindings there are.
     pub fn count(&self) -> usize {
         self.bindings.values().map(Vec::len).sum()
     }

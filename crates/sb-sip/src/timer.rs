@@ -94,10 +94,12 @@ impl<K: Ord + Copy> Default for DeadlineQueue<K> {
 }
 
 impl<K: Ord + Copy> DeadlineQueue<K> {
+    /// Wakes `owner` at `at`.
     pub fn push(&mut self, at: Instant, owner: K) {
         self.heap.push(Reverse((at, owner)));
     }
 
+    /// The earliest wake-up.
     pub fn next(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((at, _))| *at)
     }
@@ -110,10 +112,12 @@ impl<K: Ord + Copy> DeadlineQueue<K> {
         }
     }
 
+    /// How many wake-ups are queued.
     pub fn len(&self) -> usize {
         self.heap.len()
     }
 
+    /// Whether none is.
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
@@ -130,18 +134,22 @@ impl TimerSet {
         self.0.push((name, at));
     }
 
+    /// Stops timer `name`.
     pub fn clear(&mut self, name: TimerName) {
         self.0.retain(|(n, _)| *n != name);
     }
 
+    /// Stops every timer.
     pub fn clear_all(&mut self) {
         self.0.clear();
     }
 
+    /// Whether timer `name` runs.
     pub fn has(&self, name: TimerName) -> bool {
         self.0.iter().any(|(n, _)| *n == name)
     }
 
+    /// The earliest timer.
     pub fn next(&self) -> Option<Instant> {
         self.0.iter().map(|(_, at)| *at).min()
     }

@@ -5,19 +5,25 @@ use crate::peer::Peer;
 use crate::timer::{TimerName, TimerSet, TimerSettings};
 use std::time::{Duration, Instant};
 
+/// The state of a client transaction (RFC 3261 §17.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientState {
     /// INVITE: request sent, nothing received.
     Calling,
     /// Non-INVITE: request sent, nothing received.
     Trying,
+    /// A provisional response came.
     Proceeding,
+    /// A final response came; absorbing retransmissions.
     Completed,
+    /// Over.
     Terminated,
 }
 
+/// What a client transaction asks of the layer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ClientAction {
+    /// Send these bytes (the request, again).
     Send(Vec<u8>),
     /// Pass the response to the TU.
     Deliver,
@@ -25,10 +31,14 @@ pub enum ClientAction {
     Timeout,
 }
 
+/// A client transaction.
 #[derive(Debug)]
 pub struct ClientTx {
+    /// An INVITE transaction (§17.1.1) or another (§17.1.2).
     pub invite: bool,
+    /// Its state.
     pub state: ClientState,
+    /// Where the request goes.
     pub peer: Peer,
     request: Vec<u8>,
     /// The ACK for a non-2xx final response, built by the layer (§17.1.1.3).
@@ -74,6 +84,7 @@ impl ClientTx {
         tx
     }
 
+    /// The request, as sent.
     pub fn request_bytes(&self) -> &[u8] {
         &self.request
     }
@@ -82,6 +93,7 @@ impl ClientTx {
         self.peer.transport.is_reliable()
     }
 
+    /// When its next timer fires.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.timers.next()
     }
@@ -140,6 +152,7 @@ impl ClientTx {
         out
     }
 
+    /// Runs its timers due at `now`.
     pub fn on_timers(&mut self, now: Instant, t: &TimerSettings) -> Vec<ClientAction> {
         let mut out = Vec::new();
         let due = self.timers.take_due(now);

@@ -11,26 +11,37 @@ fn match_method(m: &Method) -> Method {
     }
 }
 
+/// What matches a request to its server transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ServerKey {
     /// Branch, sent-by and method (§17.2.3).
     Rfc3261 {
+        /// The top Via's branch.
         branch: String,
+        /// The top Via's sent-by.
         sent_by: String,
+        /// The method (ACK matched as INVITE).
         method: Method,
     },
     /// Request-URI, tags, Call-ID, CSeq number and top Via (§17.2.3, RFC 2543 §17).
     Rfc2543 {
+        /// The Request-URI.
         request_uri: String,
+        /// The From tag.
         from_tag: Option<String>,
+        /// The Call-ID.
         call_id: String,
+        /// The CSeq number.
         cseq: u32,
+        /// The top Via.
         via: String,
+        /// The method (ACK matched as INVITE).
         method: Method,
     },
 }
 
 impl ServerKey {
+    /// The key of `req`.
     pub fn of(req: &Request) -> ServerKey {
         Self::with_method(req, match_method(&req.method))
     }
@@ -60,9 +71,12 @@ impl ServerKey {
     }
 }
 
+/// What matches a response to its client transaction (§17.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientKey {
+    /// The branch of our top Via.
     pub branch: String,
+    /// The method of the CSeq.
     pub method: Method,
 }
 

@@ -10,6 +10,7 @@ use sb_sip_msg::{Method, Request, Response};
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
+/// A transaction, numbered by the layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TxId(pub u64);
 
@@ -18,20 +19,44 @@ pub struct TxId(pub u64);
 pub enum LayerEvent {
     /// A new request created server transaction `tx` (never an ACK).
     Request {
+        /// The transaction.
         tx: TxId,
+        /// The request.
         req: Request,
+        /// Where it came from.
         source: Peer,
     },
     /// An ACK that matched no INVITE server transaction: the ACK for a 2xx, for the dialog.
-    Ack { req: Request, source: Peer },
+    Ack {
+        /// The ACK.
+        req: Request,
+        /// Where it came from.
+        source: Peer,
+    },
     /// A response for client transaction `tx`.
-    Response { tx: TxId, resp: Response },
+    Response {
+        /// The transaction.
+        tx: TxId,
+        /// The response.
+        resp: Response,
+    },
     /// A response that matched no client transaction (a 2xx retransmission for the UAC core).
-    StrayResponse { resp: Response, source: Peer },
+    StrayResponse {
+        /// The response.
+        resp: Response,
+        /// Where it came from.
+        source: Peer,
+    },
     /// Timer B or F fired.
-    ClientTimeout { tx: TxId },
+    ClientTimeout {
+        /// The transaction.
+        tx: TxId,
+    },
     /// Timer H fired: no ACK for a non-2xx final response.
-    AckTimeout { tx: TxId },
+    AckTimeout {
+        /// The transaction.
+        tx: TxId,
+    },
 }
 
 #[derive(Debug)]
@@ -48,14 +73,19 @@ struct ClientEntry {
     ack_template: Option<Request>,
 }
 
+/// What the layer counts.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Retransmissions received and absorbed.
     pub retransmissions_absorbed: u64,
+    /// Retransmissions sent.
     pub retransmissions_sent: u64,
 }
 
+/// The transaction layer: every client and server transaction, their timers, matching.
 #[derive(Debug)]
 pub struct TransactionLayer {
+    /// T1, T2, T4.
     pub timers: TimerSettings,
     next_id: u64,
     servers: HashMap<TxId, ServerEntry>,
@@ -65,10 +95,12 @@ pub struct TransactionLayer {
     deadlines: DeadlineQueue<TxId>,
     transmits: VecDeque<(Peer, Vec<u8>)>,
     events: VecDeque<LayerEvent>,
+    /// Its counts.
     pub stats: Stats,
 }
 
 impl TransactionLayer {
+    /// A layer with these timers.
     pub fn new(timers: TimerSettings) -> TransactionLayer {
         TransactionLayer {
             timers,
@@ -90,18 +122,22 @@ impl TransactionLayer {
         id
     }
 
+    /// The next message to send, and to whom.
     pub fn poll_transmit(&mut self) -> Option<(Peer, Vec<u8>)> {
         self.transmits.pop_front()
     }
 
+    /// The next event for the endpoint.
     pub fn poll_event(&mut self) -> Option<LayerEvent> {
         self.events.pop_front()
     }
 
+    /// When [`TransactionLayer::handle_timeout`] is needed next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.deadlines.next()
     }
 
+    /// (client, server) transactions alive.
     pub fn live_transactions(&self) -> (usize, usize) {
         (self.servers.len(), self.clients.len())
     }
@@ -194,14 +230,17 @@ impl TransactionLayer {
         self.reschedule_server(tx);
     }
 
+    /// Our To tag for server transaction `tx`.
     pub fn server_to_tag(&self, tx: TxId) -> Option<&str> {
         self.servers.get(&tx).map(|e| e.tx.to_tag.as_str())
     }
 
+    /// Where server transaction `tx` answers.
     pub fn server_peer(&self, tx: TxId) -> Option<Peer> {
         self.servers.get(&tx).map(|e| e.tx.peer)
     }
 
+    /// The state of server transaction `tx`.
     pub fn server_state(&self, tx: TxId) -> Option<ServerState> {
         self.servers.get(&tx).map(|e| e.tx.state)
     }
@@ -243,6 +282,7 @@ impl TransactionLayer {
         id
     }
 
+    /// A response from `source`: to its client transaction, or stray.
     pub fn on_response(&mut self, now: Instant, resp: Response, source: Peer) {
         let timers = self.timers;
         let id = ClientKey::of_response(&resp).and_then(|k| self.client_keys.get(&k).copied());
@@ -272,6 +312,7 @@ impl TransactionLayer {
         self.reschedule_client(id);
     }
 
+    /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         let timers = self.timers;
         while let Some(id) = self.deadlines.pop_due(now) {
@@ -349,6 +390,7 @@ impl TransactionLayer {
         }
     }
 
+    /// The state of client transaction `tx`.
     pub fn client_state(&self, tx: TxId) -> Option<ClientState> {
         self.clients.get(&tx).map(|e| e.tx.state)
     }

@@ -5,41 +5,53 @@ use crate::peer::Peer;
 use crate::timer::{TimerName, TimerSet, TimerSettings};
 use std::time::{Duration, Instant};
 
+/// The state of a server transaction (RFC 3261 §17.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerState {
     /// Non-INVITE only: nothing sent yet.
     Trying,
+    /// A provisional response was sent.
     Proceeding,
+    /// A final response was sent; retransmitting it, absorbing the request.
     Completed,
     /// INVITE only: ACK received, absorbing ACK retransmissions (Timer I).
     Confirmed,
     /// INVITE only (RFC 6026 §7.1): a 2xx went out; retransmissions of the INVITE are
     /// absorbed rather than taken for a new call, and the ACK goes to the TU, until Timer L.
     Accepted,
+    /// Over.
     Terminated,
 }
 
 /// What a server transaction asks of the layer around it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ServerAction {
+    /// Send these bytes (the response, again).
     Send(Vec<u8>),
     /// Timer H fired: the ACK never came (§17.2.1). The TU is told.
     AckTimeout,
 }
 
+/// A server transaction.
 #[derive(Debug)]
 pub struct ServerTx {
+    /// An INVITE transaction (§17.2.1) or another (§17.2.2).
     pub invite: bool,
+    /// Its state.
     pub state: ServerState,
+    /// Where responses go.
     pub peer: Peer,
+    /// Our To tag.
     pub to_tag: String,
     last_response: Option<Vec<u8>>,
+    /// The final status sent, if any.
     pub final_status: Option<u16>,
     g_interval: Duration,
     timers: TimerSet,
 }
 
 impl ServerTx {
+    /// A transaction for a request from `peer`, answering with `to_tag`.
     pub fn new(invite: bool, peer: Peer, to_tag: String) -> ServerTx {
         ServerTx {
             invite,
@@ -62,10 +74,12 @@ impl ServerTx {
         self.peer.transport.is_reliable()
     }
 
+    /// When its next timer fires.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.timers.next()
     }
 
+    /// Whether timer `name` runs.
     pub fn has_timer(&self, name: TimerName) -> bool {
         self.timers.has(name)
     }
