@@ -8,7 +8,6 @@ use super::{AcdInput, Call, Ctx, Output, Reply};
 use crate::control::check_agent_command;
 use crate::event::EngineEvent;
 use sb_media::dtmf::Source;
-use sb_media::goertzel::ToneDetector;
 use sb_media::negotiate::{accept_answer, answer, offer, Direction, LocalMedia};
 use sb_media::{Negotiated, RtpSession, SessionDescription};
 use sb_sip::dialog::DialogId;
@@ -84,7 +83,7 @@ impl Call {
             .media
             .as_ref()
             .filter(|m| m.dtmf_pt.is_none())
-            .map(|_| ToneDetector::default());
+            .map(|_| Box::default());
         leg.our_sdp = Some(sdp);
         let tx = leg.tx;
         if let Some(callee) = self.callee.clone() {
@@ -233,7 +232,7 @@ impl Call {
                 if let Some(rtp) = leg.rtp.as_mut() {
                     rtp.set_remote(now, neg.remote);
                 }
-                leg.tones = neg.dtmf_pt.is_none().then(ToneDetector::default);
+                leg.tones = neg.dtmf_pt.is_none().then(Box::default);
                 leg.media = Some(neg);
             }
             None if req.body.is_empty() => self.hang_up(EndReason::NoSdpAnswer, Side::Engine),

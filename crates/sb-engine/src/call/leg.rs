@@ -66,23 +66,24 @@ pub(crate) struct Leg {
     /// The flow its SIP goes over: where the caller's INVITE came from, or the flow the
     /// phone registered from.
     pub(crate) flow: Peer,
-    /// Where an outgoing leg's INVITE goes: the phone's registered contact.
-    pub(crate) contact: Option<Uri>,
+    /// Where an outgoing leg's INVITE goes: the phone's registered contact. (The parts only
+    /// some legs use are boxed: a leg is in every call, twice or more.)
+    pub(crate) contact: Option<Box<Uri>>,
     /// The INVITE's transaction: the caller's (server), or ours (client) while it rings.
     pub(crate) tx: Option<TxId>,
     pub(crate) dialog: Option<DialogId>,
     pub(crate) port: Option<u16>,
     /// The caller's offer; `None` for a late offer (we offer in the 200, they answer in
     /// the ACK).
-    pub(crate) offer: Option<SessionDescription>,
+    pub(crate) offer: Option<Box<SessionDescription>>,
     pub(crate) our_sdp: Option<SessionDescription>,
     pub(crate) media: Option<Negotiated>,
     pub(crate) rtp: Option<RtpSession>,
     pub(crate) rfc4733: Rfc4733Receiver,
     /// In-band key detection, on a caller's leg that did not negotiate telephone-event.
-    pub(crate) tones: Option<ToneDetector>,
-    /// An agent's keys, for feature codes.
-    pub(crate) keys: FeatureKeys,
+    pub(crate) tones: Option<Box<ToneDetector>>,
+    /// An agent's keys, for feature codes (from their first key).
+    pub(crate) keys: Option<Box<FeatureKeys>>,
     /// Transfer and consultation legs ring until then (the ACD times its own offers).
     pub(crate) ring_until: Option<Instant>,
     /// Answered and talking.
@@ -108,7 +109,7 @@ impl Leg {
             rtp: None,
             rfc4733: Rfc4733Receiver::default(),
             tones: None,
-            keys: FeatureKeys::default(),
+            keys: None,
             ring_until: None,
             connected: false,
             referred: false,
@@ -118,7 +119,7 @@ impl Leg {
     /// A leg the switchboard is about to call out on, to the phone at `contact`.
     pub(crate) fn outgoing(id: LegId, role: Role, party: &str, contact: Uri, flow: Peer) -> Leg {
         Leg {
-            contact: Some(contact),
+            contact: Some(Box::new(contact)),
             ..Leg::new(id, role, party, flow)
         }
     }
@@ -132,7 +133,7 @@ impl Leg {
     ) -> Leg {
         Leg {
             tx: Some(tx),
-            offer,
+            offer: offer.map(Box::new),
             ..Leg::new(LegId::CALLER, Role::Caller, user, flow)
         }
     }

@@ -74,7 +74,7 @@ impl Call {
         };
         leg.port = Some(port);
         let sdp = offer(&local, Direction::SendRecv);
-        let Some(contact) = leg.contact.clone() else {
+        let Some(contact) = leg.contact.as_deref().cloned() else {
             return;
         };
         leg.our_sdp = Some(sdp.clone());

@@ -357,7 +357,13 @@ impl Call {
             id: n.id,
             caller: n.caller.clone(),
             dialled: n.dialled.clone(),
-            legs: vec![Leg::caller(&n.caller, n.tx, n.source, n.offer)],
+            // Room for the caller and one agent from the start: a vector of one would grow
+            // to room for four at the first offer, two of them never used by most calls.
+            legs: {
+                let mut legs = Vec::with_capacity(2);
+                legs.push(Leg::caller(&n.caller, n.tx, n.source, n.offer));
+                legs
+            },
             next_leg: 1,
             state: CallState::Setup {
                 ivr: n.ivr.map(Box::new),

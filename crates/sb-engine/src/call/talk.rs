@@ -69,7 +69,8 @@ impl Call {
         let Some(l) = self.leg_mut(leg) else {
             return;
         };
-        let Some(feature) = l.keys.push(now, d, &ctx.cfg.features) else {
+        let keys = l.keys.get_or_insert_with(Box::default);
+        let Some(feature) = keys.push(now, d, &ctx.cfg.features) else {
             return;
         };
         let consulting = self.state.consult().is_some();
