@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod client_registration;
 pub mod dialog;
 pub mod digest;
 pub mod endpoint;
