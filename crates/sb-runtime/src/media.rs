@@ -63,8 +63,8 @@ pub struct MediaPorts {
     slots: Vec<Option<Leg>>,
     /// When each slot's port may be handed out again.
     rest_until: Vec<Option<Instant>>,
-    /// splitmix64 state: which port comes next is not for a stranger to guess.
-    rng: u64,
+    /// Which port comes next is not for a stranger to guess.
+    rng: sb_types::splitmix::SplitMix64,
     epoll: AsyncFd<EpollFd>,
     pub send_dropped: u64,
 }
@@ -95,7 +95,7 @@ impl MediaPorts {
             first,
             slots: (0..count).map(|_| None).collect(),
             rest_until: vec![None; count],
-            rng: seed,
+            rng: sb_types::splitmix::SplitMix64::new(seed),
             epoll,
             send_dropped: 0,
         })
@@ -109,11 +109,7 @@ impl MediaPorts {
     }
 
     fn random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
 
     fn usable(&self, i: usize, now: Instant) -> bool {

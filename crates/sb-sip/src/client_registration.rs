@@ -12,6 +12,7 @@
 //! says when to call [`ClientRegistration::handle_timeout`].
 
 use crate::digest::answer_challenge;
+use sb_types::splitmix::SplitMix64;
 use std::time::{Duration, Instant};
 
 /// How a trunk account registers.
@@ -86,8 +87,8 @@ pub struct ClientRegistration {
     /// The digest nonce count of the last answer.
     nc: u32,
     refresh_at: Option<Instant>,
-    /// Splitmix64 state, for the retry jitter and the cnonces.
-    rng: u64,
+    /// For the retry jitter and the cnonces.
+    rng: SplitMix64,
     /// Removing the binding (so a success does not schedule a refresh).
     removing: bool,
     /// Failed attempts in a row (the retry wait grows with them).
@@ -107,7 +108,7 @@ impl ClientRegistration {
             challenges: 0,
             nc: 0,
             refresh_at: None,
-            rng: seed,
+            rng: SplitMix64::new(seed),
             removing: false,
             failures: 0,
         }
@@ -210,7 +211,7 @@ impl ClientRegistration {
                 };
                 let credentials = challenge.and_then(|c| {
                     self.nc += 1;
-                    let cnonce = format!("{:016x}", self.next_random());
+                    let cnonce = format!("{:016x}", self.rng.next_u64());
                     answer_challenge(
                         c,
                         &self.settings.auth_user,
@@ -250,15 +251,6 @@ impl ClientRegistration {
         }
     }
 
-    /// The next number of the seeded generator (splitmix64).
-    fn next_random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     /// A failure: wait, growing with each failure in a row, jittered so that many accounts
     /// do not retry together, then register again.
     fn fail(&mut self, now: Instant, status: u16) {
@@ -275,8 +267,7 @@ impl ClientRegistration {
             .saturating_mul(1 << exp)
             .min(self.settings.retry_max);
         // Between half the wait and all of it (RFC 5626 §4.5).
-        let unit = (self.next_random() >> 11) as f64 / (1u64 << 53) as f64;
-        let wait = upper.mul_f64(0.5 + 0.5 * unit);
+        let wait = upper.mul_f64(0.5 + 0.5 * self.rng.unit());
         self.challenges = 0;
         self.state = RegistrationState::Failing {
             status,

@@ -16,6 +16,7 @@
 pub mod civil;
 pub mod ids;
 pub mod pii;
+pub mod splitmix;
 pub mod vocab;
 
 pub use ids::{AgentId, CallId};
