@@ -488,33 +488,24 @@ impl Engine {
     /// by the Replaces header (RFC 3891). The colleague takes the patient; both of the
     /// agent's calls end.
     fn refer_replaces(&mut self, now: Instant, id: CallId, leg: LegId, tx: TxId, replaces: &str) {
-        let mut parts = replaces.split(';');
-        let call_id = parts.next().unwrap_or_default().trim();
-        let mut tags = Vec::new();
-        for p in parts {
-            if let Some((k, v)) = p.split_once('=') {
-                if k.trim().eq_ignore_ascii_case("to-tag")
-                    || k.trim().eq_ignore_ascii_case("from-tag")
-                {
-                    tags.push(v.trim().to_string());
-                }
-            }
-        }
+        let named = sb_sip_msg::extras::Replaces::parse(replaces).ok();
         let agent = self
             .calls
             .get(&id)
             .and_then(|c| c.legs().iter().find(|l| l.id == leg))
             .map(|l| l.party.clone());
         // The agent's own call between extensions, named by Call-ID and both tags.
-        let other = agent.as_ref().and_then(|agent| {
+        // The tags may come either way round: whose is whose depends on which side of the
+        // dialog the phone saw.
+        let other = agent.as_ref().zip(named.as_ref()).and_then(|(agent, r)| {
             self.calls.iter().find_map(|(oid, c)| {
                 let d = c.caller_dialog()?;
-                let named = d.call_id == call_id
-                    && tags.len() == 2
-                    && tags.contains(&d.local_tag)
-                    && tags.contains(&d.remote_tag);
+                let tags = [r.to_tag.as_str(), r.from_tag.as_str()];
+                let is_it = d.call_id == r.call_id
+                    && tags.contains(&d.local_tag.as_str())
+                    && tags.contains(&d.remote_tag.as_str());
                 let colleague = c.direct_call_of(agent)?;
-                (named && *oid != id).then_some((*oid, colleague))
+                (is_it && *oid != id).then_some((*oid, colleague))
             })
         });
         let Some((other, colleague)) = other else {
@@ -766,7 +757,6 @@ impl Engine {
             NewCall {
                 id,
                 caller,
-                language: ivr.as_ref().map(|s| s.language().to_string()),
                 ivr,
                 callee: direct.then(|| dialled.clone()),
                 dialled,

@@ -59,16 +59,12 @@ pub async fn build(model: &Model, assets: Assets) -> Result<Switchboard, BuildEr
     // The one read of each clock and of the RNG at start: everything downstream runs on
     // `Instant`s from `now`, with the wall clock at `now` for opening hours and records.
     let now = Instant::now();
-    let wall = model.clock_start.unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
-    });
     let unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
+    // `ivr.clock_start` sets the dialplans' clock for a drill; records keep real time.
+    let wall = model.clock_start.unwrap_or((unix_ms / 1000) as i64);
     let key = os_random_key().map_err(RuntimeError::Io)?;
     let seed = u64::from_le_bytes(key[..8].try_into().unwrap_or([7; 8])) ^ 0x5EED;
 

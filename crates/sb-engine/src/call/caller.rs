@@ -103,7 +103,7 @@ impl Call {
     }
 
     /// 200 OK with our SDP to the caller; the router forms the dialog.
-    fn answer_caller(&mut self) {
+    pub(super) fn answer_caller(&mut self) {
         if let Some(sdp) = self.caller_leg().our_sdp.as_ref() {
             let sdp = sdp.to_bytes();
             self.out.push_back(Output::Answer { sdp });

@@ -96,9 +96,7 @@ impl Call {
         };
         l.connected = true;
         let to = l.party.clone();
-        if let Some(a) = self.leg_mut(agent) {
-            a.rebase();
-        }
+        self.rebase_leg(agent);
         self.event(EngineEvent::Consult {
             call: self.id,
             agent: self.party(agent),
@@ -123,9 +121,7 @@ impl Call {
         }
         self.close_consultation();
         let name = self.party(agent);
-        if let Some(a) = self.leg_mut(agent) {
-            a.rebase();
-        }
+        self.rebase_leg(agent);
         self.event(EngineEvent::Consult {
             call: self.id,
             agent: name,
@@ -203,9 +199,7 @@ impl Call {
     ) -> Result<(), ControlError> {
         let c = self.consultation()?;
         self.end_consult_leg(now, ctx);
-        if let Some(a) = self.leg_mut(c.consult.agent) {
-            a.rebase();
-        }
+        self.rebase_leg(c.consult.agent);
         self.consult_step(&c, ConsultStep::Ended);
         self.release_hold(now, ctx, by);
         Ok(())
@@ -228,9 +222,7 @@ impl Call {
             }
             _ => return Err(ControlError::NotConsulting),
         };
-        if let Some(a) = self.leg_mut(c.consult.agent) {
-            a.rebase();
-        }
+        self.rebase_leg(c.consult.agent);
         self.set_hold(now, ctx, on, by);
         let step = if on {
             ConsultStep::SwappedToColleague
@@ -307,11 +299,8 @@ impl Call {
             return;
         };
         self.state = CallState::Consulting { consult, talk };
-        for l in [consult.agent, consult.colleague] {
-            if let Some(l) = self.leg_mut(l) {
-                l.rebase();
-            }
-        }
+        self.rebase_leg(consult.agent);
+        self.rebase_leg(consult.colleague);
         self.own_stream(ctx, now);
     }
 }

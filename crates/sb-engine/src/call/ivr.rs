@@ -66,7 +66,7 @@ impl Call {
                         kind: TransferKind::Ivr,
                         by: Some(Control::Dialplan),
                     });
-                    self.wait_for_transfer(now);
+                    self.wait_for_transfer();
                     self.ring_for_transfer(now, ctx, &extension, Vec::new());
                 }
                 Action::Hangup => self.hang_up(EndReason::IvrEnded, Side::Engine),

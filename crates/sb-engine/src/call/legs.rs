@@ -131,20 +131,12 @@ impl Call {
                 // The extension dialled picked up: now the caller's INVITE is answered.
                 if self.caller_leg().port.is_some() {
                     self.set_state(CallState::Dialling { answered: Some(id) });
-                    self.answer_caller_now();
+                    self.answer_caller();
                 } else {
                     self.bridge_leg(id);
                 }
             }
             Role::Caller => {}
-        }
-    }
-
-    /// 200 OK to the caller of a call between extensions, now the one dialled answered.
-    fn answer_caller_now(&mut self) {
-        if let Some(sdp) = self.caller_leg().our_sdp.as_ref() {
-            let sdp = sdp.to_bytes();
-            self.out.push_back(Output::Answer { sdp });
         }
     }
 

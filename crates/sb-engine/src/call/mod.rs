@@ -337,8 +337,6 @@ pub(crate) struct NewCall {
     pub(crate) offer: Option<SessionDescription>,
     /// The dialplan to run; `None` for a call between extensions or a service code.
     pub(crate) ivr: Option<sb_ivr::Session>,
-    /// The dialplan's language at its start.
-    pub(crate) language: Option<String>,
     /// A call between extensions: the one dialled.
     pub(crate) callee: Option<String>,
     pub(crate) service: Option<(String, Option<AgentCommand>)>,
@@ -348,6 +346,11 @@ pub(crate) struct NewCall {
 impl Call {
     /// A call whose INVITE was accepted: 100 Trying, a port for the caller's leg.
     pub(crate) fn new(n: NewCall, default_language: &str) -> Call {
+        let language = n
+            .ivr
+            .as_ref()
+            .map_or(default_language, sb_ivr::Session::language)
+            .to_string();
         let direction = match (&n.service, &n.callee) {
             (Some(_), _) => CallDirection::Service,
             (None, Some(_)) => CallDirection::Internal,
@@ -368,7 +371,7 @@ impl Call {
             state: CallState::Setup {
                 ivr: n.ivr.map(Box::new),
             },
-            language: n.language.unwrap_or_else(|| default_language.to_string()),
+            language,
             last_queue: None,
             callee: n.callee.clone(),
             service: n.service.map(|(_, cmd)| cmd),
@@ -528,6 +531,13 @@ impl Call {
 
     fn leg_mut(&mut self, id: LegId) -> Option<&mut Leg> {
         self.legs.iter_mut().find(|l| l.id == id)
+    }
+
+    /// Re-bases what leg `id` relays to its phone (see [`Leg::rebase`]).
+    fn rebase_leg(&mut self, id: LegId) {
+        if let Some(l) = self.leg_mut(id) {
+            l.rebase();
+        }
     }
 
     /// The extension an agent leg rings.
@@ -693,12 +703,7 @@ impl Call {
         let caller = &self.legs[0];
         let (tx, dialog, port) = (caller.tx, caller.dialog.clone(), caller.port);
         let quality = caller.quality(self.id);
-        if status != 0
-            && matches!(
-                self.state,
-                CallState::Setup { .. } | CallState::Dialling { .. }
-            )
-        {
+        if status != 0 && self.is_waiting_for_answer() {
             if let Some(tx) = tx {
                 self.respond(tx, Reply::status(status));
             }

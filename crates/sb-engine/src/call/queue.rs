@@ -43,7 +43,7 @@ impl Call {
     }
 
     /// The caller waits while a transfer rings: music.
-    pub(super) fn wait_for_transfer(&mut self, _now: Instant) {
+    pub(super) fn wait_for_transfer(&mut self) {
         self.set_state(CallState::Transferring);
     }
 

@@ -34,8 +34,8 @@ impl Call {
         self.own_stream(ctx, now);
         if !on {
             // The patient's voice reaches the agent again, after the silence we sent.
-            if let Some(l) = self.state.agent_leg().and_then(|l| self.leg_mut(l)) {
-                l.rebase();
+            if let Some(l) = self.state.agent_leg() {
+                self.rebase_leg(l);
             }
         }
     }

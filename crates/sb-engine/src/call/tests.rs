@@ -76,7 +76,6 @@ fn internal_call(callee: &str) -> Call {
             source: Peer::udp("127.0.0.1:6001".parse().expect("addr")),
             offer: None,
             ivr: None,
-            language: None,
             callee: Some(callee.into()),
             service: None,
             tick_phase: 0,
