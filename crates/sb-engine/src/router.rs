@@ -710,8 +710,7 @@ impl Engine {
             return refuse(self, 503, dialled, caller);
         }
         let entry = self.assets.plans.entry(&dialled);
-        let is_roster = !self.cfg.roster.is_empty()
-            && self.cfg.roster_number.as_deref() == Some(dialled.as_str());
+        let is_roster = ctx!(self).is_roster(&dialled);
         let direct =
             entry.is_none() && (self.sip.has_user(&dialled) || is_roster) && dialled != user;
         let service = features::service_command(&self.cfg.features, &dialled)
