@@ -17,6 +17,8 @@ pub enum Command {
     },
     ListAgents,
     ListQueues,
+    /// The carriers' trunks: registration, health, calls.
+    ListTrunks,
     /// Log in or out, pause or unpause an agent.
     Agent {
         agent: String,
@@ -29,6 +31,8 @@ pub enum Reply {
     Calls(Vec<LiveCall>),
     Agents(Vec<AgentView>),
     Queues(Vec<QueueView>),
+    /// Each trunk as streamed (`events::trunk`), with its calls now.
+    Trunks(Vec<serde_json::Value>),
     Done,
     Failed(ControlError),
     /// An agent's token asked about a call that is not theirs.
@@ -67,6 +71,17 @@ pub fn serve(engine: &mut Engine, now: Instant, req: ControlRequest) {
                 .collect(),
         ),
         Command::ListQueues => Reply::Queues(engine.live_queues(now)),
+        Command::ListTrunks => Reply::Trunks(
+            engine
+                .live_trunks()
+                .iter()
+                .map(|(view, calls)| {
+                    let mut v = crate::events::trunk(view);
+                    v["calls"] = serde_json::json!(calls);
+                    v
+                })
+                .collect(),
+        ),
         Command::Agent { agent, .. } if req.agent.as_ref().is_some_and(|me| me != agent) => {
             Reply::NotYours
         }

@@ -50,27 +50,74 @@ fn security(source: std::net::IpAddr, kind: &SecurityKind) -> Value {
     v
 }
 
+/// A trunk as the stream and the live API show it.
+pub fn trunk(view: &sb_sip::trunk::TrunkView) -> Value {
+    use sb_sip::client_registration::RegistrationState as R;
+    let mut v = json!({
+        "trunk": view.name,
+        "reachable": view.reachable,
+        "options_status": view.last_options_status,
+        "usable": view.usable(),
+    });
+    v["registration"] = json!(view.registration.as_ref().map_or("none", |r| r.name()));
+    if let Some(R::Failing {
+        status, failures, ..
+    }) = &view.registration
+    {
+        v["last_status"] = json!(status);
+        v["failures"] = json!(failures);
+    }
+    v
+}
+
 /// The event as streamed, or `None` for what is not streamed.
 pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
     let (kind, mut v) = match ev {
         EngineEvent::Sip(sb_sip::Event::Security { source, kind }) => {
             ("security", security(*source, kind))
         }
+        EngineEvent::Sip(sb_sip::Event::Trunk { view, .. }) => ("trunk", trunk(view)),
         EngineEvent::Sip(_) | EngineEvent::Digit { .. } => return None,
         EngineEvent::CallStarted {
             call,
             dialled,
             caller,
             direction,
+            outside,
             ..
-        } => (
-            "call_started",
-            json!({
+        } => {
+            let mut v = json!({
                 "call": call.0,
                 "dialled": dialled,
                 "caller": mask_number(&caller.0),
                 "direction": direction,
-            }),
+            });
+            if let Some(o) = outside {
+                v["trunk"] = json!(o.trunk);
+                v["did"] = json!(o.did);
+                v["withheld"] = json!(o.withheld);
+                v["purpose"] = json!(o.purpose);
+            }
+            ("call_started", v)
+        }
+        EngineEvent::TrunkAttempt {
+            call,
+            trunk,
+            status,
+            cause,
+            failover,
+        } => (
+            "trunk_attempt",
+            json!({ "call": call.0, "trunk": trunk, "status": status, "cause": cause, "failover": failover }),
+        ),
+        EngineEvent::OutsideRefused {
+            by,
+            dialled,
+            why,
+            status,
+        } => (
+            "security",
+            json!({ "outcome": "outside_refused", "by": by, "dialled": mask_number(&dialled.0), "reason": why, "status": status }),
         ),
         EngineEvent::CallAnswered { call, .. } => ("call_answered", json!({ "call": call.0 })),
         EngineEvent::Ivr { call, node } => ("ivr", json!({ "call": call.0, "node": node })),
@@ -241,6 +288,7 @@ mod tests {
                 dialled: "8000".into(),
                 caller: Redacted("13912345678".into()),
                 sip_call_id: "abc".into(),
+                outside: None,
             },
         )
         .expect("streamed");

@@ -350,7 +350,9 @@ fn outcome(
             StatusCode::BAD_REQUEST,
             format!("queues: {subject} is not a member of `{q}`"),
         ),
-        Reply::Calls(_) | Reply::Agents(_) | Reply::Queues(_) => return Err(unexpected()),
+        Reply::Calls(_) | Reply::Agents(_) | Reply::Queues(_) | Reply::Trunks(_) => {
+            return Err(unexpected())
+        }
     };
     Err(ApiError(status, msg))
 }
@@ -401,6 +403,24 @@ async fn list_queues(
         })
         .collect();
     Ok(Json(json!({ "queues": rows })))
+}
+
+/// `GET /api/v1/trunks`: each carrier's trunk now (operators and up).
+async fn list_trunks(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = caller(&s, &headers)?;
+    if who.role < Role::Operator {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "trunks need the operator role or above".into(),
+        ));
+    }
+    let Reply::Trunks(trunks) = ask(&s, who, Command::ListTrunks).await? else {
+        return Err(unexpected());
+    };
+    Ok(Json(json!({ "trunks": trunks })))
 }
 
 /// `GET /api/v1/events`: the engine's typed events as Server-Sent Events, one JSON object
@@ -551,6 +571,7 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
         .route("/api/v1/agents", get(list_agents))
         .route("/api/v1/agents/{agent}/{action}", post(agent_action))
         .route("/api/v1/queues", get(list_queues))
+        .route("/api/v1/trunks", get(list_trunks))
         .route("/api/v1/events", get(event_stream))
         .fallback(not_found)
         .with_state(shared);

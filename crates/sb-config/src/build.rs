@@ -40,7 +40,33 @@ pub fn endpoint(m: &Model, local_addr: SocketAddr) -> EndpointConfig {
         .filter_map(|a| sb_sip::digest::Algorithm::parse(Some(a)))
         .collect();
     cfg.user_agent = format!("Switchboard/{}", env!("CARGO_PKG_VERSION"));
+    cfg.trunks = m.outside.trunks.iter().map(|t| t.sip.clone()).collect();
     cfg
+}
+
+/// The engine's view of the phone network: numbering, trunks, dial plan, limits.
+pub fn outside(m: &Model) -> sb_engine::OutsideConfig {
+    let o = &m.outside;
+    sb_engine::OutsideConfig {
+        numbering: o.numbering.clone(),
+        trunks: o.trunks.iter().map(|t| t.plan.clone()).collect(),
+        rules: o.rules.clone(),
+        extension_kinds: m
+            .extensions
+            .iter()
+            .map(|e| {
+                let kind = match e.kind {
+                    crate::ExtensionKind::Agent => "agent",
+                    crate::ExtensionKind::Operator => "operator",
+                    crate::ExtensionKind::Department => "department",
+                };
+                (e.number.clone(), kind.to_string())
+            })
+            .collect(),
+        per_extension: o.per_extension,
+        setup_timeout: o.setup_timeout,
+        ring: o.ring,
+    }
 }
 
 /// The ACD's settings: the ring timer is the three-ring threshold.

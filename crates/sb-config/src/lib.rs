@@ -14,6 +14,7 @@ pub mod assets;
 pub mod build;
 pub mod dialplan;
 pub mod model;
+mod outside;
 pub mod overrides;
 pub mod raw;
 pub mod shape;

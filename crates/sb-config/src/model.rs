@@ -119,6 +119,26 @@ pub struct Model {
     pub reports: Reports,
     /// (prefix, region), longest prefix first.
     pub regions: Vec<(String, String)>,
+    /// Trunks, numbering and the outbound dial plan.
+    pub outside: Outside,
+}
+
+/// The phone network's side of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outside {
+    pub numbering: sb_engine::trunk::Numbering,
+    pub trunks: Vec<Trunk>,
+    pub rules: Vec<sb_engine::trunk::OutboundRule>,
+    pub per_extension: u32,
+    pub setup_timeout: Duration,
+    pub ring: Duration,
+}
+
+/// One carrier's trunk: what the SIP layer and the engine each take of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trunk {
+    pub sip: sb_sip::trunk::TrunkSettings,
+    pub plan: sb_engine::trunk::TrunkPlan,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

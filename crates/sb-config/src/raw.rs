@@ -34,6 +34,167 @@ pub struct RawConfig {
     pub regions: std::collections::BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub shutdown: Shutdown,
+    /// The country's numbering: the one form numbers are recorded in.
+    #[serde(default)]
+    pub numbering: Numbering,
+    /// The carriers' SIP trunks.
+    #[serde(default)]
+    pub trunks: Vec<Trunk>,
+    /// Limits and timers of calls to the phone network.
+    #[serde(default)]
+    pub outside: OutsideLimits,
+    /// The outbound dial plan: who may dial which numbers out, on which trunks.
+    #[serde(default)]
+    pub outbound: Vec<OutboundRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Numbering {
+    #[serde(default = "cc86")]
+    pub country_code: Spanned<String>,
+    #[serde(default = "zero")]
+    pub trunk_prefix: Spanned<String>,
+    #[serde(default = "zero_zero")]
+    pub international_prefix: Spanned<String>,
+    /// National numbers that take no trunk prefix (China's mobiles: `1`).
+    #[serde(default = "one")]
+    pub no_trunk_prefix: Vec<Spanned<String>>,
+}
+
+fn cc86() -> Spanned<String> {
+    code("86")
+}
+fn zero() -> Spanned<String> {
+    code("0")
+}
+fn zero_zero() -> Spanned<String> {
+    code("00")
+}
+fn one() -> Vec<Spanned<String>> {
+    vec![code("1")]
+}
+
+impl Default for Numbering {
+    fn default() -> Self {
+        Numbering {
+            country_code: cc86(),
+            trunk_prefix: zero(),
+            international_prefix: zero_zero(),
+            no_trunk_prefix: one(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trunk {
+    pub name: Spanned<String>,
+    /// The carrier's proxy: `host:port` (a name is resolved when the file is read).
+    pub address: Spanned<String>,
+    /// udp (default) or tcp.
+    #[serde(default)]
+    pub transport: Option<Spanned<String>>,
+    /// The host of the URIs we send the carrier (default: the address's host).
+    #[serde(default)]
+    pub domain: Option<Spanned<String>>,
+    /// Where the carrier's requests come from (default: the address).
+    #[serde(default)]
+    pub trust: Vec<Spanned<String>>,
+    /// How the carrier writes numbers: e164 or national.
+    #[serde(default)]
+    pub numbers: Option<Spanned<String>>,
+    /// The hospital's numbers on the trunk, each to the internal number that answers it.
+    #[serde(default)]
+    pub dids: std::collections::BTreeMap<String, Spanned<String>>,
+    /// The number presented on calls out.
+    pub caller_id: Spanned<String>,
+    #[serde(default)]
+    pub caller_name: Option<Spanned<String>>,
+    /// Also send P-Asserted-Identity.
+    #[serde(default)]
+    pub asserted_identity: bool,
+    /// Ask the network to withhold our number (`Privacy: id`).
+    #[serde(default)]
+    pub withhold: bool,
+    /// Calls at once, both ways (0: no limit).
+    #[serde(default)]
+    pub max_calls: Option<Spanned<u64>>,
+    /// Lower first, for routes that name no trunks.
+    #[serde(default)]
+    pub priority: Option<Spanned<u64>>,
+    /// OPTIONS health check every this many seconds (0: off).
+    #[serde(default)]
+    pub options_seconds: Option<Spanned<u64>>,
+    /// Register with the carrier (without it the carrier trusts our address).
+    #[serde(default)]
+    pub register: Option<TrunkRegister>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkRegister {
+    pub user: Spanned<String>,
+    #[serde(default)]
+    pub auth_user: Option<Spanned<String>>,
+    pub password: Spanned<String>,
+    #[serde(default)]
+    pub expires: Option<Spanned<u64>>,
+    /// The user of our Contact, where the carrier sends calls (default: `user`).
+    #[serde(default)]
+    pub contact_user: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutsideLimits {
+    /// Outside calls one extension may have at once (0: no limit).
+    #[serde(default = "d2")]
+    pub per_extension: Spanned<u64>,
+    /// A carrier silent this long about a call out is given up for the next trunk.
+    #[serde(default = "d5")]
+    pub setup_timeout_seconds: Spanned<u64>,
+    /// How long an outside number may ring.
+    #[serde(default = "d90")]
+    pub ring_seconds: Spanned<u64>,
+}
+
+fn d5() -> Spanned<u64> {
+    Spanned::new(0..0, 5)
+}
+fn d90() -> Spanned<u64> {
+    Spanned::new(0..0, 90)
+}
+
+impl Default for OutsideLimits {
+    fn default() -> Self {
+        OutsideLimits {
+            per_extension: d2(),
+            setup_timeout_seconds: d5(),
+            ring_seconds: d90(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundRule {
+    pub name: Spanned<String>,
+    pub patterns: Vec<Spanned<String>>,
+    /// Extension kinds allowed: agent, operator, department.
+    #[serde(default)]
+    pub roles: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub extensions: Vec<Spanned<String>>,
+    /// Calls the switchboard places itself (callbacks, follow-ups) may use the rule.
+    #[serde(default)]
+    pub engine: bool,
+    #[serde(default)]
+    pub strip: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub prepend: Option<Spanned<String>>,
+    #[serde(default)]
+    pub trunks: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

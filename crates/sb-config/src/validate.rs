@@ -10,13 +10,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 use toml::Spanned;
 
-struct Checker<'a> {
-    source: &'a Source,
-    out: Vec<Diagnostic>,
+pub(crate) struct Checker<'a> {
+    pub(crate) source: &'a Source,
+    pub(crate) out: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
-    fn error<T>(&mut self, code: &'static str, at: &Spanned<T>, message: String) {
+    pub(crate) fn error<T>(&mut self, code: &'static str, at: &Spanned<T>, message: String) {
         let span = at.span();
         let line = if span.end == 0 {
             0
@@ -49,7 +49,7 @@ impl Checker<'_> {
     }
 
     /// Seconds that must be above zero.
-    fn positive(&mut self, key: &str, v: &Spanned<u64>) -> Duration {
+    pub(crate) fn positive(&mut self, key: &str, v: &Spanned<u64>) -> Duration {
         Duration::from_secs(self.count(key, v) as u64)
     }
 
@@ -619,6 +619,9 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         }
     }
 
+    let ext_numbers: Vec<&str> = seen.keys().copied().collect();
+    let outside = crate::outside::outside(&mut c, raw, &ext_numbers);
+
     let mut queues = Vec::new();
     let mut queue_names: HashMap<&str, ()> = HashMap::new();
     let mut queue_numbers: HashMap<&str, &str> = HashMap::new();
@@ -882,6 +885,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             .map(|d| d.get_ref().clone())
             .collect(),
         roster_number: raw.roster.number.as_ref().map(|n| n.get_ref().clone()),
+        outside,
     })
 }
 

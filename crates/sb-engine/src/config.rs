@@ -1,6 +1,7 @@
 //! The engine's settings, built from the validated configuration by the composition root.
 
 use crate::call::features::FeatureCodes;
+use crate::trunk::{Numbering, OutboundRule, TrunkPlan};
 use sb_media::negotiate::Codec;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -32,4 +33,50 @@ pub struct EngineConfig {
     pub roster_number: Option<String>,
     /// (number, queue): agents transfer and consult to a queue by its number.
     pub queue_numbers: Vec<(String, String)>,
+    /// The outside world: trunks, numbering and the outbound dial plan.
+    pub outside: OutsideConfig,
+}
+
+/// How the switchboard reaches the phone network and is reached from it.
+#[derive(Debug, Clone)]
+pub struct OutsideConfig {
+    /// The country's numbering: the one form numbers are recorded in.
+    pub numbering: Numbering,
+    /// The carriers' trunks, in the same order as the SIP endpoint's.
+    pub trunks: Vec<TrunkPlan>,
+    /// The outbound dial plan; the first rule whose pattern matches decides.
+    pub rules: Vec<OutboundRule>,
+    /// (extension, kind): the dial plan allows by kind (`agent`, `operator`, `department`).
+    pub extension_kinds: Vec<(String, String)>,
+    /// Outside calls one extension may have at once (0: no limit).
+    pub per_extension: u32,
+    /// A carrier that gives no answer at all to a call out within this is given up for the
+    /// next trunk.
+    pub setup_timeout: Duration,
+    /// How long an outside number may ring before the call is given up.
+    pub ring: Duration,
+}
+
+impl Default for OutsideConfig {
+    fn default() -> OutsideConfig {
+        OutsideConfig {
+            numbering: Numbering::default(),
+            trunks: Vec::new(),
+            rules: Vec::new(),
+            extension_kinds: Vec::new(),
+            per_extension: 2,
+            setup_timeout: Duration::from_secs(5),
+            ring: Duration::from_secs(90),
+        }
+    }
+}
+
+impl OutsideConfig {
+    /// The kind of extension `number`.
+    pub fn kind_of(&self, number: &str) -> Option<&str> {
+        self.extension_kinds
+            .iter()
+            .find(|(n, _)| n == number)
+            .map(|(_, k)| k.as_str())
+    }
 }

@@ -5,10 +5,24 @@
 use sb_media::dtmf::Source;
 use sb_types::pii::Redacted;
 use sb_types::vocab::{
-    CallDirection, ConsultStep, Control, EndReason, LegFailure, ServiceOutcome, Side, TransferKind,
+    CallDirection, ConsultStep, Control, EndReason, LegFailure, OutboundPurpose, ServiceOutcome,
+    Side, TransferKind,
 };
 use sb_types::CallId;
 use std::net::SocketAddr;
+
+/// What a call from or to the phone network adds to its start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outside {
+    /// The trunk it came in on (a call out names its trunks in [`EngineEvent::TrunkAttempt`]).
+    pub trunk: Option<String>,
+    /// The hospital number (DID) a patient's call came to, normalised.
+    pub did: Option<String>,
+    /// The caller withheld their number.
+    pub withheld: bool,
+    /// Why a call went out.
+    pub purpose: Option<OutboundPurpose>,
+}
 
 /// What happened, for the logs, the event stream and the call records. Every variant that
 /// concerns a call names it by `call`.
@@ -28,8 +42,37 @@ pub enum EngineEvent {
         /// The caller's SIP Call-ID.
         sip_call_id: String,
         /// `inbound` (a patient's call to a hospital number), `internal` (an extension
-        /// calling another) or `service` (an agent's service code).
+        /// calling another), `service` (an agent's service code) or `outbound` (an extension
+        /// calling out to the phone network).
         direction: CallDirection,
+        /// For a call from or to the phone network: the trunk, the hospital number, why.
+        outside: Option<Box<Outside>>,
+    },
+    /// One attempt of a call out on a trunk ended: answered (200) or failed with the
+    /// carrier's status and Reason (RFC 3326, a Q.850 cause).
+    TrunkAttempt {
+        /// The call.
+        call: CallId,
+        /// The trunk.
+        trunk: String,
+        /// The final status (200: answered; 408: no answer in time).
+        status: u16,
+        /// The Reason header, when the carrier gave one.
+        cause: Option<String>,
+        /// Another trunk is tried next.
+        failover: bool,
+    },
+    /// A call that would have reached the phone network, or come from it to where it may
+    /// not go, was refused (toll-fraud protection; a security event).
+    OutsideRefused {
+        /// Who tried: an extension, or a trunk's name.
+        by: String,
+        /// The number tried (redacted when printed).
+        dialled: Redacted<String>,
+        /// Why.
+        why: &'static str,
+        /// The status it was refused with.
+        status: u16,
     },
     /// The caller's INVITE was answered; our media is on `rtp_port`.
     CallAnswered {

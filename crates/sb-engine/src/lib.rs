@@ -33,14 +33,15 @@ mod index;
 mod overload;
 mod router;
 mod rtp_out;
+pub mod trunk;
 
 pub use assets::{engine_prompts, Assets};
 pub use call::features::FeatureCodes;
 pub use call::leg::{LegId, LegRef};
 pub use call::{Call, CallTimer};
-pub use config::EngineConfig;
+pub use config::{EngineConfig, OutsideConfig};
 pub use control::{AgentCommand, CallAction, ControlError, LiveCall};
-pub use event::EngineEvent;
+pub use event::{EngineEvent, Outside};
 pub use router::{Engine, MediaRequest, Wake};
 pub use rtp_out::{RtpOut, RtpQueue, RTP_MAX};
 pub use sb_types::vocab::{Control, Side};

@@ -9,23 +9,27 @@
 use crate::assets::Assets;
 use crate::call::leg::{LegId, LegRef};
 use crate::call::playout::{PHASES, PHASE_CALLS};
-use crate::call::{features, AcdInput, Call, CallTimer, Ctx, InDialog, NewCall, Output, SipInput};
+use crate::call::{
+    features, AcdInput, Call, CallTimer, Callee, Ctx, InDialog, NewCall, OutRoute, Output, SipInput,
+};
 use crate::config::EngineConfig;
 use crate::control::{
     apply_agent_command, check_agent_command, AgentCommand, CallAction, ControlError, LiveCall,
 };
 use crate::event::EngineEvent;
+use crate::event::Outside;
 use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::overload::LoadGuard;
 use crate::rtp_out::{RtpOut, RtpQueue};
+use crate::trunk::{read_inbound, route, Dialler, Route};
 use sb_acd::{Acd, AcdAction, AgentId};
 use sb_ivr::Session;
 use sb_media::negotiate::answer;
 use sb_media::SessionDescription;
 use sb_sip::timer::DeadlineQueue;
 use sb_sip::transaction::TxId;
-use sb_sip::{Endpoint, Event, Peer};
+use sb_sip::{Endpoint, Event, Origin, Peer};
 use sb_sip_msg::{Message, Method, Request};
 use sb_types::pii::Redacted;
 use sb_types::vocab::{Control, EndReason, Side};
@@ -560,8 +564,8 @@ impl Engine {
                     tx,
                     req,
                     source,
-                    user,
-                } if req.method == Method::Invite => self.on_invite(now, tx, *req, source, &user),
+                    origin,
+                } if req.method == Method::Invite => self.on_invite(now, tx, *req, source, origin),
                 // INFO, UPDATE, REFER, NOTIFY outside a dialog: there is nothing they refer to.
                 Event::Request { tx, .. } => self.sip.respond(now, tx, 481, |b| b),
                 Event::DialogRequest { tx, dialog, req } => {
@@ -608,7 +612,20 @@ impl Engine {
                             .push_back(EngineEvent::Sip(Event::AckTimeout { tx })),
                     }
                 }
-                Event::OutgoingProgress { .. } => {}
+                Event::OutgoingProgress { tx, status, .. } => {
+                    if let Some(r) = self.index.by_tx.get(&tx).copied() {
+                        self.deliver(now, r.call, SipInput::Progress { leg: r.leg, status });
+                    }
+                }
+                Event::OutgoingChallenged { tx, again } => {
+                    // The INVITE went again with credentials: the leg follows it.
+                    if let Some(r) = self.index.by_tx.remove(&tx) {
+                        self.index.by_tx.insert(again, r);
+                        if let Some(c) = self.calls.get_mut(&r.call) {
+                            c.on_invite_sent(r.leg, again);
+                        }
+                    }
+                }
                 Event::OutgoingAnswered { tx, dialog, resp } => {
                     match self.index.by_tx.get(&tx).copied() {
                         Some(r) => {
@@ -631,9 +648,17 @@ impl Engine {
                         }
                     }
                 }
-                Event::OutgoingFailed { tx, status } => {
+                Event::OutgoingFailed { tx, status, reason } => {
                     if let Some(r) = self.index.by_tx.remove(&tx) {
-                        self.deliver(now, r.call, SipInput::Failed { leg: r.leg, status });
+                        self.deliver(
+                            now,
+                            r.call,
+                            SipInput::Failed {
+                                leg: r.leg,
+                                status,
+                                reason,
+                            },
+                        );
                     }
                 }
                 Event::Registered { ref user, .. }
@@ -673,19 +698,21 @@ impl Engine {
     /// A new call: a hospital number runs its dialplan; an extension dialled by another
     /// rings directly; an agent's service code is answered with a confirmation. Anything
     /// else, or a call while stopping or behind, is refused before a call exists.
-    fn on_invite(&mut self, now: Instant, tx: TxId, req: Request, source: Peer, user: &str) {
-        let dialled = req
+    fn on_invite(&mut self, now: Instant, tx: TxId, req: Request, source: Peer, origin: Origin) {
+        let mut dialled = req
             .uri
             .as_sip()
             .and_then(|u| u.user_unescaped())
             .unwrap_or_default();
-        let caller = req
+        let mut caller = req
             .core
             .from
             .uri
             .as_sip()
             .and_then(|u| u.user.clone())
             .unwrap_or_default();
+        let user = origin.extension().unwrap_or_default().to_string();
+        let user = user.as_str();
         let refuse = |e: &mut Engine, status: u16, dialled: String, caller: String| {
             e.events.push_back(EngineEvent::Rejected {
                 dialled,
@@ -709,13 +736,41 @@ impl Engine {
             });
             return refuse(self, 503, dialled, caller);
         }
+        let mut outside = None;
+        let mut trunk_in = None;
+        if let Origin::Trunk(t) = origin {
+            // A carrier's call: the DID says which hospital number it is for; anything else
+            // is refused (never relayed back out).
+            match self.carrier_call(now, tx, &req, t) {
+                Some((internal, number, side)) => {
+                    dialled = internal;
+                    caller = number;
+                    outside = Some(Box::new(side));
+                    trunk_in = Some(t);
+                }
+                None => return,
+            }
+        }
         let entry = self.assets.plans.entry(&dialled);
         let is_roster = ctx!(self).is_roster(&dialled);
         let direct =
             entry.is_none() && (self.sip.has_user(&dialled) || is_roster) && dialled != user;
         let service = features::service_command(&self.cfg.features, &dialled)
+            .filter(|_| trunk_in.is_none())
             .map(|cmd| (user.to_string(), cmd));
-        if entry.is_none() && !direct && service.is_none() {
+        let mut callee = direct.then(|| Callee::Extension(dialled.clone()));
+        if entry.is_none() && !direct && service.is_none() && trunk_in.is_none() {
+            match self.dial_plan(now, tx, user, &dialled) {
+                Some((route, side)) => {
+                    caller = user.to_string();
+                    dialled = route.number.clone();
+                    callee = Some(Callee::Outside(route));
+                    outside = Some(Box::new(side));
+                }
+                None => return,
+            }
+        }
+        if entry.is_none() && callee.is_none() && service.is_none() {
             self.sip.respond(now, tx, 404, |b| {
                 b.header("Warning", "399 switchboard \"no such number\"")
             });
@@ -757,7 +812,7 @@ impl Engine {
                 id,
                 caller,
                 ivr,
-                callee: direct.then(|| dialled.clone()),
+                callee,
                 dialled,
                 sip_call_id: req.core.call_id.clone(),
                 tx,
@@ -765,6 +820,8 @@ impl Engine {
                 offer,
                 service,
                 tick_phase,
+                outside,
+                trunk_in,
             },
             &self.cfg.default_language,
         );
@@ -777,6 +834,158 @@ impl Engine {
             },
         );
         self.flush(now, id);
+    }
+
+    /// Calls on trunk `t` now, both ways.
+    fn trunk_load(&self, t: usize) -> u32 {
+        self.calls
+            .values()
+            .flat_map(|c| c.legs())
+            .filter(|l| l.trunk.as_ref().is_some_and(|x| x.trunk == t))
+            .count() as u32
+    }
+
+    /// Whether trunk `t` may take another call now.
+    fn trunk_free(&self, t: usize) -> bool {
+        let max = self.cfg.outside.trunks.get(t).map_or(0, |p| p.max_calls);
+        max == 0 || self.trunk_load(t) < max
+    }
+
+    fn refuse_outside(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        by: &str,
+        dialled: &str,
+        why: &'static str,
+        status: u16,
+    ) {
+        self.sip.respond(now, tx, status, |b| {
+            b.header("Warning", format!("399 switchboard \"{why}\""))
+        });
+        self.events.push_back(EngineEvent::OutsideRefused {
+            by: by.to_string(),
+            dialled: Redacted(dialled.to_string()),
+            why,
+            status,
+        });
+    }
+
+    /// A carrier's INVITE on trunk `t`: the internal number its DID stands for, the
+    /// caller's normalised number ("" when withheld) and what the record keeps of it; or
+    /// `None` once it has been refused (404 for a number that is not ours, 503 when the
+    /// trunk is full).
+    fn carrier_call(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Request,
+        t: usize,
+    ) -> Option<(String, String, Outside)> {
+        let plan = self.cfg.outside.trunks.get(t)?.clone();
+        let contact_user = self
+            .sip
+            .trunk_settings(t)
+            .and_then(|s| s.account.as_ref())
+            .map(|a| a.contact_user.clone());
+        let inbound = read_inbound(
+            req,
+            &plan,
+            &self.cfg.outside.numbering,
+            contact_user.as_deref(),
+        );
+        let did = inbound.did.clone().unwrap_or_default();
+        let Some(internal) = plan.did(&did).map(str::to_string) else {
+            self.refuse_outside(now, tx, &plan.name, &did, "not a number of this trunk", 404);
+            return None;
+        };
+        if !self.trunk_free(t) {
+            self.refuse_outside(now, tx, &plan.name, &did, "trunk full", 503);
+            return None;
+        }
+        let side = Outside {
+            trunk: Some(plan.name.clone()),
+            did: Some(did),
+            withheld: inbound.withheld,
+            purpose: None,
+        };
+        Some((internal, inbound.caller.unwrap_or_default(), side))
+    }
+
+    /// An extension dialled `dialled`, which is no internal number: the outbound dial plan
+    /// decides. `None` once the call has been refused (404 no rule, 403 not allowed, 503
+    /// no trunk free or over the extension's limit).
+    fn dial_plan(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        user: &str,
+        dialled: &str,
+    ) -> Option<(OutRoute, Outside)> {
+        let o = &self.cfg.outside;
+        let role = o.kind_of(user).unwrap_or_default();
+        let who = Dialler::Extension { number: user, role };
+        match route(&o.rules, &o.trunks, who, dialled) {
+            Route::NoRule => {
+                self.sip.respond(now, tx, 404, |b| {
+                    b.header("Warning", "399 switchboard \"no such number\"")
+                });
+                self.events.push_back(EngineEvent::Rejected {
+                    dialled: dialled.to_string(),
+                    caller: Redacted(user.to_string()),
+                    status: 404,
+                });
+                None
+            }
+            Route::Refused { .. } => {
+                self.refuse_outside(now, tx, user, dialled, "number not allowed", 403);
+                None
+            }
+            Route::Out { number, trunks, .. } => {
+                let limit = o.per_extension;
+                let mine = self
+                    .calls
+                    .values()
+                    .filter(|c| c.is_outside_call_of(user))
+                    .count() as u32;
+                if limit > 0 && mine >= limit {
+                    self.refuse_outside(now, tx, user, &number, "too many outside calls", 503);
+                    return None;
+                }
+                let views = self.sip.trunks();
+                let trunks: Vec<usize> = trunks
+                    .into_iter()
+                    .filter(|t| views.get(*t).is_some_and(|v| v.usable()))
+                    .filter(|t| self.trunk_free(*t))
+                    .collect();
+                if trunks.is_empty() {
+                    self.refuse_outside(now, tx, user, &number, "no trunk available", 503);
+                    return None;
+                }
+                let side = Outside {
+                    trunk: None,
+                    did: None,
+                    withheld: false,
+                    purpose: Some(sb_types::vocab::OutboundPurpose::Dialled),
+                };
+                Some((OutRoute { number, trunks }, side))
+            }
+        }
+    }
+
+    /// Where each trunk stands, with its calls now.
+    pub fn live_trunks(&self) -> Vec<(sb_sip::trunk::TrunkView, u32)> {
+        self.sip
+            .trunks()
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (v, self.trunk_load(i)))
+            .collect()
+    }
+
+    /// Removes the trunks' registrations with their carriers (at shutdown).
+    pub fn unregister_trunks(&mut self, now: Instant) {
+        self.sip.unregister_trunks(now);
     }
 
     // ---- the control API ------------------------------------------------------------------

@@ -47,6 +47,7 @@ fn events(n: u64, t0: i64, rng: &mut u64) -> Vec<(i64, EngineEvent)> {
             t0,
             EngineEvent::CallStarted {
                 direction: CallDirection::Inbound,
+                outside: None,
                 call,
                 dialled: "8000".into(),
                 caller: Redacted(caller),

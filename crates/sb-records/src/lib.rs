@@ -23,6 +23,7 @@
 //!     caller: Redacted("13800000000".into()),
 //!     sip_call_id: "abc".into(),
 //!     direction: CallDirection::Inbound,
+//!     outside: None,
 //! });
 //! rec.handle(9_000, &EngineEvent::CallEnded {
 //!     call: CallId(1),
@@ -144,6 +145,7 @@ impl Recorder {
                 dialled,
                 caller,
                 direction,
+                outside,
                 ..
             } => {
                 let mut r = CallRecord::new(format!("{}-{}", self.cfg.run, call.0), at_ms);
@@ -151,6 +153,16 @@ impl Recorder {
                 r.caller = caller.0.clone();
                 r.dialled = dialled.clone();
                 r.region = self.region(&caller.0);
+                if let Some(o) = outside {
+                    r.trunk = o.trunk.clone();
+                    r.did = o.did.clone();
+                    r.withheld = o.withheld;
+                    r.purpose = o.purpose.map(|p| p.name().to_string());
+                    if *direction == sb_types::vocab::CallDirection::Outbound {
+                        // A call out: the region is the number called.
+                        r.region = self.region(dialled);
+                    }
+                }
                 self.out.push_back(Op::Begin(r.clone()));
                 let open = self.calls.entry(call.0).or_default();
                 open.record = Some(r);
@@ -300,6 +312,28 @@ impl Recorder {
                 o.callback = true;
                 push_event(o, at_ms, "callback_requested", None, Some(queue.clone()));
             }),
+            EngineEvent::TrunkAttempt {
+                call,
+                trunk,
+                status,
+                cause,
+                ..
+            } => self.with(call.0, |o| {
+                if let Some(r) = o.record.as_mut() {
+                    r.trunk = Some(trunk.clone());
+                    if *status >= 300 {
+                        r.carrier_status = Some(i64::from(*status));
+                        r.carrier_cause = cause.clone();
+                    }
+                }
+                let detail = match cause {
+                    Some(c) => format!("{trunk} {status} {c}"),
+                    None => format!("{trunk} {status}"),
+                };
+                push_event(o, at_ms, "trunk_attempt", None, Some(detail))
+            }),
+            // A security event: the logs and the event stream carry it; no call exists.
+            EngineEvent::OutsideRefused { .. } => {}
             EngineEvent::Bridged { call, agent } => self.with(call.0, |o| {
                 push_event(o, at_ms, "bridged", Some(agent.clone()), None)
             }),

@@ -54,6 +54,7 @@ impl World {
             t,
             EngineEvent::CallStarted {
                 direction: CallDirection::Inbound,
+                outside: None,
                 call: CallId(n),
                 dialled: dialled.into(),
                 caller: Redacted(caller.into()),

@@ -15,8 +15,34 @@ pub(crate) fn log_event(ev: EngineEvent) {
             caller,
             sip_call_id,
             direction,
+            outside,
+        } => match outside {
+            Some(o) => tracing::info!(
+                %call, %dialled, %caller, %sip_call_id, direction = direction.name(),
+                trunk = o.trunk.as_deref().unwrap_or("-"), did = o.did.as_deref().unwrap_or("-"),
+                withheld = o.withheld, purpose = o.purpose.map(Named::name).unwrap_or("-"),
+                "call started"
+            ),
+            None => {
+                tracing::info!(%call, %dialled, %caller, %sip_call_id, direction = direction.name(), "call started")
+            }
+        },
+        EngineEvent::TrunkAttempt {
+            call,
+            trunk,
+            status,
+            cause,
+            failover,
         } => {
-            tracing::info!(%call, %dialled, %caller, %sip_call_id, direction = direction.name(), "call started")
+            tracing::info!(%call, %trunk, status, cause = cause.as_deref().unwrap_or("-"), failover, "trunk attempt")
+        }
+        EngineEvent::OutsideRefused {
+            by,
+            dialled,
+            why,
+            status,
+        } => {
+            tracing::warn!(target: "security", %by, %dialled, reason = why, status, "call to or from the phone network refused")
         }
         EngineEvent::CallAnswered { call, rtp_port } => {
             tracing::info!(%call, rtp_port, "call answered")
@@ -200,7 +226,19 @@ fn log_sip_event(ev: Event) {
         Event::Malformed { source, error } => {
             tracing::debug!(from = %source.addr, %error, "malformed SIP message")
         }
+        Event::Trunk { view, .. } => {
+            let registration = view.registration.as_ref().map_or("none", |r| r.name());
+            tracing::info!(
+                trunk = %view.name,
+                registration,
+                reachable = ?view.reachable,
+                options_status = ?view.last_options_status,
+                usable = view.usable(),
+                "trunk"
+            )
+        }
         Event::Request { .. }
+        | Event::OutgoingChallenged { .. }
         | Event::DialogRequest { .. }
         | Event::Cancelled { .. }
         | Event::AckTimeout { .. }

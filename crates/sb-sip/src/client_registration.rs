@@ -69,6 +69,19 @@ pub enum RegistrationState {
     Unregistering,
 }
 
+impl RegistrationState {
+    /// The stable name on the event stream, the live API and the log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RegistrationState::Idle => "idle",
+            RegistrationState::Registering => "registering",
+            RegistrationState::Registered { .. } => "registered",
+            RegistrationState::Failing { .. } => "failing",
+            RegistrationState::Unregistering => "unregistering",
+        }
+    }
+}
+
 /// Attempts with credentials a challenge may get in a row before the account is taken to be
 /// refused (a wrong password is challenged again and again).
 const MAX_CHALLENGES: u32 = 2;

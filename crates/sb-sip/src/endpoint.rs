@@ -15,6 +15,7 @@ use crate::registrar::{
 };
 use crate::timer::{DeadlineQueue, TimerSettings};
 use crate::transaction::{LayerEvent, ServerState, TransactionLayer, TxId};
+use crate::trunk::{Probe, TrunkLink, TrunkSettings, TrunkView};
 use sb_sip_msg::message::Core;
 use sb_sip_msg::{
     parse_datagram, AuthParams, CSeq, Headers, Message, Method, NameAddr, Request, Response,
@@ -53,6 +54,8 @@ pub struct EndpointConfig {
     /// Digest algorithms to offer, most preferred first. MD5 alone by default: many phones
     /// give up on a 401 that names any algorithm they lack.
     pub digest_algorithms: Vec<crate::digest::Algorithm>,
+    /// The carriers' trunks.
+    pub trunks: Vec<TrunkSettings>,
 }
 
 impl EndpointConfig {
@@ -69,6 +72,7 @@ impl EndpointConfig {
             guard: GuardSettings::default(),
             user_agent: "Switchboard".to_string(),
             digest_algorithms: vec![crate::digest::Algorithm::Md5],
+            trunks: Vec::new(),
         }
     }
 }
@@ -138,6 +142,35 @@ enum Refusal {
     BadRequest(&'static str),
 }
 
+/// Who a request outside a dialog comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// One of our extensions, authenticated by digest.
+    Extension(String),
+    /// A carrier: the request came from an address its trunk trusts (the index into
+    /// [`EndpointConfig::trunks`]).
+    Trunk(usize),
+}
+
+impl Origin {
+    /// The extension, when it is one.
+    pub fn extension(&self) -> Option<&str> {
+        match self {
+            Origin::Extension(u) => Some(u),
+            Origin::Trunk(_) => None,
+        }
+    }
+}
+
+/// Credentials for a carrier's challenge to a request we send (RFC 3261 §22.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
 /// What the endpoint reports to the engine.
 #[derive(Debug)]
 pub enum Event {
@@ -182,8 +215,8 @@ pub enum Event {
         req: Box<Request>,
         /// Where it came from.
         source: Peer,
-        /// The user it authenticated as.
-        user: String,
+        /// Who sent it: an extension it authenticated as, or a carrier.
+        origin: Origin,
     },
     /// A request inside a known dialog; `tx` is `None` for an ACK (no response).
     DialogRequest {
@@ -217,6 +250,23 @@ pub enum Event {
         tx: TxId,
         /// The status.
         status: u16,
+        /// Its SDP, when it brings early media (a 183 with the network's ringback).
+        sdp: Option<Vec<u8>>,
+    },
+    /// A carrier challenged our INVITE and it went again with credentials, in a new
+    /// transaction (same dialog identifiers, the next CSeq).
+    OutgoingChallenged {
+        /// The transaction that was challenged.
+        tx: TxId,
+        /// The transaction of the INVITE with credentials.
+        again: TxId,
+    },
+    /// A trunk's registration or health changed.
+    Trunk {
+        /// The index into [`EndpointConfig::trunks`].
+        trunk: usize,
+        /// Where it stands now.
+        view: TrunkView,
     },
     /// Our INVITE was answered: the dialog exists and the ACK is sent.
     OutgoingAnswered {
@@ -233,6 +283,8 @@ pub enum Event {
         tx: TxId,
         /// The status.
         status: u16,
+        /// The Reason header of the answer (RFC 3326: a carrier's Q.850 cause).
+        reason: Option<String>,
     },
 }
 
@@ -249,12 +301,19 @@ pub struct OutgoingCall {
     pub to: NameAddr,
     /// Our SDP offer.
     pub sdp: Vec<u8>,
+    /// Headers beyond the core (P-Asserted-Identity, Privacy).
+    pub headers: Vec<(&'static str, String)>,
+    /// Credentials to answer a 401 or 407 with (a carrier's trunk).
+    pub credentials: Option<Credentials>,
 }
 
 #[derive(Debug)]
 struct Outgoing {
     req: Request,
     peer: Peer,
+    credentials: Option<Credentials>,
+    /// Challenges answered so far (a wrong password is not answered forever).
+    challenges: u32,
     /// The ACK for the 2xx, kept to answer its retransmissions (RFC 3261 §13.2.2.4).
     ack: Option<(DialogId, Vec<u8>)>,
 }
@@ -289,9 +348,14 @@ pub struct Endpoint {
     qualifying: HashMap<TxId, (String, u64)>,
     guard: AuthGuard,
     /// The user a new server transaction's request authenticated as, until it is handed up.
-    authed: HashMap<TxId, String>,
+    authed: HashMap<TxId, Origin>,
     unacked: HashMap<DialogId, Unacked2xx>,
     outgoing: HashMap<TxId, Outgoing>,
+    trunks: Vec<TrunkLink>,
+    /// Our REGISTERs and OPTIONS out to carriers: transaction -> trunk.
+    trunk_tx: HashMap<TxId, usize>,
+    /// A trunk has something to send at once (its first REGISTER and OPTIONS).
+    trunks_due: bool,
     next_housekeeping: Instant,
     transmits: VecDeque<(Peer, Vec<u8>)>,
     events: VecDeque<Event>,
@@ -304,13 +368,28 @@ impl Endpoint {
     pub fn new(cfg: EndpointConfig, key: [u8; 32], now: Instant) -> Endpoint {
         let mut auth_key = key;
         auth_key[0] ^= 0x5a;
+        let mut ids = IdGen::new(key);
+        let seed = u64::from_le_bytes(key[..8].try_into().unwrap_or_default());
+        let trunks: Vec<TrunkLink> = cfg
+            .trunks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let call_id = ids.call_id(&cfg.realm);
+                let tag = ids.tag();
+                TrunkLink::new(t.clone(), seed ^ (i as u64 + 1), call_id, tag, now)
+            })
+            .collect();
         Endpoint {
+            trunks_due: !trunks.is_empty(),
+            trunks,
+            trunk_tx: HashMap::new(),
             layer: TransactionLayer::new(cfg.timers),
             auth: DigestAuth::new(&cfg.realm, auth_key, cfg.nonce_lifetime)
                 .with_algorithms(&cfg.digest_algorithms),
             location: Location::default(),
             dialogs: HashMap::new(),
-            ids: IdGen::new(key),
+            ids,
             epoch: now,
             pending: HashMap::new(),
             qualify_due: DeadlineQueue::default(),
@@ -371,6 +450,8 @@ impl Endpoint {
             self.qualify_due.next(),
             self.unacked.values().map(|u| u.next).min(),
             Some(self.next_housekeeping),
+            self.trunks.iter().filter_map(TrunkLink::poll_timeout).min(),
+            self.trunks_due.then_some(self.epoch),
         ]
         .into_iter()
         .flatten()
@@ -463,6 +544,32 @@ impl Endpoint {
             }
             return Front::Done;
         }
+        let trunk = self.trunks.iter().position(|t| t.settings.trusts(ip));
+        if let Some(t) = trunk.filter(|_| req.method != Method::Register) {
+            // A carrier's request: its address is its credential.
+            if let Some((status, extra)) = precheck(req) {
+                self.stateless(req, source, tag, status, |b| match extra {
+                    Some((name, value)) => b.header(name, value),
+                    None => b,
+                });
+                return Front::Done;
+            }
+            return match req.method {
+                Method::Options => {
+                    self.stateless(req, source, tag, 200, |b| {
+                        b.header("Allow", ALLOW).header("Accept", "application/sdp")
+                    });
+                    Front::Done
+                }
+                Method::Invite | Method::Info | Method::Update | Method::Refer | Method::Notify => {
+                    Front::Stateful(Some(Origin::Trunk(t)))
+                }
+                _ => {
+                    self.stateless(req, source, tag, 405, |b| b.header("Allow", ALLOW));
+                    Front::Done
+                }
+            };
+        }
         let claimed = claimed_user(req);
         if !self.guard.admits(now, ip, &claimed) {
             return Front::Done;
@@ -502,7 +609,7 @@ impl Endpoint {
 
     fn front_auth(&mut self, now: Instant, req: &Request, source: Peer, tag: &str) -> Front {
         match self.authenticate(now, req, source) {
-            Ok(user) => Front::Stateful(Some(user)),
+            Ok(user) => Front::Stateful(Some(Origin::Extension(user))),
             Err(Refusal::BadRequest(why)) => {
                 self.stateless(req, source, tag, 400, |b| b.reason(why));
                 Front::Done
@@ -555,6 +662,7 @@ impl Endpoint {
             self.housekeeping(now);
             self.next_housekeeping = now + HOUSEKEEPING;
         }
+        self.drive_trunks(now);
     }
 
     fn drain_layer(&mut self, now: Instant) {
@@ -574,15 +682,21 @@ impl Endpoint {
                         }
                     }
                 }
-                LayerEvent::Response { tx, resp } => self.on_client_response(tx, &resp),
+                LayerEvent::Response { tx, resp } => self.on_client_response(now, tx, &resp),
                 LayerEvent::StrayResponse { resp, .. } => self.on_stray_response(&resp),
                 LayerEvent::ClientTimeout { tx } => {
                     if let Some((user, id)) = self.qualifying.remove(&tx) {
                         self.set_reachable(&user, id, false);
                     }
                     if self.outgoing.remove(&tx).is_some() {
-                        self.events
-                            .push_back(Event::OutgoingFailed { tx, status: 408 });
+                        self.events.push_back(Event::OutgoingFailed {
+                            tx,
+                            status: 408,
+                            reason: None,
+                        });
+                    }
+                    if let Some(t) = self.trunk_tx.remove(&tx) {
+                        self.trunk_no_answer(now, t, tx);
                     }
                 }
                 LayerEvent::AckTimeout { tx } => self.events.push_back(Event::AckTimeout { tx }),
@@ -657,18 +771,21 @@ impl Endpoint {
             return self.on_in_dialog(now, tx, req);
         }
         // Only requests that authenticated in `front` open a transaction outside a dialog.
-        let Some(user) = self.authed.remove(&tx) else {
+        let Some(origin) = self.authed.remove(&tx) else {
             return self.reply(now, tx, &req, 500, |b| b);
         };
-        match req.method {
-            Method::Register => self.on_register(now, tx, &req, source, user),
-            _ => {
+        match (req.method.clone(), origin) {
+            (Method::Register, Origin::Extension(user)) => {
+                self.on_register(now, tx, &req, source, user)
+            }
+            (Method::Register, Origin::Trunk(_)) => self.reply(now, tx, &req, 403, |b| b),
+            (_, origin) => {
                 self.pending.insert(tx, req.clone());
                 self.events.push_back(Event::Request {
                     tx,
                     req: Box::new(req),
                     source,
-                    user,
+                    origin,
                 });
             }
         }
@@ -873,12 +990,15 @@ impl Endpoint {
         }
     }
 
-    fn on_client_response(&mut self, tx: TxId, resp: &Response) {
+    fn on_client_response(&mut self, now: Instant, tx: TxId, resp: &Response) {
         if self.outgoing.contains_key(&tx) {
-            return self.on_invite_response(tx, resp);
+            return self.on_invite_response(now, tx, resp);
         }
         if resp.status < 200 {
             return;
+        }
+        if let Some(t) = self.trunk_tx.remove(&tx) {
+            return self.trunk_answer(now, t, tx, resp);
         }
         if let Some((user, id)) = self.qualifying.remove(&tx) {
             // Any final response proves the phone is alive (RFC 3261 §11: even 4xx/5xx).
@@ -984,6 +1104,9 @@ impl Endpoint {
         let mut headers = Headers::default();
         headers.push("Contact", self.local_contact().to_string());
         headers.push("Allow", ALLOW);
+        for (name, value) in call.headers {
+            headers.push(name, value);
+        }
         headers.push("Content-Type", "application/sdp");
         let req = Request {
             method: Method::Invite,
@@ -1008,6 +1131,8 @@ impl Endpoint {
             Outgoing {
                 req,
                 peer: call.peer,
+                credentials: call.credentials,
+                challenges: 0,
                 ack: None,
             },
         );
@@ -1036,12 +1161,22 @@ impl Endpoint {
         self.layer.send_request(now, &cancel, peer);
     }
 
-    fn on_invite_response(&mut self, tx: TxId, resp: &Response) {
+    fn on_invite_response(&mut self, now: Instant, tx: TxId, resp: &Response) {
         if resp.status < 200 {
+            let sdp = (!resp.body.is_empty()
+                && resp
+                    .headers
+                    .get("Content-Type")
+                    .is_some_and(|c| c.trim().to_ascii_lowercase().starts_with("application/sdp")))
+            .then(|| resp.body.clone());
             self.events.push_back(Event::OutgoingProgress {
                 tx,
                 status: resp.status,
+                sdp,
             });
+            return;
+        }
+        if (resp.status == 401 || resp.status == 407) && self.answer_challenge(now, tx, resp) {
             return;
         }
         if resp.status >= 300 {
@@ -1049,6 +1184,7 @@ impl Endpoint {
             self.events.push_back(Event::OutgoingFailed {
                 tx,
                 status: resp.status,
+                reason: resp.headers.get("Reason").map(str::to_string),
             });
             return;
         }
@@ -1059,8 +1195,11 @@ impl Endpoint {
         let Some(mut dialog) = Dialog::uac(&req, resp, peer) else {
             // A 2xx without a To tag or Contact cannot form a dialog: give up on the call.
             self.outgoing.remove(&tx);
-            self.events
-                .push_back(Event::OutgoingFailed { tx, status: 500 });
+            self.events.push_back(Event::OutgoingFailed {
+                tx,
+                status: 500,
+                reason: None,
+            });
             return;
         };
         // The ACK for a 2xx is sent by the UAC core in its own transaction (§13.2.2.4).
@@ -1093,6 +1232,285 @@ impl Endpoint {
         });
         if let Some(t) = again {
             self.transmits.push_back(t);
+        }
+    }
+
+    /// A carrier's 401 or 407 to our INVITE: the INVITE goes again with credentials
+    /// (RFC 3261 §22.2), in a new transaction with the next CSeq and the same Call-ID and
+    /// From tag. Returns whether it did; a second challenge in a row is the answer.
+    fn answer_challenge(&mut self, now: Instant, tx: TxId, resp: &Response) -> bool {
+        let Some(o) = self.outgoing.get(&tx) else {
+            return false;
+        };
+        let Some(creds) = o.credentials.clone().filter(|_| o.challenges < 2) else {
+            return false;
+        };
+        let (asked, answer) = if resp.status == 401 {
+            ("WWW-Authenticate", "Authorization")
+        } else {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        };
+        let Some(challenge) = resp.headers.get(asked) else {
+            return false;
+        };
+        let cnonce = self.ids.tag();
+        let uri = o.req.uri.to_string();
+        let Some(value) = crate::digest::answer_challenge(
+            challenge,
+            &creds.user,
+            &creds.password,
+            "INVITE",
+            &uri,
+            1,
+            &cnonce,
+        ) else {
+            return false;
+        };
+        let Some(mut o) = self.outgoing.remove(&tx) else {
+            return false;
+        };
+        o.req.core.cseq.seq += 1;
+        o.req.core.via = vec![self.local_via(o.peer)];
+        o.req.headers.remove("Authorization");
+        o.req.headers.remove("Proxy-Authorization");
+        o.req.headers.push(answer, value);
+        o.challenges += 1;
+        let again = self.layer.send_request(now, &o.req, o.peer);
+        self.outgoing.insert(again, o);
+        self.events
+            .push_back(Event::OutgoingChallenged { tx, again });
+        true
+    }
+
+    // ---- trunks ---------------------------------------------------------------------------
+
+    /// Where each trunk stands, in config order.
+    pub fn trunks(&self) -> Vec<TrunkView> {
+        self.trunks.iter().map(TrunkLink::view).collect()
+    }
+
+    /// Trunk `i`'s settings.
+    pub fn trunk_settings(&self, i: usize) -> Option<&TrunkSettings> {
+        self.trunks.get(i).map(|t| &t.settings)
+    }
+
+    /// Removes every trunk's registration with its carrier (at shutdown).
+    pub fn unregister_trunks(&mut self, now: Instant) {
+        for t in &mut self.trunks {
+            if let Some(r) = t.registration.as_mut() {
+                if matches!(
+                    r.state(),
+                    crate::client_registration::RegistrationState::Registered { .. }
+                ) {
+                    r.unregister();
+                }
+            }
+        }
+        self.drive_trunks(now);
+    }
+
+    /// Sends what the trunks ask now: REGISTERs (first, refresh, retry), OPTIONS probes;
+    /// and marks a carrier down when its probe went unanswered too long.
+    fn drive_trunks(&mut self, now: Instant) {
+        self.trunks_due = false;
+        for i in 0..self.trunks.len() {
+            if let Some(r) = self.trunks[i].registration.as_mut() {
+                r.handle_timeout(now);
+            }
+            while let Some(reg) = self.trunks[i]
+                .registration
+                .as_mut()
+                .and_then(|r| r.poll_register())
+            {
+                self.send_register(now, i, reg);
+            }
+            let link = &self.trunks[i];
+            if link.probe.is_some_and(|p| p.deadline <= now) {
+                if let Some(p) = self.trunks[i].probe {
+                    self.trunk_tx.remove(&p.tx);
+                }
+                self.probe_answered(now, i, 408);
+            }
+            let link = &self.trunks[i];
+            if link.probe.is_none() && link.next_probe.is_some_and(|t| t <= now) {
+                self.send_probe(now, i);
+            }
+        }
+    }
+
+    fn trunk_request(&mut self, i: usize, method: Method, cseq: u32) -> Request {
+        let t = &self.trunks[i].settings;
+        let user = t
+            .account
+            .as_ref()
+            .map(|a| a.user.clone())
+            .unwrap_or_else(|| "switchboard".to_string());
+        let (peer, domain) = (t.carrier, t.domain.clone());
+        let aor = Uri::parse(&format!("sip:{user}@{domain}"))
+            .or_else(|_| Uri::parse(&format!("sip:{domain}")))
+            .unwrap_or_else(|_| self.local_contact().uri);
+        let target = Uri::parse(&format!("sip:{domain}")).unwrap_or_else(|_| aor.clone());
+        let via = self.local_via(peer);
+        let (call_id, tag) = if method == Method::Register {
+            (
+                self.trunks[i].reg_call_id.clone(),
+                self.trunks[i].reg_from_tag.clone(),
+            )
+        } else {
+            let realm = self.cfg.realm.clone();
+            (self.ids.call_id(&realm), self.ids.tag())
+        };
+        let mut from = NameAddr::new(aor.clone());
+        from.params.set("tag", Some(tag));
+        Request {
+            method: method.clone(),
+            uri: target,
+            core: Core {
+                via: vec![via],
+                from,
+                to: NameAddr::new(aor),
+                call_id,
+                cseq: CSeq { seq: cseq, method },
+                max_forwards: Some(70),
+            },
+            headers: Headers::default(),
+            body: Vec::new(),
+        }
+    }
+
+    fn send_register(&mut self, now: Instant, i: usize, reg: crate::client_registration::Register) {
+        let mut req = self.trunk_request(i, Method::Register, reg.cseq);
+        let t = &self.trunks[i].settings;
+        let contact_user = t
+            .account
+            .as_ref()
+            .map(|a| a.contact_user.clone())
+            .unwrap_or_default();
+        let peer = t.carrier;
+        let transport = if peer.transport.is_reliable() {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        let host = sb_sip_msg::Host::from_ip(self.cfg.local_addr.ip());
+        req.headers.push(
+            "Contact",
+            format!(
+                "<sip:{contact_user}@{host}:{}{transport}>",
+                self.cfg.local_addr.port()
+            ),
+        );
+        req.headers.push("Expires", reg.expires.to_string());
+        req.headers.push("User-Agent", self.cfg.user_agent.clone());
+        if let Some((name, value)) = reg.authorization {
+            req.headers.push(name, value);
+        }
+        let tx = self.layer.send_request(now, &req, peer);
+        self.trunk_tx.insert(tx, i);
+        self.trunks[i].reg_tx = Some((tx, reg.cseq));
+        self.trunk_changed(i);
+    }
+
+    fn send_probe(&mut self, now: Instant, i: usize) {
+        let req = self.trunk_request(i, Method::Options, 1);
+        let peer = self.trunks[i].settings.carrier;
+        let tx = self.layer.send_request(now, &req, peer);
+        self.trunk_tx.insert(tx, i);
+        let timeout = self.trunks[i].settings.options_timeout;
+        let link = &mut self.trunks[i];
+        link.next_probe = None;
+        link.probe = Some(Probe {
+            tx,
+            deadline: now + timeout,
+        });
+    }
+
+    fn trunk_answer(&mut self, now: Instant, i: usize, tx: TxId, resp: &Response) {
+        if self.trunks[i].probe.is_some_and(|p| p.tx == tx) {
+            return self.probe_answered(now, i, resp.status);
+        }
+        let Some((_, cseq)) = self.trunks[i].reg_tx.filter(|(t, _)| *t == tx) else {
+            return;
+        };
+        self.trunks[i].reg_tx = None;
+        let contact_user = self.trunks[i]
+            .settings
+            .account
+            .as_ref()
+            .map(|a| a.contact_user.clone())
+            .unwrap_or_default();
+        // The expiry granted to our own contact, else the Expires header (§10.2.4).
+        let granted = resp
+            .headers
+            .list("Contact")
+            .filter_map(|c| NameAddr::parse(c).ok())
+            .find(|c| {
+                c.uri.as_sip().and_then(|u| u.user_unescaped()).as_deref()
+                    == Some(contact_user.as_str())
+            })
+            .and_then(|c| {
+                c.params
+                    .value("expires")
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .or_else(|| {
+                resp.headers
+                    .get("Expires")
+                    .and_then(|v| v.trim().parse().ok())
+            });
+        let answer = crate::client_registration::RegisterAnswer {
+            status: resp.status,
+            www_authenticate: resp.headers.get("WWW-Authenticate"),
+            proxy_authenticate: resp.headers.get("Proxy-Authenticate"),
+            min_expires: resp
+                .headers
+                .get("Min-Expires")
+                .and_then(|v| v.trim().parse().ok()),
+            expires: granted,
+        };
+        if self.trunks[i].on_register_answer(now, cseq, &answer) {
+            self.trunk_changed(i);
+        }
+        self.drive_trunks(now);
+    }
+
+    /// No final answer came to a trunk's REGISTER or OPTIONS (Timer F).
+    fn trunk_no_answer(&mut self, now: Instant, i: usize, tx: TxId) {
+        if let Some((_, cseq)) = self.trunks[i].reg_tx.filter(|(t, _)| *t == tx) {
+            self.trunks[i].reg_tx = None;
+            if let Some(r) = self.trunks[i].registration.as_mut() {
+                r.handle_no_response(now, cseq);
+            }
+            self.trunk_changed(i);
+        }
+    }
+
+    fn probe_answered(&mut self, now: Instant, i: usize, status: u16) {
+        let was_down = self.trunks[i].reachable == Some(false);
+        if !self.trunks[i].on_probe_answer(now, status) {
+            return;
+        }
+        let up = self.trunks[i].reachable == Some(true);
+        if was_down && up {
+            // The carrier is back, perhaps restarted without our binding: register again
+            // now rather than at the next refresh.
+            if let Some(r) = self.trunks[i].registration.as_mut() {
+                r.start();
+            }
+            self.trunks_due = true;
+        }
+        self.trunk_changed(i);
+    }
+
+    /// Reports trunk `i` when what it shows changed (a REGISTER going out is not news).
+    fn trunk_changed(&mut self, i: usize) {
+        let view = self.trunks[i].view();
+        if let Some(key) = view
+            .key()
+            .filter(|k| Some(k) != self.trunks[i].shown.as_ref())
+        {
+            self.trunks[i].shown = Some(key);
+            self.events.push_back(Event::Trunk { trunk: i, view });
         }
     }
 
@@ -1161,8 +1579,8 @@ enum Contacts {
 enum Front {
     /// Answered (or ignored) without a transaction.
     Done,
-    /// Goes on to the transaction layer, as the user it authenticated as.
-    Stateful(Option<String>),
+    /// Goes on to the transaction layer, from whom it authenticated as.
+    Stateful(Option<Origin>),
 }
 
 /// The user a request claims to be, before anything is checked: the digest `username`,

@@ -26,7 +26,10 @@ pub mod peer;
 pub mod registrar;
 pub mod timer;
 pub mod transaction;
+pub mod trunk;
 
-pub use endpoint::{Endpoint, EndpointConfig, Event, OutgoingCall, SecurityKind};
+pub use endpoint::{
+    Credentials, Endpoint, EndpointConfig, Event, Origin, OutgoingCall, SecurityKind,
+};
 pub use peer::{Peer, TransportKind};
 pub use timer::{TimerName, TimerSettings};

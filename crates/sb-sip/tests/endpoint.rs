@@ -214,7 +214,7 @@ fn authed_invite(ep: &mut sb_sip::Endpoint, clock: &Clock) -> (sb_sip::transacti
     let tx = evs
         .iter()
         .find_map(|e| match e {
-            Event::Request { tx, user, .. } if user == "1001" => Some(*tx),
+            Event::Request { tx, origin, .. } if origin.extension() == Some("1001") => Some(*tx),
             _ => None,
         })
         .expect("the authenticated INVITE goes up to the TU");

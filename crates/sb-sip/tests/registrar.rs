@@ -366,7 +366,7 @@ fn a_phone_failing_from_an_address_does_not_stop_its_neighbours() {
     );
     assert!(events(&mut ep)
         .iter()
-        .any(|e| matches!(e, Event::Request { user, .. } if user == "1002")));
+        .any(|e| matches!(e, Event::Request { origin, .. } if origin.extension() == Some("1002"))));
 }
 
 #[test]

@@ -15,6 +15,8 @@ fn call() -> OutgoingCall {
         from: NameAddr::parse("\"Hospital\" <sip:8000@switchboard>").expect("from"),
         to: NameAddr::parse("<sip:1001@switchboard>").expect("to"),
         sdp: b"v=0\r\n".to_vec(),
+        headers: Vec::new(),
+        credentials: None,
     }
 }
 
@@ -46,7 +48,7 @@ fn invite_answered_is_acked_and_can_be_hung_up() {
     reply(&mut ep, &clock, &inv, 180);
     assert!(events(&mut ep)
         .iter()
-        .any(|e| matches!(e, Event::OutgoingProgress { tx: t, status: 180 } if *t == tx)));
+        .any(|e| matches!(e, Event::OutgoingProgress { tx: t, status: 180, .. } if *t == tx)));
     reply(&mut ep, &clock, &inv, 200);
     let evs = events(&mut ep);
     let Some(Event::OutgoingAnswered { dialog, .. }) = evs
@@ -99,7 +101,7 @@ fn cancel_of_a_ringing_invite_ends_in_487() {
     reply(&mut ep, &clock, &inv, 487);
     assert!(events(&mut ep)
         .iter()
-        .any(|e| matches!(e, Event::OutgoingFailed { tx: t, status: 487 } if *t == tx)));
+        .any(|e| matches!(e, Event::OutgoingFailed { tx: t, status: 487, .. } if *t == tx)));
     let ack = only_request(&mut ep);
     assert_eq!(ack.method, Method::Ack);
     assert_eq!(
@@ -121,7 +123,7 @@ fn an_unanswered_invite_times_out_with_408() {
         let _ = sent(&mut ep);
         failed |= events(&mut ep)
             .iter()
-            .any(|e| matches!(e, Event::OutgoingFailed { tx: t, status: 408 } if *t == tx));
+            .any(|e| matches!(e, Event::OutgoingFailed { tx: t, status: 408, .. } if *t == tx));
     }
     assert!(failed, "Timer B");
 }

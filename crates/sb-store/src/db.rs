@@ -185,7 +185,7 @@ async fn check_identity(conn: &mut SqliteConnection, path: &Path) -> Result<(), 
     Ok(())
 }
 
-const CALL_COLUMNS: [&str; 31] = [
+const CALL_COLUMNS: [&str; 37] = [
     "call_id",
     "direction",
     "caller",
@@ -217,6 +217,12 @@ const CALL_COLUMNS: [&str; 31] = [
     "caller_strangers",
     "agent_strangers",
     "tags",
+    "trunk",
+    "did",
+    "withheld",
+    "purpose",
+    "carrier_status",
+    "carrier_cause",
 ];
 
 /// The column list of `calls`, for multi-row statements.
@@ -257,7 +263,7 @@ impl Default for Statements {
     }
 }
 
-/// Rows per multi-row statement: 29 columns stay well under SQLite's 32,766 variables.
+/// Rows per multi-row statement: 37 columns stay well under SQLite's 32,766 variables.
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// `INSERT <verb> INTO calls` of many records in one statement each few hundred.
@@ -301,7 +307,13 @@ async fn write_calls(
                 .push_bind(r.agent_jitter_ms)
                 .push_bind(r.caller_strangers)
                 .push_bind(r.agent_strangers)
-                .push_bind(&r.tags);
+                .push_bind(&r.tags)
+                .push_bind(&r.trunk)
+                .push_bind(&r.did)
+                .push_bind(r.withheld)
+                .push_bind(&r.purpose)
+                .push_bind(r.carrier_status)
+                .push_bind(&r.carrier_cause);
         });
         q.push(tail);
         q.build().execute(&mut *conn).await?;

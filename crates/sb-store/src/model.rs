@@ -113,6 +113,23 @@ pub struct CallRecord {
     pub agent_strangers: i64,
     /// Comma-separated, sorted: `complaint,appointment`.
     pub tags: String,
+    /// The trunk a patient's call came in on, or the one that carried a call out.
+    #[serde(default)]
+    pub trunk: Option<String>,
+    /// The hospital number (DID) a call from the network came to.
+    #[serde(default)]
+    pub did: Option<String>,
+    /// The caller withheld their number (`caller` is then empty).
+    #[serde(default)]
+    pub withheld: bool,
+    /// Why a call went out: dialled, transfer, callback, follow_up.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// The last failure a carrier answered a call out with, and its Reason (Q.850).
+    #[serde(default)]
+    pub carrier_status: Option<i64>,
+    #[serde(default)]
+    pub carrier_cause: Option<String>,
 }
 
 impl CallRecord {
@@ -149,6 +166,12 @@ impl CallRecord {
             caller_strangers: 0,
             agent_strangers: 0,
             tags: String::new(),
+            trunk: None,
+            did: None,
+            withheld: false,
+            purpose: None,
+            carrier_status: None,
+            carrier_cause: None,
         }
     }
 }

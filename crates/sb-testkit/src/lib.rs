@@ -171,6 +171,7 @@ impl Sim {
             roster: model.on_duty.clone(),
             roster_number: model.roster_number.clone(),
             queue_numbers: model.queue_numbers(),
+            outside: sb_config::build::outside(model),
         };
         let acd = sb_config::build::acd(model, clock.now());
         let engine = Engine::new(sip, assets.clone(), ecfg, acd, 99);

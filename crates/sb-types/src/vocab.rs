@@ -75,6 +75,22 @@ vocabulary! {
         Internal = "internal",
         /// An agent's service code (login, logout, pause, unpause).
         Service = "service",
+        /// A call out to the phone network through a carrier.
+        Outbound = "outbound",
+    }
+}
+
+vocabulary! {
+    /// Why a call went out to the phone network.
+    pub enum OutboundPurpose {
+        /// An extension dialled the number.
+        Dialled = "dialled",
+        /// An agent or operator transferred a patient to it.
+        Transfer = "transfer",
+        /// A callback the hospital promised.
+        Callback = "callback",
+        /// A follow-up call to a patient.
+        FollowUp = "follow_up",
     }
 }
 
@@ -159,6 +175,8 @@ vocabulary! {
         NotRegistered = "not_registered",
         /// No media port could be opened for it.
         NoMediaPort = "no_media_port",
+        /// No carrier could place the call (every trunk failed, was down or full).
+        NoTrunk = "no_trunk",
     }
 }
 
@@ -207,6 +225,8 @@ vocabulary! {
         SwitchboardStopping = "switchboard_stopping",
         /// The record was still open when the switchboard stopped.
         EngineStopped = "engine_stopped",
+        /// No carrier could place the outside call.
+        NoTrunk = "no_trunk",
     }
 }
 
@@ -219,6 +239,7 @@ impl EndReason {
             LegFailure::NoAnswer => EndReason::CalleeNoAnswer,
             LegFailure::NotRegistered => EndReason::ExtensionNotRegistered,
             LegFailure::NoMediaPort => EndReason::NoMediaPort,
+            LegFailure::NoTrunk => EndReason::NoTrunk,
         }
     }
 }
@@ -273,6 +294,7 @@ mod tests {
         round_trip::<TransferKind>();
         round_trip::<ConsultStep>();
         round_trip::<LegFailure>();
+        round_trip::<OutboundPurpose>();
         round_trip::<EndReason>();
         round_trip::<ServiceOutcome>();
         round_trip::<LiveState>();

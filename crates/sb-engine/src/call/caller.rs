@@ -4,7 +4,7 @@
 
 use super::leg::Role;
 use super::state::CallState;
-use super::{AcdInput, Call, Ctx, Output, Reply};
+use super::{AcdInput, Call, Callee, Ctx, Output, Reply};
 use crate::control::check_agent_command;
 use crate::event::EngineEvent;
 use sb_media::dtmf::Source;
@@ -86,7 +86,17 @@ impl Call {
             .map(|_| Box::default());
         leg.our_sdp = Some(sdp);
         let tx = leg.tx;
-        if let Some(callee) = self.callee.clone() {
+        if let Some(Callee::Outside(route)) = self.callee.clone() {
+            // A call out is answered when the far end answers.
+            return match (self.dial_out(now, ctx, Role::Outside, route), tx) {
+                (Some(_), Some(tx)) => {
+                    self.set_state(CallState::Dialling { answered: None });
+                    self.respond(tx, Reply::status(180));
+                }
+                _ => self.end(503, EndReason::NoTrunk, Side::Engine),
+            };
+        }
+        if let Some(Callee::Extension(callee)) = self.callee.clone() {
             // A call between extensions is answered when the one dialled answers (the
             // on-duty number: the first person on duty with a phone).
             let target = ctx.resolve(now, &callee);

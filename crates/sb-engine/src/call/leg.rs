@@ -54,6 +54,23 @@ pub(crate) enum Role {
     Consult { agent: LegId },
     /// The extension dialled on a call between extensions.
     Direct,
+    /// The outside number an extension dialled, through a carrier.
+    Outside,
+}
+
+/// Where a leg out through a carrier stands: the trunk it is on, the number, and the
+/// trunks left to try if this one fails before the far end answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TrunkLeg {
+    /// The trunk (index into the engine's trunks).
+    pub(crate) trunk: usize,
+    /// The number called, normalised.
+    pub(crate) number: String,
+    /// The trunks to fail over to, in order.
+    pub(crate) rest: Vec<usize>,
+    /// The network answered with a provisional response: the call is in the far end's
+    /// hands, and a later failure is the far end's answer, not the carrier's.
+    pub(crate) progressed: bool,
 }
 
 /// One leg's SIP and media.
@@ -90,6 +107,9 @@ pub(crate) struct Leg {
     pub(crate) connected: bool,
     /// Its phone transferred the patient by REFER and waits, on the line, for the outcome.
     pub(crate) referred: bool,
+    /// A leg through a carrier: which trunk and number (on the caller's leg of a carrier's
+    /// call, the trunk it came in on).
+    pub(crate) trunk: Option<Box<TrunkLeg>>,
 }
 
 impl Leg {
@@ -113,6 +133,7 @@ impl Leg {
             ring_until: None,
             connected: false,
             referred: false,
+            trunk: None,
         }
     }
 

@@ -73,6 +73,15 @@ impl Call {
             return;
         };
         leg.port = Some(port);
+        if leg.trunk.is_some() {
+            if let Some(call) = self.trunk_invite(ctx, id, &local) {
+                self.out.push_back(Output::Invite {
+                    leg: id,
+                    call: Box::new(call),
+                });
+            }
+            return;
+        }
         let sdp = offer(&local, Direction::SendRecv);
         let Some(contact) = leg.contact.as_deref().cloned() else {
             return;
@@ -88,6 +97,8 @@ impl Call {
             from,
             to,
             sdp: sdp.to_bytes(),
+            headers: Vec::new(),
+            credentials: None,
         };
         self.out.push_back(Output::Invite {
             leg: id,
@@ -122,13 +133,19 @@ impl Call {
         leg.rtp = Some(RtpSession::new(now, seed, neg.remote).with_sip_source(leg.flow.addr.ip()));
         leg.media = Some(neg);
         leg.ring_until = None;
+        if leg.trunk.is_some() {
+            self.trunk_answered(ctx, id);
+        }
+        let Some(leg) = self.leg(id) else {
+            return;
+        };
         let agent = AgentId(leg.party.clone());
         match leg.role.clone() {
             Role::Offer => self.acd(AcdInput::Answered { agent, leg: id }),
             Role::Transfer { .. } => self.transfer_answered(ctx, id),
             Role::Consult { agent } => self.consult_answered(id, agent),
-            Role::Direct => {
-                // The extension dialled picked up: now the caller's INVITE is answered.
+            Role::Direct | Role::Outside => {
+                // The extension (or outside number) dialled picked up: now the caller's INVITE is answered.
                 if self.caller_leg().port.is_some() {
                     self.set_state(CallState::Dialling { answered: Some(id) });
                     self.answer_caller();
@@ -163,7 +180,7 @@ impl Call {
             Role::Consult { agent } => {
                 self.consult_over(now, ctx, agent, &party, ConsultStep::Failed)
             }
-            Role::Direct => {
+            Role::Direct | Role::Outside => {
                 // The caller hears why: busy, declined; no answer or no phone is 480.
                 let status = if (400..700).contains(&status) && status != 408 && status != 487 {
                     status
@@ -184,8 +201,12 @@ impl Call {
         if leg.dialog.is_some() || leg.ring_until.is_none_or(|t| t > now) {
             return;
         }
+        let silent_carrier = leg.trunk.as_ref().is_some_and(|t| !t.progressed);
         if let Some(tx) = leg.tx {
             self.out.push_back(Output::Cancel { tx });
+        }
+        if silent_carrier && self.failover(now, ctx, id, 408, None) {
+            return;
         }
         self.leg_failed(now, ctx, id, 480, LegFailure::NoAnswer);
     }

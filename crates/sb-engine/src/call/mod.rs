@@ -12,6 +12,7 @@ pub(crate) mod features;
 mod ivr;
 pub(crate) mod leg;
 mod legs;
+mod outside;
 pub(crate) mod playout;
 mod queue;
 mod relay;
@@ -25,7 +26,7 @@ use crate::assets::Assets;
 use crate::config::EngineConfig;
 use crate::control::{AgentCommand, CallAction, ControlError, LiveCall};
 use crate::event::EngineEvent;
-use leg::{Leg, LegId};
+use leg::{Leg, LegId, TrunkLeg};
 use playout::Playout;
 use sb_acd::{Acd, AcdAction, AgentId};
 use sb_media::dtmf::DigitCollector;
@@ -267,8 +268,32 @@ pub(crate) enum SipInput<'a> {
         dialog: DialogId,
         resp: &'a Response,
     },
-    /// Our INVITE on `leg` failed with `status`.
-    Failed { leg: LegId, status: u16 },
+    /// Our INVITE on `leg` failed with `status` (and the Reason the far end gave).
+    Failed {
+        leg: LegId,
+        status: u16,
+        reason: Option<String>,
+    },
+    /// A provisional answer to our INVITE on `leg`.
+    Progress { leg: LegId, status: u16 },
+}
+
+/// Who a call between the switchboard's users goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Callee {
+    /// An extension (or the on-duty number).
+    Extension(String),
+    /// A number in the phone network, through a carrier.
+    Outside(OutRoute),
+}
+
+/// A call out: the number and the trunks to try, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OutRoute {
+    /// The number, normalised.
+    pub(crate) number: String,
+    /// Indices of the trunks, in order (the router left out those down or full).
+    pub(crate) trunks: Vec<usize>,
 }
 
 /// Which of a call's timers is due next, and why.
@@ -311,8 +336,8 @@ pub struct Call {
     language: String,
     /// The queue the call waits in or last waited in, and its priority there.
     last_queue: Option<(String, i32)>,
-    /// A call between extensions: the one dialled.
-    callee: Option<String>,
+    /// A call between extensions (or out to the network): the one dialled.
+    callee: Option<Callee>,
     /// An agent's service code to carry out once answered (`None` inside: not valid).
     service: Option<Option<AgentCommand>>,
     playout: Playout,
@@ -337,10 +362,14 @@ pub(crate) struct NewCall {
     pub(crate) offer: Option<SessionDescription>,
     /// The dialplan to run; `None` for a call between extensions or a service code.
     pub(crate) ivr: Option<sb_ivr::Session>,
-    /// A call between extensions: the one dialled.
-    pub(crate) callee: Option<String>,
+    /// A call between extensions (or out to the network): the one dialled.
+    pub(crate) callee: Option<Callee>,
     pub(crate) service: Option<(String, Option<AgentCommand>)>,
     pub(crate) tick_phase: usize,
+    /// A call from or to the phone network.
+    pub(crate) outside: Option<Box<crate::event::Outside>>,
+    /// The trunk a carrier's call came in on.
+    pub(crate) trunk_in: Option<usize>,
 }
 
 impl Call {
@@ -353,7 +382,8 @@ impl Call {
             .to_string();
         let direction = match (&n.service, &n.callee) {
             (Some(_), _) => CallDirection::Service,
-            (None, Some(_)) => CallDirection::Internal,
+            (None, Some(Callee::Outside(_))) => CallDirection::Outbound,
+            (None, Some(Callee::Extension(_))) => CallDirection::Internal,
             (None, None) => CallDirection::Inbound,
         };
         let mut call = Call {
@@ -364,7 +394,16 @@ impl Call {
             // to room for four at the first offer, two of them never used by most calls.
             legs: {
                 let mut legs = Vec::with_capacity(2);
-                legs.push(Leg::caller(&n.caller, n.tx, n.source, n.offer));
+                let mut caller = Leg::caller(&n.caller, n.tx, n.source, n.offer);
+                caller.trunk = n.trunk_in.map(|trunk| {
+                    Box::new(TrunkLeg {
+                        trunk,
+                        number: n.caller.clone(),
+                        rest: Vec::new(),
+                        progressed: true,
+                    })
+                });
+                legs.push(caller);
                 legs
             },
             next_leg: 1,
@@ -389,6 +428,7 @@ impl Call {
             caller: sb_types::pii::Redacted(n.caller.clone()),
             sip_call_id: n.sip_call_id,
             direction,
+            outside: n.outside,
         });
         if n.callee.is_some() {
             // An agent calling a colleague is busy for the ACD until they hang up.
@@ -440,6 +480,11 @@ impl Call {
     /// The caller's leg's dialog, to match a Replaces header against.
     pub(crate) fn caller_dialog(&self) -> Option<&DialogId> {
         self.caller_leg().dialog.as_ref()
+    }
+
+    /// Whether this is a call out to the network placed by extension `user`.
+    pub(crate) fn is_outside_call_of(&self, user: &str) -> bool {
+        matches!(self.callee, Some(Callee::Outside(_))) && self.caller == user
     }
 
     /// A call between extensions placed by `user`, and the leg the one dialled answered on.
@@ -577,9 +622,12 @@ impl Call {
             SipInput::Answered { leg, dialog, resp } => {
                 self.leg_answered(now, ctx, leg, dialog, resp)
             }
-            SipInput::Failed { leg, status } => {
-                self.leg_failed(now, ctx, leg, status, sb_types::vocab::LegFailure::Refused)
-            }
+            SipInput::Failed {
+                leg,
+                status,
+                reason,
+            } => self.leg_refused(now, ctx, leg, status, reason),
+            SipInput::Progress { leg, status } => self.leg_progress(now, ctx, leg, status),
         }
     }
 

@@ -35,6 +35,7 @@ impl World {
                 roster: Vec::new(),
                 roster_number: None,
                 queue_numbers: Vec::new(),
+                outside: crate::config::OutsideConfig::default(),
             },
             assets: Assets {
                 plans: Arc::new(Dialplans {
@@ -76,7 +77,9 @@ fn internal_call(callee: &str) -> Call {
             source: Peer::udp("127.0.0.1:6001".parse().expect("addr")),
             offer: None,
             ivr: None,
-            callee: Some(callee.into()),
+            callee: Some(super::Callee::Extension(callee.into())),
+            outside: None,
+            trunk_in: None,
             service: None,
             tick_phase: 0,
         },

@@ -1,0 +1,226 @@
+//! Legs out to the phone network through a carrier: the INVITE as the carrier wants it
+//! (the number in its format, the hospital's caller ID, P-Asserted-Identity and Privacy),
+//! the wait for the network, and failover to the next trunk when a carrier fails the call
+//! before the far end has it (408, 5xx, silence), never after a far end's own answer (486
+//! busy, 603 declined, 404).
+
+use super::leg::{Leg, LegId, Role, TrunkLeg};
+use super::{Call, Ctx, OutRoute, Output};
+use crate::event::EngineEvent;
+use sb_media::negotiate::{offer, Direction, LocalMedia};
+use sb_sip::OutgoingCall;
+use sb_sip_msg::{NameAddr, Uri};
+use sb_types::vocab::LegFailure;
+use std::time::Instant;
+
+/// Whether a final status from a trunk means the carrier (not the far end) failed: the next
+/// trunk may do better.
+fn carrier_failed(status: u16) -> bool {
+    status == 408 || (500..600).contains(&status)
+}
+
+impl Call {
+    /// Calls `route.number` out on the first of its trunks, as a leg of `role`.
+    pub(super) fn dial_out(
+        &mut self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        role: Role,
+        route: OutRoute,
+    ) -> Option<LegId> {
+        let mut trunks = route.trunks.into_iter();
+        let trunk = trunks.next()?;
+        self.trunk_leg(
+            now,
+            ctx,
+            role,
+            TrunkLeg {
+                trunk,
+                number: route.number,
+                rest: trunks.collect(),
+                progressed: false,
+            },
+        )
+    }
+
+    fn trunk_leg(&mut self, now: Instant, ctx: &Ctx<'_>, role: Role, t: TrunkLeg) -> Option<LegId> {
+        let settings = ctx.sip.trunk_settings(t.trunk)?;
+        let plan = ctx.cfg.outside.trunks.get(t.trunk)?;
+        let number = ctx
+            .cfg
+            .outside
+            .numbering
+            .for_carrier(&t.number, plan.format);
+        let uri = Uri::parse(&format!("sip:{number}@{}", settings.domain)).ok()?;
+        let id = LegId(self.next_leg);
+        self.next_leg += 1;
+        let mut leg = Leg::outgoing(id, role, &t.number, uri, settings.carrier);
+        leg.ring_until = Some(now + ctx.cfg.outside.setup_timeout);
+        leg.trunk = Some(Box::new(t));
+        self.legs.push(leg);
+        self.out.push_back(Output::OpenPort { leg: id });
+        Some(id)
+    }
+
+    /// The INVITE for a leg out on a trunk, offering `local`.
+    pub(super) fn trunk_invite(
+        &mut self,
+        ctx: &Ctx<'_>,
+        id: LegId,
+        local: &LocalMedia,
+    ) -> Option<OutgoingCall> {
+        let leg = self.leg_mut(id)?;
+        let t = leg.trunk.as_deref()?;
+        let plan = ctx.cfg.outside.trunks.get(t.trunk)?;
+        let settings = ctx.sip.trunk_settings(t.trunk)?;
+        let numbering = &ctx.cfg.outside.numbering;
+        let uri = leg.contact.as_deref()?.clone();
+        let ours = numbering.for_carrier(&plan.caller_id.number, plan.format);
+        let name = plan
+            .caller_id
+            .name
+            .as_ref()
+            .map(|n| format!("\"{}\" ", n.replace(['"', '\\'], "")))
+            .unwrap_or_default();
+        let from = NameAddr::parse(&format!("{name}<sip:{ours}@{}>", settings.domain)).ok()?;
+        let to = NameAddr::new(uri.clone());
+        let mut headers = Vec::new();
+        if plan.caller_id.asserted {
+            headers.push((
+                "P-Asserted-Identity",
+                format!("{name}<sip:{ours}@{}>", settings.domain),
+            ));
+        }
+        if plan.caller_id.withheld {
+            headers.push(("Privacy", "id".to_string()));
+        }
+        let sdp = offer(local, Direction::SendRecv);
+        leg.our_sdp = Some(sdp.clone());
+        Some(OutgoingCall {
+            uri,
+            peer: leg.flow,
+            from,
+            to,
+            sdp: sdp.to_bytes(),
+            headers,
+            credentials: plan.credentials.clone(),
+        })
+    }
+
+    /// A provisional answer on leg `id`: on a trunk, the network has the call now; it may
+    /// ring as long as an outside number rings.
+    pub(super) fn leg_progress(&mut self, now: Instant, ctx: &Ctx<'_>, id: LegId, status: u16) {
+        let ring = ctx.cfg.outside.ring;
+        let Some(leg) = self.leg_mut(id) else {
+            return;
+        };
+        let Some(t) = leg.trunk.as_deref_mut() else {
+            return;
+        };
+        // 100 Trying comes from the carrier's proxy: only a later answer is the network's.
+        if status > 100 && !t.progressed {
+            t.progressed = true;
+            leg.ring_until = Some(now + ring);
+        }
+    }
+
+    /// Our INVITE on leg `id` was refused with `status`: on a trunk, the attempt is
+    /// recorded with the carrier's Reason, and a carrier's failure moves on to the next
+    /// trunk.
+    pub(super) fn leg_refused(
+        &mut self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        id: LegId,
+        status: u16,
+        reason: Option<String>,
+    ) {
+        if self.failover(now, ctx, id, status, reason) {
+            return;
+        }
+        self.leg_failed(now, ctx, id, status, LegFailure::Refused);
+    }
+
+    /// Tries the next trunk for leg `id`, which failed with `status` (408 for silence).
+    /// Returns whether another trunk took the call over.
+    pub(super) fn failover(
+        &mut self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        id: LegId,
+        status: u16,
+        cause: Option<String>,
+    ) -> bool {
+        let Some(leg) = self.leg(id) else {
+            return false;
+        };
+        let Some(t) = leg.trunk.as_deref().cloned() else {
+            return false;
+        };
+        let role = leg.role.clone();
+        let again = carrier_failed(status) && !t.rest.is_empty();
+        let trunk = ctx
+            .cfg
+            .outside
+            .trunks
+            .get(t.trunk)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        self.event(EngineEvent::TrunkAttempt {
+            call: self.id,
+            trunk,
+            status,
+            cause,
+            failover: again,
+        });
+        if !again {
+            return false;
+        }
+        self.drop_leg(id, false);
+        let mut rest = t.rest.into_iter();
+        let Some(next) = rest.next() else {
+            return false;
+        };
+        let next = TrunkLeg {
+            trunk: next,
+            number: t.number,
+            rest: rest.collect(),
+            progressed: false,
+        };
+        let placed = self.trunk_leg(now, ctx, role, next).is_some();
+        if !placed {
+            self.leg_failed_after_failover(now, ctx);
+        }
+        placed
+    }
+
+    /// The leg out is gone and no trunk took it: the caller hears why.
+    fn leg_failed_after_failover(&mut self, _now: Instant, _ctx: &Ctx<'_>) {
+        self.end(
+            503,
+            sb_types::vocab::EndReason::NoTrunk,
+            sb_types::vocab::Side::Engine,
+        );
+    }
+
+    /// The far end answered leg `id`: recorded against its trunk.
+    pub(super) fn trunk_answered(&mut self, ctx: &Ctx<'_>, id: LegId) {
+        let Some(t) = self.leg(id).and_then(|l| l.trunk.as_deref()) else {
+            return;
+        };
+        let trunk = ctx
+            .cfg
+            .outside
+            .trunks
+            .get(t.trunk)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        self.event(EngineEvent::TrunkAttempt {
+            call: self.id,
+            trunk,
+            status: 200,
+            cause: None,
+            failover: false,
+        });
+    }
+}
