@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The test command: installs the real SIP peers the end-to-end tests drive (SIPp, baresip)
-# when they are missing, then runs every test of the workspace. Tests never skip: a missing
-# peer is a failure, so this script installs them first.
+# The test command: installs the real SIP peers the end-to-end tests drive (SIPp, baresip,
+# and Kamailio as the carrier of the trunk tests) when they are missing, then runs every test
+# of the workspace. Tests never skip: a missing peer is a failure, so this script installs
+# them first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || need+=(baresip-core)
+command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing SIP peers: ${need[*]}"
   sudo=""

@@ -74,12 +74,20 @@ pub(crate) struct Engine {
 
 impl Engine {
     pub(crate) fn start(name: &str, sets: &[&str]) -> Engine {
+        Engine::start_with(name, None, sets)
+    }
+
+    /// The engine on the configuration file at `config` (the embedded one when `None`).
+    pub(crate) fn start_with(name: &str, config: Option<&Path>, sets: &[&str]) -> Engine {
         let dir = scratch(name);
         let port = free_port();
         let log = dir.join("engine.log");
         let mut cmd = Command::new(bin());
-        cmd.arg("serve")
-            .arg("--set")
+        cmd.arg("serve");
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.arg("--set")
             .arg(format!("sip.listen=127.0.0.1:{port}"))
             .arg("--set")
             .arg("http.listen=127.0.0.1:0")
