@@ -3,6 +3,10 @@
 //! calls a hospital number through it, an operator's SIPp dials an outside number that the
 //! carrier challenges and relays to a SIPp "network phone" (127.0.0.3), and a department's
 //! extension, which may not dial out, never reaches the carrier.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an end-to-end test: it drives real processes in real time"
+)]
 
 mod common;
 
