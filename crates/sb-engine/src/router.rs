@@ -48,6 +48,9 @@ pub enum MediaRequest {
     Close(u16),
 }
 
+/// An INVITE already answered (refused): nothing more to do with it.
+struct Answered;
+
 /// What wakes the engine next, and why (the runtime's one timer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
@@ -612,7 +615,7 @@ impl Engine {
                             .push_back(EngineEvent::Sip(Event::AckTimeout { tx })),
                     }
                 }
-                Event::OutgoingProgress { tx, status, .. } => {
+                Event::OutgoingProgress { tx, status } => {
                     if let Some(r) = self.index.by_tx.get(&tx).copied() {
                         self.deliver(now, r.call, SipInput::Progress { leg: r.leg, status });
                     }
@@ -761,13 +764,15 @@ impl Engine {
         let mut callee = direct.then(|| Callee::Extension(dialled.clone()));
         if entry.is_none() && !direct && service.is_none() && trunk_in.is_none() {
             match self.dial_plan(now, tx, user, &dialled) {
-                Some((route, side)) => {
+                Ok(Some((route, side))) => {
                     caller = user.to_string();
                     dialled = route.number.clone();
                     callee = Some(Callee::Outside(route));
                     outside = Some(Box::new(side));
                 }
-                None => return,
+                // No rule covers it: no such number, below.
+                Ok(None) => {}
+                Err(Answered) => return,
             }
         }
         if entry.is_none() && callee.is_none() && service.is_none() {
@@ -913,33 +918,23 @@ impl Engine {
     }
 
     /// An extension dialled `dialled`, which is no internal number: the outbound dial plan
-    /// decides. `None` once the call has been refused (404 no rule, 403 not allowed, 503
-    /// no trunk free or over the extension's limit).
+    /// decides. `None` when no rule covers it; `Answered` once the call has been refused
+    /// (403 not allowed, 503 no trunk free or over the extension's limit).
     fn dial_plan(
         &mut self,
         now: Instant,
         tx: TxId,
         user: &str,
         dialled: &str,
-    ) -> Option<(OutRoute, Outside)> {
+    ) -> Result<Option<(OutRoute, Outside)>, Answered> {
         let o = &self.cfg.outside;
         let role = o.kind_of(user).unwrap_or_default();
         let who = Dialler::Extension { number: user, role };
         match route(&o.rules, &o.trunks, who, dialled) {
-            Route::NoRule => {
-                self.sip.respond(now, tx, 404, |b| {
-                    b.header("Warning", "399 switchboard \"no such number\"")
-                });
-                self.events.push_back(EngineEvent::Rejected {
-                    dialled: dialled.to_string(),
-                    caller: Redacted(user.to_string()),
-                    status: 404,
-                });
-                None
-            }
+            Route::NoRule => Ok(None),
             Route::Refused { .. } => {
                 self.refuse_outside(now, tx, user, dialled, "number not allowed", 403);
-                None
+                Err(Answered)
             }
             Route::Out { number, trunks, .. } => {
                 let limit = o.per_extension;
@@ -950,7 +945,7 @@ impl Engine {
                     .count() as u32;
                 if limit > 0 && mine >= limit {
                     self.refuse_outside(now, tx, user, &number, "too many outside calls", 503);
-                    return None;
+                    return Err(Answered);
                 }
                 let views = self.sip.trunks();
                 let trunks: Vec<usize> = trunks
@@ -960,7 +955,7 @@ impl Engine {
                     .collect();
                 if trunks.is_empty() {
                     self.refuse_outside(now, tx, user, &number, "no trunk available", 503);
-                    return None;
+                    return Err(Answered);
                 }
                 let side = Outside {
                     trunk: None,
@@ -968,7 +963,7 @@ impl Engine {
                     withheld: false,
                     purpose: Some(sb_types::vocab::OutboundPurpose::Dialled),
                 };
-                Some((OutRoute { number, trunks }, side))
+                Ok(Some((OutRoute { number, trunks }, side)))
             }
         }
     }

@@ -250,8 +250,6 @@ pub enum Event {
         tx: TxId,
         /// The status.
         status: u16,
-        /// Its SDP, when it brings early media (a 183 with the network's ringback).
-        sdp: Option<Vec<u8>>,
     },
     /// A carrier challenged our INVITE and it went again with credentials, in a new
     /// transaction (same dialog identifiers, the next CSeq).
@@ -1163,16 +1161,9 @@ impl Endpoint {
 
     fn on_invite_response(&mut self, now: Instant, tx: TxId, resp: &Response) {
         if resp.status < 200 {
-            let sdp = (!resp.body.is_empty()
-                && resp
-                    .headers
-                    .get("Content-Type")
-                    .is_some_and(|c| c.trim().to_ascii_lowercase().starts_with("application/sdp")))
-            .then(|| resp.body.clone());
             self.events.push_back(Event::OutgoingProgress {
                 tx,
                 status: resp.status,
-                sdp,
             });
             return;
         }
@@ -1324,11 +1315,8 @@ impl Endpoint {
             {
                 self.send_register(now, i, reg);
             }
-            let link = &self.trunks[i];
-            if link.probe.is_some_and(|p| p.deadline <= now) {
-                if let Some(p) = self.trunks[i].probe {
-                    self.trunk_tx.remove(&p.tx);
-                }
+            if let Some(p) = self.trunks[i].probe.filter(|p| p.deadline <= now) {
+                self.trunk_tx.remove(&p.tx);
                 self.probe_answered(now, i, 408);
             }
             let link = &self.trunks[i];
@@ -1468,9 +1456,10 @@ impl Endpoint {
                 .and_then(|v| v.trim().parse().ok()),
             expires: granted,
         };
-        if self.trunks[i].on_register_answer(now, cseq, &answer) {
-            self.trunk_changed(i);
+        if let Some(r) = self.trunks[i].registration.as_mut() {
+            r.handle_response(now, cseq, &answer);
         }
+        self.trunk_changed(i);
         self.drive_trunks(now);
     }
 

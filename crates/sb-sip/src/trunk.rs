@@ -4,9 +4,7 @@
 //! [`crate::Endpoint`] owns one [`TrunkLink`] per trunk and sends what they ask; what a
 //! trunk call does with its numbers is the engine's.
 
-use crate::client_registration::{
-    ClientRegistration, RegisterAnswer, RegistrationSettings, RegistrationState,
-};
+use crate::client_registration::{ClientRegistration, RegistrationSettings, RegistrationState};
 use crate::peer::Peer;
 use std::fmt;
 use std::net::IpAddr;
@@ -271,21 +269,6 @@ impl TrunkLink {
         let changed = self.reachable != Some(up);
         self.reachable = Some(up);
         changed
-    }
-
-    /// A REGISTER's final answer. Returns whether the view changed.
-    pub(crate) fn on_register_answer(
-        &mut self,
-        now: Instant,
-        cseq: u32,
-        answer: &RegisterAnswer<'_>,
-    ) -> bool {
-        let Some(r) = self.registration.as_mut() else {
-            return false;
-        };
-        let before = std::mem::discriminant(r.state());
-        r.handle_response(now, cseq, answer);
-        std::mem::discriminant(r.state()) != before || answer.status < 300
     }
 }
 

@@ -10,7 +10,7 @@ use crate::event::EngineEvent;
 use sb_media::negotiate::{offer, Direction, LocalMedia};
 use sb_sip::OutgoingCall;
 use sb_sip_msg::{NameAddr, Uri};
-use sb_types::vocab::LegFailure;
+use sb_types::vocab::{EndReason, LegFailure, Side};
 use std::time::Instant;
 
 /// Whether a final status from a trunk means the carrier (not the far end) failed: the next
@@ -142,7 +142,8 @@ impl Call {
     }
 
     /// Tries the next trunk for leg `id`, which failed with `status` (408 for silence).
-    /// Returns whether another trunk took the call over.
+    /// Returns whether the failure is dealt with: another trunk took the call over, or none
+    /// could and the call ended.
     pub(super) fn failover(
         &mut self,
         now: Instant,
@@ -158,12 +159,50 @@ impl Call {
             return false;
         };
         let role = leg.role.clone();
-        let again = carrier_failed(status) && !t.rest.is_empty();
+        let mut rest = t.rest.into_iter();
+        let next = rest.next().filter(|_| carrier_failed(status));
+        self.attempt(ctx, t.trunk, status, cause, next.is_some());
+        let Some(next) = next else {
+            return false;
+        };
+        self.drop_leg(id, false);
+        let next = TrunkLeg {
+            trunk: next,
+            number: t.number,
+            rest: rest.collect(),
+            progressed: false,
+        };
+        if self.trunk_leg(now, ctx, role, next).is_none() {
+            self.end(503, EndReason::NoTrunk, Side::Engine);
+        }
+        true
+    }
+
+    /// The far end answered leg `id`: recorded against its trunk.
+    pub(super) fn trunk_answered(&mut self, ctx: &Ctx<'_>, id: LegId) {
+        if let Some(trunk) = self
+            .leg(id)
+            .and_then(|l| l.trunk.as_deref())
+            .map(|t| t.trunk)
+        {
+            self.attempt(ctx, trunk, 200, None, false);
+        }
+    }
+
+    /// Records how an attempt on `trunk` ended.
+    fn attempt(
+        &mut self,
+        ctx: &Ctx<'_>,
+        trunk: usize,
+        status: u16,
+        cause: Option<String>,
+        failover: bool,
+    ) {
         let trunk = ctx
             .cfg
             .outside
             .trunks
-            .get(t.trunk)
+            .get(trunk)
             .map(|p| p.name.clone())
             .unwrap_or_default();
         self.event(EngineEvent::TrunkAttempt {
@@ -171,56 +210,7 @@ impl Call {
             trunk,
             status,
             cause,
-            failover: again,
-        });
-        if !again {
-            return false;
-        }
-        self.drop_leg(id, false);
-        let mut rest = t.rest.into_iter();
-        let Some(next) = rest.next() else {
-            return false;
-        };
-        let next = TrunkLeg {
-            trunk: next,
-            number: t.number,
-            rest: rest.collect(),
-            progressed: false,
-        };
-        let placed = self.trunk_leg(now, ctx, role, next).is_some();
-        if !placed {
-            self.leg_failed_after_failover(now, ctx);
-        }
-        placed
-    }
-
-    /// The leg out is gone and no trunk took it: the caller hears why.
-    fn leg_failed_after_failover(&mut self, _now: Instant, _ctx: &Ctx<'_>) {
-        self.end(
-            503,
-            sb_types::vocab::EndReason::NoTrunk,
-            sb_types::vocab::Side::Engine,
-        );
-    }
-
-    /// The far end answered leg `id`: recorded against its trunk.
-    pub(super) fn trunk_answered(&mut self, ctx: &Ctx<'_>, id: LegId) {
-        let Some(t) = self.leg(id).and_then(|l| l.trunk.as_deref()) else {
-            return;
-        };
-        let trunk = ctx
-            .cfg
-            .outside
-            .trunks
-            .get(t.trunk)
-            .map(|p| p.name.clone())
-            .unwrap_or_default();
-        self.event(EngineEvent::TrunkAttempt {
-            call: self.id,
-            trunk,
-            status: 200,
-            cause: None,
-            failover: false,
+            failover,
         });
     }
 }
