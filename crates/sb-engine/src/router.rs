@@ -615,9 +615,17 @@ impl Engine {
                             .push_back(EngineEvent::Sip(Event::AckTimeout { tx })),
                     }
                 }
-                Event::OutgoingProgress { tx, status } => {
+                Event::OutgoingProgress { tx, status, sdp } => {
                     if let Some(r) = self.index.by_tx.get(&tx).copied() {
-                        self.deliver(now, r.call, SipInput::Progress { leg: r.leg, status });
+                        self.deliver(
+                            now,
+                            r.call,
+                            SipInput::Progress {
+                                leg: r.leg,
+                                status,
+                                sdp: sdp.as_deref(),
+                            },
+                        );
                     }
                 }
                 Event::OutgoingChallenged { tx, again } => {
@@ -978,9 +986,10 @@ impl Engine {
             .collect()
     }
 
-    /// Removes the trunks' registrations with their carriers (at shutdown).
-    pub fn unregister_trunks(&mut self, now: Instant) {
-        self.sip.unregister_trunks(now);
+    /// Removes the trunks' registrations with their carriers (at shutdown); says how many
+    /// un-REGISTERs went out.
+    pub fn unregister_trunks(&mut self, now: Instant) -> usize {
+        self.sip.unregister_trunks(now)
     }
 
     // ---- the control API ------------------------------------------------------------------

@@ -5,8 +5,7 @@
 
 use rtp_rs::RtpReader;
 use sb_engine::{Control, EngineEvent};
-use sb_sip::digest::answer_challenge;
-use sb_sip_msg::{Message, Method, Request, Response};
+use sb_sip_msg::{Message, Method, Request};
 use sb_testkit::*;
 use sb_types::vocab::{CallDirection, LegFailure, LiveState, Named, ServiceOutcome, TransferKind};
 
@@ -503,33 +502,6 @@ fn the_colleague_keeps_the_patient_when_the_consulting_agent_hangs_up() {
         .len(),
         1
     );
-}
-
-/// `user`'s phone at `at` dials `number` through the digest challenge.
-fn dial_from(
-    s: &mut Sim,
-    at: &str,
-    user: &str,
-    number: &str,
-    call_id: &str,
-    sdp: &str,
-) -> Response {
-    let invite = |cseq: u32, auth: &str| {
-        let body = sdp.replace("\r\n", "\n").replace('\n', "\r\n");
-        format!("INVITE sip:{number}@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {at};branch=z9hG4bK{call_id}{cseq};rport\nFrom: <sip:{user}@127.0.0.1>;tag=from{user}\nTo: <sip:{number}@127.0.0.1>\nCall-ID: {call_id}\nCSeq: {cseq} INVITE\nContact: <sip:{user}@{at}>\nMax-Forwards: 70\n{auth}Content-Type: application/sdp\nContent-Length: {}\n\n{body}", body.len())
-    };
-    s.send_from(at, &invite(1, ""));
-    let ch = s
-        .last_response()
-        .headers
-        .get("WWW-Authenticate")
-        .expect("challenge")
-        .to_string();
-    let uri = format!("sip:{number}@127.0.0.1");
-    let auth = answer_challenge(&ch, user, &format!("demo-{user}"), "INVITE", &uri, 1, "b1")
-        .expect("digest");
-    s.send_from(at, &invite(2, &format!("Authorization: {auth}\n")));
-    s.last_response().clone()
 }
 
 #[test]

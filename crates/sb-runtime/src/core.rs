@@ -294,16 +294,23 @@ impl Server {
         Ok(())
     }
 
-    /// Ends every call left (BYE, recorded) and sends it all; the BYEs' answers are
-    /// awaited a moment, so a phone that lost one gets its retransmission.
+    /// Ends every call left (BYE, recorded), removes the trunks' registrations and sends it
+    /// all; the answers are awaited a moment, so a phone that lost a BYE gets its
+    /// retransmission and a carrier's challenge to the un-REGISTER is answered.
     fn end_calls(&mut self, now: Instant) -> Stage {
         let left = self.engine.calls();
-        if left == 0 {
+        if left > 0 {
+            tracing::info!(calls = left, "stopping: ending the calls in progress");
+            self.engine.stop_taking_calls();
+            self.engine.end_all_calls(now);
+        }
+        let trunks = self.engine.unregister_trunks(now);
+        if trunks > 0 {
+            tracing::info!(trunks, "stopping: removing the trunks' registrations");
+        }
+        if left == 0 && trunks == 0 {
             return Stage::Stopped;
         }
-        tracing::info!(calls = left, "stopping: ending the calls in progress");
-        self.engine.stop_taking_calls();
-        self.engine.end_all_calls(now);
         self.after_input(now);
         Stage::Closing {
             until: now + CLOSING,

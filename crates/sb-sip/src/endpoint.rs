@@ -250,6 +250,8 @@ pub enum Event {
         tx: TxId,
         /// The status.
         status: u16,
+        /// Its SDP answer (early media, RFC 3960), when it carried one.
+        sdp: Option<Vec<u8>>,
     },
     /// A carrier challenged our INVITE and it went again with credentials, in a new
     /// transaction (same dialog identifiers, the next CSeq).
@@ -1161,9 +1163,16 @@ impl Endpoint {
 
     fn on_invite_response(&mut self, now: Instant, tx: TxId, resp: &Response) {
         if resp.status < 200 {
+            let sdp = (!resp.body.is_empty()
+                && resp
+                    .headers
+                    .get("Content-Type")
+                    .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/sdp")))
+            .then(|| resp.body.to_vec());
             self.events.push_back(Event::OutgoingProgress {
                 tx,
                 status: resp.status,
+                sdp,
             });
             return;
         }
@@ -1285,8 +1294,10 @@ impl Endpoint {
         self.trunks.get(i).map(|t| &t.settings)
     }
 
-    /// Removes every trunk's registration with its carrier (at shutdown).
-    pub fn unregister_trunks(&mut self, now: Instant) {
+    /// Removes every trunk's registration with its carrier (at shutdown); says how many
+    /// un-REGISTERs went out, so the caller can wait a moment for their answers.
+    pub fn unregister_trunks(&mut self, now: Instant) -> usize {
+        let mut sent = 0;
         for t in &mut self.trunks {
             if let Some(r) = t.registration.as_mut() {
                 if matches!(
@@ -1294,10 +1305,12 @@ impl Endpoint {
                     crate::client_registration::RegistrationState::Registered { .. }
                 ) {
                     r.unregister();
+                    sent += 1;
                 }
             }
         }
         self.drive_trunks(now);
+        sent
     }
 
     /// Sends what the trunks ask now: REGISTERs (first, refresh, retry), OPTIONS probes;
@@ -1494,10 +1507,8 @@ impl Endpoint {
     /// Reports trunk `i` when what it shows changed (a REGISTER going out is not news).
     fn trunk_changed(&mut self, i: usize) {
         let view = self.trunks[i].view();
-        if let Some(key) = view
-            .key()
-            .filter(|k| Some(k) != self.trunks[i].shown.as_ref())
-        {
+        let shown = self.trunks[i].shown.as_ref();
+        if let Some(key) = view.key(shown).filter(|k| Some(k) != shown) {
             self.trunks[i].shown = Some(key);
             self.events.push_back(Event::Trunk { trunk: i, view });
         }

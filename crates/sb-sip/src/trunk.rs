@@ -147,11 +147,17 @@ pub(crate) struct ViewKey {
 }
 
 impl TrunkView {
-    /// `None` while a REGISTER is out: the outcome is what is shown.
-    pub(crate) fn key(&self) -> Option<ViewKey> {
+    /// What is worth an event, against what was `shown` last: while a REGISTER is out the
+    /// registration shown stays the last outcome (a REGISTER going out is not news), but a
+    /// change of reachability meanwhile is.
+    pub(crate) fn key(&self, shown: Option<&ViewKey>) -> Option<ViewKey> {
         let registration = match &self.registration {
             None => None,
-            Some(RegistrationState::Registering) => return None,
+            Some(RegistrationState::Registering) => match shown {
+                Some(k) => k.registration,
+                None if self.reachable.is_none() => return None,
+                None => Some((4, 0)),
+            },
             Some(RegistrationState::Idle) => Some((0, 0)),
             Some(RegistrationState::Registered { .. }) => Some((1, 0)),
             Some(RegistrationState::Failing { status, .. }) => Some((2, *status)),

@@ -48,7 +48,7 @@ fn invite_answered_is_acked_and_can_be_hung_up() {
     reply(&mut ep, &clock, &inv, 180);
     assert!(events(&mut ep)
         .iter()
-        .any(|e| matches!(e, Event::OutgoingProgress { tx: t, status: 180 } if *t == tx)));
+        .any(|e| matches!(e, Event::OutgoingProgress { tx: t, status: 180, .. } if *t == tx)));
     reply(&mut ep, &clock, &inv, 200);
     let evs = events(&mut ep);
     let Some(Event::OutgoingAnswered { dialog, .. }) = evs

@@ -150,7 +150,25 @@ pub fn root() -> PathBuf {
 impl Sim {
     pub fn new(wall_at_start: i64) -> Sim {
         let (model, assets) = shipped();
-        let (model, assets) = (model, assets.clone());
+        Sim::build(wall_at_start, model, assets.clone())
+    }
+
+    /// A simulation on the shipped configuration with `extra` appended (trunks, the
+    /// outbound dial plan, ...); the dialplans and prompts are the shipped ones.
+    pub fn with_config(wall_at_start: i64, extra: &str) -> Sim {
+        let text = std::fs::read_to_string(root().join("config/switchboard.toml")).expect("config");
+        let model = sb_config::load(
+            Source {
+                name: "c".into(),
+                text: text + extra,
+            },
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("config: {e:?}"));
+        Sim::build(wall_at_start, &model, shipped().1.clone())
+    }
+
+    fn build(wall_at_start: i64, model: &sb_config::Model, assets: Arc<sb_engine::Assets>) -> Sim {
         let clock = Clock::new();
         let mut cfg = EndpointConfig::new("switchboard", addr("127.0.0.1:5060"));
         cfg.users = model
@@ -158,6 +176,7 @@ impl Sim {
             .iter()
             .map(|e| (e.number.clone(), e.password.clone()))
             .collect();
+        cfg.trunks = model.outside.trunks.iter().map(|t| t.sip.clone()).collect();
         let sip = Endpoint::new(cfg, [3; 32], clock.now());
         let ecfg = EngineConfig {
             media_ip: "127.0.0.1".parse().expect("ip"),
@@ -488,6 +507,33 @@ fn last_invite(s: &Sim, which: impl Fn(&Request) -> bool) -> Option<Request> {
 }
 
 pub const AGENT: &str = "127.0.0.1:6003";
+
+/// `user`'s phone at `at` dials `number` through the digest challenge.
+pub fn dial_from(
+    s: &mut Sim,
+    at: &str,
+    user: &str,
+    number: &str,
+    call_id: &str,
+    sdp: &str,
+) -> Response {
+    let invite = |cseq: u32, auth: &str| {
+        let body = sdp.replace("\r\n", "\n").replace('\n', "\r\n");
+        format!("INVITE sip:{number}@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {at};branch=z9hG4bK{call_id}{cseq};rport\nFrom: <sip:{user}@127.0.0.1>;tag=from{user}\nTo: <sip:{number}@127.0.0.1>\nCall-ID: {call_id}\nCSeq: {cseq} INVITE\nContact: <sip:{user}@{at}>\nMax-Forwards: 70\n{auth}Content-Type: application/sdp\nContent-Length: {}\n\n{body}", body.len())
+    };
+    s.send_from(at, &invite(1, ""));
+    let ch = s
+        .last_response()
+        .headers
+        .get("WWW-Authenticate")
+        .expect("challenge")
+        .to_string();
+    let uri = format!("sip:{number}@127.0.0.1");
+    let auth = answer_challenge(&ch, user, &format!("demo-{user}"), "INVITE", &uri, 1, "b1")
+        .expect("digest");
+    s.send_from(at, &invite(2, &format!("Authorization: {auth}\n")));
+    s.last_response().clone()
+}
 
 /// Agent 1003's phone at `AGENT` rings for `inv` (180 with its To tag).
 pub fn agent_rings(s: &mut Sim, inv: &Request) {

@@ -64,6 +64,11 @@ impl Call {
         Some(id)
     }
 
+    /// The seed of leg `id`'s RTP session (its SSRC and first sequence number).
+    pub(super) fn leg_seed(&self, ctx: &Ctx<'_>, id: LegId) -> u64 {
+        ctx.seed ^ (self.id.0 << 32) ^ (id.0 << 20) ^ 0xA6E7
+    }
+
     /// Leg `id` has its port: ring the phone.
     pub(super) fn leg_port(&mut self, ctx: &Ctx<'_>, id: LegId, port: u16) {
         let realm = ctx.sip.realm().to_string();
@@ -115,14 +120,20 @@ impl Call {
         dialog: DialogId,
         resp: &Response,
     ) {
-        let seed = ctx.seed ^ (self.id.0 << 32) ^ (id.0 << 20) ^ 0xA6E7;
+        let seed = self.leg_seed(ctx, id);
         let Some(leg) = self.leg_mut(id) else {
             return;
         };
-        let neg = SessionDescription::parse(&resp.body)
-            .ok()
-            .zip(leg.our_sdp.as_ref())
-            .and_then(|(ans, ours)| accept_answer(ours, &ans).ok());
+        let neg = match SessionDescription::parse(&resp.body) {
+            Ok(ans) => leg
+                .our_sdp
+                .as_ref()
+                .and_then(|ours| accept_answer(ours, &ans).ok()),
+            // The answer came with early media already (RFC 3261 §13.2.1: the 200 may
+            // repeat it or leave it out).
+            Err(_) if resp.body.is_empty() => leg.media.take(),
+            Err(_) => None,
+        };
         leg.dialog = Some(dialog.clone());
         let Some(neg) = neg else {
             // An answer we cannot use (no SDP, no common codec): hang that phone up and
@@ -130,7 +141,18 @@ impl Call {
             self.bye(&dialog);
             return self.leg_failed(now, ctx, id, 488, LegFailure::UnusableAnswer);
         };
-        leg.rtp = Some(RtpSession::new(now, seed, neg.remote).with_sip_source(leg.flow.addr.ip()));
+        match leg.rtp.as_mut() {
+            // Early media ran on this session: it goes on, to wherever the answer says.
+            Some(rtp) => {
+                if rtp.remote() != neg.remote {
+                    rtp.set_remote(now, neg.remote);
+                }
+            }
+            None => {
+                leg.rtp =
+                    Some(RtpSession::new(now, seed, neg.remote).with_sip_source(leg.flow.addr.ip()))
+            }
+        }
         leg.media = Some(neg);
         leg.ring_until = None;
         if leg.trunk.is_some() {

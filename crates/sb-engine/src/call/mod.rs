@@ -274,8 +274,12 @@ pub(crate) enum SipInput<'a> {
         status: u16,
         reason: Option<String>,
     },
-    /// A provisional answer to our INVITE on `leg`.
-    Progress { leg: LegId, status: u16 },
+    /// A provisional answer to our INVITE on `leg`, with its SDP (early media) if any.
+    Progress {
+        leg: LegId,
+        status: u16,
+        sdp: Option<&'a [u8]>,
+    },
 }
 
 /// Who a call between the switchboard's users goes to.
@@ -627,7 +631,9 @@ impl Call {
                 status,
                 reason,
             } => self.leg_refused(now, ctx, leg, status, reason),
-            SipInput::Progress { leg, status } => self.leg_progress(now, ctx, leg, status),
+            SipInput::Progress { leg, status, sdp } => {
+                self.leg_progress(now, ctx, leg, status, sdp)
+            }
         }
     }
 

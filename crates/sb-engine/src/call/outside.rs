@@ -1,13 +1,15 @@
 //! Legs out to the phone network through a carrier: the INVITE as the carrier wants it
 //! (the number in its format, the hospital's caller ID, P-Asserted-Identity and Privacy),
-//! the wait for the network, and failover to the next trunk when a carrier fails the call
+//! the wait for the network and its early media, and failover to the next trunk when a carrier fails the call
 //! before the far end has it (408, 5xx, silence), never after a far end's own answer (486
 //! busy, 603 declined, 404).
 
 use super::leg::{Leg, LegId, Role, TrunkLeg};
-use super::{Call, Ctx, OutRoute, Output};
+use super::state::CallState;
+use super::{Call, Ctx, OutRoute, Output, Reply};
 use crate::event::EngineEvent;
-use sb_media::negotiate::{offer, Direction, LocalMedia};
+use sb_media::negotiate::{accept_answer, offer, Direction, LocalMedia};
+use sb_media::{RtpSession, SessionDescription};
 use sb_sip::OutgoingCall;
 use sb_sip_msg::{NameAddr, Uri};
 use sb_types::vocab::{EndReason, LegFailure, Side};
@@ -108,8 +110,15 @@ impl Call {
     }
 
     /// A provisional answer on leg `id`: on a trunk, the network has the call now; it may
-    /// ring as long as an outside number rings.
-    pub(super) fn leg_progress(&mut self, now: Instant, ctx: &Ctx<'_>, id: LegId, status: u16) {
+    /// ring as long as an outside number rings. Its SDP is early media for the caller.
+    pub(super) fn leg_progress(
+        &mut self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        id: LegId,
+        status: u16,
+        sdp: Option<&[u8]>,
+    ) {
         let ring = ctx.cfg.outside.ring;
         let Some(leg) = self.leg_mut(id) else {
             return;
@@ -121,6 +130,42 @@ impl Call {
         if status > 100 && !t.progressed {
             t.progressed = true;
             leg.ring_until = Some(now + ring);
+        }
+        if let Some(sdp) = sdp {
+            self.early_media(now, ctx, id, sdp);
+        }
+    }
+
+    /// The far end of a call out sent early media (183 with SDP, RFC 3960): the caller
+    /// hears the network's ringback or announcement until it answers. The caller gets our
+    /// answer to its offer in a 183 of its own; a caller who made no offer hears its own
+    /// ringback (an offer in an unreliable provisional answer is not allowed).
+    fn early_media(&mut self, now: Instant, ctx: &Ctx<'_>, id: LegId, sdp: &[u8]) {
+        if !matches!(self.state, CallState::Dialling { answered: None }) {
+            return;
+        }
+        let seed = self.leg_seed(ctx, id);
+        let Some(leg) = self.leg_mut(id) else {
+            return;
+        };
+        if leg.role != Role::Outside || leg.media.is_some() {
+            return;
+        }
+        let Some(neg) = SessionDescription::parse(sdp)
+            .ok()
+            .zip(leg.our_sdp.as_ref())
+            .and_then(|(ans, ours)| accept_answer(ours, &ans).ok())
+        else {
+            return;
+        };
+        leg.rtp = Some(RtpSession::new(now, seed, neg.remote).with_sip_source(leg.flow.addr.ip()));
+        leg.media = Some(neg);
+        let caller = self.caller_leg();
+        if caller.offer.is_none() {
+            return;
+        }
+        if let (Some(tx), Some(ours)) = (caller.tx, caller.our_sdp.clone()) {
+            self.respond(tx, Reply::sdp(183, &ours));
         }
     }
 
@@ -160,7 +205,11 @@ impl Call {
         };
         let role = leg.role.clone();
         let mut rest = t.rest.into_iter();
-        let next = rest.next().filter(|_| carrier_failed(status));
+        // Once the network had the call (it rang, or played early media), a failure is the
+        // far end's answer: the next carrier would only reach the same far end.
+        let next = rest
+            .next()
+            .filter(|_| carrier_failed(status) && !t.progressed);
         self.attempt(ctx, t.trunk, status, cause, next.is_some());
         let Some(next) = next else {
             return false;

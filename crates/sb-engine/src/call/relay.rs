@@ -229,6 +229,12 @@ impl Call {
             }
         };
         if !leg.connected {
+            // Early media from the far end of a call out: the caller hears the network's
+            // ringback or announcement until it answers.
+            if leg.role == Role::Outside && matches!(self.state, CallState::Dialling { .. }) {
+                let lmedia = lmedia.clone();
+                relay(now, &pkt, &lmedia, &mut self.legs[0], out);
+            }
             return;
         }
         let lmedia = lmedia.clone();
