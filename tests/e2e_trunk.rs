@@ -11,64 +11,136 @@
 mod common;
 
 use common::{free_port, require_tool, scratch, workspace, Engine};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "trunk-secret-42";
 
+/// A Kamailio carrier on its own loopback address.
 struct Carrier {
-    child: Child,
-    log: PathBuf,
+    child: Option<Child>,
+    dir: PathBuf,
+    ip: &'static str,
     port: u16,
+    network: String,
+    /// It trusts the hospital's address: no challenge to its calls out.
+    noauth: bool,
+    /// Times started (each run logs to its own file).
+    runs: u32,
 }
 
 impl Carrier {
-    fn start(network: &str) -> Carrier {
+    fn start(ip: &'static str, network: &str, noauth: bool) -> Carrier {
         require_tool("kamailio");
-        let dir = scratch("carrier");
-        let port = free_port();
-        let log = dir.join("kamailio.log");
-        let child = Command::new("kamailio")
-            .arg("-f")
+        let mut c = Carrier {
+            child: None,
+            dir: scratch(&format!("carrier-{ip}")),
+            ip,
+            port: free_port(),
+            network: network.to_string(),
+            noauth,
+            runs: 0,
+        };
+        c.spawn();
+        c
+    }
+
+    fn spawn(&mut self) {
+        self.runs += 1;
+        let log = self.dir.join(format!("kamailio-{}.log", self.runs));
+        let mut cmd = Command::new("kamailio");
+        cmd.arg("-f")
             .arg(workspace().join("tests/kamailio/carrier.cfg"))
             .args(["-DD", "-E", "-m", "32", "-M", "4", "-x", "tlsf", "-n", "1"])
             .arg("-Y")
-            .arg(&dir)
+            .arg(&self.dir)
             .arg("-P")
-            .arg(dir.join("pid"))
+            .arg(self.dir.join("pid"))
             .arg("-l")
-            .arg(format!("udp:127.0.0.2:{port}"))
+            .arg(format!("udp:{}:{}", self.ip, self.port))
             .arg("-A")
             .arg(format!("PASSWORD=\"{PASSWORD}\""))
             .arg("-A")
-            .arg(format!("NETWORK=\"{network}\""))
+            .arg(format!("NETWORK=\"{}\"", self.network))
+            .arg("-A")
+            .arg(format!("CTL=\"{}\"", self.ctl()));
+        if self.noauth {
+            cmd.args(["-A", "NOAUTH"]);
+        }
+        let child = cmd
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
             .expect("start kamailio");
-        Carrier { child, log, port }
+        self.child = Some(child);
     }
 
+    fn ctl(&self) -> String {
+        format!("unix:{}", self.dir.join("ctl").display())
+    }
+
+    /// Stops it with every process it forked (its own process group).
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let group = format!("-{}", c.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = c.wait();
+        }
+    }
+
+    /// Makes the running carrier fail (see tests/kamailio/carrier.cfg): 0 healthy, 1 down,
+    /// 2 silent to new calls, 3 refusing them with 503.
+    fn set_mode(&self, mode: u8) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let out = Command::new("kamcmd")
+                .args(["-s", &self.ctl(), "htable.seti", "fail", "mode"])
+                .arg(mode.to_string())
+                .output()
+                .expect("run kamcmd");
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kamcmd: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Everything every run of it logged.
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        (1..=self.runs)
+            .map(|n| {
+                std::fs::read_to_string(self.dir.join(format!("kamailio-{n}.log")))
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    fn count(&self, what: &str) -> usize {
+        self.log().matches(what).count()
     }
 
     /// Calls the carrier relayed out for the hospital.
     fn calls_out(&self) -> usize {
-        self.log().matches("CARRIER-OUT").count()
+        self.count("CARRIER-OUT")
     }
 }
 
 impl Drop for Carrier {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
-/// The shipped configuration with a trunk to the carrier on `port` and its dial plan.
-fn config(port: u16) -> PathBuf {
+/// The shipped configuration with `extra` (trunks, the dial plan) appended.
+fn config(extra: &str) -> PathBuf {
     let root = workspace();
     let text = std::fs::read_to_string(root.join("config/switchboard.toml")).expect("config");
     let text = text
@@ -80,7 +152,15 @@ fn config(port: u16) -> PathBuf {
             "prompts = \"../prompts\"",
             &format!("prompts = \"{}\"", root.join("prompts").display()),
         );
-    let trunk = format!(
+    let dir = scratch("trunk-config");
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, text + extra).expect("write config");
+    path
+}
+
+/// A trunk to the carrier on `port` and the dial plan of the first test.
+fn one_carrier(port: u16) -> String {
+    format!(
         r#"
 [[trunks]]
 name = "carrier-a"
@@ -109,11 +189,7 @@ prepend = "020"
 name = "international"
 patterns = ["900."]
 "#
-    );
-    let dir = scratch("trunk-config");
-    let path = dir.join("switchboard.toml");
-    std::fs::write(&path, text + &trunk).expect("write config");
-    path
+    )
 }
 
 /// One SIPp call of `scenario` (from tests/sipp) to `target`, from `local_ip`.
@@ -158,7 +234,8 @@ fn wait(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool, show: impl 
     }
 }
 
-fn network_phone(port: u16) -> Child {
+/// A SIPp phone in the public network (127.0.0.3) that answers `calls` calls, then ends.
+fn network_phone(port: u16, calls: u32) -> Child {
     require_tool("sipp");
     let dir = scratch("network-phone");
     Command::new("sipp")
@@ -167,7 +244,9 @@ fn network_phone(port: u16) -> Child {
         .arg(port.to_string())
         .arg("-mp")
         .arg((free_port() & !1).to_string())
-        .args(["-m", "1", "-timeout", "60s", "-nostdin", "-bg"])
+        .arg("-m")
+        .arg(calls.to_string())
+        .args(["-timeout", "90s", "-nostdin"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -177,8 +256,8 @@ fn network_phone(port: u16) -> Child {
 #[test]
 fn the_hospital_registers_takes_a_patients_call_and_dials_out_through_the_carrier() {
     let phone_port = free_port();
-    let carrier = Carrier::start(&format!("sip:127.0.0.3:{phone_port}"));
-    let cfg = config(carrier.port);
+    let carrier = Carrier::start("127.0.0.2", &format!("sip:127.0.0.3:{phone_port}"), false);
+    let cfg = config(&one_carrier(carrier.port));
     let engine = Engine::start_with("trunk", Some(&cfg), &[]);
 
     // The trunk registers (401, digest, 200) and the carrier answers OPTIONS.
@@ -246,7 +325,7 @@ fn the_hospital_registers_takes_a_patients_call_and_dials_out_through_the_carrie
 
     // The operator dials a local number: the carrier challenges (407), relays it to the
     // network phone, which answers.
-    let mut phone = network_phone(phone_port);
+    let mut phone = network_phone(phone_port, 1);
     let out = sipp(
         "dial_out.xml",
         &engine.addr().to_string(),
@@ -281,4 +360,183 @@ fn the_hospital_registers_takes_a_patients_call_and_dials_out_through_the_carrie
         log.contains("pai=\"Demo Hospital\" <sip:+862088880000@carrier.test>"),
         "{log}"
     );
+}
+
+/// The operator dials a local number; the network phone answers wherever it comes from.
+fn operator_dials_out(engine: &Engine, a: &Carrier, b: &Carrier) {
+    let out = sipp(
+        "dial_out.xml",
+        &engine.addr().to_string(),
+        "922345678",
+        "127.0.0.1",
+        Some(("1100", "demo-1100")),
+    );
+    assert!(
+        out.status.success(),
+        "the operator's call out failed: {}\n{}\nA: {}\nB: {}",
+        String::from_utf8_lossy(&out.stderr),
+        engine.log(),
+        a.log(),
+        b.log()
+    );
+}
+
+/// Carrier A's trunk lines in the engine's log that `pred` picks.
+fn trunk_lines(engine: &Engine, pred: impl Fn(&str) -> bool) -> usize {
+    engine
+        .log()
+        .lines()
+        .filter(|l| l.contains("trunk=\"carrier-a\"") || l.contains("trunk=carrier-a"))
+        .filter(|l| pred(l))
+        .count()
+}
+
+/// Waits until carrier A's trunk has more lines that `pred` picks than `before`.
+fn wait_trunk_log(engine: &Engine, what: &str, before: usize, pred: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while trunk_lines(engine, &pred) <= before {
+        assert!(Instant::now() < deadline, "{what}: {}", engine.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn calls_out_fail_over_to_the_second_carrier_and_the_trunk_recovers_from_a_restart() {
+    let phone_port = free_port();
+    let network = format!("sip:127.0.0.3:{phone_port}");
+    let mut a = Carrier::start("127.0.0.2", &network, false);
+    let b = Carrier::start("127.0.0.5", &network, true);
+    let cfg = config(&format!(
+        r#"
+[outside]
+setup_timeout_seconds = 2
+
+[[trunks]]
+name = "carrier-a"
+address = "127.0.0.2:{}"
+domain = "carrier.test"
+numbers = "e164"
+dids = {{ "+862088880000" = "8000" }}
+caller_id = "+862088880000"
+priority = 1
+options_seconds = 1
+
+[trunks.register]
+user = "hospital"
+password = "{PASSWORD}"
+expires = 120
+
+[[trunks]]
+name = "carrier-b"
+address = "127.0.0.5:{}"
+domain = "carrier.test"
+numbers = "e164"
+caller_id = "+862088880000"
+priority = 2
+options_seconds = 1
+
+[[outbound]]
+name = "local"
+patterns = ["9NXXXXXXX"]
+roles = ["operator"]
+strip = 1
+prepend = "020"
+"#,
+        a.port, b.port
+    ));
+    let mut engine = Engine::start_with("failover", Some(&cfg), &[]);
+    let mut phone = network_phone(phone_port, 3);
+    wait_trunk_log(&engine, "carrier A registers", 0, |l| {
+        l.contains("registration=\"registered\"")
+    });
+
+    // Carrier A refuses the call with 503 (no circuit): carrier B takes it.
+    a.set_mode(3);
+    operator_dials_out(&engine, &a, &b);
+    assert_eq!(
+        (a.count("CARRIER-REFUSED"), a.calls_out(), b.calls_out()),
+        (1, 0, 1)
+    );
+    let (logged, log) = engine.wait_log(Duration::from_secs(2), |l| {
+        l.lines().any(|l| {
+            l.contains("trunk attempt")
+                && l.contains("carrier-a")
+                && l.contains("status=503")
+                && l.contains("cause=34")
+                && l.contains("failover=true")
+        })
+    });
+    assert!(logged, "the attempt on carrier A with its cause: {log}");
+
+    // Carrier A says nothing: after the setup time carrier B takes it.
+    a.set_mode(2);
+    operator_dials_out(&engine, &a, &b);
+    // (It saw the INVITE and each retransmission of it.)
+    assert!(a.count("CARRIER-SILENT") > 0, "{}", a.log());
+    assert_eq!(b.calls_out(), 2);
+
+    // Carrier A is down (503 to its health check): calls go straight to carrier B.
+    a.set_mode(1);
+    wait_trunk_log(&engine, "carrier A marked down", 0, |l| {
+        l.contains("reachable=Some(false)")
+    });
+    operator_dials_out(&engine, &a, &b);
+    assert_eq!((a.count("CARRIER-DOWN"), b.calls_out()), (0, 3));
+
+    // Back up: the health check sees it and the account registers again at once.
+    let registers = a.count("CARRIER-REG expires=120");
+    let down = |l: &str| l.contains("reachable=Some(false)");
+    let up = |l: &str| l.contains("reachable=Some(true)");
+    let ups = trunk_lines(&engine, up);
+    a.set_mode(0);
+    wait_trunk_log(&engine, "carrier A back", ups, up);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while a.count("CARRIER-REG expires=120") <= registers {
+        assert!(Instant::now() < deadline, "no new REGISTER: {}", a.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Carrier A restarts and forgets every binding: seen down, then back, then registered
+    // again, so a patient's call to the hospital's number through it arrives.
+    let downs = trunk_lines(&engine, down);
+    a.stop();
+    wait_trunk_log(&engine, "carrier A stopped", downs, down);
+    a.spawn();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let run = std::fs::read_to_string(a.dir.join(format!("kamailio-{}.log", a.runs)))
+            .unwrap_or_default();
+        // Challenged, then accepted: two REGISTERs reach the new run.
+        if run.matches("CARRIER-REG expires=120").count() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not registered again: {run}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let out = sipp(
+        "carrier_call.xml",
+        &format!("127.0.0.2:{}", a.port),
+        "+862088880000",
+        "127.0.0.4",
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "the patient's call after the restart: {}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        engine.log(),
+        a.log()
+    );
+
+    let _ = phone.wait();
+
+    // The switchboard stops: its binding at the carrier is removed.
+    engine.signal("TERM");
+    assert!(engine.wait_exit(Duration::from_secs(10)).is_some());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while a.count("CARRIER-REG expires=0") == 0 {
+        assert!(Instant::now() < deadline, "no un-REGISTER: {}", a.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

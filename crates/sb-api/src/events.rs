@@ -86,6 +86,12 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
             outside,
             ..
         } => {
+            // A call out dials a patient's number: masked like the caller's.
+            let dialled = if *direction == sb_types::vocab::CallDirection::Outbound {
+                mask_number(dialled)
+            } else {
+                dialled.clone()
+            };
             let mut v = json!({
                 "call": call.0,
                 "dialled": dialled,

@@ -414,6 +414,12 @@ fn a_carrier_down_by_its_health_check_is_skipped_until_it_answers_again() {
     assert_eq!(reachable(&s, 0), Some(true));
     s.advance(1);
     assert_eq!(requests_to(&s, CARRIER_A, Method::Register).len(), sent + 1);
+    registered(&mut s);
+    assert_eq!(registration_of(&s, 0), Some("registered"));
+
+    // It stops answering altogether: down again once a probe goes unanswered.
+    s.advance(16_000);
+    assert_eq!(reachable(&s, 0), Some(false));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use sb_engine::EngineEvent;
 use sb_sip::{Event, SecurityKind};
-use sb_types::vocab::Named;
+use sb_types::vocab::{CallDirection, Named};
 
 pub(crate) fn log_event(ev: EngineEvent) {
     match ev {
@@ -17,14 +17,15 @@ pub(crate) fn log_event(ev: EngineEvent) {
             direction,
             outside,
         } => match outside {
+            // A call out dials a patient's number: personal data, like the caller's.
             Some(o) => tracing::info!(
-                %call, %dialled, %caller, %sip_call_id, direction = direction.name(),
+                %call, dialled = %dialled_shown(direction, &dialled), %caller, %sip_call_id, direction = direction.name(),
                 trunk = o.trunk.as_deref().unwrap_or("-"), did = o.did.as_deref().unwrap_or("-"),
                 withheld = o.withheld, purpose = o.purpose.map(Named::name).unwrap_or("-"),
                 "call started"
             ),
             None => {
-                tracing::info!(%call, %dialled, %caller, %sip_call_id, direction = direction.name(), "call started")
+                tracing::info!(%call, dialled = %dialled_shown(direction, &dialled), %caller, %sip_call_id, direction = direction.name(), "call started")
             }
         },
         EngineEvent::TrunkAttempt {
@@ -245,5 +246,14 @@ fn log_sip_event(ev: Event) {
         | Event::OutgoingProgress { .. }
         | Event::OutgoingAnswered { .. }
         | Event::OutgoingFailed { .. } => {}
+    }
+}
+
+/// The number a call dialled as the log shows it: masked when it is a number outside.
+fn dialled_shown(direction: CallDirection, dialled: &str) -> String {
+    if direction == CallDirection::Outbound {
+        sb_types::pii::Redacted(dialled).to_string()
+    } else {
+        dialled.to_string()
     }
 }

@@ -149,14 +149,15 @@ pub(crate) struct ViewKey {
 impl TrunkView {
     /// What is worth an event, against what was `shown` last: while a REGISTER is out the
     /// registration shown stays the last outcome (a REGISTER going out is not news), but a
-    /// change of reachability meanwhile is.
+    /// change of reachability meanwhile is (and then its outcome is news too).
     pub(crate) fn key(&self, shown: Option<&ViewKey>) -> Option<ViewKey> {
         let registration = match &self.registration {
             None => None,
             Some(RegistrationState::Registering) => match shown {
-                Some(k) => k.registration,
+                Some(k) if k.reachable == self.reachable => k.registration,
                 None if self.reachable.is_none() => return None,
-                None => Some((4, 0)),
+                // Shown for the reachability: as registering, so the outcome shows next.
+                _ => Some((4, 0)),
             },
             Some(RegistrationState::Idle) => Some((0, 0)),
             Some(RegistrationState::Registered { .. }) => Some((1, 0)),

@@ -312,7 +312,11 @@ impl Call {
         };
         leg.connected = true;
         leg.rebase();
-        let agent = leg.party.clone();
+        // A leg out to the network is a patient's number, not an agent.
+        let agent = match leg.trunk {
+            Some(_) => "outside".to_string(),
+            None => leg.party.clone(),
+        };
         self.playout.stop();
         self.playout.next_tick = None;
         self.caller_leg_mut().rebase();
