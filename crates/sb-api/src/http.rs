@@ -329,13 +329,16 @@ fn outcome(
         ),
         Reply::Failed(ControlError::UnknownExtension(e)) => (
             StatusCode::BAD_REQUEST,
-            format!("to: `{e}` is not another extension"),
+            format!("to: `{e}` is no other extension, and no outbound rule covers it"),
         ),
         Reply::Failed(ControlError::NoSuchQueue(q)) => {
             (StatusCode::BAD_REQUEST, format!("queue: no queue `{q}`"))
         }
         Reply::Failed(e @ ControlError::NobodyFree(_)) => {
             (StatusCode::CONFLICT, format!("{subject}: {e}"))
+        }
+        Reply::Failed(e @ ControlError::OutsideRefused(_)) => {
+            (StatusCode::FORBIDDEN, format!("to: {e}"))
         }
         Reply::Failed(
             e @ (ControlError::Consulting

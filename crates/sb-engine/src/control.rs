@@ -56,6 +56,8 @@ pub enum ControlError {
     NoSuchQueue(String),
     /// Nobody in the queue is free to be consulted.
     NobodyFree(String),
+    /// The outbound dial plan refused the outside number (why).
+    OutsideRefused(&'static str),
 }
 
 impl std::fmt::Display for ControlError {
@@ -72,6 +74,7 @@ impl std::fmt::Display for ControlError {
             ControlError::Joined => write!(f, "the patient, agent and colleague are joined"),
             ControlError::NoSuchQueue(q) => write!(f, "no queue {q}"),
             ControlError::NobodyFree(q) => write!(f, "nobody in queue {q} is free"),
+            ControlError::OutsideRefused(why) => write!(f, "{why}"),
         }
     }
 }

@@ -10,7 +10,8 @@ use crate::assets::Assets;
 use crate::call::leg::{LegId, LegRef};
 use crate::call::playout::{PHASES, PHASE_CALLS};
 use crate::call::{
-    features, AcdInput, Call, CallTimer, Callee, Ctx, InDialog, NewCall, OutRoute, Output, SipInput,
+    features, AcdInput, Call, CallTimer, Callee, Ctx, InDialog, NewCall, OutIntent, OutRoute,
+    Output, RouteRefusal, SipInput,
 };
 use crate::config::EngineConfig;
 use crate::control::{
@@ -96,6 +97,24 @@ macro_rules! ctx {
             seed: $e.seed,
         }
     };
+}
+
+/// Why the dial plan refused a call out.
+struct OutRefusal {
+    /// The number, as dialled or as it would have gone out.
+    number: String,
+    why: &'static str,
+    status: u16,
+}
+
+impl OutRefusal {
+    fn new(number: &str, why: &'static str, status: u16) -> OutRefusal {
+        OutRefusal {
+            number: number.to_string(),
+            why,
+            status,
+        }
+    }
 }
 
 impl Engine {
@@ -385,6 +404,13 @@ impl Engine {
             Output::Event(e) => self.events.push_back(e),
             Output::ReferReplaces { leg, tx, replaces } => {
                 self.refer_replaces(now, id, leg, tx, &replaces)
+            }
+            Output::RouteOut {
+                user,
+                number,
+                intent,
+            } => {
+                let _ = self.route_out(now, id, &user, &number, intent);
             }
             Output::Ended => {
                 if let Some(c) = self.calls.remove(&id) {
@@ -864,26 +890,6 @@ impl Engine {
         max == 0 || self.trunk_load(t) < max
     }
 
-    fn refuse_outside(
-        &mut self,
-        now: Instant,
-        tx: TxId,
-        by: &str,
-        dialled: &str,
-        why: &'static str,
-        status: u16,
-    ) {
-        self.sip.respond(now, tx, status, |b| {
-            b.header("Warning", format!("399 switchboard \"{why}\""))
-        });
-        self.events.push_back(EngineEvent::OutsideRefused {
-            by: by.to_string(),
-            dialled: Redacted(dialled.to_string()),
-            why,
-            status,
-        });
-    }
-
     /// A carrier's INVITE on trunk `t`: the internal number its DID stands for, the
     /// caller's normalised number ("" when withheld) and what the record keeps of it; or
     /// `None` once it has been refused (404 for a number that is not ours, 503 when the
@@ -909,11 +915,13 @@ impl Engine {
         );
         let did = inbound.did.clone().unwrap_or_default();
         let Some(internal) = plan.did(&did).map(str::to_string) else {
-            self.refuse_outside(now, tx, &plan.name, &did, "not a number of this trunk", 404);
+            let r = OutRefusal::new(&did, "not a number of this trunk", 404);
+            self.refuse_outside(now, tx, &plan.name, r);
             return None;
         };
         if !self.trunk_free(t) {
-            self.refuse_outside(now, tx, &plan.name, &did, "trunk full", 503);
+            let r = OutRefusal::new(&did, "trunk full", 503);
+            self.refuse_outside(now, tx, &plan.name, r);
             return None;
         }
         let side = Outside {
@@ -935,15 +943,41 @@ impl Engine {
         user: &str,
         dialled: &str,
     ) -> Result<Option<(OutRoute, Outside)>, Answered> {
+        match self.outside_route(user, dialled, true) {
+            Ok(None) => Ok(None),
+            Err(r) => {
+                self.refuse_outside(now, tx, user, r);
+                Err(Answered)
+            }
+            Ok(Some(route)) => {
+                let side = Outside {
+                    trunk: None,
+                    did: None,
+                    withheld: false,
+                    purpose: Some(sb_types::vocab::OutboundPurpose::Dialled),
+                };
+                Ok(Some((route, side)))
+            }
+        }
+    }
+
+    /// The outbound dial plan's decision for extension `user` calling `dialled` out:
+    /// `None` when no rule covers it; refused when no rule lets `user` dial it, when they
+    /// have their limit of outside calls already (`limited`: they stay on the call), or
+    /// when no trunk that may carry it is up and has room.
+    fn outside_route(
+        &self,
+        user: &str,
+        dialled: &str,
+        limited: bool,
+    ) -> Result<Option<OutRoute>, OutRefusal> {
         let o = &self.cfg.outside;
         let role = o.kind_of(user).unwrap_or_default();
         let who = Dialler::Extension { number: user, role };
+        let refusal = OutRefusal::new;
         match route(&o.rules, &o.trunks, who, dialled) {
             Route::NoRule => Ok(None),
-            Route::Refused { .. } => {
-                self.refuse_outside(now, tx, user, dialled, "number not allowed", 403);
-                Err(Answered)
-            }
+            Route::Refused { .. } => Err(refusal(dialled, "number not allowed", 403)),
             Route::Out { number, trunks, .. } => {
                 let limit = o.per_extension;
                 let mine = self
@@ -951,9 +985,8 @@ impl Engine {
                     .values()
                     .filter(|c| c.is_outside_call_of(user))
                     .count() as u32;
-                if limit > 0 && mine >= limit {
-                    self.refuse_outside(now, tx, user, &number, "too many outside calls", 503);
-                    return Err(Answered);
+                if limited && limit > 0 && mine >= limit {
+                    return Err(refusal(&number, "too many outside calls", 503));
                 }
                 let views = self.sip.trunks();
                 let trunks: Vec<usize> = trunks
@@ -962,18 +995,67 @@ impl Engine {
                     .filter(|t| self.trunk_free(*t))
                     .collect();
                 if trunks.is_empty() {
-                    self.refuse_outside(now, tx, user, &number, "no trunk available", 503);
-                    return Err(Answered);
+                    return Err(refusal(&number, "no trunk available", 503));
                 }
-                let side = Outside {
-                    trunk: None,
-                    did: None,
-                    withheld: false,
-                    purpose: Some(sb_types::vocab::OutboundPurpose::Dialled),
-                };
-                Ok(Some((OutRoute { number, trunks }, side)))
+                Ok(Some(OutRoute { number, trunks }))
             }
         }
+    }
+
+    /// Answers the INVITE in `tx` with the refusal, a security event.
+    fn refuse_outside(&mut self, now: Instant, tx: TxId, by: &str, r: OutRefusal) {
+        self.sip.respond(now, tx, r.status, |b| {
+            b.header("Warning", format!("399 switchboard \"{}\"", r.why))
+        });
+        self.refused_outside(by, r);
+    }
+
+    /// A call out refused to `by`: a security event.
+    fn refused_outside(&mut self, by: &str, r: OutRefusal) {
+        self.events.push_back(EngineEvent::OutsideRefused {
+            by: by.to_string(),
+            dialled: Redacted(r.number),
+            why: r.why,
+            status: r.status,
+        });
+    }
+
+    /// An agent's transfer or consultation on call `id` to `number`, which is no internal
+    /// number: routed by the dial plan as if the agent dialled it, and handed back to the
+    /// call.
+    fn route_out(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        user: &str,
+        number: &str,
+        intent: OutIntent,
+    ) -> Result<(), ControlError> {
+        // A blind transfer leaves the agent free: it is not one of their outside calls.
+        let limited = !matches!(intent, OutIntent::Transfer(_) | OutIntent::Refer(_));
+        let decided = self.outside_route(user, number, limited);
+        let result = match decided {
+            Ok(Some(route)) => Ok(route),
+            Ok(None) => Err(RouteRefusal {
+                status: 404,
+                why: "no such extension or number",
+                error: ControlError::UnknownExtension(number.to_string()),
+            }),
+            Err(r) => {
+                let refused = RouteRefusal {
+                    status: r.status,
+                    why: r.why,
+                    error: ControlError::OutsideRefused(r.why),
+                };
+                self.refused_outside(user, r);
+                Err(refused)
+            }
+        };
+        let ctx = ctx!(self);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Err(ControlError::NoSuchCall);
+        };
+        call.routed_out(now, &ctx, intent, result)
     }
 
     /// Where each trunk stands, with its calls now.
@@ -1014,6 +1096,21 @@ impl Engine {
         action: CallAction,
         by: Control,
     ) -> Result<(), ControlError> {
+        // A transfer or consultation to an outside number: the dial plan decides first,
+        // so the caller of the API hears a refusal.
+        let outside = match &action {
+            CallAction::Transfer(to) => Some((to, OutIntent::Transfer(by))),
+            CallAction::Consult(to) => Some((to, OutIntent::Consult(by))),
+            _ => None,
+        }
+        .filter(|(to, _)| !ctx!(self).is_internal(to));
+        if let Some((to, intent)) = outside {
+            let call = self.calls.get(&id).ok_or(ControlError::NoSuchCall)?;
+            let user = call.live().agent.ok_or(ControlError::NotBridged)?;
+            let result = self.route_out(now, id, &user, to, intent);
+            self.flush(now, id);
+            return result;
+        }
         let ctx = ctx!(self);
         let Some(call) = self.calls.get_mut(&id) else {
             return Err(ControlError::NoSuchCall);

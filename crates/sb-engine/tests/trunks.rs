@@ -453,3 +453,210 @@ fn limits_per_trunk_and_per_extension_hold() {
 fn leg_port(n: u16) -> u16 {
     30_000 + 2 * n
 }
+
+/// One carrier that trusts our address, with no health check; agents may call local
+/// numbers, nobody abroad.
+const ONE_TRUNK: &str = r#"
+[[trunks]]
+name = "carrier-b"
+address = "127.0.0.3:5060"
+domain = "carrier-b.test"
+numbers = "national"
+caller_id = "02088880000"
+options_seconds = 0
+
+[[outbound]]
+name = "local"
+patterns = ["9NXXXXXXX"]
+roles = ["operator", "agent"]
+strip = 1
+prepend = "020"
+
+[[outbound]]
+name = "international"
+patterns = ["900."]
+"#;
+
+fn transfers(s: &Sim) -> Vec<(String, String, &'static str)> {
+    use sb_types::vocab::Named;
+    s.events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Transfer { from, to, kind, .. } => {
+                Some((from.clone(), to.clone(), kind.name()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn refused(s: &Sim) -> Vec<(String, &'static str, u16)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::OutsideRefused {
+                by, why, status, ..
+            } => Some((by.clone(), *why, *status)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_agent_transfers_a_patient_to_an_outside_number_by_feature_code() {
+    let mut s = Sim::with_config(MONDAY + 10 * 3600, ONE_TRUNK);
+    let inv = bridged_to_1003(&mut s);
+    let mut seq = 100u16;
+    agent_keys(&mut s, &mut seq, "*4922345678#");
+    assert_eq!(transfers(&s), [("1003".into(), "outside".into(), "blind")]);
+    let out = last_to(&s, CARRIER_B, Method::Invite);
+    assert_eq!(out.uri.to_string(), "sip:02022345678@carrier-b.test");
+    assert_eq!(
+        out.core.from.uri.to_string(),
+        "sip:02088880000@carrier-b.test",
+        "the hospital's number, not the patient's"
+    );
+    // The agent's phone is hung up; the far end answers and talks to the patient.
+    assert!(s.inbox.iter().any(|m| matches!(
+        m,
+        Message::Request(r) if r.method == Method::Bye && r.core.call_id == inv.core.call_id
+    )));
+    answer(&mut s, CARRIER_B, &out, 200, &[], Some(FAR_SDP));
+    let mark = s.rtp.len();
+    rtp_to_port(&mut s, leg_port(2), FAR_RTP, 0, 1, &[0x5a; 160]);
+    assert_eq!(
+        sent_to(&s, mark, PHONE_RTP).len(),
+        1,
+        "the patient hears the far end"
+    );
+    let mark = s.rtp.len();
+    from_patient(&mut s, 2, &[0x21; 160]);
+    assert_eq!(
+        sent_to(&s, mark, FAR_RTP).len(),
+        1,
+        "the far end hears the patient"
+    );
+    // The number never shows in events.
+    assert!(!format!("{:?}", s.events).contains("22345678"));
+}
+
+#[test]
+fn an_outside_transfer_not_answered_comes_back_to_the_agent() {
+    let mut s = Sim::with_config(MONDAY + 10 * 3600, ONE_TRUNK);
+    bridged_to_1003(&mut s);
+    let call = s.engine.live_calls()[0].id;
+    let done = s.engine.call_action(
+        s.clock.now(),
+        call,
+        sb_engine::CallAction::Transfer("922345678".into()),
+        sb_types::vocab::Control::Api,
+    );
+    s.pump();
+    assert_eq!(done, Ok(()));
+    let out = last_to(&s, CARRIER_B, Method::Invite);
+    answer(&mut s, CARRIER_B, &out, 486, &[], None);
+    assert_eq!(
+        transfers(&s),
+        [
+            ("1003".into(), "outside".into(), "blind"),
+            ("outside".into(), "1003".into(), "back")
+        ]
+    );
+    let again = invite_to(&s, "1003").expect("the agent rings again");
+    agent_answers(&mut s, &again, AGENT_SDP);
+    assert_eq!(s.engine.live_calls()[0].agent.as_deref(), Some("1003"));
+}
+
+#[test]
+fn transfers_abroad_are_refused_by_the_api_and_by_refer() {
+    let mut s = Sim::with_config(MONDAY + 10 * 3600, ONE_TRUNK);
+    let inv = bridged_to_1003(&mut s);
+    let call = s.engine.live_calls()[0].id;
+    let done = s.engine.call_action(
+        s.clock.now(),
+        call,
+        sb_engine::CallAction::Transfer("9008521234567".into()),
+        sb_types::vocab::Control::Api,
+    );
+    s.pump();
+    assert_eq!(
+        done,
+        Err(sb_engine::ControlError::OutsideRefused(
+            "number not allowed"
+        ))
+    );
+    // The phone's own REFER to the same number: 403, the call stays with the agent.
+    in_leg(
+        &mut s,
+        AGENT,
+        "1003",
+        &inv,
+        "REFER",
+        5,
+        "Refer-To: <sip:9008521234567@127.0.0.1>\nReferred-By: <sip:1003@127.0.0.1>\n",
+        "",
+    );
+    assert_eq!(s.last_response().status, 403);
+    assert_eq!(
+        refused(&s),
+        [
+            ("1003".into(), "number not allowed", 403),
+            ("1003".into(), "number not allowed", 403)
+        ]
+    );
+    assert!(requests_to(&s, CARRIER_B, Method::Invite).is_empty());
+    assert_eq!(s.engine.live_calls()[0].agent.as_deref(), Some("1003"));
+    // A REFER to a local number is accepted and goes out.
+    in_leg(
+        &mut s,
+        AGENT,
+        "1003",
+        &inv,
+        "REFER",
+        6,
+        "Refer-To: <sip:922345678@127.0.0.1>\nReferred-By: <sip:1003@127.0.0.1>\n",
+        "",
+    );
+    assert_eq!(s.last_response().status, 202);
+    assert_eq!(requests_to(&s, CARRIER_B, Method::Invite).len(), 1);
+}
+
+#[test]
+fn an_agent_consults_an_outside_number_and_completes_the_transfer() {
+    let mut s = Sim::with_config(MONDAY + 10 * 3600, ONE_TRUNK);
+    bridged_to_1003(&mut s);
+    let call = s.engine.live_calls()[0].id;
+    let api = sb_types::vocab::Control::Api;
+    let now = s.clock.now();
+    assert_eq!(
+        s.engine.call_action(
+            now,
+            call,
+            sb_engine::CallAction::Consult("922345678".into()),
+            api
+        ),
+        Ok(())
+    );
+    s.pump();
+    assert!(s.engine.live_calls()[0].held, "the patient waits on hold");
+    let out = last_to(&s, CARRIER_B, Method::Invite);
+    answer(&mut s, CARRIER_B, &out, 200, &[], Some(FAR_SDP));
+    // The agent and the far end talk.
+    let mark = s.rtp.len();
+    rtp_to_port(&mut s, leg_port(2), FAR_RTP, 0, 1, &[0x5a; 160]);
+    assert_eq!(sent_to(&s, mark, AGENT_RTP).len(), 1);
+    let now = s.clock.now();
+    assert_eq!(
+        s.engine
+            .call_action(now, call, sb_engine::CallAction::Complete, api),
+        Ok(())
+    );
+    s.pump();
+    let mark = s.rtp.len();
+    rtp_to_port(&mut s, leg_port(2), FAR_RTP, 0, 2, &[0x5b; 160]);
+    assert_eq!(
+        sent_to(&s, mark, PHONE_RTP).len(),
+        1,
+        "the patient has the far end"
+    );
+}

@@ -1,13 +1,13 @@
-//! Consultations. The agent puts the patient on hold and rings a colleague on a second
-//! leg; then returns to the patient (back), swaps between the two, joins all three, or
+//! Consultations. The agent puts the patient on hold and rings a colleague (or an outside
+//! number, through the dial plan) on a second leg; then returns to the patient (back), swaps between the two, joins all three, or
 //! completes the transfer (attended). A colleague who hangs up brings the agent back to
 //! the patient; an agent who hangs up while the colleague is on the line hands the patient
 //! over.
 
 use super::conference::Mix;
-use super::leg::{LegId, Role};
+use super::leg::{LegId, Role, OUTSIDE};
 use super::state::{CallState, Consult};
-use super::{Call, Ctx};
+use super::{Call, Ctx, OutIntent, OutRoute};
 use crate::control::ControlError;
 use crate::event::EngineEvent;
 use sb_types::vocab::{ConsultStep, Control, TransferKind};
@@ -34,10 +34,41 @@ impl Call {
         if self.state.consult().is_some() {
             return Err(ControlError::Consulting);
         }
+        if !ctx.is_internal(to) {
+            // An outside number: the dial plan decides, as if the agent dialled it.
+            return self.ask_route(leg, to, OutIntent::Consult(by));
+        }
         self.check_target(ctx, leg, to)?;
         if let Some(q) = ctx.queue_by_number(to) {
             return self.consult_queue(now, ctx, &q, by);
         }
+        self.consult_ringing(now, ctx, leg, to, by);
+        let target = ctx.resolve(now, to);
+        let rung = target.and_then(|t| self.new_leg(now, ctx, &t, Role::Consult { agent: leg }));
+        self.consulting(now, ctx, leg, to, rung);
+        Ok(())
+    }
+
+    /// Consults the outside number of `route`, the dial plan's choice.
+    pub(super) fn consult_out(
+        &mut self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        route: OutRoute,
+        by: Control,
+    ) -> Result<(), ControlError> {
+        let leg = self.agent_leg_now()?;
+        if self.state.consult().is_some() {
+            return Err(ControlError::Consulting);
+        }
+        self.consult_ringing(now, ctx, leg, OUTSIDE, by);
+        let rung = self.dial_out(now, ctx, Role::Consult { agent: leg }, route);
+        self.consulting(now, ctx, leg, OUTSIDE, rung);
+        Ok(())
+    }
+
+    /// The patient is held while the agent on `leg` calls `to`.
+    fn consult_ringing(&mut self, now: Instant, ctx: &Ctx<'_>, leg: LegId, to: &str, by: Control) {
         let agent = self.party(leg);
         self.set_hold(now, ctx, true, by);
         self.event(EngineEvent::Consult {
@@ -46,8 +77,17 @@ impl Call {
             to: to.to_string(),
             step: ConsultStep::Ringing,
         });
-        let target = ctx.resolve(now, to);
-        let rung = target.and_then(|t| self.new_leg(now, ctx, &t, Role::Consult { agent: leg }));
+    }
+
+    /// The consultation of the agent on `leg` with `to` rings on `rung` (or could not).
+    fn consulting(
+        &mut self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        leg: LegId,
+        to: &str,
+        rung: Option<LegId>,
+    ) {
         match rung {
             Some(colleague) => {
                 if let CallState::Bridged { agent, talk } = self.state {
@@ -63,7 +103,6 @@ impl Call {
             }
             None => self.consult_over(now, ctx, leg, to, ConsultStep::Failed),
         }
-        Ok(())
     }
 
     /// Consults whichever member of `queue` is free, the one idle longest (the ACD's own
@@ -95,7 +134,7 @@ impl Call {
             return;
         };
         l.connected = true;
-        let to = l.party.clone();
+        let to = l.shown().to_string();
         self.rebase_leg(agent);
         self.event(EngineEvent::Consult {
             call: self.id,

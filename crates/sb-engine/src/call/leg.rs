@@ -58,6 +58,10 @@ pub(crate) enum Role {
     Outside,
 }
 
+/// How a leg out to the phone network is named in events and logs: its number is a
+/// patient's, personal data.
+pub(crate) const OUTSIDE: &str = "outside";
+
 /// Where a leg out through a carrier stands: the trunk it is on, the number, and the
 /// trunks left to try if this one fails before the far end answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +117,14 @@ pub(crate) struct Leg {
 }
 
 impl Leg {
+    /// Who the leg is, as events and logs name it: the extension, or [`OUTSIDE`].
+    pub(crate) fn shown(&self) -> &str {
+        match self.trunk {
+            Some(_) if self.role != Role::Caller => OUTSIDE,
+            _ => &self.party,
+        }
+    }
+
     fn new(id: LegId, role: Role, party: &str, flow: Peer) -> Leg {
         Leg {
             id,

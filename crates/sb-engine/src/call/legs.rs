@@ -192,15 +192,15 @@ impl Call {
         let Some(leg) = self.leg(id) else {
             return;
         };
-        let (role, party) = (leg.role.clone(), leg.party.clone());
+        let (role, party, shown) = (leg.role.clone(), leg.party.clone(), leg.shown().to_string());
         self.drop_leg(id, false);
         match role {
             Role::Offer => self.acd(AcdInput::OfferFailed {
                 agent: AgentId(party),
             }),
-            Role::Transfer { then } => self.transfer_failed(now, ctx, &party, then, reason),
+            Role::Transfer { then } => self.transfer_failed(now, ctx, &shown, then, reason),
             Role::Consult { agent } => {
-                self.consult_over(now, ctx, agent, &party, ConsultStep::Failed)
+                self.consult_over(now, ctx, agent, &shown, ConsultStep::Failed)
             }
             Role::Direct | Role::Outside => {
                 // The caller hears why: busy, declined; no answer or no phone is 480.
@@ -266,7 +266,7 @@ impl Call {
             return;
         };
         let leg = self.legs.remove(i);
-        if leg.role != Role::Offer {
+        if leg.role != Role::Offer && leg.trunk.is_none() {
             // Free again: the ACD may offer them a waiting patient.
             self.acd(AcdInput::OtherCall {
                 agent: AgentId(leg.party.clone()),
@@ -312,11 +312,7 @@ impl Call {
         };
         leg.connected = true;
         leg.rebase();
-        // A leg out to the network is a patient's number, not an agent.
-        let agent = match leg.trunk {
-            Some(_) => "outside".to_string(),
-            None => leg.party.clone(),
-        };
+        let agent = leg.shown().to_string();
         self.playout.stop();
         self.playout.next_tick = None;
         self.caller_leg_mut().rebase();
@@ -370,7 +366,7 @@ impl Call {
         let Some(leg) = self.leg(id) else {
             return;
         };
-        let (role, who) = (leg.role.clone(), leg.party.clone());
+        let (role, who) = (leg.role.clone(), leg.shown().to_string());
         if let Role::Consult { agent } = role {
             // The colleague hung up: the agent is back with the patient.
             self.drop_leg(id, false);

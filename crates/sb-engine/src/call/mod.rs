@@ -70,6 +70,12 @@ impl Ctx<'_> {
         self.assets.prompt(language, name)
     }
 
+    /// Whether `to` is a number of the switchboard's own: an extension, the on-duty
+    /// number or a queue's number.
+    pub(crate) fn is_internal(&self, to: &str) -> bool {
+        self.sip.has_user(to) || self.is_roster(to) || self.queue_by_number(to).is_some()
+    }
+
     /// Whether `number` is the on-duty number (`roster.number`).
     pub(crate) fn is_roster(&self, number: &str) -> bool {
         !self.cfg.roster.is_empty() && self.cfg.roster_number.as_deref() == Some(number)
@@ -233,8 +239,34 @@ pub(crate) enum Output {
         tx: TxId,
         replaces: String,
     },
+    /// The agent `user` transfers or consults to `number`, which is no internal number:
+    /// the router asks the dial plan and answers with [`Call::routed_out`].
+    RouteOut {
+        user: String,
+        number: String,
+        intent: OutIntent,
+    },
     /// The call is over; the router forgets it.
     Ended,
+}
+
+/// What an agent wants of an outside number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutIntent {
+    Transfer(Control),
+    Consult(Control),
+    /// The agent's phone sent REFER in this transaction: answered once decided.
+    Refer(TxId),
+}
+
+/// Why the dial plan would not route an agent's transfer or consultation out.
+#[derive(Debug)]
+pub(crate) struct RouteRefusal {
+    /// For a REFER's answer.
+    pub(crate) status: u16,
+    pub(crate) why: &'static str,
+    /// For the control API's answer.
+    pub(crate) error: ControlError,
 }
 
 /// A request the call sends in one of its dialogs.

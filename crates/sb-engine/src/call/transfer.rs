@@ -2,11 +2,12 @@
 //! hears music; unanswered, the call comes back to the agent (or operator) who transferred
 //! it, and failing them goes back to a queue. The same steps come from feature codes, the
 //! control API, the dialplan and the phone's own REFER (RFC 3515), whose outcome the phone
-//! is told by NOTIFY.
+//! is told by NOTIFY. A target outside the switchboard goes out through a trunk when the
+//! outbound dial plan lets the agent dial it.
 
-use super::leg::{Fallback, LegId, Role};
+use super::leg::{Fallback, LegId, Role, OUTSIDE};
 use super::state::CallState;
-use super::{AcdInput, Call, Ctx, InDialog, Output, Reply};
+use super::{AcdInput, Call, Ctx, InDialog, OutIntent, OutRoute, Output, Reply, RouteRefusal};
 use crate::control::ControlError;
 use crate::event::EngineEvent;
 use sb_sip::transaction::TxId;
@@ -32,8 +33,7 @@ impl Call {
         to: &str,
     ) -> Result<(), ControlError> {
         let own = self.leg(leg).is_some_and(|l| l.party == to);
-        let known = ctx.sip.has_user(to) || ctx.is_roster(to) || ctx.queue_by_number(to).is_some();
-        if own || !known {
+        if own || !ctx.is_internal(to) {
             return Err(ControlError::UnknownExtension(to.to_string()));
         }
         Ok(())
@@ -110,6 +110,10 @@ impl Call {
         by: Control,
     ) -> Result<(), ControlError> {
         let leg = self.agent_leg_now()?;
+        if !ctx.is_internal(to) {
+            // An outside number: the dial plan decides, as if the agent dialled it.
+            return self.ask_route(leg, to, OutIntent::Transfer(by));
+        }
         self.check_target(ctx, leg, to)?;
         let agent = self.party(leg);
         self.end_consult_leg(now, ctx);
@@ -133,10 +137,17 @@ impl Call {
             self.enqueue(now, q);
             return Ok(());
         }
-        // The agent stays on the call for the ACD until the target answers: no new offer
-        // reaches them while the call may still come back. A phone that transferred by
-        // REFER keeps its dialog until the outcome is known (it is told by NOTIFY, and the
-        // patient comes back on it); otherwise the agent's phone is hung up now.
+        self.leave_for_transfer(leg, by);
+        self.ring_for_transfer(now, ctx, to, vec![(agent, TransferKind::Back)]);
+        Ok(())
+    }
+
+    /// The agent on `leg` transferred the patient away. They stay on the call for the ACD
+    /// until the target answers: no new offer reaches them while the call may still come
+    /// back. A phone that transferred by REFER keeps its dialog until the outcome is known
+    /// (it is told by NOTIFY, and the patient comes back on it); otherwise the agent's
+    /// phone is hung up now.
+    fn leave_for_transfer(&mut self, leg: LegId, by: Control) {
         if by == Control::Refer {
             if let Some(l) = self.leg_mut(leg) {
                 l.referred = true;
@@ -144,8 +155,92 @@ impl Call {
         } else {
             self.drop_leg(leg, true);
         }
-        self.ring_for_transfer(now, ctx, to, vec![(agent, TransferKind::Back)]);
+    }
+
+    /// Blind transfer to the outside number of `route`, the dial plan's choice: as to an
+    /// extension, the call comes back to the agent when it is not answered.
+    pub(super) fn transfer_out(
+        &mut self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        route: OutRoute,
+        by: Control,
+    ) -> Result<(), ControlError> {
+        let leg = self.agent_leg_now()?;
+        let agent = self.party(leg);
+        self.end_consult_leg(now, ctx);
+        self.event(EngineEvent::Transfer {
+            call: self.id,
+            from: agent.clone(),
+            to: OUTSIDE.to_string(),
+            kind: TransferKind::Blind,
+            by: Some(by),
+        });
+        self.unbridge(now, ctx);
+        self.leave_for_transfer(leg, by);
+        let then: Fallback = vec![(agent, TransferKind::Back)];
+        let role = Role::Transfer { then: then.clone() };
+        if self.dial_out(now, ctx, role, route).is_none() {
+            self.transfer_failed(now, ctx, OUTSIDE, then, LegFailure::NoTrunk);
+        }
         Ok(())
+    }
+
+    /// Asks the router to route `to` out for the agent on `leg`; the answer comes to
+    /// [`Call::routed_out`].
+    pub(super) fn ask_route(
+        &mut self,
+        leg: LegId,
+        to: &str,
+        intent: OutIntent,
+    ) -> Result<(), ControlError> {
+        let user = self.party(leg);
+        self.out.push_back(Output::RouteOut {
+            user,
+            number: to.to_string(),
+            intent,
+        });
+        Ok(())
+    }
+
+    /// The dial plan's answer to a transfer or consultation to an outside number.
+    pub(crate) fn routed_out(
+        &mut self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        intent: OutIntent,
+        decided: Result<OutRoute, RouteRefusal>,
+    ) -> Result<(), ControlError> {
+        match (intent, decided) {
+            (OutIntent::Transfer(by), Ok(route)) => self.transfer_out(now, ctx, route, by),
+            (OutIntent::Consult(by), Ok(route)) => self.consult_out(now, ctx, route, by),
+            (OutIntent::Refer(tx), Ok(route)) => {
+                let leg = self.agent_leg_now()?;
+                self.refer_accepted(leg, tx);
+                self.transfer_out(now, ctx, route, Control::Refer)
+            }
+            (OutIntent::Refer(tx), Err(r)) => {
+                let warning = format!("399 switchboard \"{}\"", r.why);
+                self.respond(tx, Reply::status(r.status).header("Warning", warning));
+                Ok(())
+            }
+            (_, Err(r)) => Err(r.error),
+        }
+    }
+
+    /// 202 to the REFER in `tx` from the agent on `leg`, and the NOTIFY of its progress;
+    /// the outcome follows when the target answers or does not.
+    fn refer_accepted(&mut self, leg: LegId, tx: TxId) {
+        self.respond(tx, Reply::status(202));
+        if let Some(d) = self.leg(leg).and_then(|l| l.dialog.clone()) {
+            self.out.push_back(Output::InDialog {
+                dialog: d,
+                request: InDialog::Notify {
+                    frag: "SIP/2.0 100 Trying",
+                    last: false,
+                },
+            });
+        }
     }
 
     /// Tells the phone that transferred the call by REFER how it ended, and forgets that it
@@ -234,7 +329,6 @@ impl Call {
         tx: TxId,
         req: &Request,
     ) {
-        let dialog = self.leg(leg).and_then(|l| l.dialog.clone());
         if self.state.agent_leg() != Some(leg) {
             return self.respond(
                 tx,
@@ -261,21 +355,16 @@ impl Call {
             return;
         }
         let to = uri.user_unescaped().unwrap_or_default();
+        if !ctx.is_internal(&to) {
+            // An outside number: accepted or refused once the dial plan has decided.
+            let _ = self.ask_route(leg, &to, OutIntent::Refer(tx));
+            return;
+        }
         if let Err(e) = self.check_target(ctx, leg, &to) {
             let warning = format!("399 switchboard \"{e}\"");
             return self.respond(tx, Reply::status(404).header("Warning", warning));
         }
-        self.respond(tx, Reply::status(202));
-        if let Some(d) = dialog {
-            // Progress now; the outcome when the target answers or does not.
-            self.out.push_back(Output::InDialog {
-                dialog: d,
-                request: InDialog::Notify {
-                    frag: "SIP/2.0 100 Trying",
-                    last: false,
-                },
-            });
-        }
+        self.refer_accepted(leg, tx);
         let _ = self.transfer(now, ctx, &to, Control::Refer);
     }
 
