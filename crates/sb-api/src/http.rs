@@ -105,7 +105,7 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /api/v1/reports/{daily|weekly|monthly}?date=YYYY-MM-DD&by=queue|agent|media|region|shift|total`
+/// `GET /api/v1/reports/{daily|weekly|monthly}?date=YYYY-MM-DD&by=queue|agent|media|region|trunk|did|shift|total`
 async fn reports(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,

@@ -39,7 +39,7 @@ use sb_engine::EngineEvent;
 use sb_store::model::{
     AgentStateRow, CallEvent, CallRecord, Disposition, OfferRow, Op, Party, TransferRow,
 };
-use sb_types::vocab::{EndReason, Named, Side, TransferKind};
+use sb_types::vocab::{CallDirection, EndReason, Named, Side, TransferKind};
 use std::collections::{HashMap, VecDeque};
 
 /// The region of `number`: the first of `regions` (longest prefix first) it starts with.
@@ -320,7 +320,15 @@ impl Recorder {
                 ..
             } => self.with(call.0, |o| {
                 if let Some(r) = o.record.as_mut() {
-                    r.trunk = Some(trunk.clone());
+                    // A call out is on the trunk it last tried; a patient's call keeps the
+                    // trunk it came in on when an agent transfers it out.
+                    if r.direction == CallDirection::Outbound {
+                        r.trunk = Some(trunk.clone());
+                        if *status == 200 {
+                            // The far end answered the call out.
+                            r.answered_ms = Some(at_ms);
+                        }
+                    }
                     if *status >= 300 {
                         r.carrier_status = Some(i64::from(*status));
                         r.carrier_cause = cause.clone();
@@ -565,7 +573,7 @@ impl Recorder {
         } else {
             Disposition::IvrOnly
         };
-        if r.answered_ms.is_some() {
+        if r.answered_ms.is_some() && r.direction == CallDirection::Inbound {
             r.wrapup_ms = self.cfg.wrap_up_ms;
         }
         self.out.push_back(Op::End {

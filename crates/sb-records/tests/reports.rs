@@ -50,11 +50,23 @@ impl World {
     }
 
     fn start(&mut self, n: u64, t: i64, dialled: &str, caller: &str) {
+        self.start_from(n, t, dialled, caller, None);
+    }
+
+    /// A patient's call; `trunk` when it came from the phone network.
+    fn start_from(&mut self, n: u64, t: i64, dialled: &str, caller: &str, trunk: Option<&str>) {
         self.emit(
             t,
             EngineEvent::CallStarted {
                 direction: CallDirection::Inbound,
-                outside: None,
+                outside: trunk.map(|trunk| {
+                    Box::new(sb_engine::Outside {
+                        trunk: Some(trunk.into()),
+                        did: Some(dialled.into()),
+                        withheld: false,
+                        purpose: None,
+                    })
+                }),
                 call: CallId(n),
                 dialled: dialled.into(),
                 caller: Redacted(caller.into()),
@@ -602,4 +614,109 @@ fn call_rows_carry_the_details() {
         .expect("H");
         assert_eq!(transferred, ("transferred_out".to_string(), "2005".to_string()));
     });
+}
+
+#[test]
+fn trunk_calls_are_reported_by_trunk_and_hospital_number() {
+    let dir = scratch("trunks");
+    let store = Store::start(settings(&dir, "run1", 64)).expect("store");
+    let mut w = World {
+        rec: recorder("run1"),
+        store,
+    };
+    let q = "consultation";
+    w.agent_state(at(9, 0, 0), "1003", Activity::Idle, true);
+    // A patient through carrier A to the main number: answered, then transferred out on
+    // carrier B (the record keeps carrier A).
+    w.start_from(
+        1,
+        at(10, 0, 0),
+        "02088880000",
+        "13900000001",
+        Some("carrier-a"),
+    );
+    w.queue(1, at(10, 0, 5), q);
+    w.offer(1, at(10, 0, 6), "1003");
+    w.answer(1, at(10, 0, 8), "1003", 2, 3);
+    w.emit(
+        at(10, 1, 0),
+        EngineEvent::TrunkAttempt {
+            call: CallId(1),
+            trunk: "carrier-b".into(),
+            status: 200,
+            cause: None,
+            failover: false,
+        },
+    );
+    w.end(1, at(10, 2, 0), Side::Caller);
+    // Another to the appointments number, abandoned after 20 s.
+    w.start_from(
+        2,
+        at(10, 5, 0),
+        "02088880001",
+        "13900000002",
+        Some("carrier-a"),
+    );
+    w.queue(2, at(10, 5, 5), q);
+    w.abandon(2, at(10, 5, 25), q, 20);
+    // The operator calls out: carrier A fails (503, its cause), carrier B carries it.
+    w.emit(
+        at(11, 0, 0),
+        EngineEvent::CallStarted {
+            direction: CallDirection::Outbound,
+            outside: Some(Box::new(sb_engine::Outside {
+                trunk: None,
+                did: None,
+                withheld: false,
+                purpose: Some(sb_types::vocab::OutboundPurpose::Dialled),
+            })),
+            call: CallId(3),
+            dialled: "02022345678".into(),
+            caller: Redacted("1100".into()),
+            sip_call_id: "sip-3".into(),
+        },
+    );
+    for (trunk, status, cause) in [
+        ("carrier-a", 503, Some("Q.850;cause=34")),
+        ("carrier-b", 200, None),
+    ] {
+        w.emit(
+            at(11, 0, 2),
+            EngineEvent::TrunkAttempt {
+                call: CallId(3),
+                trunk: trunk.into(),
+                status,
+                cause: cause.map(String::from),
+                failover: status != 200,
+            },
+        );
+    }
+    w.emit(
+        at(11, 0, 3),
+        EngineEvent::CallAnswered {
+            call: CallId(3),
+            rtp_port: 10_002,
+        },
+    );
+    w.end(3, at(11, 1, 0), Side::Caller);
+    w.store.close().expect("close");
+
+    let r = run_report(&dir, PeriodKind::Daily, GroupBy::Trunk);
+    let a = row(&r, "carrier-a");
+    assert_eq!((a.calls, a.answered, a.abandoned), (2, 1, 1));
+    let out = row(&r, "carrier-b (out)");
+    assert_eq!((out.calls, out.answered), (1, 1));
+    assert!(
+        r.rows.iter().all(|w| w.key != "carrier-b"),
+        "the transfer out does not move the patient's call: {:?}",
+        r.rows
+    );
+    let r = run_report(&dir, PeriodKind::Daily, GroupBy::Did);
+    assert_eq!(row(&r, "02088880000").answered, 1);
+    assert_eq!(row(&r, "02088880001").abandoned, 1);
+    assert_eq!(
+        row(&r, "total").calls,
+        2,
+        "calls out are not patients' figures"
+    );
 }

@@ -1,5 +1,5 @@
 //! The hospital's reports: daily, weekly and monthly figures by queue, agent, media source,
-//! region or shift, read from the interval figures the writer keeps (`rollup`): a month is
+//! region, trunk, hospital number (DID) or shift, read from the interval figures the writer keeps (`rollup`): a month is
 //! a few thousand rows whatever the number of calls. Calls count in the interval they
 //! started in, classified by the thresholds in force when they ended.
 //!
@@ -37,6 +37,10 @@ pub enum GroupBy {
     Agent,
     Media,
     Region,
+    /// The carrier a patient's call came in on; calls out on each trunk on lines of their own.
+    Trunk,
+    /// The hospital number (DID) a patient dialled.
+    Did,
     Shift,
 }
 
@@ -61,9 +65,11 @@ impl std::str::FromStr for GroupBy {
             "agent" => Ok(GroupBy::Agent),
             "media" => Ok(GroupBy::Media),
             "region" => Ok(GroupBy::Region),
+            "trunk" => Ok(GroupBy::Trunk),
+            "did" => Ok(GroupBy::Did),
             "shift" => Ok(GroupBy::Shift),
             other => Err(format!(
-                "`{other}` is not one of queue, agent, media, region, shift, total"
+                "`{other}` is not one of queue, agent, media, region, trunk, did, shift, total"
             )),
         }
     }
@@ -77,6 +83,8 @@ impl GroupBy {
             GroupBy::Agent => "agent",
             GroupBy::Media => "media",
             GroupBy::Region => "region",
+            GroupBy::Trunk => "trunk",
+            GroupBy::Did => "did",
             GroupBy::Shift => "shift",
         }
     }
@@ -337,14 +345,13 @@ pub async fn run(
                 rows.push(Row::from_counts(name, &c, false));
             }
         }
-        GroupBy::Queue | GroupBy::Agent | GroupBy::Media | GroupBy::Region => {
-            let dim = match by {
-                GroupBy::Queue => "queue",
-                GroupBy::Agent => "agent",
-                GroupBy::Media => "media",
-                _ => "region",
-            };
-            for (key, c) in sums(conn, path, dim, &period, None).await? {
+        GroupBy::Queue
+        | GroupBy::Agent
+        | GroupBy::Media
+        | GroupBy::Region
+        | GroupBy::Trunk
+        | GroupBy::Did => {
+            for (key, c) in sums(conn, path, by.name(), &period, None).await? {
                 rows.push(Row::from_counts(&key, &c, by == GroupBy::Agent));
             }
         }

@@ -84,7 +84,8 @@ impl Counts {
     }
 }
 
-/// The figures a call adds to the rows of a queue, media source, region or the total.
+/// The figures a call adds to the rows of a queue, media source, region, trunk, hospital
+/// number or the total.
 fn call_counts(r: &CallRecord, t: &Thresholds) -> Counts {
     let answered = r.disposition == Disposition::Answered;
     let wait = r.wait_ms.unwrap_or(0);
@@ -138,6 +139,21 @@ impl Rollup {
 
     /// A call that has just ended, for the first time.
     pub fn add_call(&mut self, r: &CallRecord, offers: &[OfferRow], t: &Thresholds) {
+        if let (CallDirection::Outbound, Some(trunk)) = (r.direction, &r.trunk) {
+            // Calls out count on their trunk's own line: placed and answered.
+            let out = Counts {
+                calls: 1,
+                answered: (r.answered_ms.is_some()) as i64,
+                ..Counts::default()
+            };
+            self.add(
+                "trunk",
+                &format!("{trunk} (out)"),
+                bucket_of(r.started_ms),
+                &out,
+            );
+            return;
+        }
         if r.direction != CallDirection::Inbound {
             // Calls between extensions and agents' service codes are in the call log, not
             // in the patients' figures.
@@ -154,6 +170,13 @@ impl Rollup {
             &c,
         );
         self.add("region", r.region.as_deref().unwrap_or("unknown"), b, &c);
+        // Patients' calls from the phone network: by the carrier and the hospital number.
+        if let Some(trunk) = &r.trunk {
+            self.add("trunk", trunk, b, &c);
+        }
+        if let Some(did) = &r.did {
+            self.add("did", did, b, &c);
+        }
         // The agent who picked the call up: an overflow the operators took counts for them.
         if let (Some(agent), Some(_)) = (&r.agent, r.answered_ms) {
             let wait = r.wait_ms.unwrap_or(0);
