@@ -641,6 +641,16 @@ impl Engine {
                             .push_back(EngineEvent::Sip(Event::AckTimeout { tx })),
                     }
                 }
+                Event::SessionExpired { dialog } => {
+                    match self.index.by_dialog.get(&dialog).copied() {
+                        Some(r) => {
+                            self.deliver(now, r.call, SipInput::SessionExpired { leg: r.leg })
+                        }
+                        None => self
+                            .events
+                            .push_back(EngineEvent::Sip(Event::SessionExpired { dialog })),
+                    }
+                }
                 Event::OutgoingProgress { tx, status, sdp } => {
                     if let Some(r) = self.index.by_tx.get(&tx).copied() {
                         self.deliver(

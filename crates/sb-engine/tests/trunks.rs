@@ -660,3 +660,134 @@ fn an_agent_consults_an_outside_number_and_completes_the_transfer() {
         "the patient has the far end"
     );
 }
+
+/// A carrier (A) whose gateway requires reliable provisional answers and session timers,
+/// to a hospital number that rings extension 1003.
+const GATEWAY: &str = r#"
+[[trunks]]
+name = "carrier-a"
+address = "127.0.0.2:5060"
+domain = "carrier-a.test"
+numbers = "e164"
+dids = { "+862088880000" = "8000", "+862088880009" = "1003" }
+caller_id = "+862088880000"
+options_seconds = 0
+"#;
+
+fn gateway_invite(id: &str, extra: &str) -> String {
+    let body = OFFER_PLAIN.replace('\n', "\r\n");
+    format!("INVITE sip:+862088880009@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CARRIER_A};branch=z9hG4bK{id}\nFrom: <sip:+8613912345678@carrier-a.test>;tag=gw{id}\nTo: <sip:+862088880009@carrier-a.test>\nCall-ID: {id}\nCSeq: 1 INVITE\nContact: <sip:gw@{CARRIER_A}>\nMax-Forwards: 70\n{extra}Content-Type: application/sdp\nContent-Length: {}\n\n{body}", body.len())
+}
+
+/// A request from the gateway in the dialog of its call `id` (our tag `tag`).
+fn gateway_in_dialog(s: &mut Sim, id: &str, tag: &str, method: &str, cseq: u32, extra: &str) {
+    s.send_from(CARRIER_A, &format!("{method} sip:switchboard@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CARRIER_A};branch=z9hG4bK{id}{method}{cseq}\nFrom: <sip:+8613912345678@carrier-a.test>;tag=gw{id}\nTo: <sip:+862088880009@carrier-a.test>;tag={tag}\nCall-ID: {id}\nCSeq: {cseq} {method}\nContact: <sip:gw@{CARRIER_A}>\nMax-Forwards: 70\n{extra}Content-Length: 0\n\n"));
+}
+
+fn responses_to(s: &Sim, call_id: &str, status: u16) -> Vec<sb_sip_msg::Response> {
+    s.ladder
+        .iter()
+        .filter(|h| h.to == addr(CARRIER_A))
+        .filter_map(|h| match &h.msg {
+            Message::Response(r) if r.core.call_id == call_id && r.status == status => {
+                Some(r.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_gateway_requiring_100rel_and_session_timers_is_served_and_a_dead_session_ended() {
+    let mut s = Sim::with_config(MONDAY + 10 * 3600, GATEWAY);
+    register_agent(&mut s, "1003", AGENT);
+    s.send_from(
+        CARRIER_A,
+        &gateway_invite(
+            "gw-1",
+            "Require: 100rel\nSupported: timer\nSession-Expires: 120;refresher=uac\n",
+        ),
+    );
+    // The 180 goes reliably, and again until PRACKed.
+    let ringing = responses_to(&s, "gw-1", 180);
+    assert_eq!(ringing.len(), 1, "{:?}", s.ladder.len());
+    let r = &ringing[0];
+    assert_eq!(r.headers.get("Require"), Some("100rel"));
+    let rseq = r.headers.get("RSeq").expect("RSeq").to_string();
+    let tag = r.core.to.tag().expect("tag").to_string();
+    s.advance(600);
+    assert_eq!(responses_to(&s, "gw-1", 180).len(), 2, "repeated after T1");
+    gateway_in_dialog(
+        &mut s,
+        "gw-1",
+        &tag,
+        "PRACK",
+        2,
+        &format!("RAck: {rseq} 1 INVITE\n"),
+    );
+    assert_eq!(s.last_response().status, 200, "the PRACK is answered");
+    s.advance(5_000);
+    assert_eq!(
+        responses_to(&s, "gw-1", 180).len(),
+        2,
+        "no more once PRACKed"
+    );
+    // A PRACK for nothing of ours: 481.
+    gateway_in_dialog(&mut s, "gw-1", &tag, "PRACK", 3, "RAck: 999 1 INVITE\n");
+    assert_eq!(s.last_response().status, 481);
+
+    // 1003 answers: the gateway's 200 carries the session timer.
+    let inv = invite_to(&s, "1003").expect("1003 rings");
+    agent_answers(&mut s, &inv, AGENT_SDP);
+    let ok = responses_to(&s, "gw-1", 200)
+        .into_iter()
+        .find(|r| r.core.cseq.method == Method::Invite)
+        .expect("answered");
+    assert_eq!(ok.headers.get("Session-Expires"), Some("120;refresher=uac"));
+    assert!(ok.headers.list("Require").any(|t| t == "timer"));
+    gateway_in_dialog(&mut s, "gw-1", &tag, "ACK", 1, "");
+
+    // The gateway refreshes at half time with UPDATE: the session goes on.
+    s.advance(60_000);
+    gateway_in_dialog(
+        &mut s,
+        "gw-1",
+        &tag,
+        "UPDATE",
+        4,
+        "Supported: timer\nSession-Expires: 120;refresher=uac\n",
+    );
+    let refreshed = s.last_response().clone();
+    assert_eq!(refreshed.status, 200);
+    assert!(refreshed.body.is_empty(), "no offer, so no answer");
+    assert_eq!(
+        refreshed.headers.get("Session-Expires"),
+        Some("120;refresher=uac")
+    );
+    s.advance(80_000);
+    assert_eq!(s.engine.calls(), 1, "refreshed 80 s ago: still up");
+    // Then it falls silent: the call is hung up 88 s after the last refresh.
+    s.advance(10_000);
+    assert_eq!(s.engine.calls(), 0);
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::CallEnded {
+            reason: sb_types::vocab::EndReason::SessionExpired,
+            ..
+        }
+    )));
+    let byes = requests_to(&s, CARRIER_A, Method::Bye);
+    assert_eq!(byes.len(), 1, "the gateway is told");
+}
+
+#[test]
+fn a_session_interval_below_90_seconds_is_refused_with_422() {
+    let mut s = Sim::with_config(MONDAY + 10 * 3600, GATEWAY);
+    s.send_from(
+        CARRIER_A,
+        &gateway_invite("gw-2", "Supported: timer\nSession-Expires: 30\n"),
+    );
+    let r = s.last_response();
+    assert_eq!(r.status, 422);
+    assert_eq!(r.headers.get("Min-SE"), Some("90"));
+}

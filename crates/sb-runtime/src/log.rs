@@ -238,6 +238,9 @@ fn log_sip_event(ev: Event) {
                 "trunk"
             )
         }
+        Event::SessionExpired { dialog } => {
+            tracing::info!(sip_call_id = %dialog.call_id, "session timer expired in no call")
+        }
         Event::Request { .. }
         | Event::OutgoingChallenged { .. }
         | Event::DialogRequest { .. }

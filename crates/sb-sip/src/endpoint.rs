@@ -13,6 +13,8 @@ use crate::peer::{response_peer, stamp_via, Peer};
 use crate::registrar::{
     Change, ContactRequest, Location, RegisterRequest, RegistrarSettings, Update,
 };
+use crate::reliable::{self, ReliableProvisionals};
+use crate::session_timer::{self, SessionTimer};
 use crate::timer::{DeadlineQueue, TimerSettings};
 use crate::transaction::{LayerEvent, ServerState, TransactionLayer, TxId};
 use crate::trunk::{Probe, TrunkLink, TrunkSettings, TrunkView};
@@ -26,9 +28,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// The methods the switchboard answers (the Allow header).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY";
+pub const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY, PRACK";
 /// Option tags we implement (RFC 3261 §19.2); anything else in Require gets a 420.
-pub const SUPPORTED: &[&str] = &[];
+pub const SUPPORTED: &[&str] = &["100rel", "timer"];
 
 /// What the endpoint is configured with.
 #[derive(Debug, Clone)]
@@ -237,6 +240,12 @@ pub enum Event {
         /// The transaction.
         tx: TxId,
     },
+    /// The caller stopped refreshing the session of `dialog` (RFC 4028): it is over; the
+    /// TU hangs up.
+    SessionExpired {
+        /// The dialog.
+        dialog: DialogId,
+    },
     /// A message that could not be parsed, for the log.
     Malformed {
         /// Where it came from.
@@ -357,6 +366,10 @@ pub struct Endpoint {
     /// A trunk has something to send at once (its first REGISTER and OPTIONS).
     trunks_due: bool,
     next_housekeeping: Instant,
+    /// INVITEs whose provisional answers go reliably (RFC 3262).
+    reliable: ReliableProvisionals,
+    /// Sessions with a session timer (RFC 4028).
+    session_timers: HashMap<DialogId, SessionTimer>,
     transmits: VecDeque<(Peer, Vec<u8>)>,
     events: VecDeque<Event>,
 }
@@ -400,6 +413,8 @@ impl Endpoint {
             unacked: HashMap::new(),
             outgoing: HashMap::new(),
             next_housekeeping: now + HOUSEKEEPING,
+            reliable: ReliableProvisionals::default(),
+            session_timers: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             cfg,
@@ -452,6 +467,8 @@ impl Endpoint {
             Some(self.next_housekeeping),
             self.trunks.iter().filter_map(TrunkLink::poll_timeout).min(),
             self.trunks_due.then_some(self.epoch),
+            self.reliable.poll_timeout(),
+            self.session_timers.values().map(|t| t.due).min(),
         ]
         .into_iter()
         .flatten()
@@ -535,8 +552,11 @@ impl Endpoint {
         }
         if req.core.to.tag().is_some() {
             // Inside a dialog: the dialog authenticated when it was made. One we do not
-            // know gets its 481 here.
+            // know gets its 481 here, but for a PRACK of an early one (RFC 3262).
             if DialogId::of_incoming(req).is_some_and(|id| self.dialogs.contains_key(&id)) {
+                return Front::Stateful(None);
+            }
+            if req.method == Method::Prack && self.reliable.knows_call(&req.core.call_id) {
                 return Front::Stateful(None);
             }
             if !self.guard.address_banned(now, ip) {
@@ -658,6 +678,8 @@ impl Endpoint {
             self.qualify(now, id);
         }
         self.retransmit_2xx(now);
+        self.reliable.handle_timeout(now, &mut self.transmits);
+        self.session_timeouts(now);
         if now >= self.next_housekeeping {
             self.housekeeping(now);
             self.next_housekeeping = now + HOUSEKEEPING;
@@ -717,8 +739,26 @@ impl Endpoint {
             return;
         };
         let tag = self.layer.server_to_tag(tx).unwrap_or_default().to_string();
-        let resp = f(ResponseBuilder::new(req, status).to_tag(&tag)).build();
+        let mut b = f(ResponseBuilder::new(req, status).to_tag(&tag));
         let peer = self.layer.server_peer(tx);
+        if (101..200).contains(&status) && reliable::required(req) {
+            // RFC 3262: sent with an RSeq and repeated until PRACKed (or queued behind the
+            // one outstanding).
+            let first = (self.ids.key()[1] as u32) << 16 | u32::from(tx.0 as u16);
+            let t1 = self.cfg.timers.t1;
+            let resp = b.build();
+            if let Some(r) = self.reliable.send(now, tx, req, resp, peer, t1, first) {
+                self.layer.respond(now, tx, &r);
+            }
+            return;
+        }
+        if (200..300).contains(&status) && matches!(req.method, Method::Invite | Method::Update) {
+            b = self.session_answer(now, tx, &tag, b);
+        }
+        let Some(req) = self.pending.get(&tx) else {
+            return;
+        };
+        let resp = b.build();
         if req.method == Method::Invite && (200..300).contains(&status) {
             let id = DialogId {
                 call_id: req.core.call_id.clone(),
@@ -743,8 +783,103 @@ impl Endpoint {
         }
         if status >= 200 {
             self.pending.remove(&tx);
+            self.reliable.finished(tx);
         }
         self.layer.respond(now, tx, &resp);
+    }
+
+    /// The session timer of a 2xx to the INVITE or UPDATE in `tx` (RFC 4028): agreed for a
+    /// new session, renewed (or dropped) by a refresh, and said in the answer.
+    fn session_answer(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        tag: &str,
+        b: ResponseBuilder,
+    ) -> ResponseBuilder {
+        let Some(req) = self.pending.get(&tx) else {
+            return b;
+        };
+        let id = if req.core.to.tag().is_some() {
+            DialogId::of_incoming(req)
+        } else {
+            Some(DialogId {
+                call_id: req.core.call_id.clone(),
+                local_tag: tag.to_string(),
+                remote_tag: req.core.from.tag().unwrap_or_default().to_string(),
+            })
+        };
+        let Some(id) = id else {
+            return b;
+        };
+        // Refused (422) at the front already; a refresh with no Session-Expires ends it.
+        match session_timer::negotiate(req).ok().flatten() {
+            Some(agreed) => {
+                self.session_timers
+                    .insert(id, SessionTimer::new(now, agreed));
+                b.header("Session-Expires", agreed.header())
+                    .header("Require", "timer")
+            }
+            None => {
+                self.session_timers.remove(&id);
+                b
+            }
+        }
+    }
+
+    /// Session timers due: we refresh with an UPDATE, or a session the caller stopped
+    /// refreshing is reported over.
+    fn session_timeouts(&mut self, now: Instant) {
+        let due: Vec<DialogId> = self
+            .session_timers
+            .iter()
+            .filter(|(_, t)| t.due <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            if !self.dialogs.contains_key(&id) {
+                self.session_timers.remove(&id);
+                continue;
+            }
+            let Some(t) = self.session_timers.get_mut(&id) else {
+                continue;
+            };
+            if t.agreed.we_refresh {
+                let agreed = t.agreed;
+                *t = SessionTimer::new(now, agreed);
+                self.send_in_dialog_with(now, &id, Method::Update, |r| {
+                    r.headers.push("Session-Expires", agreed.header());
+                    r.headers.push("Supported", "timer");
+                });
+            } else {
+                self.session_timers.remove(&id);
+                self.events.push_back(Event::SessionExpired { dialog: id });
+            }
+        }
+    }
+
+    /// A PRACK (RFC 3262) for one of our reliable provisional answers: 200, and the next
+    /// one waiting goes; for anything else, 481.
+    fn on_prack(&mut self, now: Instant, tx: TxId, req: &Request) {
+        let rack = req.headers.get("RAck").unwrap_or_default();
+        let t1 = self.cfg.timers.t1;
+        let layer = &self.layer;
+        let acked = self.reliable.on_prack(
+            now,
+            &req.core.call_id,
+            rack,
+            |inv| layer.server_peer(inv),
+            t1,
+        );
+        match acked {
+            Some((inv, next)) => {
+                self.reply(now, tx, req, 200, |b| b);
+                if let Some(next) = next {
+                    self.layer.respond(now, inv, &next);
+                }
+            }
+            None => self.reply(now, tx, req, 481, |b| b),
+        }
     }
 
     fn reply(
@@ -766,6 +901,9 @@ impl Endpoint {
     fn on_request(&mut self, now: Instant, tx: TxId, req: Request, source: Peer) {
         if req.method == Method::Cancel {
             return self.on_cancel(now, tx, &req);
+        }
+        if req.method == Method::Prack {
+            return self.on_prack(now, tx, &req);
         }
         if req.core.to.tag().is_some() {
             return self.on_in_dialog(now, tx, req);
@@ -1673,6 +1811,11 @@ fn precheck(req: &Request) -> Option<(u16, Option<(&'static str, String)>)> {
     }
     if let Method::Extension(_) = req.method {
         return Some((501, None));
+    }
+    if matches!(req.method, Method::Invite | Method::Update) {
+        if let Err(min) = session_timer::negotiate(req) {
+            return Some((422, Some(("Min-SE", min.to_string()))));
+        }
     }
     let wants_sdp = matches!(req.method, Method::Invite | Method::Update);
     if wants_sdp && !req.body.is_empty() {

@@ -24,6 +24,8 @@ pub mod guard;
 pub mod ids;
 pub mod peer;
 pub mod registrar;
+mod reliable;
+pub mod session_timer;
 pub mod timer;
 pub mod transaction;
 pub mod trunk;

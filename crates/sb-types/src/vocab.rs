@@ -227,6 +227,8 @@ vocabulary! {
         EngineStopped = "engine_stopped",
         /// No carrier could place the outside call.
         NoTrunk = "no_trunk",
+        /// The caller stopped refreshing the session (RFC 4028 session timer).
+        SessionExpired = "session_expired",
     }
 }
 

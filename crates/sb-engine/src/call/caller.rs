@@ -49,6 +49,12 @@ pub(super) fn renegotiate(
     Ok(sdp)
 }
 
+/// An UPDATE with no offer: a session refresh (RFC 4028), answered 200 with no SDP (RFC
+/// 3311 §5.2: an answer only goes with an offer).
+pub(super) fn is_bare_update(req: &Request) -> bool {
+    req.method == Method::Update && req.body.is_empty()
+}
+
 /// The reply to a re-offer: 200 with our SDP, or the refusal.
 pub(super) fn reoffer_reply(outcome: &Result<SessionDescription, Refusal>) -> Reply {
     match outcome {
@@ -252,6 +258,9 @@ impl Call {
 
     /// A re-INVITE or UPDATE from the caller: session refresh, hold, a new address.
     fn caller_reoffer(&mut self, now: Instant, ctx: &Ctx<'_>, tx: TxId, req: &Request) {
+        if is_bare_update(req) {
+            return self.respond(tx, Reply::status(200));
+        }
         let id = self.id;
         let leg = self.caller_leg_mut();
         let Some(port) = leg.port else {

@@ -3,7 +3,7 @@
 //! direct legs ring for a while and are given up. What comes in their dialogs (the hangup,
 //! a REFER, a re-INVITE, keys in INFO) is handled here too.
 
-use super::caller::{renegotiate, reoffer_reply};
+use super::caller::{is_bare_update, renegotiate, reoffer_reply};
 use super::leg::{Leg, LegId, Role};
 use super::state::CallState;
 use super::{AcdInput, Call, Ctx, Output, Reply};
@@ -350,6 +350,15 @@ impl Call {
         }
     }
 
+    /// The session of leg `id` expired (RFC 4028): hung up with a BYE, then as if its
+    /// phone had hung up.
+    pub(super) fn leg_expired(&mut self, now: Instant, ctx: &Ctx<'_>, id: LegId) {
+        if let Some(d) = self.leg(id).and_then(|l| l.dialog.clone()) {
+            self.bye(&d);
+        }
+        self.leg_bye(now, ctx, id);
+    }
+
     /// The phone on leg `id` hung up.
     fn leg_bye(&mut self, now: Instant, ctx: &Ctx<'_>, id: LegId) {
         let Some(leg) = self.leg_mut(id) else {
@@ -396,6 +405,9 @@ impl Call {
     /// A re-INVITE or UPDATE from an agent's phone (hold, refresh, a new address),
     /// renegotiated on the leg's own port.
     fn leg_reoffer(&mut self, now: Instant, ctx: &Ctx<'_>, id: LegId, tx: TxId, req: &Request) {
+        if is_bare_update(req) {
+            return self.respond(tx, Reply::status(200));
+        }
         let Some(leg) = self.leg(id) else {
             return;
         };

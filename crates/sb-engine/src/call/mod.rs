@@ -294,6 +294,8 @@ pub(crate) enum SipInput<'a> {
     Cancelled,
     /// No ACK came for our 200 OK.
     AckTimeout,
+    /// The other end of `leg` stopped refreshing its session (RFC 4028): it is gone.
+    SessionExpired { leg: LegId },
     /// Our INVITE on `leg` was answered (the dialog exists, the ACK is sent).
     Answered {
         leg: LegId,
@@ -655,6 +657,10 @@ impl Call {
             SipInput::Request { leg, tx, req } => self.leg_request(now, ctx, leg, tx, req),
             SipInput::Cancelled => self.end(0, EndReason::CallerCancelled, Side::Caller),
             SipInput::AckTimeout => self.hang_up(EndReason::NoAck, Side::Engine),
+            SipInput::SessionExpired { leg } if leg == LegId::CALLER => {
+                self.hang_up(EndReason::SessionExpired, Side::Engine)
+            }
+            SipInput::SessionExpired { leg } => self.leg_expired(now, ctx, leg),
             SipInput::Answered { leg, dialog, resp } => {
                 self.leg_answered(now, ctx, leg, dialog, resp)
             }
