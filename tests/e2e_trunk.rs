@@ -27,12 +27,18 @@ struct Carrier {
     network: String,
     /// It trusts the hospital's address: no challenge to its calls out.
     noauth: bool,
+    /// It listens on TCP too (same port).
+    tcp: bool,
     /// Times started (each run logs to its own file).
     runs: u32,
 }
 
 impl Carrier {
     fn start(ip: &'static str, network: &str, noauth: bool) -> Carrier {
+        Carrier::start_with(ip, network, noauth, false)
+    }
+
+    fn start_with(ip: &'static str, network: &str, noauth: bool, tcp: bool) -> Carrier {
         require_tool("kamailio");
         let mut c = Carrier {
             child: None,
@@ -41,6 +47,7 @@ impl Carrier {
             port: free_port(),
             network: network.to_string(),
             noauth,
+            tcp,
             runs: 0,
         };
         c.spawn();
@@ -68,6 +75,9 @@ impl Carrier {
             .arg(format!("CTL=\"{}\"", self.ctl()));
         if self.noauth {
             cmd.args(["-A", "NOAUTH"]);
+        }
+        if self.tcp {
+            cmd.arg("-l").arg(format!("tcp:{}:{}", self.ip, self.port));
         }
         let child = cmd
             .process_group(0)
@@ -539,4 +549,73 @@ prepend = "020"
         assert!(Instant::now() < deadline, "no un-REGISTER: {}", a.log());
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_trunk_over_tcp_registers_takes_a_call_and_dials_out() {
+    let phone_port = free_port();
+    let carrier = Carrier::start_with(
+        "127.0.0.2",
+        &format!("sip:127.0.0.3:{phone_port}"),
+        false,
+        true,
+    );
+    let cfg = config(&one_carrier(carrier.port).replace(
+        "domain = \"carrier.test\"",
+        "domain = \"carrier.test\"\ntransport = \"tcp\"",
+    ));
+    let engine = Engine::start_with("trunk-tcp", Some(&cfg), &[]);
+    let (registered, log) = engine.wait_log(Duration::from_secs(15), |l| {
+        l.contains("registration=\"registered\"")
+    });
+    assert!(
+        registered,
+        "no registration over TCP: {log}\n{}",
+        carrier.log()
+    );
+    assert!(
+        carrier.log().contains("CARRIER-REG expires=120 proto=tcp"),
+        "{}",
+        carrier.log()
+    );
+    // A patient's call comes in through the carrier (over TCP to the switchboard).
+    let out = sipp(
+        "carrier_call.xml",
+        &format!("127.0.0.2:{}", carrier.port),
+        "+862088880000",
+        "127.0.0.4",
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "the carrier's call over TCP failed: {}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        engine.log(),
+        carrier.log()
+    );
+    // The operator's call goes out over the connection.
+    let mut phone = network_phone(phone_port, 1);
+    let out = sipp(
+        "dial_out.xml",
+        &engine.addr().to_string(),
+        "922345678",
+        "127.0.0.1",
+        Some(("1100", "demo-1100")),
+    );
+    let _ = phone.wait();
+    assert!(
+        out.status.success(),
+        "the call out over TCP failed: {}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        engine.log(),
+        carrier.log()
+    );
+    assert_eq!(carrier.calls_out(), 1);
+    let out_line = carrier
+        .log()
+        .lines()
+        .find(|l| l.contains("CARRIER-OUT"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(out_line.ends_with("proto=tcp"), "{out_line}");
 }

@@ -32,6 +32,10 @@ pub(crate) enum Input {
     Disconnected {
         peer: SocketAddr,
     },
+    /// A connection we opened (to a carrier over TCP) could not be made.
+    ConnectFailed {
+        peer: SocketAddr,
+    },
 }
 
 /// Datagrams of media handled per turn before the SIP sockets and the timers get a look in
@@ -45,6 +49,10 @@ pub struct Server {
     local: SocketAddr,
     tcp_idle: Duration,
     conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    /// Connections being opened (to carriers over TCP), with what waits to go on them.
+    dialing: HashMap<SocketAddr, Vec<Vec<u8>>>,
+    /// The core's own input queue, for the tasks it starts once running.
+    inputs: Option<mpsc::Sender<Input>>,
     media: MediaPorts,
     spin: Duration,
     /// `shutdown.grace_seconds`: how long calls in progress may go on after a stop signal.
@@ -134,6 +142,8 @@ impl Server {
             local,
             tcp_idle: model.tcp_idle,
             conns: HashMap::new(),
+            dialing: HashMap::new(),
+            inputs: None,
             media,
             spin: model.rtp_timer_spin,
             grace: model.shutdown_grace,
@@ -172,6 +182,7 @@ impl Server {
     /// flushed, and `run` returns.
     pub async fn run(mut self, mut stops: StopSignals) -> Result<(), RuntimeError> {
         let (tx, mut rx) = mpsc::channel::<Input>(4096);
+        self.inputs = Some(tx.clone());
         let acceptor = self
             .tcp
             .take()
@@ -348,7 +359,16 @@ impl Server {
     fn on_input(&mut self, now: Instant, input: Input) {
         match input {
             Input::Connected { peer, tx } => {
+                // A connection we opened: what waited for it goes now.
+                for bytes in self.dialing.remove(&peer).unwrap_or_default() {
+                    let _ = tx.try_send(bytes);
+                }
                 self.conns.insert(peer, tx);
+            }
+            Input::ConnectFailed { peer } => {
+                // What waited is lost; the transactions time out and say so (408).
+                let lost = self.dialing.remove(&peer).map_or(0, |q| q.len());
+                tracing::warn!(%peer, lost, "could not open a TCP connection");
             }
             Input::Disconnected { peer } => {
                 // What the engine owes this connection (answers to the requests that came
@@ -431,9 +451,20 @@ impl Server {
                         tracing::debug!(to = %peer.addr, "TCP connection gone or saturated; message dropped");
                     }
                 }
-                None => {
-                    tracing::debug!(to = %peer.addr, "no TCP connection to this peer; message dropped")
-                }
+                // None open: one is opened (a carrier reached over TCP), and the message
+                // waits for it.
+                None => match self.dialing.get_mut(&peer.addr) {
+                    Some(waiting) if waiting.len() < DIAL_QUEUE => waiting.push(bytes),
+                    Some(_) => {
+                        tracing::debug!(to = %peer.addr, "TCP connection still opening; message dropped")
+                    }
+                    None => {
+                        if let Some(inputs) = self.inputs.clone() {
+                            self.dialing.insert(peer.addr, vec![bytes]);
+                            tokio::spawn(tcp::connect(peer.addr, inputs, self.tcp_idle));
+                        }
+                    }
+                },
             },
         }
     }
@@ -441,6 +472,9 @@ impl Server {
 
 /// Stop requests for [`Server::run`]: one per signal.
 pub type StopSignals = mpsc::UnboundedReceiver<()>;
+
+/// Messages that may wait for a TCP connection being opened.
+const DIAL_QUEUE: usize = 256;
 
 /// How long the BYEs of a stop get for their answers.
 const CLOSING: Duration = Duration::from_millis(500);

@@ -1,5 +1,6 @@
 //! TCP transport (RFC 3261 §18.3): one reader task per connection framing messages by
-//! Content-Length, one writer task draining a queue; idle connections are closed. When
+//! Content-Length, one writer task draining a queue; idle connections are closed. Phones
+//! connect to us; we connect to carriers reached over TCP when there is something to send. When
 //! reading ends (a framing error, the peer's close, idleness), the answers already owed
 //! are written before the connection closes.
 
@@ -25,6 +26,27 @@ pub(crate) async fn accept_loop(listener: TcpListener, core: mpsc::Sender<Input>
         }
     }
 }
+
+/// Opens a connection to `peer` (a carrier reached over TCP); it then runs like an
+/// accepted one.
+pub(crate) async fn connect(peer: SocketAddr, core: mpsc::Sender<Input>, idle: Duration) {
+    match tokio::time::timeout(CONNECT_LIMIT, TcpStream::connect(peer)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            connection(stream, peer, core, idle).await;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TCP connect failed");
+            let _ = core.send(Input::ConnectFailed { peer }).await;
+        }
+        Err(_) => {
+            let _ = core.send(Input::ConnectFailed { peer }).await;
+        }
+    }
+}
+
+/// How long opening a connection may take (a SIP transaction gives up after 32 s).
+const CONNECT_LIMIT: Duration = Duration::from_secs(5);
 
 async fn connection(
     stream: TcpStream,
