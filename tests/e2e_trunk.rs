@@ -1,8 +1,11 @@
-//! The carrier's trunk end to end: the real binary registers its trunk account with a real
-//! Kamailio (the carrier, on 127.0.0.2), a SIPp patient in the public network (127.0.0.4)
-//! calls a hospital number through it, an operator's SIPp dials an outside number that the
-//! carrier challenges and relays to a SIPp "network phone" (127.0.0.3), and a department's
-//! extension, which may not dial out, never reaches the carrier.
+//! The carrier's trunk end to end: the real binary with a real Kamailio as the carrier (on
+//! 127.0.0.2; a second one on 127.0.0.5), SIPp and baresip as patients in the public network
+//! (127.0.0.4), and a SIPp "network phone" (127.0.0.3) that echoes what it hears. The trunk
+//! registers (over UDP and TCP), re-registers when the carrier comes back, and removes its
+//! binding at stop; patients' calls reach the IVR and an agent, who transfers them out blind
+//! or after a consultation; operators dial out with the hospital's caller ID; numbers not
+//! allowed never reach the carrier; calls fail over to the second carrier on 503, silence or
+//! a carrier found down; reliable provisional answers and session timers are served.
 #![allow(
     clippy::disallowed_methods,
     reason = "an end-to-end test: it drives real processes in real time"
@@ -10,7 +13,10 @@
 
 mod common;
 
-use common::{free_port, require_tool, scratch, workspace, Engine};
+use common::{
+    best_match, free_port, read_wav, require_tool, rtp_range, runs_follow, scratch, tone_runs,
+    workspace, Engine, Phone,
+};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -177,7 +183,7 @@ name = "carrier-a"
 address = "127.0.0.2:{port}"
 domain = "carrier.test"
 numbers = "e164"
-dids = {{ "+862088880000" = "8000", "+862088880001" = "8001" }}
+dids = {{ "+862088880000" = "8000", "+862088880001" = "8001", "+862088880002" = "2001" }}
 caller_id = "+862088880000"
 caller_name = "Demo Hospital"
 asserted_identity = true
@@ -244,7 +250,8 @@ fn wait(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool, show: impl 
     }
 }
 
-/// A SIPp phone in the public network (127.0.0.3) that answers `calls` calls, then ends.
+/// A SIPp phone in the public network (127.0.0.3) that answers `calls` calls, echoing
+/// their audio, then ends.
 fn network_phone(port: u16, calls: u32) -> Child {
     require_tool("sipp");
     let dir = scratch("network-phone");
@@ -256,7 +263,8 @@ fn network_phone(port: u16, calls: u32) -> Child {
         .arg((free_port() & !1).to_string())
         .arg("-m")
         .arg(calls.to_string())
-        .args(["-timeout", "90s", "-nostdin"])
+        // It says back what it hears: audio both ways shows in the caller's recording.
+        .args(["-rtp_echo", "-timeout", "90s", "-nostdin"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -618,4 +626,165 @@ fn a_trunk_over_tcp_registers_takes_a_call_and_dials_out() {
         .map(str::to_string)
         .unwrap_or_default();
     assert!(out_line.ends_with("proto=tcp"), "{out_line}");
+}
+
+/// The tones the softphones say: the patient's and the agent's.
+const PATIENT: f64 = 600.0;
+const AGENT: f64 = 1000.0;
+
+/// An engine with media on the one-carrier configuration, Monday 10:00 (every service
+/// open), and agent 1003 registered (baresip, saying the agent's tone).
+fn engine_with_agent(name: &str, carrier: &Carrier) -> (Engine, Phone) {
+    let cfg = config(&one_carrier(carrier.port));
+    let rtp = rtp_range(200);
+    let engine = Engine::start_with(
+        name,
+        Some(&cfg),
+        &[
+            "ivr.clock_start=2026-11-23T10:00:00+08:00",
+            &rtp,
+            "rtp.timer_spin_ms=0",
+            "acd.wrap_up_seconds=0",
+        ],
+    );
+    let agent = Phone::start(&engine, "1003", Some(AGENT as f32), None);
+    for what in ["registration=\"registered\"", "registered extension=1003"] {
+        let (ok, log) = engine.wait_log(Duration::from_secs(15), |l| l.contains(what));
+        assert!(ok, "{what}: {log}\n{}", carrier.log());
+    }
+    (engine, agent)
+}
+
+/// A patient (baresip, saying the patient's tone) calls the hospital's number through the
+/// carrier, presses 2 and is bridged to agent 1003.
+fn patient_reaches_the_agent(engine: &Engine, carrier: &Carrier) -> Phone {
+    let patient = Phone::through(
+        &format!("127.0.0.2:{}", carrier.port),
+        Some(PATIENT as f32),
+        "+862088880000",
+    );
+    let (ok, log) = engine.wait_log(Duration::from_secs(20), |l| l.contains("node=main/menu"));
+    assert!(
+        ok,
+        "the patient's call did not reach the menu: {log}\n{}",
+        carrier.log()
+    );
+    patient.press('2');
+    let (ok, log) = engine.wait_log(Duration::from_secs(30), |l| {
+        l.contains("caller and agent bridged") && l.contains("agent=1003")
+    });
+    assert!(ok, "no bridge to 1003: {log}");
+    patient
+}
+
+fn wait_line(engine: &Engine, what: &[&str]) {
+    let (ok, log) = engine.wait_log(Duration::from_secs(20), |l| {
+        l.lines().any(|l| what.iter().all(|w| l.contains(w)))
+    });
+    assert!(ok, "no line with {what:?}: {log}");
+}
+
+#[test]
+fn a_patient_through_the_carrier_talks_to_an_agent_who_transfers_them_out_blind() {
+    let phone_port = free_port();
+    let carrier = Carrier::start("127.0.0.2", &format!("sip:127.0.0.3:{phone_port}"), false);
+    let (engine, agent) = engine_with_agent("trunk-blind", &carrier);
+    let patient = patient_reaches_the_agent(&engine, &carrier);
+    std::thread::sleep(Duration::from_secs(4));
+    // The agent sends the patient to an outside number: the network phone answers and
+    // says back what it hears, so the patient then hears their own voice from the network.
+    let mut network = network_phone(phone_port, 1);
+    agent.keys("*4922345678#");
+    wait_line(&engine, &["caller and agent bridged", "agent=outside"]);
+    std::thread::sleep(Duration::from_secs(4));
+    let heard = patient.finish();
+    let agent_heard = tone_runs(&agent.finish(), &[PATIENT]);
+    let _ = network.kill();
+    let _ = network.wait();
+    let greeting = read_wav(
+        &workspace()
+            .join("prompts")
+            .join("zh-CN")
+            .join("greeting.wav"),
+    );
+    let score = best_match(&heard, &greeting[..greeting.len().min(4 * 8000)]);
+    assert!(
+        score > 0.9,
+        "the patient did not hear the greeting ({score:.3})"
+    );
+    let runs = tone_runs(&heard, &[AGENT, PATIENT]);
+    assert!(
+        runs_follow(&runs, &[('a', 2), ('b', 2)]),
+        "the patient heard the agent, then themselves through the network: {runs:?}"
+    );
+    assert!(
+        runs_follow(&agent_heard, &[('a', 2)]),
+        "the agent heard the patient: {agent_heard:?}"
+    );
+    assert_eq!(carrier.calls_out(), 1, "{}", carrier.log());
+}
+
+#[test]
+fn an_operator_dials_out_and_an_agent_consults_an_outside_number_then_completes() {
+    let phone_port = free_port();
+    let carrier = Carrier::start("127.0.0.2", &format!("sip:127.0.0.3:{phone_port}"), false);
+    let (engine, agent) = engine_with_agent("trunk-attended", &carrier);
+    let mut network = network_phone(phone_port, 2);
+    // The operator's softphone dials a local number: it hears itself back from the network.
+    let operator = Phone::start(&engine, "1100", Some(AGENT as f32), Some("922345678"));
+    wait_line(&engine, &["caller and agent bridged", "agent=outside"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let runs = tone_runs(&operator.finish(), &[AGENT]);
+    assert!(
+        runs_follow(&runs, &[('a', 2)]),
+        "the operator's voice went out and came back: {runs:?}"
+    );
+    let log = carrier.log();
+    assert!(log.contains("from=sip:+862088880000@carrier.test"), "{log}");
+
+    // An agent consults an outside number while the patient holds, then hands them over.
+    let patient = patient_reaches_the_agent(&engine, &carrier);
+    std::thread::sleep(Duration::from_secs(3));
+    agent.keys("*3922345678#");
+    wait_line(&engine, &["consult", "to=outside", "answered"]);
+    std::thread::sleep(Duration::from_secs(3));
+    agent.keys("#");
+    wait_line(&engine, &["transfer", "attended"]);
+    std::thread::sleep(Duration::from_secs(4));
+    let runs = tone_runs(&patient.finish(), &[AGENT, PATIENT]);
+    let _ = agent.finish();
+    let _ = network.kill();
+    let _ = network.wait();
+    assert!(
+        runs_follow(&runs, &[('a', 2), ('b', 2)]),
+        "the patient heard the agent, then themselves through the network: {runs:?}"
+    );
+    assert_eq!(carrier.calls_out(), 2, "{}", carrier.log());
+}
+
+#[test]
+fn a_gateway_requiring_100rel_gets_a_reliable_180_and_its_prack_answered() {
+    let carrier = Carrier::start("127.0.0.2", "sip:127.0.0.3:9", false);
+    let cfg = config(&one_carrier(carrier.port));
+    let engine = Engine::start_with("trunk-100rel", Some(&cfg), &[]);
+    let department = Phone::ringing_only(&engine, "2001");
+    for what in ["registration=\"registered\"", "registered extension=2001"] {
+        let (ok, log) = engine.wait_log(Duration::from_secs(15), |l| l.contains(what));
+        assert!(ok, "{what}: {log}");
+    }
+    let out = sipp(
+        "carrier_call_100rel.xml",
+        &format!("127.0.0.2:{}", carrier.port),
+        "+862088880002",
+        "127.0.0.4",
+        None,
+    );
+    drop(department);
+    assert!(
+        out.status.success(),
+        "the gateway's call failed: {}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        engine.log(),
+        carrier.log()
+    );
 }

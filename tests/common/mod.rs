@@ -322,6 +322,24 @@ impl Phone {
         dial: Option<&str>,
         auto_answer: bool,
     ) -> Phone {
+        let (regint, answer) = match (dial, auto_answer) {
+            (Some(_), _) => (0, ""),
+            (None, true) => (60, ";answermode=auto"),
+            (None, false) => (60, ";answermode=manual"),
+        };
+        let account = format!("<sip:{user}@127.0.0.1:{}>;auth_pass=demo-{user};regint={regint}{answer};audio_codecs=PCMU", engine.port);
+        let dial = dial.map(|n| format!("sip:{n}@127.0.0.1:{}", engine.port));
+        Phone::launch(&account, tone_hz, dial.as_deref())
+    }
+
+    /// baresip as a patient in the public network calling `number` through the carrier at
+    /// `carrier` (host:port), saying a sine at `tone_hz`, recording what it hears.
+    pub(crate) fn through(carrier: &str, tone_hz: Option<f32>, number: &str) -> Phone {
+        let account = format!("<sip:patient@{carrier}>;regint=0;audio_codecs=PCMU");
+        Phone::launch(&account, tone_hz, Some(&format!("sip:{number}@{carrier}")))
+    }
+
+    fn launch(account: &str, tone_hz: Option<f32>, dial: Option<&str>) -> Phone {
         require_tool("baresip");
         let dir = scratch("caller");
         std::fs::create_dir_all(dir.join("rec")).expect("rec dir");
@@ -347,8 +365,7 @@ impl Phone {
         // other ports.
         for _ in 0..5 {
             let (sip, ctrl) = (free_port(), free_port());
-            let mut child =
-                Phone::spawn(engine, &dir, user, dial, auto_answer, &silence, sip, ctrl);
+            let mut child = Phone::spawn(&dir, account, dial, &silence, sip, ctrl);
             std::thread::sleep(Duration::from_millis(300));
             let log = std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default();
             let exited = matches!(child.try_wait(), Ok(Some(_)));
@@ -362,13 +379,10 @@ impl Phone {
         panic!("baresip did not start on any free port");
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn spawn(
-        engine: &Engine,
         dir: &Path,
-        user: &str,
+        account: &str,
         dial: Option<&str>,
-        auto_answer: bool,
         silence: &Path,
         sip: u16,
         ctrl: u16,
@@ -382,22 +396,12 @@ impl Phone {
             ),
         )
         .expect("config");
-        let (regint, answer) = match (dial, auto_answer) {
-            (Some(_), _) => (0, ""),
-            (None, true) => (60, ";answermode=auto"),
-            (None, false) => (60, ";answermode=manual"),
-        };
-        std::fs::write(
-            dir.join("accounts"),
-            format!("<sip:{user}@127.0.0.1:{}>;auth_pass=demo-{user};regint={regint}{answer};audio_codecs=PCMU\n", engine.port),
-        )
-        .expect("accounts");
+        std::fs::write(dir.join("accounts"), format!("{account}\n")).expect("accounts");
         let mut cmd = Command::new("baresip");
         // -s: its SIP messages go to baresip.log (a test may need a dialog's tags).
         cmd.arg("-f").arg(dir).arg("-s");
-        if let Some(number) = dial {
-            cmd.arg("-e")
-                .arg(format!("/dial sip:{number}@127.0.0.1:{}", engine.port));
+        if let Some(uri) = dial {
+            cmd.arg("-e").arg(format!("/dial {uri}"));
         }
         cmd.stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.join("baresip.log")).expect("log"))

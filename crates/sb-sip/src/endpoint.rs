@@ -746,7 +746,12 @@ impl Endpoint {
             // one outstanding).
             let first = (self.ids.key()[1] as u32) << 16 | u32::from(tx.0 as u16);
             let t1 = self.cfg.timers.t1;
-            let resp = b.build();
+            let mut resp = b.build();
+            // It makes an early dialog, which the PRACK is sent in: it needs our Contact.
+            if resp.headers.get("Contact").is_none() {
+                resp.headers
+                    .push("Contact", self.local_contact().to_string());
+            }
             if let Some(r) = self.reliable.send(now, tx, req, resp, peer, t1, first) {
                 self.layer.respond(now, tx, &r);
             }
