@@ -250,6 +250,28 @@ fn wait(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool, show: impl 
     }
 }
 
+/// Sends an INVITE for `number` without credentials; the status of the answer.
+fn unauthenticated_invite(engine: std::net::SocketAddr, number: &str) -> Option<u16> {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let me = sock.local_addr().expect("addr");
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+    let invite = format!(
+        "INVITE sip:{number}@{engine} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKfraud{number}\r\nFrom: <sip:1100@{engine}>;tag=fraud\r\nTo: <sip:{number}@{engine}>\r\nCall-ID: fraud-{number}\r\nCSeq: 1 INVITE\r\nContact: <sip:1100@{me}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    sock.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    sock.send_to(invite.as_bytes(), engine).ok()?;
+    let mut buf = [0u8; 4096];
+    loop {
+        let (n, _) = sock.recv_from(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let status: u16 = text.split_whitespace().nth(1)?.parse().ok()?;
+        if status >= 200 {
+            return Some(status);
+        }
+    }
+}
+
 /// A SIPp phone in the public network (127.0.0.3) that answers `calls` calls, echoing
 /// their audio, then ends.
 fn network_phone(port: u16, calls: u32) -> Child {
@@ -339,6 +361,10 @@ fn the_hospital_registers_takes_a_patients_call_and_dials_out_through_the_carrie
         "the international call was not refused: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Nor anyone who does not authenticate: challenged, whatever the number.
+    for number in ["922345678", "9008521234567"] {
+        assert_eq!(unauthenticated_invite(engine.addr(), number), Some(401));
+    }
     assert_eq!(carrier.calls_out(), 0, "{}", carrier.log());
 
     // The operator dials a local number: the carrier challenges (407), relays it to the
