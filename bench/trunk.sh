@@ -11,7 +11,8 @@
 # Prints per load the calls completed and failed, the completed rate, and the engine's CPU per
 # call (utime + stime over the load / calls completed), and Kamailio's for the carrier loads.
 # Usage: bench/trunk.sh [RATE] [SECONDS] [HOLD_MS]      (defaults: 100 10 1000)
-# SWITCHBOARD_BIN runs another build.
+# SWITCHBOARD_BIN runs another build; ONLY=TEXT runs the loads whose name holds TEXT;
+# PERF=1 records the engine with `perf record -g` into the kept scratch directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-100}
@@ -78,7 +79,7 @@ SWITCHBOARD_LOG=warn taskset -c 0 "${SWITCHBOARD_BIN:-target/release/switchboard
   --config "$work/switchboard.toml" --set "sip.listen=127.0.0.1:$port" \
   --set "store.path=$work/sb.db" --set http.listen=127.0.0.1:0 \
   --set rtp.port_range=20000-29999 --set ivr.clock_start=2026-11-23T10:00:00+08:00 \
-  --set sip.qualify_seconds=3600 2>"$work/engine.log" &
+  --set sip.qualify_seconds=3600 ${SPIN:+--set rtp.timer_spin_ms=$SPIN} 2>"$work/engine.log" &
 engine=$!
 for _ in $(seq 50); do
   [ "$(grep -c 'CARRIER-REG expires=600' "$work/kamailio.log" 2>/dev/null)" -ge 2 ] && break
@@ -92,6 +93,12 @@ grep -q 'CARRIER-REG expires=600' "$work/kamailio.log" || { echo "the trunk did 
   -m 1 -i 127.0.0.3 -p "$xport" -nostdin -timeout 10s "127.0.0.1:$port" >/dev/null 2>&1)
 
 total=$((rate * secs))
+perf_pid=
+if [ -n "${PERF:-}" ]; then
+  KEEP=1
+  perf record -F 999 -g -p "$engine" -o "$work/perf.data" >/dev/null 2>&1 &
+  perf_pid=$!
+fi
 cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # The carrier's CPU: every process of its group.
 carrier_cpu() {
@@ -103,6 +110,7 @@ carrier_cpu() {
 run() {
   local name=$1 scenario=$2 service=$3 target=$4 local_ip=$5
   shift 5
+  [[ "$name" == *"${ONLY:-}"* ]] || return 0
   local answer=
   if [ "$name" = "out, carrier" ] || [ "$name" = "out, extension" ]; then
     local aport=$nport
@@ -147,3 +155,8 @@ run "out, carrier" dial_out.xml 922345678 "127.0.0.1:$port" 127.0.0.1 \
 run "out, extension" dial_out.xml 2001 "127.0.0.1:$port" 127.0.0.1 \
   -au 1100 -ap demo-1100 -auth_uri "2001@127.0.0.1:$port"
 echo "engine peak RSS   $(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$engine/status") MiB"
+if [ -n "$perf_pid" ]; then
+  kill -INT "$perf_pid"
+  wait "$perf_pid" || true
+  echo "perf report -i $work/perf.data"
+fi

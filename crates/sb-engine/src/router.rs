@@ -278,6 +278,12 @@ impl Engine {
         .min()
     }
 
+    /// When a call's own timer (its media ticks, a ring given up, the dialplan's timer) is
+    /// due next; SIP's and the ACD's timers are left out.
+    pub fn next_call_wake(&self) -> Option<Instant> {
+        self.due.next()
+    }
+
     /// Which timer wakes the engine next, and when (for the logs and tests: it looks at
     /// every call).
     pub fn next_wake(&self) -> Option<(Instant, Wake)> {
