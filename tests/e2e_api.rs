@@ -541,7 +541,10 @@ fn consult_swap_complete_and_transfer_over_http() {
     }
     let (status, text) = act("consult", "{\"to\": \"9999\"}");
     assert_eq!(status, 400, "{text}");
-    assert_eq!(error_of(&text), "to: `9999` is not another extension");
+    assert_eq!(
+        error_of(&text),
+        "to: `9999` is no other extension, and no outbound rule covers it"
+    );
 
     let (status, text) = act("consult", "{\"queue\": \"nope\"}");
     assert_eq!(status, 400, "{text}");

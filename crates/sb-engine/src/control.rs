@@ -42,7 +42,8 @@ pub enum ControlError {
     NoSuchAgent,
     /// A queue that does not exist or the agent is not a member of.
     NotAMember(String),
-    /// A transfer or consultation to something that is not another extension.
+    /// A transfer or consultation to something that is no other extension, and no outside
+    /// number the dial plan covers.
     UnknownExtension(String),
     /// The agent is already consulting a colleague.
     Consulting,
@@ -67,7 +68,12 @@ impl std::fmt::Display for ControlError {
             ControlError::NotBridged => write!(f, "the call is not with an agent"),
             ControlError::NoSuchAgent => write!(f, "no such agent"),
             ControlError::NotAMember(q) => write!(f, "not a member of queue {q}"),
-            ControlError::UnknownExtension(e) => write!(f, "{e} is not another extension"),
+            ControlError::UnknownExtension(e) => {
+                write!(
+                    f,
+                    "{e} is no other extension, and no outbound rule covers it"
+                )
+            }
             ControlError::Consulting => write!(f, "already consulting"),
             ControlError::NotConsulting => write!(f, "no consultation under way"),
             ControlError::NotAnswered => write!(f, "the colleague has not answered"),
