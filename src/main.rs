@@ -68,6 +68,9 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Read a password from standard input (its first line) and print its Argon2id hash,
+    /// for a console user's `password_hash` in the configuration.
+    HashPassword,
     /// Validate the configuration and print every problem; exit 0 if good, 64 if not.
     Check {
         #[arg(long)]
@@ -204,9 +207,35 @@ fn print_report(
     }
 }
 
+/// `hash-password`: the password from standard input (never the command line, where other
+/// users of the machine would see it), its hash on standard output.
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("error: cannot read the password: {e}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < 8 {
+        eprintln!("error: a console password needs at least 8 characters");
+        return ExitCode::from(64);
+    }
+    match sb_api::users::hash_password(password) {
+        Ok(h) => {
+            println!("{h}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::HashPassword => hash_password(),
         Command::Check { config, sets } => match load(config.as_ref(), &sets) {
             Ok((m, a)) => {
                 println!(

@@ -92,3 +92,45 @@ fn serve_refuses_a_bad_config_before_binding() {
         .expect("run");
     assert_eq!(bad_set.status.code(), Some(64));
 }
+
+/// `hash-password` reads the password from standard input and prints an Argon2id hash that
+/// verifies it (and nothing else); a too-short password is refused with 64.
+#[test]
+fn hash_password_prints_a_hash_the_configuration_takes() {
+    use std::io::Write;
+    let run = |password: &str| {
+        let mut child = Command::new(bin())
+            .arg("hash-password")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("output")
+    };
+    let out = run("correct horse battery");
+    assert!(out.status.success(), "{out:?}");
+    let hash = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string();
+    assert_eq!(sb_api::users::check_hash(&hash), Ok(()));
+    let user = sb_api::users::ConsoleUser {
+        name: "li".into(),
+        role: sb_api::access::Role::Supervisor,
+        agent: None,
+        language: sb_api::users::Language::Chinese,
+        password_hash: hash,
+    };
+    assert!(user.verify("correct horse battery"));
+    assert!(!user.verify("correct horse"));
+    let short = run("short");
+    assert_eq!(short.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
+}

@@ -21,3 +21,4 @@ pub mod access;
 pub mod control;
 pub mod events;
 pub mod http;
+pub mod users;

@@ -46,6 +46,7 @@ pub enum QueueStrategy {
 }
 
 pub use sb_api::access::{ApiToken, Role};
+pub use sb_api::users::ConsoleUser;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registrar {
@@ -89,6 +90,8 @@ pub struct Model {
     pub shutdown_grace: Duration,
     pub http_listen: SocketAddr,
     pub api_tokens: Vec<ApiToken>,
+    /// `[[http.users]]`: who signs in to the web consoles.
+    pub console_users: Vec<ConsoleUser>,
     pub store_path: PathBuf,
     pub dialplans_dir: PathBuf,
     pub prompts_dir: PathBuf,

@@ -337,6 +337,25 @@ pub struct Http {
     /// Bearer tokens of the control API, each with its role.
     #[serde(default)]
     pub tokens: Vec<ApiToken>,
+    /// The people who sign in to the web consoles.
+    #[serde(default)]
+    pub users: Vec<ConsoleUser>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleUser {
+    pub name: Spanned<String>,
+    /// Argon2id, as `switchboard hash-password` prints it.
+    pub password_hash: Spanned<String>,
+    /// agent, operator, supervisor or admin.
+    pub role: Spanned<String>,
+    /// The extension an agent answers on.
+    #[serde(default)]
+    pub agent: Option<Spanned<String>>,
+    /// zh-CN (the default) or en.
+    #[serde(default)]
+    pub language: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -114,19 +114,8 @@ fn api_tokens(
 ) -> Vec<model::ApiToken> {
     let mut out: Vec<model::ApiToken> = Vec::new();
     for t in raw {
-        let role = match t.role.get_ref().as_str() {
-            "agent" => model::Role::Agent,
-            "operator" => model::Role::Operator,
-            "supervisor" => model::Role::Supervisor,
-            "admin" => model::Role::Admin,
-            other => {
-                c.error(
-                    "SB122",
-                    &t.role,
-                    format!("http.tokens: role `{other}` is not one of agent, operator, supervisor, admin"),
-                );
-                continue;
-            }
+        let Some(role) = role_of(c, "SB122", "http.tokens", &t.role) else {
+            continue;
         };
         let token = t.token.get_ref();
         if token.len() < 16
@@ -149,33 +138,141 @@ fn api_tokens(
             );
             continue;
         }
-        let agent = t.agent.as_ref().map(|a| a.get_ref().clone());
-        match (&agent, role) {
-            (None, model::Role::Agent) => {
-                c.error(
-                    "SB122",
-                    &t.role,
-                    "http.tokens: an agent's token must name its extension (`agent = \"1001\"`)"
-                        .into(),
-                );
-                continue;
-            }
-            (Some(a), _) if !extensions.iter().any(|e| e.number == *a) => {
-                if let Some(sp) = &t.agent {
-                    c.error(
-                        "SB122",
-                        sp,
-                        format!("http.tokens: agent {a} is not an extension"),
-                    );
-                }
-                continue;
-            }
-            _ => {}
-        }
+        let Some(agent) = agent_of(
+            c,
+            ("SB122", "http.tokens"),
+            (role, &t.role),
+            t.agent.as_ref(),
+            "an agent's token must name its extension",
+            extensions,
+        ) else {
+            continue;
+        };
         out.push(model::ApiToken {
             token: token.clone(),
             role,
             agent,
+        });
+    }
+    out
+}
+
+/// A role of the API's tokens and the consoles' users.
+fn role_of(
+    c: &mut Checker,
+    code: &'static str,
+    what: &str,
+    role: &Spanned<String>,
+) -> Option<model::Role> {
+    match role.get_ref().as_str() {
+        "agent" => Some(model::Role::Agent),
+        "operator" => Some(model::Role::Operator),
+        "supervisor" => Some(model::Role::Supervisor),
+        "admin" => Some(model::Role::Admin),
+        other => {
+            c.error(
+                code,
+                role,
+                format!("{what}: role `{other}` is not one of agent, operator, supervisor, admin"),
+            );
+            None
+        }
+    }
+}
+
+/// The extension an agent's token or user acts for: required for the agent role, and one
+/// of ours when given. `None` once the mistake is reported.
+fn agent_of(
+    c: &mut Checker,
+    (code, what): (&'static str, &str),
+    (role, role_at): (model::Role, &Spanned<String>),
+    agent: Option<&Spanned<String>>,
+    missing: &str,
+    extensions: &[model::Extension],
+) -> Option<Option<String>> {
+    match agent {
+        None if role == model::Role::Agent => {
+            c.error(
+                code,
+                role_at,
+                format!("{what}: {missing} (`agent = \"1001\"`)"),
+            );
+            None
+        }
+        Some(a) if !extensions.iter().any(|e| e.number == *a.get_ref()) => {
+            c.error(
+                code,
+                a,
+                format!("{what}: agent {} is not an extension", a.get_ref()),
+            );
+            None
+        }
+        a => Some(a.map(|a| a.get_ref().clone())),
+    }
+}
+
+/// The consoles' users (SB143): a name given once, an Argon2id hash, a known role, an
+/// agent's extension, a known language.
+fn console_users(
+    c: &mut Checker,
+    raw: &[crate::raw::ConsoleUser],
+    extensions: &[model::Extension],
+) -> Vec<model::ConsoleUser> {
+    let mut out: Vec<model::ConsoleUser> = Vec::new();
+    for u in raw {
+        let name = u.name.get_ref();
+        if name.trim().is_empty()
+            || name.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+            || out.iter().any(|o| o.name == *name)
+        {
+            c.error(
+                "SB143",
+                &u.name,
+                format!("http.users: user name `{name}` is empty, has spaces or is given twice"),
+            );
+            continue;
+        }
+        if let Err(why) = sb_api::users::check_hash(u.password_hash.get_ref()) {
+            c.error(
+                "SB143",
+                &u.password_hash,
+                format!("http.users: {name}'s password_hash: {why}"),
+            );
+            continue;
+        }
+        let Some(role) = role_of(c, "SB143", "http.users", &u.role) else {
+            continue;
+        };
+        let Some(agent) = agent_of(
+            c,
+            ("SB143", "http.users"),
+            (role, &u.role),
+            u.agent.as_ref(),
+            &format!("agent {name} must name their extension"),
+            extensions,
+        ) else {
+            continue;
+        };
+        let language = match &u.language {
+            None => sb_api::users::Language::default(),
+            Some(l) => match sb_api::users::Language::parse(l.get_ref()) {
+                Some(l) => l,
+                None => {
+                    c.error(
+                        "SB143",
+                        l,
+                        format!("http.users: language `{}` is not zh-CN or en", l.get_ref()),
+                    );
+                    continue;
+                }
+            },
+        };
+        out.push(model::ConsoleUser {
+            name: name.clone(),
+            role,
+            agent,
+            language,
+            password_hash: u.password_hash.get_ref().clone(),
         });
     }
     out
@@ -771,6 +868,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
 
     let reports = reports(&mut c, &raw.reports);
     let api_tokens = api_tokens(&mut c, &raw.http.tokens, &extensions);
+    let console_users = console_users(&mut c, &raw.http.users, &extensions);
     let mut regions = Vec::new();
     for (prefix, name) in &raw.regions {
         if !is_number(prefix) || name.get_ref().trim().is_empty() {
@@ -837,6 +935,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         rtp_ports,
         http_listen,
         api_tokens,
+        console_users,
         rtp_timer_spin: Duration::from_millis(spin),
         overload_lag: Duration::from_millis(lag),
         shutdown_grace: Duration::from_secs(grace),

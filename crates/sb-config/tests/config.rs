@@ -409,3 +409,51 @@ fn feature_codes_are_configured_and_checked() {
     .expect_err("bad reasons");
     assert_eq!(errs.len(), 2, "{errs:#?}");
 }
+
+#[test]
+fn console_users_are_checked_and_their_hashes_must_be_argon2id() {
+    let hash = sb_api::users::hash_password("a good pass phrase").expect("hash");
+    let mut text = shipped().text;
+    text.push_str(&format!(
+        "\n[[http.users]]\nname = \"wang\"\npassword_hash = \"{hash}\"\nrole = \"agent\"\nagent = \"1003\"\n\n[[http.users]]\nname = \"li\"\npassword_hash = \"{hash}\"\nrole = \"supervisor\"\nlanguage = \"en\"\n"
+    ));
+    let m = load(
+        Source {
+            name: "users.toml".into(),
+            text: text.clone(),
+        },
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(m.console_users.len(), 2);
+    let wang = &m.console_users[0];
+    assert_eq!(wang.agent.as_deref(), Some("1003"));
+    assert!(wang.verify("a good pass phrase"));
+    assert!(!wang.verify("a bad pass phrase"));
+    assert_eq!(
+        m.console_users[1].language,
+        sb_api::users::Language::English
+    );
+
+    // A plain password, a repeated name, an agent without an extension, an unknown
+    // extension, an unknown role, an unknown language: six mistakes, each with its line.
+    text.push_str(&format!(
+        "\n[[http.users]]\nname = \"zhao\"\npassword_hash = \"hunter2hunter2\"\nrole = \"operator\"\n\n[[http.users]]\nname = \"wang\"\npassword_hash = \"{hash}\"\nrole = \"operator\"\n\n[[http.users]]\nname = \"chen\"\npassword_hash = \"{hash}\"\nrole = \"agent\"\n\n[[http.users]]\nname = \"sun\"\npassword_hash = \"{hash}\"\nrole = \"agent\"\nagent = \"4242\"\n\n[[http.users]]\nname = \"zhou\"\npassword_hash = \"{hash}\"\nrole = \"janitor\"\n\n[[http.users]]\nname = \"wu\"\npassword_hash = \"{hash}\"\nrole = \"operator\"\nlanguage = \"fr\"\n"
+    ));
+    let errs = load(
+        Source {
+            name: "bad-users.toml".into(),
+            text,
+        },
+        &[],
+    )
+    .expect_err("invalid");
+    let ours: Vec<_> = errs.iter().filter(|d| d.code == "SB143").collect();
+    assert_eq!(ours.len(), 6, "{errs:#?}");
+    assert!(ours.iter().all(|d| d.line > 0), "{errs:#?}");
+    assert!(
+        ours.iter()
+            .any(|d| d.message.contains("not a PHC password hash")),
+        "{errs:#?}"
+    );
+}
