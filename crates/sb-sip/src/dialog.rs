@@ -6,7 +6,7 @@ use sb_sip_msg::message::Core;
 use sb_sip_msg::{CSeq, Headers, Method, NameAddr, Request, Response, Uri, Via};
 
 /// A dialog, by Call-ID and the two tags (RFC 3261 §12).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DialogId {
     /// The Call-ID.
     pub call_id: String,

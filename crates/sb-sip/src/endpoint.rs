@@ -368,8 +368,10 @@ pub struct Endpoint {
     next_housekeeping: Instant,
     /// INVITEs whose provisional answers go reliably (RFC 3262).
     reliable: ReliableProvisionals,
-    /// Sessions with a session timer (RFC 4028).
+    /// Sessions with a session timer (RFC 4028), and when each is due (an entry left by a
+    /// refresh or an ended session is skipped when it comes up).
     session_timers: HashMap<DialogId, SessionTimer>,
+    session_due: DeadlineQueue<DialogId>,
     transmits: VecDeque<(Peer, Vec<u8>)>,
     events: VecDeque<Event>,
 }
@@ -415,6 +417,7 @@ impl Endpoint {
             next_housekeeping: now + HOUSEKEEPING,
             reliable: ReliableProvisionals::default(),
             session_timers: HashMap::new(),
+            session_due: DeadlineQueue::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             cfg,
@@ -468,7 +471,7 @@ impl Endpoint {
             self.trunks.iter().filter_map(TrunkLink::poll_timeout).min(),
             self.trunks_due.then_some(self.epoch),
             self.reliable.poll_timeout(),
-            self.session_timers.values().map(|t| t.due).min(),
+            self.session_due.next(),
         ]
         .into_iter()
         .flatten()
@@ -820,8 +823,9 @@ impl Endpoint {
         // Refused (422) at the front already; a refresh with no Session-Expires ends it.
         match session_timer::negotiate(req).ok().flatten() {
             Some(agreed) => {
-                self.session_timers
-                    .insert(id, SessionTimer::new(now, agreed));
+                let timer = SessionTimer::new(now, agreed);
+                self.session_due.push(timer.due, id.clone());
+                self.session_timers.insert(id, timer);
                 b.header("Session-Expires", agreed.header())
                     .header("Require", "timer")
             }
@@ -835,23 +839,19 @@ impl Endpoint {
     /// Session timers due: we refresh with an UPDATE, or a session the caller stopped
     /// refreshing is reported over.
     fn session_timeouts(&mut self, now: Instant) {
-        let due: Vec<DialogId> = self
-            .session_timers
-            .iter()
-            .filter(|(_, t)| t.due <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in due {
+        while let Some(id) = self.session_due.pop_due(now) {
             if !self.dialogs.contains_key(&id) {
                 self.session_timers.remove(&id);
                 continue;
             }
-            let Some(t) = self.session_timers.get_mut(&id) else {
+            let Some(t) = self.session_timers.get_mut(&id).filter(|t| t.due <= now) else {
+                // Refreshed since (its new entry comes later), or over.
                 continue;
             };
             if t.agreed.we_refresh {
                 let agreed = t.agreed;
                 *t = SessionTimer::new(now, agreed);
+                self.session_due.push(t.due, id.clone());
                 self.send_in_dialog_with(now, &id, Method::Update, |r| {
                     r.headers.push("Session-Expires", agreed.header());
                     r.headers.push("Supported", "timer");

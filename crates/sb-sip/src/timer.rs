@@ -81,11 +81,11 @@ pub enum TimerName {
 /// A deadline heap with lazy deletion: entries name an owner, and the owner decides when
 /// popped whether anything of it is really due.
 #[derive(Debug)]
-pub struct DeadlineQueue<K: Ord + Copy> {
+pub struct DeadlineQueue<K: Ord> {
     heap: BinaryHeap<Reverse<(Instant, K)>>,
 }
 
-impl<K: Ord + Copy> Default for DeadlineQueue<K> {
+impl<K: Ord> Default for DeadlineQueue<K> {
     fn default() -> Self {
         DeadlineQueue {
             heap: BinaryHeap::new(),
@@ -93,7 +93,7 @@ impl<K: Ord + Copy> Default for DeadlineQueue<K> {
     }
 }
 
-impl<K: Ord + Copy> DeadlineQueue<K> {
+impl<K: Ord> DeadlineQueue<K> {
     /// Wakes `owner` at `at`.
     pub fn push(&mut self, at: Instant, owner: K) {
         self.heap.push(Reverse((at, owner)));
