@@ -37,18 +37,6 @@ fn sent_in(s: &Sim, method: Method, call_id: &str) -> Vec<Request> {
         .collect()
 }
 
-fn transfers(s: &Sim) -> Vec<(String, String, &'static str)> {
-    s.events
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::Transfer { from, to, kind, .. } => {
-                Some((from.clone(), to.clone(), kind.name()))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 fn consult_steps(s: &Sim) -> Vec<&'static str> {
     s.events
         .iter()

@@ -477,19 +477,6 @@ name = "international"
 patterns = ["900."]
 "#;
 
-fn transfers(s: &Sim) -> Vec<(String, String, &'static str)> {
-    use sb_types::vocab::Named;
-    s.events
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::Transfer { from, to, kind, .. } => {
-                Some((from.clone(), to.clone(), kind.name()))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 fn refused(s: &Sim) -> Vec<(String, &'static str, u16)> {
     s.events
         .iter()

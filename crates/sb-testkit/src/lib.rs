@@ -458,6 +458,20 @@ impl Sim {
     }
 }
 
+/// The transfers so far: (from, to, kind).
+pub fn transfers(s: &Sim) -> Vec<(String, String, &'static str)> {
+    use sb_types::vocab::Named;
+    s.events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Transfer { from, to, kind, .. } => {
+                Some((from.clone(), to.clone(), kind.name()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Registers `agent`'s phone at `at` through the digest challenge.
 pub fn register_agent(s: &mut Sim, agent: &str, at: &str) {
     let reg = |auth: &str, cseq: u32| {
