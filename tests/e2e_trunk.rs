@@ -110,23 +110,25 @@ impl Carrier {
     /// Makes the running carrier fail (see tests/kamailio/carrier.cfg): 0 healthy, 1 down,
     /// 2 silent to new calls, 3 refusing them with 503.
     fn set_mode(&self, mode: u8) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let out = Command::new("kamcmd")
+        let kamcmd = || {
+            Command::new("kamcmd")
                 .args(["-s", &self.ctl(), "htable.seti", "fail", "mode"])
                 .arg(mode.to_string())
                 .output()
-                .expect("run kamcmd");
-            if out.status.success() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kamcmd: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+                .expect("run kamcmd")
+        };
+        wait(
+            "kamcmd sets the carrier's mode",
+            Duration::from_secs(5),
+            || kamcmd().status.success(),
+            || String::from_utf8_lossy(&kamcmd().stderr).into_owned(),
+        );
+    }
+
+    /// What its latest run logged.
+    fn last_run_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("kamailio-{}.log", self.runs)))
+            .unwrap_or_default()
     }
 
     /// Everything every run of it logged.
@@ -208,14 +210,14 @@ patterns = ["900."]
     )
 }
 
-/// One SIPp call of `scenario` (from tests/sipp) to `target`, from `local_ip`.
+/// One SIPp call of `scenario` (from tests/sipp) to `target`, from `local_ip`, which must
+/// go as the scenario says; `what` and `show` (the logs) explain a failure.
 fn sipp(
-    scenario: &str,
-    target: &str,
-    service: &str,
-    local_ip: &str,
+    what: &str,
+    (scenario, target, service, local_ip): (&str, &str, &str, &str),
     auth: Option<(&str, &str)>,
-) -> Output {
+    show: impl Fn() -> String,
+) {
     require_tool("sipp");
     let dir = scratch(&format!("sipp-{}", scenario.trim_end_matches(".xml")));
     let text = std::fs::read_to_string(workspace().join("tests/sipp").join(scenario))
@@ -237,9 +239,47 @@ fn sipp(
         .arg("-mp")
         .arg((free_port() & !1).to_string())
         .args(["-timeout", "30s", "-nostdin", "-trace_err"])
-        .arg(target)
-        .output()
-        .expect("run sipp")
+        .arg(target);
+    let out: Output = cmd.output().expect("run sipp");
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        show()
+    );
+}
+
+/// A patient in the public network calls `number` through the carrier with `scenario`.
+fn carrier_call(carrier: &Carrier, scenario: &str, number: &str, show: impl Fn() -> String) {
+    let target = format!("127.0.0.2:{}", carrier.port);
+    sipp(
+        "the carrier's call",
+        (scenario, &target, number, "127.0.0.4"),
+        None,
+        || format!("{}\n{}", show(), carrier.log()),
+    );
+}
+
+/// The operator (1100) dials a local number; the network phone must answer, through
+/// whichever carrier.
+fn operator_dials_out(engine: &Engine, show: impl Fn() -> String) {
+    let target = engine.addr().to_string();
+    sipp(
+        "the operator's call out",
+        ("dial_out.xml", &target, "922345678", "127.0.0.1"),
+        Some(("1100", "demo-1100")),
+        || format!("{}\n{}", engine.log(), show()),
+    );
+}
+
+/// Waits until the engine's log shows the trunk registered.
+fn wait_registered(engine: &Engine, carrier: &Carrier) {
+    wait(
+        "the trunk registers",
+        Duration::from_secs(15),
+        || engine.log().contains("registration=\"registered\""),
+        || format!("{}\n{}", engine.log(), carrier.log()),
+    );
 }
 
 fn wait(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool, show: impl Fn() -> String) {
@@ -301,30 +341,12 @@ fn the_hospital_registers_takes_a_patients_call_and_dials_out_through_the_carrie
     let engine = Engine::start_with("trunk", Some(&cfg), &[]);
 
     // The trunk registers (401, digest, 200) and the carrier answers OPTIONS.
-    let (registered, log) = engine.wait_log(Duration::from_secs(15), |l| {
-        l.contains("registration=\"registered\"") || l.contains("registration=registered")
-    });
-    assert!(
-        registered,
-        "the trunk did not register: {log}\n{}",
-        carrier.log()
-    );
+    wait_registered(&engine, &carrier);
 
     // A patient in the public network calls the hospital's number through the carrier.
-    let out = sipp(
-        "carrier_call.xml",
-        &format!("127.0.0.2:{}", carrier.port),
-        "+862088880000",
-        "127.0.0.4",
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "the carrier's call failed: {}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        engine.log(),
-        carrier.log()
-    );
+    carrier_call(&carrier, "carrier_call.xml", "+862088880000", || {
+        engine.log()
+    });
     let (started, log) = engine.wait_log(Duration::from_secs(5), |l| {
         l.contains("trunk=\"carrier-a\"") && l.contains("did=\"02088880000\"")
     });
@@ -335,31 +357,19 @@ fn the_hospital_registers_takes_a_patients_call_and_dials_out_through_the_carrie
     );
 
     // A department may not dial out: refused by the switchboard, never at the carrier.
-    let out = sipp(
-        "dial_refused.xml",
-        &engine.addr().to_string(),
-        "922345678",
-        "127.0.0.1",
+    let target = engine.addr().to_string();
+    sipp(
+        "the department's call out was not refused with 403",
+        ("dial_refused.xml", &target, "922345678", "127.0.0.1"),
         Some(("2001", "demo-2001")),
-    );
-    assert!(
-        out.status.success(),
-        "the department's call out was not refused with 403: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        engine.log()
+        || engine.log(),
     );
     // Nor may anyone dial abroad (no role has the international rule).
-    let out = sipp(
-        "dial_refused.xml",
-        &engine.addr().to_string(),
-        "9008521234567",
-        "127.0.0.1",
+    sipp(
+        "the international call was not refused",
+        ("dial_refused.xml", &target, "9008521234567", "127.0.0.1"),
         Some(("1100", "demo-1100")),
-    );
-    assert!(
-        out.status.success(),
-        "the international call was not refused: {}",
-        String::from_utf8_lossy(&out.stderr)
+        || engine.log(),
     );
     // Nor anyone who does not authenticate: challenged, whatever the number.
     for number in ["922345678", "9008521234567"] {
@@ -370,21 +380,8 @@ fn the_hospital_registers_takes_a_patients_call_and_dials_out_through_the_carrie
     // The operator dials a local number: the carrier challenges (407), relays it to the
     // network phone, which answers.
     let mut phone = network_phone(phone_port, 1);
-    let out = sipp(
-        "dial_out.xml",
-        &engine.addr().to_string(),
-        "922345678",
-        "127.0.0.1",
-        Some(("1100", "demo-1100")),
-    );
+    operator_dials_out(&engine, || carrier.log());
     let _ = phone.wait();
-    assert!(
-        out.status.success(),
-        "the operator's call out failed: {}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        engine.log(),
-        carrier.log()
-    );
     wait(
         "the carrier relayed the call",
         Duration::from_secs(5),
@@ -406,25 +403,6 @@ fn the_hospital_registers_takes_a_patients_call_and_dials_out_through_the_carrie
     );
 }
 
-/// The operator dials a local number; the network phone answers wherever it comes from.
-fn operator_dials_out(engine: &Engine, a: &Carrier, b: &Carrier) {
-    let out = sipp(
-        "dial_out.xml",
-        &engine.addr().to_string(),
-        "922345678",
-        "127.0.0.1",
-        Some(("1100", "demo-1100")),
-    );
-    assert!(
-        out.status.success(),
-        "the operator's call out failed: {}\n{}\nA: {}\nB: {}",
-        String::from_utf8_lossy(&out.stderr),
-        engine.log(),
-        a.log(),
-        b.log()
-    );
-}
-
 /// Carrier A's trunk lines in the engine's log that `pred` picks.
 fn trunk_lines(engine: &Engine, pred: impl Fn(&str) -> bool) -> usize {
     engine
@@ -437,11 +415,12 @@ fn trunk_lines(engine: &Engine, pred: impl Fn(&str) -> bool) -> usize {
 
 /// Waits until carrier A's trunk has more lines that `pred` picks than `before`.
 fn wait_trunk_log(engine: &Engine, what: &str, before: usize, pred: impl Fn(&str) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while trunk_lines(engine, &pred) <= before {
-        assert!(Instant::now() < deadline, "{what}: {}", engine.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait(
+        what,
+        Duration::from_secs(15),
+        || trunk_lines(engine, &pred) > before,
+        || engine.log(),
+    );
 }
 
 #[test]
@@ -496,7 +475,7 @@ prepend = "020"
 
     // Carrier A refuses the call with 503 (no circuit): carrier B takes it.
     a.set_mode(3);
-    operator_dials_out(&engine, &a, &b);
+    operator_dials_out(&engine, || format!("A: {}\nB: {}", a.log(), b.log()));
     assert_eq!(
         (a.count("CARRIER-REFUSED"), a.calls_out(), b.calls_out()),
         (1, 0, 1)
@@ -514,7 +493,7 @@ prepend = "020"
 
     // Carrier A says nothing: after the setup time carrier B takes it.
     a.set_mode(2);
-    operator_dials_out(&engine, &a, &b);
+    operator_dials_out(&engine, || format!("A: {}\nB: {}", a.log(), b.log()));
     // (It saw the INVITE and each retransmission of it.)
     assert!(a.count("CARRIER-SILENT") > 0, "{}", a.log());
     assert_eq!(b.calls_out(), 2);
@@ -524,7 +503,7 @@ prepend = "020"
     wait_trunk_log(&engine, "carrier A marked down", 0, |l| {
         l.contains("reachable=Some(false)")
     });
-    operator_dials_out(&engine, &a, &b);
+    operator_dials_out(&engine, || format!("A: {}\nB: {}", a.log(), b.log()));
     assert_eq!((a.count("CARRIER-DOWN"), b.calls_out()), (0, 3));
 
     // Back up: the health check sees it and the account registers again at once.
@@ -534,55 +513,42 @@ prepend = "020"
     let ups = trunk_lines(&engine, up);
     a.set_mode(0);
     wait_trunk_log(&engine, "carrier A back", ups, up);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while a.count("CARRIER-REG expires=120") <= registers {
-        assert!(Instant::now() < deadline, "no new REGISTER: {}", a.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait(
+        "a new REGISTER",
+        Duration::from_secs(5),
+        || a.count("CARRIER-REG expires=120") > registers,
+        || a.log(),
+    );
 
     // Carrier A restarts and forgets every binding: seen down, then back, then registered
     // again, so a patient's call to the hospital's number through it arrives.
     let downs = trunk_lines(&engine, down);
     a.stop();
     wait_trunk_log(&engine, "carrier A stopped", downs, down);
+    let registered = |l: &str| l.contains("registration=\"registered\"");
+    let before = trunk_lines(&engine, registered);
     a.spawn();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let run = std::fs::read_to_string(a.dir.join(format!("kamailio-{}.log", a.runs)))
-            .unwrap_or_default();
-        // Challenged, then accepted: two REGISTERs reach the new run.
-        if run.matches("CARRIER-REG expires=120").count() >= 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not registered again: {run}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let out = sipp(
-        "carrier_call.xml",
-        &format!("127.0.0.2:{}", a.port),
-        "+862088880000",
-        "127.0.0.4",
-        None,
+    // Challenged, then accepted: two REGISTERs reach the new run, and the engine has the 200.
+    wait(
+        "registered again",
+        Duration::from_secs(10),
+        || a.last_run_log().matches("CARRIER-REG expires=120").count() >= 2,
+        || a.last_run_log(),
     );
-    assert!(
-        out.status.success(),
-        "the patient's call after the restart: {}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        engine.log(),
-        a.log()
-    );
+    wait_trunk_log(&engine, "registered again", before, registered);
+    carrier_call(&a, "carrier_call.xml", "+862088880000", || engine.log());
 
     let _ = phone.wait();
 
     // The switchboard stops: its binding at the carrier is removed.
     engine.signal("TERM");
     assert!(engine.wait_exit(Duration::from_secs(10)).is_some());
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while a.count("CARRIER-REG expires=0") == 0 {
-        assert!(Instant::now() < deadline, "no un-REGISTER: {}", a.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait(
+        "the un-REGISTER",
+        Duration::from_secs(3),
+        || a.count("CARRIER-REG expires=0") > 0,
+        || a.log(),
+    );
 }
 
 #[test]
@@ -599,51 +565,20 @@ fn a_trunk_over_tcp_registers_takes_a_call_and_dials_out() {
         "domain = \"carrier.test\"\ntransport = \"tcp\"",
     ));
     let engine = Engine::start_with("trunk-tcp", Some(&cfg), &[]);
-    let (registered, log) = engine.wait_log(Duration::from_secs(15), |l| {
-        l.contains("registration=\"registered\"")
-    });
-    assert!(
-        registered,
-        "no registration over TCP: {log}\n{}",
-        carrier.log()
-    );
+    wait_registered(&engine, &carrier);
     assert!(
         carrier.log().contains("CARRIER-REG expires=120 proto=tcp"),
         "{}",
         carrier.log()
     );
     // A patient's call comes in through the carrier (over TCP to the switchboard).
-    let out = sipp(
-        "carrier_call.xml",
-        &format!("127.0.0.2:{}", carrier.port),
-        "+862088880000",
-        "127.0.0.4",
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "the carrier's call over TCP failed: {}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        engine.log(),
-        carrier.log()
-    );
+    carrier_call(&carrier, "carrier_call.xml", "+862088880000", || {
+        engine.log()
+    });
     // The operator's call goes out over the connection.
     let mut phone = network_phone(phone_port, 1);
-    let out = sipp(
-        "dial_out.xml",
-        &engine.addr().to_string(),
-        "922345678",
-        "127.0.0.1",
-        Some(("1100", "demo-1100")),
-    );
+    operator_dials_out(&engine, || carrier.log());
     let _ = phone.wait();
-    assert!(
-        out.status.success(),
-        "the call out over TCP failed: {}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        engine.log(),
-        carrier.log()
-    );
     assert_eq!(carrier.calls_out(), 1);
     let out_line = carrier
         .log()
@@ -674,10 +609,8 @@ fn engine_with_agent(name: &str, carrier: &Carrier) -> (Engine, Phone) {
         ],
     );
     let agent = Phone::start(&engine, "1003", Some(AGENT as f32), None);
-    for what in ["registration=\"registered\"", "registered extension=1003"] {
-        let (ok, log) = engine.wait_log(Duration::from_secs(15), |l| l.contains(what));
-        assert!(ok, "{what}: {log}\n{}", carrier.log());
-    }
+    wait_registered(&engine, carrier);
+    wait_line(&engine, &["registered extension=1003"]);
     (engine, agent)
 }
 
@@ -794,23 +727,10 @@ fn a_gateway_requiring_100rel_gets_a_reliable_180_and_its_prack_answered() {
     let cfg = config(&one_carrier(carrier.port));
     let engine = Engine::start_with("trunk-100rel", Some(&cfg), &[]);
     let department = Phone::ringing_only(&engine, "2001");
-    for what in ["registration=\"registered\"", "registered extension=2001"] {
-        let (ok, log) = engine.wait_log(Duration::from_secs(15), |l| l.contains(what));
-        assert!(ok, "{what}: {log}");
-    }
-    let out = sipp(
-        "carrier_call_100rel.xml",
-        &format!("127.0.0.2:{}", carrier.port),
-        "+862088880002",
-        "127.0.0.4",
-        None,
-    );
+    wait_registered(&engine, &carrier);
+    wait_line(&engine, &["registered extension=2001"]);
+    carrier_call(&carrier, "carrier_call_100rel.xml", "+862088880002", || {
+        engine.log()
+    });
     drop(department);
-    assert!(
-        out.status.success(),
-        "the gateway's call failed: {}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        engine.log(),
-        carrier.log()
-    );
 }
