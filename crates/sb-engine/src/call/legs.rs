@@ -142,7 +142,7 @@ impl Call {
             return self.leg_failed(now, ctx, id, 488, LegFailure::UnusableAnswer);
         };
         match leg.rtp.as_mut() {
-            // Early media ran on this session: it goes on, to wherever the answer says.
+            // Early media ran on this RTP session: it goes on, to wherever the answer says.
             Some(rtp) => {
                 if rtp.remote() != neg.remote {
                     rtp.set_remote(now, neg.remote);
