@@ -21,6 +21,9 @@ struct Agent {
     /// Calls the agent's phone has that the ACD did not give it (a transfer rung to them,
     /// a consultation, a call between extensions): no offer meanwhile.
     other_calls: u32,
+    /// The state last reported and since when: the consoles' time in state.
+    shown: &'static str,
+    since: Instant,
 }
 
 impl Agent {
@@ -126,6 +129,8 @@ impl Acd {
                     misses: 0,
                     calls_taken: 0,
                     other_calls: 0,
+                    shown: "unavailable",
+                    since: now,
                 });
             }
         }
@@ -185,6 +190,18 @@ impl Acd {
                 state: a.state(),
                 paused: a.paused.clone(),
                 reachable: a.reachable,
+                since: a.since,
+                call: match &a.activity {
+                    Activity::Offered(c) | Activity::OnCall(c) => Some(*c),
+                    _ => None,
+                },
+                ringing_since: match &a.activity {
+                    Activity::Offered(c) => {
+                        self.waiting.get(c).and_then(|w| w.offers.get(&i).copied())
+                    }
+                    _ => None,
+                },
+                wrap_until: a.wrap_until,
                 logged_in: names(&mut a.queues.iter().copied()),
                 member_of: names(
                     &mut (0..self.queues.len())
@@ -309,12 +326,23 @@ impl Acd {
         self.waiting.contains_key(&call)
     }
 
+    /// When an agent answered `call` from its queue, while they talk.
+    pub fn answered_at(&self, call: CallId) -> Option<Instant> {
+        self.talking.get(&call).map(|&(_, at)| at)
+    }
+
     /// The agent `call` is connected to, if any.
     pub fn connected_to(&self, call: CallId) -> Option<&AgentId> {
         self.connected.get(&call).map(|&i| &self.agents[i].id)
     }
 
-    fn report(&mut self, a: usize) {
+    fn report(&mut self, a: usize, now: Instant) {
+        let ag = &mut self.agents[a];
+        let state = ag.state();
+        if state != ag.shown {
+            ag.shown = state;
+            ag.since = now;
+        }
         let ag = &self.agents[a];
         self.events.push_back(AcdEvent::AgentState {
             agent: ag.id.clone(),
@@ -330,7 +358,7 @@ impl Acd {
         ag.activity = Activity::Idle;
         ag.idle_since = now;
         ag.wrap_until = None;
-        self.report(a);
+        self.report(a, now);
     }
 
     // ---- the truth about agents ---------------------------------------------------------
@@ -350,7 +378,7 @@ impl Acd {
                 self.withdraw_offer(now, call, a, false);
             }
         }
-        self.report(a);
+        self.report(a, now);
         self.dispatch(now);
     }
 
@@ -376,7 +404,7 @@ impl Acd {
         } else {
             return;
         }
-        self.report(a);
+        self.report(a, now);
         self.dispatch(now);
     }
 
@@ -393,7 +421,7 @@ impl Acd {
             }
         }
         self.agents[a].idle_since = now;
-        self.report(a);
+        self.report(a, now);
         self.dispatch(now);
     }
 
@@ -406,7 +434,7 @@ impl Acd {
             self.withdraw_offer(now, call, a, false);
         }
         self.agents[a].queues.clear();
-        self.report(a);
+        self.report(a, now);
         self.dispatch(now);
     }
 
@@ -419,7 +447,7 @@ impl Acd {
             self.withdraw_offer(now, call, a, false);
         }
         self.agents[a].paused = Some(reason.to_string());
-        self.report(a);
+        self.report(a, now);
         self.dispatch(now);
     }
 
@@ -431,7 +459,7 @@ impl Acd {
         self.agents[a].paused = None;
         self.agents[a].misses = 0;
         self.agents[a].idle_since = now;
-        self.report(a);
+        self.report(a, now);
         self.dispatch(now);
     }
 
@@ -599,7 +627,7 @@ impl Acd {
             within_rings: rang <= self.cfg.sla_threshold,
             waited,
         });
-        self.report(a);
+        self.report(a, now);
         self.dispatch(now);
         true
     }
@@ -633,7 +661,7 @@ impl Acd {
             ag.activity = Activity::WrapUp;
             ag.wrap_until = Some(now + self.cfg.wrap_up);
             self.agent_timers.push(now + self.cfg.wrap_up, a);
-            self.report(a);
+            self.report(a, now);
         }
         self.dispatch(now);
     }
@@ -876,7 +904,7 @@ impl Acd {
             agent: agent.clone(),
         });
         self.events.push_back(AcdEvent::Offered { call, agent });
-        self.report(a);
+        self.report(a, now);
         self.schedule_call(call);
     }
 }

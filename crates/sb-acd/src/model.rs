@@ -1,7 +1,7 @@
 //! The ACD's vocabulary: configuration, identities, what it asks of the engine and what it
 //! reports.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use sb_types::{AgentId, CallId};
 
@@ -119,6 +119,14 @@ pub struct AgentView {
     pub paused: Option<String>,
     /// Registered and answering keep-alives.
     pub reachable: bool,
+    /// When the agent entered `state`.
+    pub since: Instant,
+    /// The call offered to them or connected to them by the ACD.
+    pub call: Option<CallId>,
+    /// While offered: when their phone started ringing.
+    pub ringing_since: Option<Instant>,
+    /// While wrapping up: when it ends.
+    pub wrap_until: Option<Instant>,
     /// The queues logged in to, and all the queues the agent belongs to.
     pub logged_in: Vec<String>,
     /// See `logged_in`.

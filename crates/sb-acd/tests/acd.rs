@@ -599,3 +599,50 @@ fn the_estimated_wait_follows_the_queue_and_its_recent_handle_times() {
     h.acd.handle_reachability(h.clock.now(), &ag("1002"), false);
     assert_eq!(h.acd.estimated_wait(CallId(4)), None);
 }
+
+#[test]
+fn the_agents_view_tells_the_consoles_time_in_state_the_ringing_offer_and_wrap_up() {
+    let cfg = AcdConfig {
+        wrap_up: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let mut h = H::new(Strategy::LongestIdle, &[("1001", 1)], cfg);
+    h.staff(&["1001"]);
+    let view = |h: &H| {
+        h.acd
+            .agents_view()
+            .into_iter()
+            .find(|a| a.id == "1001")
+            .expect("1001")
+    };
+    let idle_from = h.clock.now() - Duration::from_secs(1);
+    let v = view(&h);
+    assert_eq!((v.state, v.since), ("available", idle_from));
+    assert_eq!((v.call, v.ringing_since, v.wrap_until), (None, None, None));
+
+    h.advance(5_000);
+    let offered_at = h.clock.now();
+    h.call(1, 0);
+    h.advance(2_000);
+    let v = view(&h);
+    assert_eq!(v.state, "offered");
+    assert_eq!(v.since, offered_at);
+    assert_eq!(v.call, Some(CallId(1)));
+    assert_eq!(v.ringing_since, Some(offered_at), "the countdown's start");
+
+    h.answer(1, "1001");
+    let answered_at = h.clock.now();
+    assert_eq!(h.acd.answered_at(CallId(1)), Some(answered_at));
+    let v = view(&h);
+    assert_eq!(
+        (v.state, v.since, v.ringing_since),
+        ("on_call", answered_at, None)
+    );
+
+    h.advance(30_000);
+    h.end(1);
+    let v = view(&h);
+    assert_eq!(v.state, "wrap_up");
+    assert_eq!(v.wrap_until, Some(h.clock.now() + Duration::from_secs(10)));
+    assert_eq!(h.acd.answered_at(CallId(1)), None);
+}

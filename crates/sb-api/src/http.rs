@@ -59,15 +59,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Equal-time comparison: how much of a token matched must not show in the response time.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 fn caller<'a>(s: &'a Shared, headers: &HeaderMap) -> Result<&'a ApiToken, ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
@@ -81,7 +72,7 @@ fn caller<'a>(s: &'a Shared, headers: &HeaderMap) -> Result<&'a ApiToken, ApiErr
         })?;
     let mut found = None;
     for t in &s.tokens {
-        if same(&t.token, given.trim()) {
+        if crate::session::same_secret(&t.token, given.trim()) {
             found = Some(t);
         }
     }

@@ -21,4 +21,5 @@ pub mod access;
 pub mod control;
 pub mod events;
 pub mod http;
+pub mod session;
 pub mod users;

@@ -4,6 +4,7 @@
 
 use sb_types::vocab::LiveState;
 use sb_types::CallId;
+use std::time::Instant;
 
 /// One call as the control API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,28 @@ pub struct LiveCall {
     pub strangers_caller: u64,
     /// See `strangers_caller`.
     pub strangers_agents: u64,
+    /// What the dialplan noted on the way (media source, the patient's choices), in order
+    /// of name.
+    pub vars: Vec<(String, String)>,
+    /// The dialplan's nodes the patient went through (their menu choices), in order.
+    pub path: Vec<String>,
+    /// When the call joined its queue (the last one, after a transfer to another).
+    pub queued_at: Option<Instant>,
+    /// When an agent answered it from the queue.
+    pub answered_at: Option<Instant>,
+    /// The consultation under way, if any.
+    pub consult: Option<LiveConsult>,
+}
+
+/// A consultation as the consoles show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveConsult {
+    /// The colleague consulted (their extension, or `outside`).
+    pub colleague: String,
+    /// The agent talks to the colleague now (otherwise to the patient, after a swap).
+    pub with_colleague: bool,
+    /// All three hear each other.
+    pub joined: bool,
 }
 
 /// Why a control request was not carried out.

@@ -1094,14 +1094,20 @@ impl Engine {
 
     /// Every call now, for the control API.
     pub fn live_calls(&self) -> Vec<LiveCall> {
-        let mut out: Vec<LiveCall> = self.calls.values().map(Call::live).collect();
+        let mut out: Vec<LiveCall> = self.calls.values().map(|c| self.live_of(c)).collect();
         out.sort_by_key(|c| c.id);
         out
     }
 
     /// One call now.
     pub fn live_call(&self, id: CallId) -> Option<LiveCall> {
-        self.calls.get(&id).map(Call::live)
+        self.calls.get(&id).map(|c| self.live_of(c))
+    }
+
+    fn live_of(&self, call: &Call) -> LiveCall {
+        let mut live = call.live();
+        live.answered_at = self.acd.answered_at(live.id);
+        live
     }
 
     /// Carries out `action` on call `id`, asked from outside the call (the control API).

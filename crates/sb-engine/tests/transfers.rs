@@ -857,6 +857,41 @@ fn an_agent_consults_whoever_is_free_in_a_queue() {
     answers_at(&mut s, COLLEAGUE, "1005", &c, COLLEAGUE_SDP);
     assert_eq!(consult_steps(&s), ["ringing", "answered"]);
     assert_eq!(agent_state(&s, "1005"), "on_call");
+    // What the agent's console shows of the call.
+    let live = &s.engine.live_calls()[0];
+    assert_eq!(
+        live.consult,
+        Some(sb_engine::LiveConsult {
+            colleague: "1005".into(),
+            with_colleague: true,
+            joined: false,
+        })
+    );
+    let (queued, answered) = (
+        live.queued_at.expect("queued"),
+        live.answered_at.expect("answered"),
+    );
+    assert!(queued <= answered && answered <= s.clock.now());
+    let mut tags: Vec<(String, String)> = s
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Tag { var, value, .. } => Some((var.clone(), value.clone())),
+            _ => None,
+        })
+        .collect();
+    tags.sort();
+    assert_eq!(live.vars, tags, "kept once the dialplan handed the call on");
+    let path: Vec<&str> = s
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Ivr { node, .. } => Some(node.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(path.contains(&"main/consultation"), "{path:?}");
+    assert_eq!(live.path, path, "the patient's way through the menu");
     act(&mut s, call, CallAction::Back).expect("back");
     // 1005 is free again once the consultation is over; 1006 has no phone.
     assert_eq!(agent_state(&s, "1005"), "available");

@@ -374,6 +374,12 @@ pub struct Call {
     language: String,
     /// The queue the call waits in or last waited in, and its priority there.
     last_queue: Option<(String, i32)>,
+    /// When the call joined `last_queue`.
+    queued_at: Option<Instant>,
+    /// What the dialplan set (media source, tags) and the nodes it went through, kept once
+    /// it hands the call on.
+    vars: Vec<(String, String)>,
+    path: Vec<String>,
     /// A call between extensions (or out to the network): the one dialled.
     callee: Option<Callee>,
     /// An agent's service code to carry out once answered (`None` inside: not valid).
@@ -450,6 +456,9 @@ impl Call {
             },
             language,
             last_queue: None,
+            queued_at: None,
+            vars: Vec::new(),
+            path: Vec::new(),
             callee: n.callee.clone(),
             service: n.service.map(|(_, cmd)| cmd),
             playout: Playout::new(n.tick_phase),
@@ -551,6 +560,8 @@ impl Call {
         let old = std::mem::replace(&mut self.state, next);
         if let CallState::Ivr(s) = &old {
             self.language = s.language().to_string();
+            self.vars = s.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            self.path.clone_from(&s.path);
         }
         old
     }
@@ -765,6 +776,23 @@ impl Call {
             muted: talk.muted,
             strangers_caller: self.caller_leg().strangers(),
             strangers_agents: self.legs[1..].iter().map(Leg::strangers).sum(),
+            vars: match &self.state {
+                CallState::Ivr(s) => s.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                _ => self.vars.clone(),
+            },
+            path: match &self.state {
+                CallState::Ivr(s) => s.path.clone(),
+                _ => self.path.clone(),
+            },
+            queued_at: self.queued_at,
+            answered_at: None,
+            consult: self.state.consult().and_then(|c| {
+                Some(crate::control::LiveConsult {
+                    colleague: self.leg(c.colleague)?.shown().to_string(),
+                    with_colleague: c.with_colleague,
+                    joined: matches!(self.state, CallState::Conference { .. }),
+                })
+            }),
         }
     }
 

@@ -24,6 +24,7 @@ impl Call {
             _ => 0,
         };
         self.last_queue = Some((queue.clone(), priority));
+        self.queued_at = Some(now);
         self.acd(AcdInput::Enqueue {
             queue: queue.clone(),
             priority,
