@@ -17,21 +17,7 @@ const OPERATOR: &str = "demo-operator-token";
 const AGENT: &str = "demo-agent-1001-token";
 
 fn api_addr(e: &Engine) -> SocketAddr {
-    let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
-        l.contains("control API listening")
-    });
-    assert!(ok, "{log}");
-    let line = log
-        .lines()
-        .find(|l| l.contains("control API listening"))
-        .expect("line");
-    let at = line.find("api=").expect("api=") + 4;
-    line[at..]
-        .split_whitespace()
-        .next()
-        .expect("address")
-        .parse()
-        .expect("socket address")
+    e.api()
 }
 
 /// One GET; returns the status, the headers and the body.

@@ -14,8 +14,8 @@
 mod common;
 
 use common::{
-    best_match, free_port, read_wav, require_tool, rtp_range, runs_follow, scratch, tone_runs,
-    workspace, Engine, Phone,
+    best_match, config_file, free_port, read_wav, require_tool, rtp_range, runs_follow, scratch,
+    tone_runs, workspace, Engine, Phone,
 };
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -159,21 +159,7 @@ impl Drop for Carrier {
 
 /// The shipped configuration with `extra` (trunks, the dial plan) appended.
 fn config(extra: &str) -> PathBuf {
-    let root = workspace();
-    let text = std::fs::read_to_string(root.join("config/switchboard.toml")).expect("config");
-    let text = text
-        .replace(
-            "dialplans = \"../dialplans\"",
-            &format!("dialplans = \"{}\"", root.join("dialplans").display()),
-        )
-        .replace(
-            "prompts = \"../prompts\"",
-            &format!("prompts = \"{}\"", root.join("prompts").display()),
-        );
-    let dir = scratch("trunk-config");
-    let path = dir.join("switchboard.toml");
-    std::fs::write(&path, text + extra).expect("write config");
-    path
+    config_file("trunk-config", |text| text + extra)
 }
 
 /// A trunk to the carrier on `port` and the dial plan of the first test.

@@ -25,6 +25,25 @@ pub(crate) fn torture_dir() -> PathBuf {
         .unwrap_or_else(|| workspace().join("testdata/sip-torture"))
 }
 
+/// The shipped configuration, its dialplans and prompts named by absolute path, changed by
+/// `edit`, written to a scratch directory of its own.
+pub(crate) fn config_file(name: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let root = workspace();
+    let text = std::fs::read_to_string(root.join("config/switchboard.toml")).expect("config");
+    let text = text
+        .replace(
+            "dialplans = \"../dialplans\"",
+            &format!("dialplans = \"{}\"", root.join("dialplans").display()),
+        )
+        .replace(
+            "prompts = \"../prompts\"",
+            &format!("prompts = \"{}\"", root.join("prompts").display()),
+        );
+    let path = scratch(name).join("switchboard.toml");
+    std::fs::write(&path, edit(text)).expect("write config");
+    path
+}
+
 /// A fresh scratch directory for one test.
 pub(crate) fn scratch(name: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -131,6 +150,25 @@ impl Engine {
 
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Where the control API and the consoles listen (`http.listen` is port 0 in tests).
+    pub(crate) fn api(&self) -> SocketAddr {
+        let (ok, log) = self.wait_log(Duration::from_secs(10), |l| {
+            l.contains("control API listening")
+        });
+        assert!(ok, "{log}");
+        let line = log
+            .lines()
+            .find(|l| l.contains("control API listening"))
+            .expect("line");
+        let at = line.find("api=").expect("api=") + 4;
+        line[at..]
+            .split_whitespace()
+            .next()
+            .expect("address")
+            .parse()
+            .expect("socket address")
     }
 
     /// Waits until `pred` holds for the log, or the timeout passes; returns the last log.
@@ -315,7 +353,7 @@ impl Phone {
         Phone::start_with(engine, user, None, None, false)
     }
 
-    fn start_with(
+    pub(crate) fn start_with(
         engine: &Engine,
         user: &str,
         tone_hz: Option<f32>,

@@ -229,6 +229,7 @@ impl Acd {
                     name: spec.name.clone(),
                     waiting: self.waiting(&spec.name),
                     longest_wait: self.longest_wait(&spec.name, now),
+                    oldest: self.oldest(&spec.name),
                     agents,
                 }
             })
@@ -263,15 +264,19 @@ impl Acd {
 
     /// How long the patient waiting longest in `queue` has waited at `now`.
     pub fn longest_wait(&self, queue: &str, now: Instant) -> Duration {
-        let Some(&q) = self.by_name.get(queue) else {
-            return Duration::ZERO;
-        };
+        self.oldest(queue)
+            .map(|joined| now.saturating_duration_since(joined))
+            .unwrap_or_default()
+    }
+
+    /// When the patient waiting longest in `queue` joined it.
+    pub fn oldest(&self, queue: &str) -> Option<Instant> {
+        let &q = self.by_name.get(queue)?;
         self.waiting
             .values()
             .filter(|w| w.queue == q)
-            .map(|w| now - w.joined)
-            .max()
-            .unwrap_or_default()
+            .map(|w| w.joined)
+            .min()
     }
 
     /// How many patients are ahead of `call` in its queue (by priority, then arrival).

@@ -142,6 +142,8 @@ pub struct QueueView {
     pub waiting: usize,
     /// How long the patient waiting longest has waited.
     pub longest_wait: Duration,
+    /// When that patient joined the queue.
+    pub oldest: Option<Instant>,
     /// Logged-in members by state.
     pub agents: std::collections::BTreeMap<&'static str, usize>,
 }

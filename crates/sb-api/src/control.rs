@@ -3,7 +3,9 @@
 //! between two turns, so a request sees (and changes) the engine exactly as calls do.
 
 use sb_acd::{AgentView, QueueView};
-use sb_engine::{AgentCommand, CallAction, CallId, Control, ControlError, Engine, LiveCall};
+use sb_engine::{
+    AgentCommand, CallAction, CallId, Control, ControlError, Engine, LiveCall, WallClock,
+};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,6 +26,21 @@ pub enum Command {
         agent: String,
         command: AgentCommand,
     },
+    /// Calls, agents and queues at one instant, for the consoles (an agent: its own calls
+    /// and itself).
+    Snapshot,
+}
+
+/// The engine at one instant, as the consoles show it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// When it was taken, on the engine's clock.
+    pub now: Instant,
+    /// The engine's instants as Unix milliseconds.
+    pub wall: WallClock,
+    pub calls: Vec<LiveCall>,
+    pub agents: Vec<AgentView>,
+    pub queues: Vec<QueueView>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -33,6 +50,7 @@ pub enum Reply {
     Queues(Vec<QueueView>),
     /// Each trunk as streamed (`events::trunk`), with its calls now.
     Trunks(Vec<serde_json::Value>),
+    Snapshot(Box<Snapshot>),
     Done,
     Failed(ControlError),
     /// An agent's token asked about a call that is not theirs.
@@ -61,15 +79,23 @@ pub fn serve(engine: &mut Engine, now: Instant, req: ControlRequest) {
             .as_ref()
             .is_none_or(|a| c.agent.as_ref() == Some(a))
     };
+    let agents = || -> Vec<AgentView> {
+        engine
+            .live_agents()
+            .into_iter()
+            .filter(|a| req.agent.as_ref().is_none_or(|me| *me == a.id))
+            .collect()
+    };
     let reply = match &req.command {
         Command::ListCalls => Reply::Calls(engine.live_calls().into_iter().filter(mine).collect()),
-        Command::ListAgents => Reply::Agents(
-            engine
-                .live_agents()
-                .into_iter()
-                .filter(|a| req.agent.as_ref().is_none_or(|me| *me == a.id))
-                .collect(),
-        ),
+        Command::ListAgents => Reply::Agents(agents()),
+        Command::Snapshot => Reply::Snapshot(Box::new(Snapshot {
+            now,
+            wall: engine.wall_clock(),
+            calls: engine.live_calls().into_iter().filter(mine).collect(),
+            agents: agents(),
+            queues: engine.live_queues(now),
+        })),
         Command::ListQueues => Reply::Queues(engine.live_queues(now)),
         Command::ListTrunks => Reply::Trunks(
             engine

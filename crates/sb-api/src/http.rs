@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use sb_engine::{AgentCommand, CallAction, ControlError};
 use sb_store::report::{self, GroupBy, Period, PeriodKind, ReportSettings};
 use serde_json::json;
@@ -33,18 +33,23 @@ pub struct ApiSettings {
     pub control: Option<ControlSender>,
     /// The engine's events, for `GET /api/v1/events`.
     pub events: Option<crate::events::EventSender>,
+    /// Who signs in to the web consoles, and what their pickers offer.
+    pub console: crate::console::ConsoleSettings,
 }
 
-struct Shared {
-    tokens: Vec<ApiToken>,
-    store_path: PathBuf,
-    reports: ReportSettings,
-    control: Option<ControlSender>,
-    events: Option<crate::events::EventSender>,
+/// What every request handler shares: the configuration's part of the API and consoles,
+/// the way to the engine, the consoles' sessions.
+pub(crate) struct Shared {
+    pub(crate) tokens: Vec<ApiToken>,
+    pub(crate) store_path: PathBuf,
+    pub(crate) reports: ReportSettings,
+    pub(crate) control: Option<ControlSender>,
+    pub(crate) events: Option<crate::events::EventSender>,
+    pub(crate) console: crate::console::Console,
 }
 
 /// A refusal, as the JSON `{"error": "..."}` with its status.
-struct ApiError(StatusCode, String);
+pub(crate) struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -84,7 +89,7 @@ fn caller<'a>(s: &'a Shared, headers: &HeaderMap) -> Result<&'a ApiToken, ApiErr
     clippy::disallowed_methods,
     reason = "the API runs on its own thread, outside the engine: \"today\" is the wall clock's"
 )]
-fn today(offset_min: i32) -> (i64, i64, i64) {
+pub(crate) fn today(offset_min: i32) -> (i64, i64, i64) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -134,10 +139,24 @@ async fn reports(
         .parse()
         .map_err(|e| bad("by", e))?;
     let p = Period::containing(kind, day, s.reports.utc_offset_min);
+    let r = run_report(&s, p, by).await?;
+    Ok(Json(json!({
+        "period": r.period,
+        "formula": s.reports.formula(),
+        "rows": r.rows,
+    })))
+}
+
+/// Runs one report on the store (the API, the consoles' report pages and figures).
+pub(crate) async fn run_report(
+    s: &Arc<Shared>,
+    p: Period,
+    by: GroupBy,
+) -> Result<report::Report, ApiError> {
     // sqlx's opening future is not provably Send (a higher-ranked lifetime in its migrator),
     // so the report runs on a blocking thread with a runtime of its own.
     let s2 = s.clone();
-    let r = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(|e| e.to_string())?;
@@ -149,16 +168,22 @@ async fn reports(
     })
     .await
     .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e))?;
-    Ok(Json(json!({
-        "period": r.period,
-        "formula": s.reports.formula(),
-        "rows": r.rows,
-    })))
+    .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e))
 }
 
 /// Sends `command` to the engine's loop and waits for its answer.
 async fn ask(s: &Shared, who: &ApiToken, command: Command) -> Result<Reply, ApiError> {
+    ask_as(s, who.role, who.agent.as_deref(), command).await
+}
+
+/// Sends `command` to the engine's loop for someone of `role` (an agent: acting for
+/// `agent`) and waits for its answer.
+pub(crate) async fn ask_as(
+    s: &Shared,
+    role: Role,
+    agent: Option<&str>,
+    command: Command,
+) -> Result<Reply, ApiError> {
     let down = || {
         ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -167,9 +192,9 @@ async fn ask(s: &Shared, who: &ApiToken, command: Command) -> Result<Reply, ApiE
     };
     let tx = s.control.as_ref().ok_or_else(down)?;
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let agent = if who.role == Role::Agent {
-        // Validation gives every agent token its extension; one without sees nothing.
-        Some(who.agent.clone().unwrap_or_default())
+    let agent = if role == Role::Agent {
+        // Validation gives every agent its extension; one without sees nothing.
+        Some(agent.unwrap_or_default().to_string())
     } else {
         None
     };
@@ -344,9 +369,11 @@ fn outcome(
             StatusCode::BAD_REQUEST,
             format!("queues: {subject} is not a member of `{q}`"),
         ),
-        Reply::Calls(_) | Reply::Agents(_) | Reply::Queues(_) | Reply::Trunks(_) => {
-            return Err(unexpected())
-        }
+        Reply::Calls(_)
+        | Reply::Agents(_)
+        | Reply::Queues(_)
+        | Reply::Trunks(_)
+        | Reply::Snapshot(_) => return Err(unexpected()),
     };
     Err(ApiError(status, msg))
 }
@@ -550,14 +577,17 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind(settings.listen)?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
+    let live = settings.control.is_some();
     let shared = Arc::new(Shared {
         tokens: settings.tokens,
         store_path: settings.store_path,
         reports: settings.reports,
         control: settings.control,
         events: settings.events,
+        console: crate::console::Console::new(settings.console),
     });
-    let app = Router::new()
+    let app = crate::console::routes()
+        .route("/assets/{name}", get(crate::console::assets::serve))
         .route("/api/v1/health", get(health))
         .route("/api/v1/reports/{period}", get(reports))
         .route("/api/v1/calls", get(list_calls))
@@ -568,7 +598,7 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
         .route("/api/v1/trunks", get(list_trunks))
         .route("/api/v1/events", get(event_stream))
         .fallback(not_found)
-        .with_state(shared);
+        .with_state(shared.clone());
     std::thread::Builder::new()
         .name("sb-api".into())
         .spawn(move || {
@@ -580,8 +610,12 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
                 Err(e) => return tracing::error!(error = %e, "control API runtime failed"),
             };
             rt.block_on(async move {
+                if live {
+                    tokio::spawn(crate::console::live::run(shared));
+                }
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => {
+                        let app = app.into_make_service_with_connect_info::<SocketAddr>();
                         if let Err(e) = axum::serve(l, app).await {
                             tracing::error!(error = %e, "control API stopped");
                         }

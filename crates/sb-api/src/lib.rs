@@ -18,6 +18,7 @@
 //! ```
 
 pub mod access;
+pub mod console;
 pub mod control;
 pub mod events;
 pub mod http;

@@ -36,6 +36,13 @@ pub struct Session {
     last_seen: Instant,
 }
 
+impl Session {
+    fn alive(&self, now: Instant, limits: SessionLimits) -> bool {
+        now.saturating_duration_since(self.last_seen) < limits.idle
+            && now.saturating_duration_since(self.created) < limits.lifetime
+    }
+}
+
 /// The sessions open now, by their cookie's secret.
 #[derive(Debug)]
 pub struct Sessions {
@@ -90,13 +97,8 @@ impl Sessions {
     /// The session behind a cookie's value, if it is open and not expired; the request
     /// counts as activity.
     pub fn touch(&mut self, now: Instant, secret: &str) -> Option<&Session> {
-        let limits = self.limits;
-        let alive = |s: &Session| {
-            now.saturating_duration_since(s.last_seen) < limits.idle
-                && now.saturating_duration_since(s.created) < limits.lifetime
-        };
         match self.by_secret.get(secret) {
-            Some(s) if alive(s) => {}
+            Some(_) if self.alive(now, secret) => {}
             Some(_) => {
                 self.by_secret.remove(secret);
                 return None;
@@ -106,6 +108,14 @@ impl Sessions {
         let s = self.by_secret.get_mut(secret)?;
         s.last_seen = now;
         Some(s)
+    }
+
+    /// Whether the session behind a cookie's value is still open, without counting this as
+    /// activity (a live stream asking).
+    pub fn alive(&self, now: Instant, secret: &str) -> bool {
+        self.by_secret
+            .get(secret)
+            .is_some_and(|s| s.alive(now, self.limits))
     }
 
     /// Signs the session out.
@@ -129,16 +139,13 @@ impl Sessions {
 
     fn prune(&mut self, now: Instant) {
         let limits = self.limits;
-        self.by_secret.retain(|_, s| {
-            now.saturating_duration_since(s.last_seen) < limits.idle
-                && now.saturating_duration_since(s.created) < limits.lifetime
-        });
+        self.by_secret.retain(|_, s| s.alive(now, limits));
     }
 }
 
 /// Wrong passwords, counted per key (a user name, a client address): the first `free` in a
 /// row cost nothing; each one after locks the key for twice as long as the one before,
-/// 1 s, 2 s, 4 s, ... up to `MAX_LOCK`. While locked, sign-in is refused without looking at
+/// `FIRST_LOCK` (5 s), 10 s, 20 s, ... up to `MAX_LOCK`. While locked, sign-in is refused without looking at
 /// the password. A right password clears the key; a key quiet for `FORGET` is forgotten.
 #[derive(Debug)]
 pub struct Throttle {
@@ -153,6 +160,8 @@ struct Failures {
     locked_until: Option<Instant>,
 }
 
+/// The first lock, after the free wrong passwords.
+pub const FIRST_LOCK: Duration = Duration::from_secs(5);
 /// The longest a key is locked for.
 pub const MAX_LOCK: Duration = Duration::from_secs(300);
 /// How long a key's failures are remembered after the last one.
@@ -203,7 +212,7 @@ impl Throttle {
         f.count += 1;
         f.last = now;
         let over = f.count.checked_sub(self.free).filter(|&n| n > 0)?;
-        let lock = Duration::from_secs(1u64 << (over - 1).min(16)).min(MAX_LOCK);
+        let lock = (FIRST_LOCK * (1u32 << (over - 1).min(16))).min(MAX_LOCK);
         f.locked_until = Some(now + lock);
         Some(lock)
     }
@@ -314,17 +323,22 @@ mod tests {
             assert_eq!(t.failed(now, "user:ana"), None, "the first three are free");
         }
         assert_eq!(t.check(now, "user:ana"), Ok(()));
-        assert_eq!(t.failed(now, "user:ana"), Some(S));
-        assert_eq!(t.check(now, "user:ana"), Err(S));
+        assert_eq!(t.failed(now, "user:ana"), Some(5 * S));
+        assert_eq!(t.check(now, "user:ana"), Err(5 * S));
+        assert_eq!(t.check(now + 4 * S, "user:ana"), Err(S));
         assert_eq!(
             t.check(now, "user:bo"),
             Ok(()),
             "other keys are not touched"
         );
-        assert_eq!(t.check(now + S, "user:ana"), Ok(()), "the lock runs out");
-        assert_eq!(t.failed(now + S, "user:ana"), Some(2 * S));
-        assert_eq!(t.failed(now + 3 * S, "user:ana"), Some(4 * S));
-        let mut at = now + 3 * S;
+        assert_eq!(
+            t.check(now + 5 * S, "user:ana"),
+            Ok(()),
+            "the lock runs out"
+        );
+        assert_eq!(t.failed(now + 5 * S, "user:ana"), Some(10 * S));
+        assert_eq!(t.failed(now + 15 * S, "user:ana"), Some(20 * S));
+        let mut at = now + 15 * S;
         for _ in 0..20 {
             at += MAX_LOCK;
             t.failed(at, "user:ana");

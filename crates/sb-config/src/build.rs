@@ -128,6 +128,33 @@ pub fn acd(m: &Model, now: std::time::Instant) -> sb_acd::Acd {
     acd
 }
 
+/// What the web consoles need: their users, the directory for their pickers, the queues,
+/// the three-ring threshold.
+pub fn console_settings(m: &Model) -> sb_api::console::ConsoleSettings {
+    use crate::model::ExtensionKind;
+    sb_api::console::ConsoleSettings {
+        users: m.console_users.clone(),
+        sessions: sb_api::session::SessionLimits::default(),
+        directory: m
+            .extensions
+            .iter()
+            .map(|e| sb_api::console::DirectoryEntry {
+                number: e.number.clone(),
+                name: e.name.clone(),
+                kind: match e.kind {
+                    ExtensionKind::Agent => "agent",
+                    ExtensionKind::Operator => "operator",
+                    ExtensionKind::Department => "department",
+                },
+                on_duty: m.on_duty.contains(&e.number),
+            })
+            .collect(),
+        queues: m.queues.iter().map(|q| q.name.clone()).collect(),
+        sla: m.sla_threshold(),
+        ring_cycle: m.sla_ring_cycle,
+    }
+}
+
 /// How the reports count: the zone, the short-abandon and answer thresholds, the shifts.
 pub fn report_settings(m: &Model) -> sb_store::report::ReportSettings {
     sb_store::report::ReportSettings {

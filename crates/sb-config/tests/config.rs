@@ -425,15 +425,22 @@ fn console_users_are_checked_and_their_hashes_must_be_argon2id() {
         &[],
     )
     .expect("valid");
-    assert_eq!(m.console_users.len(), 2);
-    let wang = &m.console_users[0];
+    let shipped_users = load(shipped(), &[]).expect("shipped").console_users.len();
+    assert_eq!(m.console_users.len(), shipped_users + 2);
+    let user = |name: &str| {
+        m.console_users
+            .iter()
+            .find(|u| u.name == name)
+            .expect("user")
+    };
+    let wang = user("wang");
     assert_eq!(wang.agent.as_deref(), Some("1003"));
     assert!(wang.verify("a good pass phrase"));
     assert!(!wang.verify("a bad pass phrase"));
-    assert_eq!(
-        m.console_users[1].language,
-        sb_api::users::Language::English
-    );
+    assert_eq!(user("li").language, sb_api::users::Language::English);
+    // The shipped demo users sign in with `demo-` and their name.
+    assert!(user("supervisor").verify("demo-supervisor"));
+    assert!(user("agent1001").verify("demo-agent1001"));
 
     // A plain password, a repeated name, an agent without an extension, an unknown
     // extension, an unknown role, an unknown language: six mistakes, each with its line.

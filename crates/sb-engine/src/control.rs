@@ -188,3 +188,18 @@ pub(crate) fn apply_agent_command(
         AgentCommand::Unpause => acd.handle_unpause(now, agent),
     }
 }
+
+/// The engine's wall clock, for turning its instants into Unix milliseconds outside the
+/// engine (the consoles' clocks): the same mapping as the call records'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WallClock {
+    pub(crate) origin: Instant,
+    pub(crate) origin_ms: i64,
+}
+
+impl WallClock {
+    /// Unix milliseconds at `at`.
+    pub fn ms(&self, at: Instant) -> i64 {
+        self.origin_ms + at.saturating_duration_since(self.origin).as_millis() as i64
+    }
+}

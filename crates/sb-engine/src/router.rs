@@ -178,8 +178,15 @@ impl Engine {
 
     /// Unix milliseconds at `now`, on the engine's wall clock (what call records carry).
     pub fn wall_ms(&self, now: Instant) -> i64 {
-        self.cfg.wall_at_origin * 1000
-            + now.saturating_duration_since(self.cfg.origin).as_millis() as i64
+        self.wall_clock().ms(now)
+    }
+
+    /// The mapping `wall_ms` uses, to take outside the engine.
+    pub fn wall_clock(&self) -> crate::control::WallClock {
+        crate::control::WallClock {
+            origin: self.cfg.origin,
+            origin_ms: self.cfg.wall_at_origin * 1000,
+        }
     }
 
     // ---- inputs -------------------------------------------------------------------------

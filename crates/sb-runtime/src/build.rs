@@ -132,6 +132,7 @@ pub async fn build(model: &Model, assets: Assets) -> Result<Switchboard, BuildEr
         reports: sb_config::build::report_settings(model),
         control: Some(control),
         events: Some(events.clone()),
+        console: sb_config::build::console_settings(model),
     })
     .map_err(|source| BuildError::Api {
         addr: model.http_listen,
@@ -145,6 +146,16 @@ pub async fn build(model: &Model, assets: Assets) -> Result<Switchboard, BuildEr
             .any(|t| t.token.starts_with("demo-"))
     {
         tracing::warn!(%api, "demo API tokens are in use on a non-loopback address: replace them");
+    }
+    if !api.ip().is_loopback() {
+        let demo = model
+            .console_users
+            .iter()
+            .filter(|u| u.verify(&format!("demo-{}", u.name)))
+            .count();
+        if demo > 0 {
+            tracing::warn!(%api, users = demo, "console users with demo passwords on a non-loopback address: change them");
+        }
     }
 
     let server = Server::new(sockets, engine, media, model)

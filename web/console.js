@@ -1,0 +1,67 @@
+// The consoles' own script: the clocks tick between two live updates, the waiting clocks
+// turn amber and red as they near the three-ring threshold, refusals of a click are shown,
+// and a lost live stream is said so. Times come from the engine's wall clock: the page
+// carries the engine's time when it was rendered, so a browser clock set wrong does not
+// matter.
+(function () {
+  "use strict";
+  var meta = document.querySelector('meta[name="engine-ms"]');
+  var engineAtLoad = meta ? Number(meta.content) : 0;
+  var offset = engineAtLoad > 0 ? engineAtLoad - Date.now() : 0;
+
+  function now() {
+    return Date.now() + offset;
+  }
+
+  function text(secs) {
+    var s = Math.max(0, Math.floor(secs));
+    var h = Math.floor(s / 3600);
+    var m = Math.floor(s / 60) % 60;
+    var ss = String(s % 60).padStart(2, "0");
+    return h > 0 ? h + ":" + String(m).padStart(2, "0") + ":" + ss : m + ":" + ss;
+  }
+
+  function tick() {
+    var t = now();
+    document.querySelectorAll(".clock[data-at]").forEach(function (el) {
+      el.textContent = text((t - Number(el.dataset.at)) / 1000);
+    });
+    document.querySelectorAll(".clock[data-until]").forEach(function (el) {
+      el.textContent = text((Number(el.dataset.until) - t) / 1000);
+    });
+    document.querySelectorAll("[data-near]").forEach(function (el) {
+      var over = t >= Number(el.dataset.over);
+      el.classList.toggle("over", over);
+      el.classList.toggle("near", !over && t >= Number(el.dataset.near));
+    });
+  }
+
+  function flash(message) {
+    var el = document.getElementById("flash");
+    if (!el) return;
+    el.textContent = message;
+    el.hidden = false;
+    clearTimeout(flash.timer);
+    flash.timer = setTimeout(function () { el.hidden = true; }, 6000);
+  }
+
+  document.addEventListener("htmx:responseError", function (e) {
+    var xhr = e.detail.xhr;
+    flash(xhr && xhr.responseText ? xhr.responseText : "HTTP " + (xhr ? xhr.status : "?"));
+  });
+  document.addEventListener("htmx:sendError", function () {
+    flash(document.getElementById("lost").textContent);
+  });
+  document.addEventListener("htmx:sseError", function () {
+    var el = document.getElementById("lost");
+    if (el) el.hidden = false;
+  });
+  document.addEventListener("htmx:sseOpen", function () {
+    var el = document.getElementById("lost");
+    if (el) el.hidden = true;
+  });
+  document.addEventListener("htmx:sseMessage", tick);
+
+  tick();
+  setInterval(tick, 1000);
+})();
