@@ -305,3 +305,98 @@ fn roles_csrf_and_wrong_passwords_are_enforced_in_the_browser() {
         "the lock is logged: {log}"
     );
 }
+
+#[test]
+fn an_operator_finds_a_department_and_transfers_the_call_by_clicking() {
+    const OPERATOR: f64 = 1000.0;
+    const DEPARTMENT: f64 = 1500.0;
+    let e = media_engine("console-operator", &["features.transfer_ring_seconds=5"]);
+    let operator = Phone::start(&e, "1100", Some(OPERATOR as f32), None);
+    let department = Phone::start(&e, "2001", Some(DEPARTMENT as f32), None);
+    let silent = Phone::ringing_only(&e, "2002");
+    for ext in ["1100", "2001", "2002"] {
+        registered(&e, ext);
+    }
+    rt().block_on(async {
+        let b = Browser::open("operator", &base(&e)).await;
+        b.sign_in("operator", "demo-operator").await;
+        assert!(
+            b.url().await.ends_with("/console/operator"),
+            "{}",
+            b.url().await
+        );
+        // Presence: the registered phones are free, the others offline.
+        b.wait_text("#dir-2001 .presence", Duration::from_secs(5), |t| {
+            t == "空闲"
+        })
+        .await;
+        b.wait_text("#dir-2003 .presence", Duration::from_secs(5), |t| {
+            t == "离线"
+        })
+        .await;
+        // Search as you type: only the entries holding the text stay.
+        b.type_into("#search", "2001").await;
+        assert!(b
+            .find("#dir-2001")
+            .await
+            .is_displayed()
+            .await
+            .expect("shown"));
+        assert!(!b
+            .find("#dir-1001")
+            .await
+            .is_displayed()
+            .await
+            .expect("shown"));
+        b.shot("operator-search").await;
+
+        // A patient presses 0: the operator's phone answers; the console shows the call.
+        let patient = patient(&e, "1001", '0');
+        let (ok, log) = e.wait_log(Duration::from_secs(20), |l| {
+            l.contains("caller and agent bridged") && l.contains("agent=1100")
+        });
+        assert!(ok, "{log}");
+        b.wait_for("#dir-2002 .transfer-to", true, Duration::from_secs(5))
+            .await;
+        b.shot("operator-on-call").await;
+        std::thread::sleep(Duration::from_secs(3));
+
+        // First to 2002, which rings and is never answered: the call comes back.
+        b.type_into("#search", "2002").await;
+        b.click("#dir-2002 .transfer-to").await;
+        b.wait_text("#dir-2002 .presence", Duration::from_secs(5), |t| {
+            t == "振铃中"
+        })
+        .await;
+        b.wait_for("#came-back", true, Duration::from_secs(15))
+            .await;
+        let back = b.find("#came-back").await.text().await.expect("text");
+        assert!(back.contains("2002"), "{back}");
+        b.shot("operator-transfer-came-back").await;
+        let (ok, log) = e.wait_log(Duration::from_secs(20), |l| {
+            l.matches("caller and agent bridged").count() >= 2
+        });
+        assert!(ok, "the call is back with the operator: {log}");
+
+        // Then to the department 2001, which answers: the patient talks to it.
+        b.type_into("#search", "2001").await;
+        b.click("#dir-2001 .transfer-to").await;
+        let (ok, log) = e.wait_log(Duration::from_secs(20), |l| {
+            l.contains("caller and agent bridged") && l.contains("agent=2001")
+        });
+        assert!(ok, "the department is bridged: {log}");
+        b.wait_text("#dir-2001 .presence", Duration::from_secs(5), |t| {
+            t == "通话中"
+        })
+        .await;
+        b.shot("operator-transferred").await;
+        std::thread::sleep(Duration::from_secs(4));
+        let heard = tone_runs(&patient.finish(), &[OPERATOR, DEPARTMENT]);
+        assert!(
+            runs_follow(&heard, &[('a', 2), ('b', 2)]),
+            "the patient heard the operator, then the department: {heard:?}"
+        );
+        b.close().await;
+    });
+    drop((operator, department, silent));
+}

@@ -60,7 +60,24 @@
     var el = document.getElementById("lost");
     if (el) el.hidden = true;
   });
-  document.addEventListener("htmx:sseMessage", tick);
+  // The operator's search: as the text is typed, only the directory's entries holding it
+  // stay shown (number or name); kept as the live part is replaced.
+  function filter() {
+    var box = document.getElementById("search");
+    if (!box) return;
+    var words = box.value.trim().toLowerCase();
+    document.querySelectorAll("#directory tbody tr").forEach(function (row) {
+      row.hidden = words !== "" && (row.dataset.search || "").indexOf(words) < 0;
+    });
+  }
+  document.addEventListener("input", function (e) {
+    if (e.target && e.target.id === "search") filter();
+  });
+
+  document.addEventListener("htmx:sseMessage", function () {
+    tick();
+    filter();
+  });
 
   tick();
   setInterval(tick, 1000);

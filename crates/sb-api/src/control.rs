@@ -41,6 +41,8 @@ pub struct Snapshot {
     pub calls: Vec<LiveCall>,
     pub agents: Vec<AgentView>,
     pub queues: Vec<QueueView>,
+    /// Every extension's phone.
+    pub presence: Vec<(String, sb_engine::Presence)>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -95,6 +97,7 @@ pub fn serve(engine: &mut Engine, now: Instant, req: ControlRequest) {
             calls: engine.live_calls().into_iter().filter(mine).collect(),
             agents: agents(),
             queues: engine.live_queues(now),
+            presence: engine.live_presence(now),
         })),
         Command::ListQueues => Reply::Queues(engine.live_queues(now)),
         Command::ListTrunks => Reply::Trunks(

@@ -43,6 +43,31 @@ pub struct LiveCall {
     pub consult: Option<LiveConsult>,
 }
 
+/// A phone as the operators' directory shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Presence {
+    /// Not registered.
+    Offline,
+    /// Registered and free.
+    Registered,
+    /// Ringing with a call.
+    Ringing,
+    /// Talking (or dialling).
+    OnCall,
+}
+
+impl Presence {
+    /// As the consoles name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Offline => "offline",
+            Presence::Registered => "registered",
+            Presence::Ringing => "ringing",
+            Presence::OnCall => "on_call",
+        }
+    }
+}
+
 /// A consultation as the consoles show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveConsult {

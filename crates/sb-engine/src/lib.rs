@@ -40,7 +40,9 @@ pub use call::features::FeatureCodes;
 pub use call::leg::{LegId, LegRef};
 pub use call::{Call, CallTimer};
 pub use config::{EngineConfig, OutsideConfig};
-pub use control::{AgentCommand, CallAction, ControlError, LiveCall, LiveConsult, WallClock};
+pub use control::{
+    AgentCommand, CallAction, ControlError, LiveCall, LiveConsult, Presence, WallClock,
+};
 pub use event::{EngineEvent, Outside};
 pub use router::{Engine, MediaRequest, Wake};
 pub use rtp_out::{RtpOut, RtpQueue, RTP_MAX};

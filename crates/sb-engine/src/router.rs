@@ -1149,6 +1149,43 @@ impl Engine {
         result
     }
 
+    /// Every extension's phone now: on a call, ringing, registered or offline.
+    pub fn live_presence(&self, now: Instant) -> Vec<(String, crate::control::Presence)> {
+        use crate::call::leg::Role;
+        use crate::control::Presence;
+        let mut busy: std::collections::HashMap<&str, Presence> = Default::default();
+        for call in self.calls.values() {
+            for leg in call.legs() {
+                if leg.trunk.is_some() {
+                    continue;
+                }
+                let p = match leg.role {
+                    // A phone that dialled is busy from its first INVITE.
+                    Role::Caller => Presence::OnCall,
+                    _ if leg.connected => Presence::OnCall,
+                    _ => Presence::Ringing,
+                };
+                let e = busy.entry(leg.party.as_str()).or_insert(p);
+                *e = (*e).max(p);
+            }
+        }
+        self.cfg
+            .outside
+            .extension_kinds
+            .iter()
+            .map(|(number, _)| {
+                let p = busy.get(number.as_str()).copied().unwrap_or_else(|| {
+                    if self.sip.location().lookup(number, now).is_empty() {
+                        Presence::Offline
+                    } else {
+                        Presence::Registered
+                    }
+                });
+                (number.clone(), p)
+            })
+            .collect()
+    }
+
     /// Every agent now.
     pub fn live_agents(&self) -> Vec<sb_acd::AgentView> {
         self.acd.agents_view()

@@ -857,6 +857,12 @@ fn an_agent_consults_whoever_is_free_in_a_queue() {
     answers_at(&mut s, COLLEAGUE, "1005", &c, COLLEAGUE_SDP);
     assert_eq!(consult_steps(&s), ["ringing", "answered"]);
     assert_eq!(agent_state(&s, "1005"), "on_call");
+    // The operators' directory: both phones on the call, the agents without one offline.
+    let presence = s.engine.live_presence(s.clock.now());
+    let of = |ext: &str| presence.iter().find(|(n, _)| n == ext).map(|(_, p)| *p);
+    assert_eq!(of("1003"), Some(sb_engine::Presence::OnCall));
+    assert_eq!(of("1005"), Some(sb_engine::Presence::OnCall));
+    assert_eq!(of("1004"), Some(sb_engine::Presence::Offline));
     // What the agent's console shows of the call.
     let live = &s.engine.live_calls()[0];
     assert_eq!(

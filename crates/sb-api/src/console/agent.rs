@@ -7,7 +7,7 @@
 use super::auth::Viewer;
 use super::live::{stream, View};
 use super::text::Text;
-use super::{clock_text, forbidden, frame_at, percent, refuse, render, Frame};
+use super::{clock_text, forbidden, frame_at, percent, pickers, refuse, render, Frame, Pickers};
 use crate::access::Role;
 use crate::control::{Command, Reply};
 use crate::http::{ask_as, Shared};
@@ -76,8 +76,7 @@ pub(crate) struct AgentLive {
 struct AgentPage {
     frame: Frame,
     live: String,
-    targets: Vec<(String, String)>,
-    queues: Vec<String>,
+    pickers: Pickers,
 }
 
 /// The part of a view agent `ext` sees, in `t`'s words; `None` if the ACD does not know
@@ -192,18 +191,12 @@ pub(crate) async fn page(State(s): State<Arc<Shared>>, viewer: Viewer) -> Respon
         .as_deref()
         .and_then(|v| fragment(&s, &viewer, v))
         .unwrap_or_default();
-    let settings = &s.console.settings;
     render(
         StatusCode::OK,
         &AgentPage {
             frame: frame_at(user, &viewer.csrf, "/console/agent", view.as_deref()),
             live,
-            targets: settings
-                .directory
-                .iter()
-                .map(|d| (d.number.clone(), d.name.clone()))
-                .collect(),
-            queues: settings.queues.clone(),
+            pickers: pickers(&s.console.settings),
         },
     )
 }

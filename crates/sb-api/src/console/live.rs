@@ -29,6 +29,8 @@ pub(crate) struct Today {
 pub(crate) struct View {
     pub(crate) snap: Snapshot,
     pub(crate) today: Arc<Today>,
+    /// Calls whose transfer nobody answered (they came back), with whom it rang.
+    pub(crate) returned: Arc<HashMap<u64, String>>,
 }
 
 pub(crate) struct Live {
@@ -63,11 +65,12 @@ impl Live {
 
     /// A fresh view now (a page being opened), or the latest if the engine does not answer.
     pub(crate) async fn fresh(&self, s: &Shared) -> Option<Arc<View>> {
-        let today = self.latest().map(|v| v.today.clone());
+        let latest = self.latest();
         match ask_as(s, Role::Admin, None, Command::Snapshot).await {
             Ok(Reply::Snapshot(snap)) => Some(Arc::new(View {
                 snap: *snap,
-                today: today.unwrap_or_default(),
+                today: latest.as_ref().map(|v| v.today.clone()).unwrap_or_default(),
+                returned: latest.map(|v| v.returned.clone()).unwrap_or_default(),
             })),
             _ => self.latest(),
         }
@@ -84,14 +87,17 @@ pub(crate) async fn run(s: Arc<Shared>) {
     let mut today = Arc::new(Today::default());
     let mut today_at: Option<Instant> = None;
     let mut calls_ended = false;
+    let mut returned: HashMap<u64, String> = HashMap::new();
     loop {
         tokio::select! {
             ev = next_event(&mut events) => {
-                calls_ended |= ev.is_some_and(|e| e.contains("\"type\":\"call_ended\""));
+                if let Some(e) = ev {
+                    note(&e, &mut calls_ended, &mut returned);
+                }
                 // Everything else that came meanwhile goes into the same snapshot.
                 if let Some(rx) = events.as_mut() {
                     while let Ok(e) = rx.try_recv() {
-                        calls_ended |= e.contains("\"type\":\"call_ended\"");
+                        note(&e, &mut calls_ended, &mut returned);
                     }
                 }
             }
@@ -117,10 +123,33 @@ pub(crate) async fn run(s: Arc<Shared>) {
             today_at = Some(now);
             calls_ended = false;
         }
+        returned.retain(|id, _| snap.calls.iter().any(|c| c.id.0 == *id));
         live.tx.send_replace(Some(Arc::new(View {
             snap: *snap,
             today: today.clone(),
+            returned: Arc::new(returned.clone()),
         })));
+    }
+}
+
+/// What the live task keeps from an event: that calls ended (today's figures are due),
+/// that a transfer came back.
+fn note(e: &str, calls_ended: &mut bool, returned: &mut HashMap<u64, String>) {
+    *calls_ended |= e.contains("\"type\":\"call_ended\"");
+    let failed = e.contains("\"type\":\"transfer_failed\"");
+    if failed || e.contains("\"type\":\"transfer\"") {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(e) {
+            match (v["call"].as_u64(), v["to"].as_str()) {
+                (Some(call), Some(to)) if failed => {
+                    returned.insert(call, to.to_string());
+                }
+                // Transferred again: what came back before is old news.
+                (Some(call), _) => {
+                    returned.remove(&call);
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -193,4 +222,34 @@ pub(crate) fn stream(
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transfer_that_came_back_is_kept_until_the_next_one() {
+        let (mut ended, mut back) = (false, HashMap::new());
+        note(
+            r#"{"type":"transfer","call":7,"to":"2002"}"#,
+            &mut ended,
+            &mut back,
+        );
+        note(
+            r#"{"type":"transfer_failed","call":7,"to":"2002","reason":"no_answer"}"#,
+            &mut ended,
+            &mut back,
+        );
+        assert_eq!(back.get(&7).map(String::as_str), Some("2002"));
+        assert!(!ended);
+        note(
+            r#"{"type":"transfer","call":7,"to":"2001"}"#,
+            &mut ended,
+            &mut back,
+        );
+        assert!(back.is_empty());
+        note(r#"{"type":"call_ended","call":7}"#, &mut ended, &mut back);
+        assert!(ended);
+    }
 }

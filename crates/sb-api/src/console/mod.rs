@@ -4,13 +4,14 @@
 //! - [`auth`]: sign-in and sign-out, the session cookie, CSRF, the wrong-password throttle.
 //! - [`live`]: one task takes the engine's snapshot when something happened (at most five
 //!   times a second) and every open console renders its own part of it.
-//! - [`agent`], [`wallboard`]: the pages and their live fragments.
+//! - [`agent`], [`operator`], [`wallboard`]: the pages and their live fragments.
 //! - [`assets`]: the embedded scripts and styles; [`text`]: every word in both languages.
 
 pub(crate) mod agent;
 pub(crate) mod assets;
 pub(crate) mod auth;
 pub(crate) mod live;
+pub(crate) mod operator;
 pub(crate) mod text;
 pub(crate) mod wallboard;
 
@@ -33,6 +34,8 @@ pub(crate) fn routes() -> axum::Router<std::sync::Arc<crate::http::Shared>> {
         .route("/signout", post(auth::sign_out))
         .route("/console/agent", get(agent::page))
         .route("/console/live/agent", get(agent::live))
+        .route("/console/operator", get(operator::page))
+        .route("/console/live/operator", get(operator::live))
         .route("/console/wallboard", get(wallboard::page))
         .route("/console/live/wallboard", get(wallboard::live))
         .route("/console/calls/{id}/{action}", post(agent::act_on_call))
@@ -121,8 +124,11 @@ pub(crate) fn frame(user: &ConsoleUser, csrf: &str, current: &'static str) -> Fr
             current: href == current,
         })
     };
-    if user.agent.is_some() {
+    if user.agent.is_some() && user.role == Role::Agent {
         add("/console/agent", t.agent_console);
+    }
+    if user.role >= Role::Operator {
+        add("/console/operator", t.operator_console);
     }
     if user.role >= Role::Supervisor {
         add("/console/wallboard", t.wallboard);
@@ -153,12 +159,29 @@ pub(crate) fn frame_at(
     f
 }
 
+/// What the consoles' pickers offer: the directory's numbers and names, the queues.
+pub(crate) struct Pickers {
+    pub(crate) targets: Vec<(String, String)>,
+    pub(crate) queues: Vec<String>,
+}
+
+pub(crate) fn pickers(settings: &ConsoleSettings) -> Pickers {
+    Pickers {
+        targets: settings
+            .directory
+            .iter()
+            .map(|d| (d.number.clone(), d.name.clone()))
+            .collect(),
+        queues: settings.queues.clone(),
+    }
+}
+
 /// Where a user lands after signing in.
 pub(crate) fn home(user: &ConsoleUser) -> &'static str {
-    if user.agent.is_some() {
-        "/console/agent"
-    } else {
-        "/console/wallboard"
+    match user.role {
+        Role::Agent => "/console/agent",
+        Role::Operator => "/console/operator",
+        Role::Supervisor | Role::Admin => "/console/wallboard",
     }
 }
 

@@ -20,6 +20,7 @@ pub(crate) struct Text {
     pub(crate) forbidden_body: &'static str,
     pub(crate) stale_form: &'static str,
     pub(crate) agent_console: &'static str,
+    pub(crate) operator_console: &'static str,
     pub(crate) wallboard: &'static str,
     pub(crate) signed_in_as: &'static str,
     pub(crate) live_lost: &'static str,
@@ -87,6 +88,27 @@ pub(crate) struct Text {
     pub(crate) time_in_state: &'static str,
     pub(crate) reason: &'static str,
 
+    // The operator's console.
+    pub(crate) directory: &'static str,
+    pub(crate) search: &'static str,
+    pub(crate) number: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) kind: &'static str,
+    pub(crate) presence_title: &'static str,
+    pub(crate) kind_agent: &'static str,
+    pub(crate) kind_operator: &'static str,
+    pub(crate) kind_department: &'static str,
+    pub(crate) on_duty: &'static str,
+    pub(crate) offline: &'static str,
+    pub(crate) registered: &'static str,
+    pub(crate) ringing_now: &'static str,
+    pub(crate) calls_now: &'static str,
+    pub(crate) call: &'static str,
+    pub(crate) in_ivr: &'static str,
+    pub(crate) consult_to: &'static str,
+    pub(crate) came_back: &'static str,
+    pub(crate) no_calls: &'static str,
+
     // Refusals of an action.
     pub(crate) not_yours: &'static str,
     pub(crate) no_such_call: &'static str,
@@ -118,6 +140,7 @@ pub(crate) static ZH: Text = Text {
     forbidden_body: "您的角色不能打开此页面。",
     stale_form: "页面已过期，请刷新后再试。",
     agent_console: "坐席台",
+    operator_console: "话务台",
     wallboard: "监控大屏",
     signed_in_as: "当前用户",
     live_lost: "实时连接中断，正在重连……",
@@ -182,6 +205,26 @@ pub(crate) static ZH: Text = Text {
     time_in_state: "持续时间",
     reason: "原因",
 
+    directory: "通讯录",
+    search: "搜索分机、科室或姓名",
+    number: "号码",
+    name: "名称",
+    kind: "类型",
+    presence_title: "状态",
+    kind_agent: "坐席",
+    kind_operator: "话务员",
+    kind_department: "科室",
+    on_duty: "今日值班",
+    offline: "离线",
+    registered: "空闲",
+    ringing_now: "振铃中",
+    calls_now: "当前所有通话",
+    call: "通话",
+    in_ivr: "语音导航中",
+    consult_to: "咨询转",
+    came_back: "转接无人接听，通话已回到您：",
+    no_calls: "暂无通话",
+
     not_yours: "这不是您的通话。",
     no_such_call: "通话已结束。",
     not_bridged: "通话尚未接通坐席。",
@@ -212,6 +255,7 @@ pub(crate) static EN: Text = Text {
     forbidden_body: "Your role cannot open this page.",
     stale_form: "This page has expired: reload it and try again.",
     agent_console: "Agent console",
+    operator_console: "Operator console",
     wallboard: "Wallboard",
     signed_in_as: "Signed in as",
     live_lost: "Live updates lost, reconnecting...",
@@ -276,6 +320,26 @@ pub(crate) static EN: Text = Text {
     time_in_state: "For",
     reason: "Reason",
 
+    directory: "Directory",
+    search: "Search extensions, departments or names",
+    number: "Number",
+    name: "Name",
+    kind: "Kind",
+    presence_title: "Phone",
+    kind_agent: "Agent",
+    kind_operator: "Operator",
+    kind_department: "Department",
+    on_duty: "On duty today",
+    offline: "Offline",
+    registered: "Free",
+    ringing_now: "Ringing",
+    calls_now: "Every call now",
+    call: "Call",
+    in_ivr: "In the menu",
+    consult_to: "Consult",
+    came_back: "Nobody answered the transfer; the call is back with you:",
+    no_calls: "No calls",
+
     not_yours: "This call is not yours.",
     no_such_call: "The call has ended.",
     not_bridged: "The call is not with an agent yet.",
@@ -310,6 +374,25 @@ impl Text {
             "paused" => self.paused,
             "logged_out" => self.logged_out,
             _ => self.unavailable,
+        }
+    }
+
+    /// An extension's kind as the directory names it (`agent`, `operator`, `department`).
+    pub(crate) fn extension_kind(&self, kind: &str) -> &'static str {
+        match kind {
+            "agent" => self.kind_agent,
+            "operator" => self.kind_operator,
+            _ => self.kind_department,
+        }
+    }
+
+    /// A phone's presence.
+    pub(crate) fn presence(&self, p: sb_engine::Presence) -> &'static str {
+        match p {
+            sb_engine::Presence::Offline => self.offline,
+            sb_engine::Presence::Registered => self.registered,
+            sb_engine::Presence::Ringing => self.ringing_now,
+            sb_engine::Presence::OnCall => self.on_call,
         }
     }
 
