@@ -219,7 +219,39 @@ fn an_agent_sees_the_offer_answers_and_holds_from_the_console() {
             runs_follow(&heard_by_agent, &[('a', 2), ('q', 2), ('a', 2)]),
             "the agent heard {heard_by_agent:?}"
         );
+        // The call over, it counts in the agent's figures of the day...
+        b.wait_text("#answered", Duration::from_secs(15), |t| t == "1")
+            .await;
+        b.shot("agent-after-call").await;
         b.close().await;
+
+        // ... and in the supervisor's report of that day, chart, table and CSV.
+        let sup = Browser::open("reports", &base(&e)).await;
+        sup.sign_in("supervisor", "demo-supervisor").await;
+        sup.find("#queues").await;
+        let row = "#report tr[data-key=appointments] .answered";
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            sup.goto("/console/reports?period=daily&date=2026-11-23&by=queue")
+                .await;
+            sup.find("#period-label").await;
+            if sup.has(row).await {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the call never reached the report");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert_eq!(sup.find(row).await.text().await.expect("text"), "1");
+        sup.find("#chart canvas").await;
+        sup.shot("reports-daily-by-queue").await;
+        let csv = sup
+            .run("const r = await fetch(document.getElementById('csv').href); return r.headers.get('content-type') + '\\n' + await r.text();")
+            .await;
+        let csv = csv.as_str().expect("text").to_string();
+        assert!(csv.starts_with("text/csv"), "{csv}");
+        assert!(csv.contains("\nkey,calls,offered,answered"), "{csv}");
+        assert!(csv.lines().any(|l| l.starts_with("appointments,")), "{csv}");
+        sup.close().await;
     });
 }
 

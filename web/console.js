@@ -79,6 +79,38 @@
     filter();
   });
 
+  // The report's chart: answered and abandoned as bars side by side per line of the report,
+  // the service level as points on its own percent scale.
+  function chart() {
+    var data = document.getElementById("chart-data");
+    var box = document.getElementById("chart");
+    if (!data || !box || !window.uPlot) return;
+    var d = JSON.parse(data.textContent);
+    var xs = d.keys.map(function (_, i) { return i; });
+    var bars = function (align) {
+      return uPlot.paths.bars({ size: [0.35, 60], align: align });
+    };
+    var opts = {
+      width: Math.max(320, box.clientWidth),
+      height: 260,
+      scales: { x: { time: false, range: [-0.5, xs.length - 0.5] }, pct: { range: [0, 100] } },
+      axes: [
+        { values: function (_, ticks) { return ticks.map(function (t) { return d.keys[t] === undefined ? "" : d.keys[t]; }); },
+          splits: function () { return xs; } },
+        {},
+        { scale: "pct", side: 1, grid: { show: false }, values: function (_, t) { return t.map(function (v) { return v + "%"; }); } }
+      ],
+      series: [
+        { label: "" },
+        { label: d.labels[0], fill: "#1d5fa8", stroke: "#1d5fa8", paths: bars(-1), points: { show: false } },
+        { label: d.labels[1], fill: "#b3261e", stroke: "#b3261e", paths: bars(1), points: { show: false } },
+        { label: d.labels[2], scale: "pct", stroke: "#1f7a3a", width: 0, points: { show: true, size: 10, fill: "#1f7a3a" } }
+      ]
+    };
+    new uPlot(opts, [xs, d.answered, d.abandoned, d.service_level], box);
+  }
+
   tick();
+  chart();
   setInterval(tick, 1000);
 })();

@@ -4,7 +4,8 @@
 //! - [`auth`]: sign-in and sign-out, the session cookie, CSRF, the wrong-password throttle.
 //! - [`live`]: one task takes the engine's snapshot when something happened (at most five
 //!   times a second) and every open console renders its own part of it.
-//! - [`agent`], [`operator`], [`wallboard`]: the pages and their live fragments.
+//! - [`agent`], [`operator`], [`wallboard`]: the pages and their live fragments;
+//!   [`reports`]: the reports with charts and CSV.
 //! - [`assets`]: the embedded scripts and styles; [`text`]: every word in both languages.
 
 pub(crate) mod agent;
@@ -12,6 +13,7 @@ pub(crate) mod assets;
 pub(crate) mod auth;
 pub(crate) mod live;
 pub(crate) mod operator;
+pub(crate) mod reports;
 pub(crate) mod text;
 pub(crate) mod wallboard;
 
@@ -38,6 +40,8 @@ pub(crate) fn routes() -> axum::Router<std::sync::Arc<crate::http::Shared>> {
         .route("/console/live/operator", get(operator::live))
         .route("/console/wallboard", get(wallboard::page))
         .route("/console/live/wallboard", get(wallboard::live))
+        .route("/console/reports", get(reports::page))
+        .route("/console/reports.csv", get(reports::csv))
         .route("/console/calls/{id}/{action}", post(agent::act_on_call))
         .route("/console/agents/{ext}/{action}", post(agent::act_on_agent))
 }
@@ -132,6 +136,7 @@ pub(crate) fn frame(user: &ConsoleUser, csrf: &str, current: &'static str) -> Fr
     }
     if user.role >= Role::Supervisor {
         add("/console/wallboard", t.wallboard);
+        add("/console/reports", t.reports);
     }
     let title = nav
         .iter()

@@ -21,6 +21,7 @@ pub(crate) struct Text {
     pub(crate) stale_form: &'static str,
     pub(crate) agent_console: &'static str,
     pub(crate) operator_console: &'static str,
+    pub(crate) reports: &'static str,
     pub(crate) wallboard: &'static str,
     pub(crate) signed_in_as: &'static str,
     pub(crate) live_lost: &'static str,
@@ -109,6 +110,31 @@ pub(crate) struct Text {
     pub(crate) came_back: &'static str,
     pub(crate) no_calls: &'static str,
 
+    // The reports.
+    pub(crate) bad_request: &'static str,
+    pub(crate) daily: &'static str,
+    pub(crate) weekly: &'static str,
+    pub(crate) monthly: &'static str,
+    pub(crate) date: &'static str,
+    pub(crate) by: &'static str,
+    pub(crate) by_media: &'static str,
+    pub(crate) by_region: &'static str,
+    pub(crate) by_shift: &'static str,
+    pub(crate) by_trunk: &'static str,
+    pub(crate) by_did: &'static str,
+    pub(crate) total: &'static str,
+    pub(crate) show: &'static str,
+    pub(crate) download_csv: &'static str,
+    pub(crate) calls: &'static str,
+    pub(crate) offered_calls: &'static str,
+    pub(crate) short_abandoned: &'static str,
+    pub(crate) callbacks: &'static str,
+    pub(crate) overflowed: &'static str,
+    pub(crate) asa: &'static str,
+    pub(crate) occupancy: &'static str,
+    pub(crate) no_rows: &'static str,
+    pub(crate) confidential: &'static str,
+
     // Refusals of an action.
     pub(crate) not_yours: &'static str,
     pub(crate) no_such_call: &'static str,
@@ -141,6 +167,7 @@ pub(crate) static ZH: Text = Text {
     stale_form: "页面已过期，请刷新后再试。",
     agent_console: "坐席台",
     operator_console: "话务台",
+    reports: "报表",
     wallboard: "监控大屏",
     signed_in_as: "当前用户",
     live_lost: "实时连接中断，正在重连……",
@@ -225,6 +252,30 @@ pub(crate) static ZH: Text = Text {
     came_back: "转接无人接听，通话已回到您：",
     no_calls: "暂无通话",
 
+    bad_request: "无法识别的查询条件",
+    daily: "日报",
+    weekly: "周报",
+    monthly: "月报",
+    date: "日期",
+    by: "分组",
+    by_media: "媒体来源",
+    by_region: "地区",
+    by_shift: "班次",
+    by_trunk: "中继线路",
+    by_did: "医院号码",
+    total: "合计",
+    show: "查询",
+    download_csv: "下载 CSV",
+    calls: "来电",
+    offered_calls: "进入队列",
+    short_abandoned: "短时放弃",
+    callbacks: "预约回拨",
+    overflowed: "溢出",
+    asa: "平均应答(秒)",
+    occupancy: "占用率",
+    no_rows: "本期没有通话。",
+    confidential: "内部资料，注意保密",
+
     not_yours: "这不是您的通话。",
     no_such_call: "通话已结束。",
     not_bridged: "通话尚未接通坐席。",
@@ -256,6 +307,7 @@ pub(crate) static EN: Text = Text {
     stale_form: "This page has expired: reload it and try again.",
     agent_console: "Agent console",
     operator_console: "Operator console",
+    reports: "Reports",
     wallboard: "Wallboard",
     signed_in_as: "Signed in as",
     live_lost: "Live updates lost, reconnecting...",
@@ -340,6 +392,30 @@ pub(crate) static EN: Text = Text {
     came_back: "Nobody answered the transfer; the call is back with you:",
     no_calls: "No calls",
 
+    bad_request: "Not understood",
+    daily: "Daily",
+    weekly: "Weekly",
+    monthly: "Monthly",
+    date: "Date",
+    by: "By",
+    by_media: "Media source",
+    by_region: "Region",
+    by_shift: "Shift",
+    by_trunk: "Trunk",
+    by_did: "Hospital number",
+    total: "Total",
+    show: "Show",
+    download_csv: "Download CSV",
+    calls: "Calls",
+    offered_calls: "Queued",
+    short_abandoned: "Short abandons",
+    callbacks: "Callbacks",
+    overflowed: "Overflowed",
+    asa: "ASA (s)",
+    occupancy: "Occupancy",
+    no_rows: "No calls in this period.",
+    confidential: "Confidential",
+
     not_yours: "This call is not yours.",
     no_such_call: "The call has ended.",
     not_bridged: "The call is not with an agent yet.",
@@ -383,6 +459,38 @@ impl Text {
             "agent" => self.kind_agent,
             "operator" => self.kind_operator,
             _ => self.kind_department,
+        }
+    }
+
+    /// How the service level is counted, as the reports print it.
+    pub(crate) fn formula(&self, sla_s: i64, short_s: i64) -> String {
+        if self.lang == "en" {
+            format!("service level = answered within {sla_s} s / (answered + abandoned); abandons under {short_s} s are short abandons and left out")
+        } else {
+            format!("服务水平 = {sla_s} 秒内接听 / (接听 + 放弃)；等待不足 {short_s} 秒即挂断的为短时放弃，不计入")
+        }
+    }
+
+    /// A report period as the form names it (`daily`, `weekly`, `monthly`).
+    pub(crate) fn period(&self, p: &str) -> &'static str {
+        match p {
+            "weekly" => self.weekly,
+            "monthly" => self.monthly,
+            _ => self.daily,
+        }
+    }
+
+    /// A report grouping as the form names it (`queue`, `agent`, ...).
+    pub(crate) fn group(&self, g: &str) -> &'static str {
+        match g {
+            "queue" => self.queue,
+            "agent" => self.agent,
+            "media" => self.by_media,
+            "region" => self.by_region,
+            "shift" => self.by_shift,
+            "trunk" => self.by_trunk,
+            "did" => self.by_did,
+            _ => self.total,
         }
     }
 
