@@ -574,3 +574,101 @@ fn consult_swap_complete_and_transfer_over_http() {
     drop(agent);
     drop(colleague);
 }
+
+/// The value of the sample `name` (labels included, as printed) on a metrics page.
+fn sample(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{page}"))
+}
+
+/// Runs `promtool check metrics` on a page; its verdict.
+fn promtool(page: &str) -> (bool, String) {
+    require_tool("promtool");
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(page.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool ran");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn metrics_pass_promtool_and_move_as_calls_are_made() {
+    let metrics_port = free_port();
+    let e = Engine::start(
+        "api-metrics",
+        &[
+            "rtp.timer_spin_ms=0",
+            "http.metrics_token=\"prometheus-scrape-token\"",
+            &format!("http.metrics_listen=\"127.0.0.1:{metrics_port}\""),
+        ],
+    );
+    let api = api_addr(&e);
+    let metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+    // On the API's address a token is needed: the metrics token or a supervisor's.
+    let (status, head, _) = get(api, "/metrics", None);
+    assert_eq!(status, 401, "{head}");
+    assert_eq!(
+        get(api, "/metrics", Some(AGENT)).0,
+        401,
+        "an agent's token is not enough"
+    );
+    assert_eq!(get(api, "/metrics", Some(SUPERVISOR)).0, 200);
+    let (status, head, before) = get(api, "/metrics", Some("prometheus-scrape-token"));
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    // On the metrics address, none.
+    let (status, _, open) = get(metrics, "/metrics", None);
+    assert_eq!(status, 200);
+    assert!(open.contains("switchboard_calls_started_total"), "{open}");
+    let (ok, said) = promtool(&before);
+    assert!(ok, "promtool: {said}\n{before}");
+
+    let invites_in = "switchboard_sip_requests_total{method=\"INVITE\",direction=\"in\"}";
+    let started = sample(&before, "switchboard_calls_started_total");
+    let invites = sample(&before, invites_in);
+    // One call through the IVR for a few seconds, with its media.
+    let status = one_call(&e, "api-metrics-call", 3000)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("sipp");
+    assert!(status.success(), "the call went through");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let (_, _, page) = get(metrics, "/metrics", None);
+        if sample(&page, "switchboard_calls_ended_total") >= 1.0 {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "the call never ended:\n{page}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (ok, said) = promtool(&after);
+    assert!(ok, "promtool: {said}\n{after}");
+    assert_eq!(
+        sample(&after, "switchboard_calls_started_total"),
+        started + 1.0
+    );
+    assert!(sample(&after, invites_in) > invites, "{after}");
+    assert!(
+        sample(&after, "switchboard_rtp_packets_total{direction=\"out\"}") > 50.0,
+        "the greeting's packets: {after}"
+    );
+    assert!(sample(&after, "switchboard_rtp_media_legs_total") >= 1.0);
+    assert!(after.contains("switchboard_queue_waiting{queue=\"consultation\"} 0"));
+    assert!(after.contains("switchboard_engine_timer_lag_seconds "));
+    assert!(after.contains("switchboard_store_queue_depth "));
+}

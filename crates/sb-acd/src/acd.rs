@@ -331,6 +331,11 @@ impl Acd {
         self.waiting.contains_key(&call)
     }
 
+    /// The answer threshold (three rings).
+    pub fn sla_threshold(&self) -> Duration {
+        self.cfg.sla_threshold
+    }
+
     /// When an agent answered `call` from its queue, while they talk.
     pub fn answered_at(&self, call: CallId) -> Option<Instant> {
         self.talking.get(&call).map(|&(_, at)| at)

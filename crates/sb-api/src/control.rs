@@ -29,6 +29,32 @@ pub enum Command {
     /// Calls, agents and queues at one instant, for the consoles (an agent: its own calls
     /// and itself).
     Snapshot,
+    /// Everything the metrics show (the timers' lag starts over).
+    Metrics,
+}
+
+/// The call records' store as the metrics show it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreFigures {
+    /// Messages waiting for the writer.
+    pub queue_depth: u64,
+    /// Operations that found the writer's queue full and went to the journal only.
+    pub spilled: u64,
+    /// Operations the writer committed.
+    pub committed: u64,
+}
+
+/// What `GET /metrics` shows, read in one turn of the engine's loop.
+#[derive(Debug, PartialEq)]
+pub struct MetricsFigures {
+    pub counters: sb_engine::metrics::Counters,
+    pub sip: sb_sip::counters::SipCounters,
+    pub calls: Vec<LiveCall>,
+    pub agents: Vec<AgentView>,
+    pub queues: Vec<QueueView>,
+    pub trunks: Vec<(sb_sip::trunk::TrunkView, u32)>,
+    pub registered: usize,
+    pub store: StoreFigures,
 }
 
 /// The engine at one instant, as the consoles show it.
@@ -45,7 +71,7 @@ pub struct Snapshot {
     pub presence: Vec<(String, sb_engine::Presence)>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Reply {
     Calls(Vec<LiveCall>),
     Agents(Vec<AgentView>),
@@ -53,6 +79,7 @@ pub enum Reply {
     /// Each trunk as streamed (`events::trunk`), with its calls now.
     Trunks(Vec<serde_json::Value>),
     Snapshot(Box<Snapshot>),
+    Metrics(Box<MetricsFigures>),
     Done,
     Failed(ControlError),
     /// An agent's token asked about a call that is not theirs.
@@ -74,8 +101,9 @@ pub fn channel() -> (ControlSender, ControlReceiver) {
     mpsc::channel(256)
 }
 
-/// Carries out one request on the engine.
-pub fn serve(engine: &mut Engine, now: Instant, req: ControlRequest) {
+/// Carries out one request on the engine; `store` is the records' store now (the runtime's
+/// own figures, for the metrics).
+pub fn serve(engine: &mut Engine, now: Instant, req: ControlRequest, store: StoreFigures) {
     let mine = |c: &LiveCall| {
         req.agent
             .as_ref()
@@ -98,6 +126,20 @@ pub fn serve(engine: &mut Engine, now: Instant, req: ControlRequest) {
             agents: agents(),
             queues: engine.live_queues(now),
             presence: engine.live_presence(now),
+        })),
+        Command::Metrics => Reply::Metrics(Box::new(MetricsFigures {
+            counters: engine.take_counters(),
+            sip: engine.sip_counters().clone(),
+            calls: engine.live_calls(),
+            agents: engine.live_agents(),
+            queues: engine.live_queues(now),
+            trunks: engine.live_trunks(),
+            registered: engine
+                .live_presence(now)
+                .iter()
+                .filter(|(_, p)| *p != sb_engine::Presence::Offline)
+                .count(),
+            store,
         })),
         Command::ListQueues => Reply::Queues(engine.live_queues(now)),
         Command::ListTrunks => Reply::Trunks(

@@ -166,9 +166,11 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
             loss,
             jitter_ms,
             strangers,
+            expected,
+            lost,
         } => (
             "media_quality",
-            json!({ "call": call.0, "side": s, "loss": loss, "jitter_ms": jitter_ms, "strangers": strangers }),
+            json!({ "call": call.0, "side": s, "loss": loss, "jitter_ms": jitter_ms, "strangers": strangers, "expected": expected, "lost": lost }),
         ),
         EngineEvent::MediaRefused {
             call,

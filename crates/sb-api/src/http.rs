@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
+use axum::{Json, Router};
 use sb_engine::{AgentCommand, CallAction, ControlError};
 use sb_store::report::{self, GroupBy, Period, PeriodKind, ReportSettings};
 use serde_json::json;
@@ -35,6 +35,10 @@ pub struct ApiSettings {
     pub events: Option<crate::events::EventSender>,
     /// Who signs in to the web consoles, and what their pickers offer.
     pub console: crate::console::ConsoleSettings,
+    /// `http.metrics_token`: the bearer token for `/metrics` on `listen`.
+    pub metrics_token: Option<String>,
+    /// `http.metrics_listen`: `/metrics` alone, without a token, on an address of its own.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// What every request handler shares: the configuration's part of the API and consoles,
@@ -46,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) control: Option<ControlSender>,
     pub(crate) events: Option<crate::events::EventSender>,
     pub(crate) console: crate::console::Console,
+    /// What Prometheus presents for `/metrics` on `http.listen`.
+    pub(crate) metrics_token: Option<String>,
 }
 
 /// A refusal, as the JSON `{"error": "..."}` with its status.
@@ -373,7 +379,8 @@ fn outcome(
         | Reply::Agents(_)
         | Reply::Queues(_)
         | Reply::Trunks(_)
-        | Reply::Snapshot(_) => return Err(unexpected()),
+        | Reply::Snapshot(_)
+        | Reply::Metrics(_) => return Err(unexpected()),
     };
     Err(ApiError(status, msg))
 }
@@ -585,7 +592,21 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
         control: settings.control,
         events: settings.events,
         console: crate::console::Console::new(settings.console),
+        metrics_token: settings.metrics_token,
     });
+    // Bound now too, so a taken port fails the start.
+    let metrics_listener = match settings.metrics_listen {
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(addr)?;
+            l.set_nonblocking(true)?;
+            tracing::info!(%addr, "metrics listening (no token)");
+            Some(l)
+        }
+        None => None,
+    };
+    let metrics_app = Router::new()
+        .route("/metrics", get(crate::metrics::open))
+        .with_state(shared.clone());
     let app = crate::console::routes()
         .route("/assets/{name}", get(crate::console::assets::serve))
         .route("/api/v1/health", get(health))
@@ -597,6 +618,7 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
         .route("/api/v1/queues", get(list_queues))
         .route("/api/v1/trunks", get(list_trunks))
         .route("/api/v1/events", get(event_stream))
+        .route("/metrics", get(crate::metrics::guarded))
         .fallback(not_found)
         .with_state(shared.clone());
     std::thread::Builder::new()
@@ -612,6 +634,18 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
             rt.block_on(async move {
                 if live {
                     tokio::spawn(crate::console::live::run(shared));
+                }
+                if let Some(l) = metrics_listener {
+                    match tokio::net::TcpListener::from_std(l) {
+                        Ok(l) => {
+                            tokio::spawn(async move {
+                                if let Err(e) = axum::serve(l, metrics_app).await {
+                                    tracing::error!(error = %e, "metrics listener stopped");
+                                }
+                            });
+                        }
+                        Err(e) => tracing::error!(error = %e, "metrics socket unusable"),
+                    }
                 }
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => {

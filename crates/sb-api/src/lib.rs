@@ -22,5 +22,6 @@ pub mod console;
 pub mod control;
 pub mod events;
 pub mod http;
+pub mod metrics;
 pub mod session;
 pub mod users;

@@ -18,6 +18,11 @@ fn ask(s: &mut Sim, command: Command, agent: Option<&str>) -> Reply {
             agent: agent.map(String::from),
             reply,
         },
+        sb_api::control::StoreFigures {
+            queue_depth: 2,
+            spilled: 1,
+            committed: 40,
+        },
     );
     s.pump();
     answer.try_recv().expect("answered at once")
@@ -194,4 +199,35 @@ fn agents_log_in_out_and_pause_by_request() {
         e,
         EngineEvent::Acd(sb_acd::AcdEvent::AgentState { paused: Some(r), .. }) if r == "lunch"
     )));
+}
+
+#[test]
+fn the_metrics_read_the_engine_s_counters_in_one_turn() {
+    let mut s = Sim::new(MONDAY + 10 * 3600);
+    bridged_to_1003(&mut s);
+    // The events go through the engine's tally as the runtime drains them.
+    let Reply::Metrics(m) = ask(&mut s, Command::Metrics, None) else {
+        panic!("metrics")
+    };
+    assert_eq!(m.calls.len(), 1);
+    assert_eq!(m.calls[0].state, LiveState::Talking);
+    let q = m.counters.queues["consultation"];
+    assert_eq!((q.joined, q.answered, q.answered_in_threshold), (1, 1, 1));
+    assert_eq!(m.counters.calls_started, 1);
+    let invite = sb_sip::counters::METHODS
+        .iter()
+        .position(|x| *x == "INVITE")
+        .expect("INVITE");
+    assert!(m.sip.inbound.requests[invite] >= 1, "{:?}", m.sip);
+    assert!(
+        m.sip.outbound.responses[1] >= 1,
+        "a 200 went out: {:?}",
+        m.sip
+    );
+    assert!(m.sip.outbound.requests[invite] >= 1, "the agent was called");
+    assert_eq!(m.store.spilled, 1, "the runtime's own figures ride along");
+    assert!(m
+        .agents
+        .iter()
+        .any(|a| a.id == "1003" && a.state == "on_call"));
 }

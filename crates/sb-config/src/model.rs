@@ -92,6 +92,10 @@ pub struct Model {
     pub api_tokens: Vec<ApiToken>,
     /// `[[http.users]]`: who signs in to the web consoles.
     pub console_users: Vec<ConsoleUser>,
+    /// `http.metrics_token`: what Prometheus presents for `/metrics` on `http.listen`.
+    pub metrics_token: Option<String>,
+    /// `http.metrics_listen`: `/metrics` alone, without a token, on an address of its own.
+    pub metrics_listen: Option<SocketAddr>,
     pub store_path: PathBuf,
     pub dialplans_dir: PathBuf,
     pub prompts_dir: PathBuf,

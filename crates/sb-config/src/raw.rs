@@ -340,6 +340,12 @@ pub struct Http {
     /// The people who sign in to the web consoles.
     #[serde(default)]
     pub users: Vec<ConsoleUser>,
+    /// The bearer token Prometheus presents for `/metrics` on `listen`.
+    #[serde(default)]
+    pub metrics_token: Option<Spanned<String>>,
+    /// A separate address serving `/metrics` alone, without a token.
+    #[serde(default)]
+    pub metrics_listen: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -355,6 +355,23 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
     }
     let sip_listen = c.addr("sip.listen", &raw.sip.listen);
     let http_listen = c.addr("http.listen", &raw.http.listen);
+    let metrics_listen = raw
+        .http
+        .metrics_listen
+        .as_ref()
+        .and_then(|v| c.addr("http.metrics_listen", v));
+    let metrics_token = raw.http.metrics_token.as_ref().and_then(|t| {
+        let v = t.get_ref();
+        if v.len() < 16 || v.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            c.error(
+                "SB144",
+                t,
+                "http.metrics_token must be at least 16 characters without spaces".into(),
+            );
+            return None;
+        }
+        Some(v.clone())
+    });
     if raw.sip.realm.get_ref().trim().is_empty() || raw.sip.realm.get_ref().contains(['"', '\\']) {
         c.error(
             "SB114",
@@ -936,6 +953,8 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         http_listen,
         api_tokens,
         console_users,
+        metrics_token,
+        metrics_listen,
         rtp_timer_spin: Duration::from_millis(spin),
         overload_lag: Duration::from_millis(lag),
         shutdown_grace: Duration::from_secs(grace),

@@ -464,3 +464,35 @@ fn console_users_are_checked_and_their_hashes_must_be_argon2id() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn the_metrics_token_and_address_are_checked() {
+    let m = load(
+        shipped(),
+        &[
+            "http.metrics_token=\"a-long-enough-token\"".into(),
+            "http.metrics_listen=\"127.0.0.1:9464\"".into(),
+        ],
+    )
+    .expect("valid");
+    assert_eq!(m.metrics_token.as_deref(), Some("a-long-enough-token"));
+    assert_eq!(
+        m.metrics_listen,
+        Some("127.0.0.1:9464".parse().expect("addr"))
+    );
+    let errs = load(
+        shipped(),
+        &[
+            "http.metrics_token=\"short\"".into(),
+            "http.metrics_listen=\"nowhere\"".into(),
+        ],
+    )
+    .expect_err("both wrong");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(errs.iter().any(|e| e.code == "SB144"), "{errs:#?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("http.metrics_listen")),
+        "{errs:#?}"
+    );
+}

@@ -171,6 +171,10 @@ pub enum EngineEvent {
         jitter_ms: f64,
         /// Packets refused from strangers (not the leg's peer) over the leg's life.
         strangers: u64,
+        /// Packets expected from the peer (by sequence number) and of those, never come.
+        expected: u64,
+        /// See `expected`.
+        lost: u64,
     },
     /// The first packet refused on a leg from a source that is not its peer (a media
     /// hijack attempt, or a phone whose NAT the rules could not learn): logged once per

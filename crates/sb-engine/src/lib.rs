@@ -30,6 +30,7 @@ mod control;
 mod event;
 mod idmap;
 mod index;
+pub mod metrics;
 mod overload;
 mod router;
 mod rtp_out;

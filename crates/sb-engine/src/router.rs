@@ -79,6 +79,8 @@ pub struct Engine {
     media: VecDeque<MediaRequest>,
     rtp_out: RtpQueue,
     events: VecDeque<EngineEvent>,
+    /// What the metrics count.
+    counters: crate::metrics::Counters,
     seed: u64,
     load: LoadGuard,
     /// Stopping: new calls are refused while the calls in progress finish.
@@ -141,6 +143,7 @@ impl Engine {
             media: VecDeque::new(),
             rtp_out: RtpQueue::default(),
             events: VecDeque::new(),
+            counters: Default::default(),
             seed,
             load: LoadGuard::new(lag),
             draining: false,
@@ -213,6 +216,7 @@ impl Engine {
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(due) = self.poll_timeout().filter(|d| *d <= now) {
             self.load.on_timer(due, now);
+            self.counters.timer_ran(now.saturating_duration_since(due));
         }
         self.sip.handle_timeout(now);
         self.drain_sip(now);
@@ -259,6 +263,7 @@ impl Engine {
         let Some(&leg) = self.index.by_port.get(&port) else {
             return;
         };
+        self.counters.rtp_in += 1;
         let ctx = ctx!(self);
         let Some(call) = self.calls.get_mut(&leg.call) else {
             return;
@@ -316,7 +321,24 @@ impl Engine {
 
     /// The next event, for the logs, the event stream and the records.
     pub fn poll_event(&mut self) -> Option<EngineEvent> {
-        self.events.pop_front()
+        let e = self.events.pop_front()?;
+        let calls = &self.calls;
+        self.counters.tally(&e, self.acd.sla_threshold(), |id| {
+            calls.get(&id)?.queue_name()
+        });
+        Some(e)
+    }
+
+    /// The SIP messages counted each way, for the metrics.
+    pub fn sip_counters(&self) -> &sb_sip::counters::SipCounters {
+        self.sip.counters()
+    }
+
+    /// The figures counted since the start, for the metrics; the timers' lag starts over.
+    pub fn take_counters(&mut self) -> crate::metrics::Counters {
+        let out = self.counters.clone();
+        self.counters.timer_lag_max = std::time::Duration::ZERO;
+        out
     }
 
     /// The next media port to open or close.
@@ -325,8 +347,12 @@ impl Engine {
     }
 
     /// Hands every RTP packet queued so far to `send`, in order.
-    pub fn drain_rtp(&mut self, send: impl FnMut(RtpOut<'_>)) {
-        self.rtp_out.drain(send)
+    pub fn drain_rtp(&mut self, mut send: impl FnMut(RtpOut<'_>)) {
+        let sent = &mut self.counters.rtp_out;
+        self.rtp_out.drain(|p| {
+            *sent += 1;
+            send(p)
+        })
     }
 
     /// Whether RTP waits for `drain_rtp`.

@@ -143,6 +143,8 @@ fn events(n: u64, t0: i64, rng: &mut u64) -> Vec<(i64, EngineEvent)> {
                 loss: 0.0,
                 jitter_ms: 1.0,
                 strangers: 0,
+                expected: 500,
+                lost: 0,
             },
         ));
     }

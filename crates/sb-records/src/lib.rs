@@ -363,6 +363,7 @@ impl Recorder {
                 loss,
                 jitter_ms,
                 strangers,
+                ..
             } => self.with(call.0, |o| {
                 if let Some(r) = o.record.as_mut() {
                     let strangers = i64::try_from(*strangers).unwrap_or(i64::MAX);

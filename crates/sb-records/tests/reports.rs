@@ -148,6 +148,8 @@ impl World {
                 loss: 0.01,
                 jitter_ms: 2.5,
                 strangers: 3,
+                expected: 1000,
+                lost: 10,
             },
         );
         // Two agent legs (an offer rung out, then the one answered) each refused some.
@@ -160,6 +162,8 @@ impl World {
                     loss: 0.0,
                     jitter_ms: 1.0,
                     strangers,
+                    expected: 500,
+                    lost: 0,
                 },
             );
         }

@@ -133,6 +133,8 @@ pub async fn build(model: &Model, assets: Assets) -> Result<Switchboard, BuildEr
         control: Some(control),
         events: Some(events.clone()),
         console: sb_config::build::console_settings(model),
+        metrics_token: model.metrics_token.clone(),
+        metrics_listen: model.metrics_listen,
     })
     .map_err(|source| BuildError::Api {
         addr: model.http_listen,

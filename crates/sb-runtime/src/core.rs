@@ -276,7 +276,8 @@ impl Server {
                 }
                 Some(req) = next_control(&mut self.control) => {
                     let now = Instant::now();
-                    sb_api::control::serve(&mut self.engine, now, req);
+                    let store = self.records.as_ref().map(Records::figures).unwrap_or_default();
+                    sb_api::control::serve(&mut self.engine, now, req, store);
                     self.after_input(now);
                 }
                 Some(input) = rx.recv() => {

@@ -85,6 +85,7 @@ pub(crate) fn log_event(ev: EngineEvent) {
             loss,
             jitter_ms,
             strangers,
+            ..
         } => tracing::info!(%call, side = side.name(), loss, jitter_ms, strangers, "media quality"),
         EngineEvent::MediaRefused { call, side, from } => tracing::warn!(
             target: "security",

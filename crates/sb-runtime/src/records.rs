@@ -22,6 +22,19 @@ impl Records {
         }
     }
 
+    /// The store's queue now and what it spilled, for the metrics.
+    pub fn figures(&self) -> sb_api::control::StoreFigures {
+        sb_api::control::StoreFigures {
+            queue_depth: self.store.queue_depth() as u64,
+            spilled: self.store.spilled(),
+            committed: self
+                .store
+                .counters()
+                .committed
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
     /// Before the turn's SIP goes out: the journal has what the peers will see completed.
     pub fn end_turn(&mut self) {
         self.store.end_turn();

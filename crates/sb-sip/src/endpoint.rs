@@ -373,6 +373,8 @@ pub struct Endpoint {
     session_timers: HashMap<DialogId, SessionTimer>,
     session_due: DeadlineQueue<DialogId>,
     transmits: VecDeque<(Peer, Vec<u8>)>,
+    /// Messages each way, for the metrics.
+    counters: crate::counters::SipCounters,
     events: VecDeque<Event>,
 }
 
@@ -419,6 +421,7 @@ impl Endpoint {
             session_timers: HashMap::new(),
             session_due: DeadlineQueue::default(),
             transmits: VecDeque::new(),
+            counters: Default::default(),
             events: VecDeque::new(),
             cfg,
         }
@@ -451,9 +454,17 @@ impl Endpoint {
 
     /// The next message to send, and to whom.
     pub fn poll_transmit(&mut self) -> Option<(Peer, Vec<u8>)> {
-        self.transmits
+        let out = self
+            .transmits
             .pop_front()
-            .or_else(|| self.layer.poll_transmit())
+            .or_else(|| self.layer.poll_transmit())?;
+        self.counters.sent(&out.1);
+        Some(out)
+    }
+
+    /// The messages counted each way, for the metrics.
+    pub fn counters(&self) -> &crate::counters::SipCounters {
+        &self.counters
     }
 
     /// The next event for the engine.
@@ -494,6 +505,7 @@ impl Endpoint {
 
     /// A message that failed to parse: answered with 400/505 where it can be addressed.
     pub fn handle_rejection(&mut self, now: Instant, rej: sb_sip_msg::Rejection, source: Peer) {
+        self.counters.malformed += 1;
         if self.guard.address_banned(now, source.addr.ip()) {
             return;
         }
@@ -509,6 +521,10 @@ impl Endpoint {
 
     /// A message already parsed (a TCP frame) from `source`.
     pub fn handle_message(&mut self, now: Instant, msg: Message, source: Peer) {
+        match &msg {
+            Message::Request(req) => self.counters.received_request(&req.method),
+            Message::Response(resp) => self.counters.received_response(resp.status),
+        }
         match msg {
             Message::Request(mut req) => {
                 stamp_via(req.top_via_mut(), &source);
@@ -1037,6 +1053,7 @@ impl Endpoint {
     }
 
     fn record_failure(&mut self, now: Instant, ip: IpAddr, user: String, reason: &'static str) {
+        self.counters.auth_failures += 1;
         let started = self.guard.on_failure(now, ip, &user);
         self.events.push_back(Event::Security {
             source: ip,

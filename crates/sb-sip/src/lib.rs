@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod client_registration;
+pub mod counters;
 pub mod dialog;
 pub mod digest;
 pub mod endpoint;

@@ -147,6 +147,11 @@ impl Store {
         &self.counters
     }
 
+    /// Messages waiting for the writer now.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Operations that found the channel full and wait in the journal.
     pub fn spilled(&self) -> u64 {
         self.spilled_total

@@ -194,6 +194,8 @@ impl Leg {
             loss: rtp.stats.loss_fraction(),
             jitter_ms: rtp.stats.jitter_ms(),
             strangers: rtp.strangers_dropped,
+            expected: rtp.stats.expected(),
+            lost: rtp.stats.lost(),
         })
     }
 

@@ -502,6 +502,11 @@ impl Call {
         !self.out.is_empty()
     }
 
+    /// The queue the call waits in or last waited in.
+    pub(crate) fn queue_name(&self) -> Option<String> {
+        self.last_queue.as_ref().map(|(q, _)| q.clone())
+    }
+
     /// The legs, for the router's index and its checks.
     pub(crate) fn legs(&self) -> &[Leg] {
         &self.legs
