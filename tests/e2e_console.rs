@@ -146,8 +146,8 @@ fn an_agent_sees_the_offer_answers_and_holds_from_the_console() {
     rt().block_on(async {
         let b = Browser::open("agent", &base(&e)).await;
         b.sign_in("agent1001", "demo-agent1001").await;
-        assert!(b.url().await.ends_with("/console/agent"), "{}", b.url().await);
         b.wait_text("#state", Duration::from_secs(5), |t| t == "空闲").await;
+        assert!(b.url().await.ends_with("/console/agent"), "{}", b.url().await);
         b.shot("agent-available").await;
 
         // A patient presses 1 (appointments): the console rings with the three-ring
@@ -187,8 +187,14 @@ fn an_agent_sees_the_offer_answers_and_holds_from_the_console() {
 
         // Another agent's session may not touch this call.
         let other = Browser::open("agent-other", &base(&e)).await;
+        // (in English: that user's language)
         other.sign_in("agent1002", "demo-agent1002").await;
-        other.find("#my-state").await;
+        other
+            .wait_text("#my-state h2", Duration::from_secs(5), |t| t == "My state")
+            .await;
+        let nav = other.find("header.top").await.text().await.expect("text");
+        assert!(nav.contains("Agent console") && nav.contains("Sign out"), "{nav}");
+        other.shot("agent-english").await;
         let id = b
             .find("#hold")
             .await
@@ -352,6 +358,7 @@ fn an_operator_finds_a_department_and_transfers_the_call_by_clicking() {
     rt().block_on(async {
         let b = Browser::open("operator", &base(&e)).await;
         b.sign_in("operator", "demo-operator").await;
+        b.find("#directory").await;
         assert!(
             b.url().await.ends_with("/console/operator"),
             "{}",

@@ -182,6 +182,13 @@ impl Acd {
         let names = |qs: &mut dyn Iterator<Item = usize>| -> Vec<String> {
             qs.map(|q| self.queues[q].name.clone()).collect()
         };
+        // Each agent's queues, from one walk over the members (not a search per agent).
+        let mut member_of: Vec<Vec<usize>> = vec![Vec::new(); self.agents.len()];
+        for (q, members) in self.members.iter().enumerate() {
+            for &(a, _) in members {
+                member_of[a].push(q);
+            }
+        }
         self.agents
             .iter()
             .enumerate()
@@ -203,10 +210,7 @@ impl Acd {
                 },
                 wrap_until: a.wrap_until,
                 logged_in: names(&mut a.queues.iter().copied()),
-                member_of: names(
-                    &mut (0..self.queues.len())
-                        .filter(|&q| self.members[q].iter().any(|(m, _)| *m == i)),
-                ),
+                member_of: names(&mut member_of[i].iter().copied()),
             })
             .collect()
     }

@@ -172,12 +172,13 @@ fn panel(
     }
 }
 
-fn fragment(s: &Shared, viewer: &Viewer, view: &View) -> Option<String> {
+fn fragment(s: &Shared, viewer: &Viewer, view: &View) -> Option<Arc<str>> {
     let user = viewer.user(&s.console);
     let ext = user.agent.as_deref()?;
     live_for(Text::of(user.language), ext, view, s.console.settings.sla)?
         .render()
         .ok()
+        .map(Arc::from)
 }
 
 /// `GET /console/agent`: for users tied to an extension.
@@ -190,6 +191,7 @@ pub(crate) async fn page(State(s): State<Arc<Shared>>, viewer: Viewer) -> Respon
     let live = view
         .as_deref()
         .and_then(|v| fragment(&s, &viewer, v))
+        .map(|f| f.to_string())
         .unwrap_or_default();
     render(
         StatusCode::OK,

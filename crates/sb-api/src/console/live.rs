@@ -25,12 +25,44 @@ pub(crate) struct Today {
     pub(crate) agents: HashMap<String, Row>,
 }
 
+/// A fragment's name and language.
+type FragmentKey = (&'static str, &'static str);
+
 /// What the consoles render: the engine now and today's figures.
 pub(crate) struct View {
     pub(crate) snap: Snapshot,
     pub(crate) today: Arc<Today>,
     /// Calls whose transfer nobody answered (they came back), with whom it rang.
     pub(crate) returned: Arc<HashMap<u64, String>>,
+    /// Fragments every viewer of one language sees alike (the wallboard), rendered once.
+    shared: std::sync::Mutex<HashMap<FragmentKey, Option<Arc<str>>>>,
+}
+
+impl View {
+    fn new(snap: Snapshot, today: Arc<Today>, returned: Arc<HashMap<u64, String>>) -> View {
+        View {
+            snap,
+            today,
+            returned,
+            shared: Default::default(),
+        }
+    }
+
+    /// The fragment `name` in language `lang`, rendered by the first viewer who asks.
+    pub(crate) fn shared(
+        &self,
+        name: &'static str,
+        lang: &'static str,
+        render: impl FnOnce() -> Option<String>,
+    ) -> Option<Arc<str>> {
+        let Ok(mut cache) = self.shared.lock() else {
+            return render().map(Arc::from);
+        };
+        cache
+            .entry((name, lang))
+            .or_insert_with(|| render().map(Arc::from))
+            .clone()
+    }
 }
 
 pub(crate) struct Live {
@@ -42,7 +74,7 @@ pub(crate) struct Live {
 /// The fewest milliseconds between two snapshots.
 const MIN_GAP: Duration = Duration::from_millis(200);
 /// How stale today's figures may get while calls end, and while nothing happens.
-const TODAY_BUSY: Duration = Duration::from_secs(2);
+const TODAY_BUSY: Duration = Duration::from_secs(5);
 const TODAY_QUIET: Duration = Duration::from_secs(30);
 
 impl Live {
@@ -67,11 +99,11 @@ impl Live {
     pub(crate) async fn fresh(&self, s: &Shared) -> Option<Arc<View>> {
         let latest = self.latest();
         match ask_as(s, Role::Admin, None, Command::Snapshot).await {
-            Ok(Reply::Snapshot(snap)) => Some(Arc::new(View {
-                snap: *snap,
-                today: latest.as_ref().map(|v| v.today.clone()).unwrap_or_default(),
-                returned: latest.map(|v| v.returned.clone()).unwrap_or_default(),
-            })),
+            Ok(Reply::Snapshot(snap)) => Some(Arc::new(View::new(
+                *snap,
+                latest.as_ref().map(|v| v.today.clone()).unwrap_or_default(),
+                latest.map(|v| v.returned.clone()).unwrap_or_default(),
+            ))),
             _ => self.latest(),
         }
     }
@@ -80,7 +112,7 @@ impl Live {
 /// The snapshot task: runs on the API's thread until the process ends.
 pub(crate) async fn run(s: Arc<Shared>) {
     let live = &s.console.live;
-    let mut events = s.events.as_ref().map(|e| e.subscribe());
+    let mut events: Option<tokio::sync::broadcast::Receiver<Arc<str>>> = None;
     let mut every_second = tokio::time::interval(Duration::from_secs(1));
     let mut gap = tokio::time::interval(MIN_GAP);
     gap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -89,6 +121,13 @@ pub(crate) async fn run(s: Arc<Shared>) {
     let mut calls_ended = false;
     let mut returned: HashMap<u64, String> = HashMap::new();
     loop {
+        // Nobody watching: the event stream is left alone (nothing to wake for) until a
+        // console opens and nudges.
+        if live.tx.receiver_count() == 0 {
+            events = None;
+        } else if events.is_none() {
+            events = s.events.as_ref().map(|e| e.subscribe());
+        }
         tokio::select! {
             ev = next_event(&mut events) => {
                 if let Some(e) = ev {
@@ -124,11 +163,11 @@ pub(crate) async fn run(s: Arc<Shared>) {
             calls_ended = false;
         }
         returned.retain(|id, _| snap.calls.iter().any(|c| c.id.0 == *id));
-        live.tx.send_replace(Some(Arc::new(View {
-            snap: *snap,
-            today: today.clone(),
-            returned: Arc::new(returned.clone()),
-        })));
+        live.tx.send_replace(Some(Arc::new(View::new(
+            *snap,
+            today.clone(),
+            Arc::new(returned.clone()),
+        ))));
     }
 }
 
@@ -136,18 +175,12 @@ pub(crate) async fn run(s: Arc<Shared>) {
 /// that a transfer came back.
 fn note(e: &str, calls_ended: &mut bool, returned: &mut HashMap<u64, String>) {
     *calls_ended |= e.contains("\"type\":\"call_ended\"");
-    let failed = e.contains("\"type\":\"transfer_failed\"");
-    if failed || e.contains("\"type\":\"transfer\"") {
+    // Kept while the call lasts (the ring back to whoever transferred is itself a
+    // transfer, so a later transfer cannot tell it is old news).
+    if e.contains("\"type\":\"transfer_failed\"") {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(e) {
-            match (v["call"].as_u64(), v["to"].as_str()) {
-                (Some(call), Some(to)) if failed => {
-                    returned.insert(call, to.to_string());
-                }
-                // Transferred again: what came back before is old news.
-                (Some(call), _) => {
-                    returned.remove(&call);
-                }
-                _ => {}
+            if let (Some(call), Some(to)) = (v["call"].as_u64(), v["to"].as_str()) {
+                returned.insert(call, to.to_string());
             }
         }
     }
@@ -195,12 +228,12 @@ pub(crate) fn stream(
     s: Arc<Shared>,
     viewer: Viewer,
     name: &'static str,
-    render: impl Fn(&Shared, &Viewer, &View) -> Option<String> + Send + Sync + 'static,
+    render: impl Fn(&Shared, &Viewer, &View) -> Option<Arc<str>> + Send + Sync + 'static,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = s.console.live.tx.subscribe();
     s.console.live.nudge();
     let render = Arc::new(render);
-    let state = (rx, String::new(), s, viewer);
+    let state = (rx, Arc::<str>::from(""), s, viewer);
     let stream = futures_util::stream::unfold(state, move |(mut rx, last, s, viewer)| {
         let render = render.clone();
         async move {
@@ -214,8 +247,8 @@ pub(crate) fn stream(
                 let Some(fragment) = render(&s, &viewer, &view) else {
                     continue;
                 };
-                if fragment != last {
-                    let ev = SseEvent::default().event(name).data(&fragment);
+                if !Arc::ptr_eq(&fragment, &last) && fragment != last {
+                    let ev = SseEvent::default().event(name).data(&*fragment);
                     return Some((Ok(ev), (rx, fragment, s, viewer)));
                 }
             }
@@ -229,7 +262,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_transfer_that_came_back_is_kept_until_the_next_one() {
+    fn a_transfer_that_came_back_is_kept_with_whom_it_rang() {
         let (mut ended, mut back) = (false, HashMap::new());
         note(
             r#"{"type":"transfer","call":7,"to":"2002"}"#,
@@ -243,12 +276,19 @@ mod tests {
         );
         assert_eq!(back.get(&7).map(String::as_str), Some("2002"));
         assert!(!ended);
+        // The ring back to the operator is a transfer too: what came back stays.
         note(
-            r#"{"type":"transfer","call":7,"to":"2001"}"#,
+            r#"{"type":"transfer","call":7,"to":"1100"}"#,
             &mut ended,
             &mut back,
         );
-        assert!(back.is_empty());
+        assert_eq!(back.get(&7).map(String::as_str), Some("2002"));
+        note(
+            r#"{"type":"transfer_failed","call":7,"to":"2003","reason":"busy"}"#,
+            &mut ended,
+            &mut back,
+        );
+        assert_eq!(back.get(&7).map(String::as_str), Some("2003"), "the latest");
         note(r#"{"type":"call_ended","call":7}"#, &mut ended, &mut back);
         assert!(ended);
     }

@@ -124,11 +124,12 @@ pub(crate) fn board(s: &Shared, t: &'static Text, ext: Option<&str>, view: &View
     }
 }
 
-fn fragment(s: &Shared, viewer: &Viewer, view: &View) -> Option<String> {
+fn fragment(s: &Shared, viewer: &Viewer, view: &View) -> Option<Arc<str>> {
     let user = viewer.user(&s.console);
     board(s, Text::of(user.language), user.agent.as_deref(), view)
         .render()
         .ok()
+        .map(Arc::from)
 }
 
 /// `GET /console/operator`: operators and up.
@@ -141,6 +142,7 @@ pub(crate) async fn page(State(s): State<Arc<Shared>>, viewer: Viewer) -> Respon
     let live = view
         .as_deref()
         .and_then(|v| fragment(&s, &viewer, v))
+        .map(|f| f.to_string())
         .unwrap_or_default();
     render(
         StatusCode::OK,

@@ -22,6 +22,23 @@ use std::time::Duration;
 /// fourth waiting patient is one too many).
 pub(crate) const CROWDED: usize = 3;
 
+/// Agents listed at most (a wall TV's rows); the queues' rows count them all by state.
+pub(crate) const AGENT_ROWS: usize = 48;
+
+/// Which agents a supervisor looks at first: paused, then wrapping up, ringing, talking,
+/// free, unreachable, logged out.
+fn attention(state: &str) -> u8 {
+    match state {
+        "paused" => 0,
+        "wrap_up" => 1,
+        "offered" => 2,
+        "on_call" => 3,
+        "available" => 4,
+        "unavailable" => 5,
+        _ => 6,
+    }
+}
+
 pub(crate) struct QueueRow {
     pub(crate) name: String,
     pub(crate) waiting: usize,
@@ -55,6 +72,8 @@ pub(crate) struct WallboardLive {
     pub(crate) t: &'static Text,
     pub(crate) queues: Vec<QueueRow>,
     pub(crate) agents: Vec<AgentRow>,
+    /// Agents not listed (beyond `AGENT_ROWS`).
+    pub(crate) more_agents: usize,
     pub(crate) threshold_s: u64,
 }
 
@@ -100,7 +119,7 @@ pub(crate) fn board(t: &'static Text, view: &View, sla: Duration, ring: Duration
             }
         })
         .collect();
-    let agents = snap
+    let mut agents: Vec<AgentRow> = snap
         .agents
         .iter()
         .map(|a| {
@@ -119,19 +138,27 @@ pub(crate) fn board(t: &'static Text, view: &View, sla: Duration, ring: Duration
             }
         })
         .collect();
+    // Those needing attention first, the longest in their state first among equals.
+    agents.sort_by(|a, b| {
+        (attention(a.state), a.since_ms, &a.ext).cmp(&(attention(b.state), b.since_ms, &b.ext))
+    });
+    let more_agents = agents.len().saturating_sub(AGENT_ROWS);
+    agents.truncate(AGENT_ROWS);
     WallboardLive {
         t,
         queues,
         agents,
+        more_agents,
         threshold_s: sla.as_secs(),
     }
 }
 
-fn fragment(s: &Shared, viewer: &Viewer, view: &View) -> Option<String> {
+fn fragment(s: &Shared, viewer: &Viewer, view: &View) -> Option<Arc<str>> {
     let c = &s.console.settings;
-    board(viewer.text(&s.console), view, c.sla, c.ring_cycle)
-        .render()
-        .ok()
+    let t = viewer.text(&s.console);
+    view.shared("wallboard", t.lang, || {
+        board(t, view, c.sla, c.ring_cycle).render().ok()
+    })
 }
 
 /// `GET /console/wallboard`: supervisors and admins.
@@ -144,6 +171,7 @@ pub(crate) async fn page(State(s): State<Arc<Shared>>, viewer: Viewer) -> Respon
     let live = view
         .as_deref()
         .and_then(|v| fragment(&s, &viewer, v))
+        .map(|f| f.to_string())
         .unwrap_or_default();
     render(
         StatusCode::OK,
