@@ -18,32 +18,7 @@ hold=${3:-200}
 agents=${4:-2000}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --release -q --bin switchboard --example call_load
-bench_setup "$agents" <<'TOML'
-# The benchmark's number: the greeting as a menu (digits barge in), 2 into the bench queue.
-[flow]
-name = "bench"
-numbers = ["8100"]
-start = "menu"
-
-[[node]]
-id = "menu"
-kind = "menu"
-prompts = ["greeting"]
-choices = { "2" = "queue" }
-timeout_ms = 6000
-retries = 1
-on_failure = "bye"
-
-[[node]]
-id = "queue"
-kind = "queue"
-queue = "bench"
-prompts = ["transferring"]
-
-[[node]]
-id = "bye"
-kind = "hangup"
-TOML
+full_path_setup "$agents"
 bench_engine --set rtp.port_range=20000-40000 --set acd.wrap_up_seconds=0 --set "rtp.timer_spin_ms=${SPIN_MS:-0}"
 if [ -n "${STORE_CORE:-}" ]; then
   # The call-record writer, SQLite's worker and the API thread move off the engine's core.

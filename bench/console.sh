@@ -19,31 +19,7 @@ runs=${4:-3}
 agents=${5:-400}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --release -q --bin switchboard --example call_load
-bench_setup "$agents" <<'TOML'
-[flow]
-name = "bench"
-numbers = ["8100"]
-start = "menu"
-
-[[node]]
-id = "menu"
-kind = "menu"
-prompts = ["greeting"]
-choices = { "2" = "queue" }
-timeout_ms = 6000
-retries = 1
-on_failure = "bye"
-
-[[node]]
-id = "queue"
-kind = "queue"
-queue = "bench"
-prompts = ["transferring"]
-
-[[node]]
-id = "bye"
-kind = "hangup"
-TOML
+full_path_setup "$agents"
 
 # ticks TID: utime + stime of the engine's thread TID (the process when TID is the pid).
 ticks() {

@@ -59,6 +59,37 @@ PY
   port=$(free_sip_port)
 }
 
+# full_path_setup AGENTS: bench_setup with the full call path's flow: number 8100, a menu
+# that plays the greeting, digit 2 (RFC 4733) into the queue of all the agents.
+full_path_setup() {
+  bench_setup "$1" <<'TOML'
+# The benchmark's number: the greeting as a menu (digits barge in), 2 into the bench queue.
+[flow]
+name = "bench"
+numbers = ["8100"]
+start = "menu"
+
+[[node]]
+id = "menu"
+kind = "menu"
+prompts = ["greeting"]
+choices = { "2" = "queue" }
+timeout_ms = 6000
+retries = 1
+on_failure = "bye"
+
+[[node]]
+id = "queue"
+kind = "queue"
+queue = "bench"
+prompts = ["transferring"]
+
+[[node]]
+id = "bye"
+kind = "hangup"
+TOML
+}
+
 # bench_engine [--set KEY=VALUE ...]: the release engine on that configuration, pinned to
 # core 0, inside opening hours; sets $engine and gives it two seconds to start.
 # SWITCHBOARD_BIN runs another build instead (a copy of an earlier one, to compare two

@@ -5,9 +5,9 @@
 //! which the operator's console uses too.
 
 use super::auth::Viewer;
-use super::live::{stream, View};
+use super::live::View;
 use super::text::Text;
-use super::{clock_text, forbidden, frame_at, percent, pickers, refuse, render, Frame, Pickers};
+use super::{clock_text, live_page, live_stream, percent, pickers, refuse, Frame, Pickers};
 use crate::access::Role;
 use crate::control::{Command, Reply};
 use crate::http::{ask_as, Shared};
@@ -183,32 +183,27 @@ fn fragment(s: &Shared, viewer: &Viewer, view: &View) -> Option<Arc<str>> {
 
 /// `GET /console/agent`: for users tied to an extension.
 pub(crate) async fn page(State(s): State<Arc<Shared>>, viewer: Viewer) -> Response {
-    let user = viewer.user(&s.console);
-    if user.agent.is_none() {
-        return forbidden(user, &viewer.csrf);
-    }
-    let view = s.console.live.fresh(&s).await;
-    let live = view
-        .as_deref()
-        .and_then(|v| fragment(&s, &viewer, v))
-        .map(|f| f.to_string())
-        .unwrap_or_default();
-    render(
-        StatusCode::OK,
-        &AgentPage {
-            frame: frame_at(user, &viewer.csrf, "/console/agent", view.as_deref()),
+    let allowed = viewer.user(&s.console).agent.is_some();
+    let pickers = pickers(&s.console.settings);
+    live_page(
+        &s,
+        &viewer,
+        "/console/agent",
+        allowed,
+        fragment,
+        |frame, live| AgentPage {
+            frame,
             live,
-            pickers: pickers(&s.console.settings),
+            pickers,
         },
     )
+    .await
 }
 
 /// `GET /console/live/agent`: the agent's part, as `agent` events.
 pub(crate) async fn live(State(s): State<Arc<Shared>>, viewer: Viewer) -> Response {
-    if viewer.user(&s.console).agent.is_none() {
-        return StatusCode::FORBIDDEN.into_response();
-    }
-    stream(s, viewer, "agent", fragment).into_response()
+    let allowed = viewer.user(&s.console).agent.is_some();
+    live_stream(s, viewer, allowed, "agent", fragment)
 }
 
 /// A console action's form: the session's CSRF token (unless sent as a header) and the
@@ -255,9 +250,12 @@ fn call_action(name: &str, f: &ActionForm) -> Option<CallAction> {
     })
 }
 
-/// The engine's answer to a console action: 204, or the refusal in the user's words.
-fn answered(s: &Shared, t: &Text, reply: Result<Reply, crate::http::ApiError>) -> Response {
-    match reply {
+/// Sends a console action to the engine as the viewer (an agent: for its own extension);
+/// 204, or the refusal in the viewer's words.
+async fn carry_out(s: &Shared, viewer: &Viewer, command: Command) -> Response {
+    let user = viewer.user(&s.console);
+    let t = Text::of(user.language);
+    match ask_as(s, user.role, user.agent.as_deref(), command).await {
         Ok(Reply::Done) => {
             s.console.live.nudge();
             StatusCode::NO_CONTENT.into_response()
@@ -285,17 +283,15 @@ pub(crate) async fn act_on_call(
     let Some(act) = call_action(&action, &f) else {
         return refuse(StatusCode::BAD_REQUEST, t.unknown_target);
     };
-    let reply = ask_as(
+    carry_out(
         &s,
-        user.role,
-        user.agent.as_deref(),
+        &viewer,
         Command::Call {
             call: id,
             action: act,
         },
     )
-    .await;
-    answered(&s, t, reply)
+    .await
 }
 
 /// `POST /console/agents/{ext}/{action}` (`login`, `logout`, `pause` with a `reason`,
@@ -326,17 +322,15 @@ pub(crate) async fn act_on_agent(
         "unpause" => AgentCommand::Unpause,
         _ => return refuse(StatusCode::NOT_FOUND, t.no_such_agent),
     };
-    let reply = ask_as(
+    carry_out(
         &s,
-        user.role,
-        user.agent.as_deref(),
+        &viewer,
         Command::Agent {
             agent: ext,
             command,
         },
     )
-    .await;
-    answered(&s, t, reply)
+    .await
 }
 
 #[cfg(test)]

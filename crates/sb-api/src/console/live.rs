@@ -222,35 +222,34 @@ async fn today_figures(s: &Arc<Shared>, engine_secs: i64) -> Today {
     out
 }
 
+/// What a console renders of a view for one viewer.
+pub(crate) type Fragment = fn(&Shared, &Viewer, &View) -> Option<Arc<str>>;
+
 /// An SSE stream of `name` events: `render` of each new view, whenever it differs from the
 /// last one sent. Ends when the viewer's session does.
 pub(crate) fn stream(
     s: Arc<Shared>,
     viewer: Viewer,
     name: &'static str,
-    render: impl Fn(&Shared, &Viewer, &View) -> Option<Arc<str>> + Send + Sync + 'static,
+    render: Fragment,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = s.console.live.tx.subscribe();
     s.console.live.nudge();
-    let render = Arc::new(render);
     let state = (rx, Arc::<str>::from(""), s, viewer);
-    let stream = futures_util::stream::unfold(state, move |(mut rx, last, s, viewer)| {
-        let render = render.clone();
-        async move {
-            loop {
-                if rx.changed().await.is_err() || !viewer.still_signed_in(&s) {
-                    return None;
-                }
-                let Some(view) = rx.borrow_and_update().clone() else {
-                    continue;
-                };
-                let Some(fragment) = render(&s, &viewer, &view) else {
-                    continue;
-                };
-                if !Arc::ptr_eq(&fragment, &last) && fragment != last {
-                    let ev = SseEvent::default().event(name).data(&*fragment);
-                    return Some((Ok(ev), (rx, fragment, s, viewer)));
-                }
+    let stream = futures_util::stream::unfold(state, move |(mut rx, last, s, viewer)| async move {
+        loop {
+            if rx.changed().await.is_err() || !viewer.still_signed_in(&s) {
+                return None;
+            }
+            let Some(view) = rx.borrow_and_update().clone() else {
+                continue;
+            };
+            let Some(fragment) = render(&s, &viewer, &view) else {
+                continue;
+            };
+            if !Arc::ptr_eq(&fragment, &last) && fragment != last {
+                let ev = SseEvent::default().event(name).data(&*fragment);
+                return Some((Ok(ev), (rx, fragment, s, viewer)));
             }
         }
     });

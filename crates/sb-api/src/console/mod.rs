@@ -181,6 +181,44 @@ pub(crate) fn pickers(settings: &ConsoleSettings) -> Pickers {
     }
 }
 
+/// A console page with a live part: 403 unless `allowed`; otherwise a fresh view of the
+/// engine, `fragment` of it for this viewer, and `page` around it.
+pub(crate) async fn live_page<P: Template>(
+    s: &std::sync::Arc<crate::http::Shared>,
+    viewer: &auth::Viewer,
+    current: &'static str,
+    allowed: bool,
+    fragment: live::Fragment,
+    page: impl FnOnce(Frame, String) -> P,
+) -> Response {
+    let user = viewer.user(&s.console);
+    if !allowed {
+        return forbidden(user, &viewer.csrf);
+    }
+    let view = s.console.live.fresh(s).await;
+    let live = view
+        .as_deref()
+        .and_then(|v| fragment(s, viewer, v))
+        .map(|f| f.to_string())
+        .unwrap_or_default();
+    let frame = frame_at(user, &viewer.csrf, current, view.as_deref());
+    render(StatusCode::OK, &page(frame, live))
+}
+
+/// A console's live part as `name` events over SSE: 403 unless `allowed`.
+pub(crate) fn live_stream(
+    s: std::sync::Arc<crate::http::Shared>,
+    viewer: auth::Viewer,
+    allowed: bool,
+    name: &'static str,
+    fragment: live::Fragment,
+) -> Response {
+    if !allowed {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    live::stream(s, viewer, name, fragment).into_response()
+}
+
 /// Where a user lands after signing in.
 pub(crate) fn home(user: &ConsoleUser) -> &'static str {
     match user.role {

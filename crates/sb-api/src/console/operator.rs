@@ -6,15 +6,14 @@
 
 use super::agent::live_for;
 use super::auth::Viewer;
-use super::live::{stream, View};
+use super::live::View;
 use super::text::Text;
-use super::{forbidden, frame_at, pickers, render, Frame, Pickers};
+use super::{live_page, live_stream, pickers, Frame, Pickers};
 use crate::access::Role;
 use crate::http::Shared;
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use sb_types::vocab::LiveState;
 use std::sync::Arc;
 
@@ -134,30 +133,25 @@ fn fragment(s: &Shared, viewer: &Viewer, view: &View) -> Option<Arc<str>> {
 
 /// `GET /console/operator`: operators and up.
 pub(crate) async fn page(State(s): State<Arc<Shared>>, viewer: Viewer) -> Response {
-    let user = viewer.user(&s.console);
-    if user.role < Role::Operator {
-        return forbidden(user, &viewer.csrf);
-    }
-    let view = s.console.live.fresh(&s).await;
-    let live = view
-        .as_deref()
-        .and_then(|v| fragment(&s, &viewer, v))
-        .map(|f| f.to_string())
-        .unwrap_or_default();
-    render(
-        StatusCode::OK,
-        &OperatorPage {
-            frame: frame_at(user, &viewer.csrf, "/console/operator", view.as_deref()),
+    let allowed = viewer.user(&s.console).role >= Role::Operator;
+    let pickers = pickers(&s.console.settings);
+    live_page(
+        &s,
+        &viewer,
+        "/console/operator",
+        allowed,
+        fragment,
+        |frame, live| OperatorPage {
+            frame,
             live,
-            pickers: pickers(&s.console.settings),
+            pickers,
         },
     )
+    .await
 }
 
 /// `GET /console/live/operator`: the console's live part, as `operator` events.
 pub(crate) async fn live(State(s): State<Arc<Shared>>, viewer: Viewer) -> Response {
-    if viewer.user(&s.console).role < Role::Operator {
-        return StatusCode::FORBIDDEN.into_response();
-    }
-    stream(s, viewer, "operator", fragment).into_response()
+    let allowed = viewer.user(&s.console).role >= Role::Operator;
+    live_stream(s, viewer, allowed, "operator", fragment)
 }

@@ -55,9 +55,10 @@ struct ReportsPage {
     chart: String,
 }
 
-/// What the form asked for, checked: (period, date, grouping, the query string to repeat).
+/// What the form asked for, checked.
 struct Asked {
-    kind: PeriodKind,
+    /// The period as the store counts it.
+    range: Period,
     period: &'static str,
     day: (i64, i64, i64),
     by: GroupBy,
@@ -79,8 +80,9 @@ fn asked(s: &Shared, q: &HashMap<String, String>, t: &Text) -> Result<Asked, Str
         Some(d) => report::parse_date(d).ok_or_else(|| format!("{}: {d}", t.bad_request))?,
         None => today(s.reports.utc_offset_min),
     };
+    let kind: PeriodKind = period.parse()?;
     Ok(Asked {
-        kind: period.parse().map_err(|e: String| e)?,
+        range: Period::containing(kind, day, s.reports.utc_offset_min),
         period,
         day,
         by: by_name.parse().map_err(|e: String| e)?,
@@ -145,34 +147,26 @@ pub(crate) async fn page(
         lines: Vec::new(),
         chart: String::new(),
     };
-    let a = match asked(&s, &q, t) {
+    let a = asked(&s, &q, t);
+    let (period, by) = a
+        .as_ref()
+        .map_or(("daily", "queue"), |a| (a.period, a.by_name));
+    page.periods = PERIODS
+        .iter()
+        .map(|p| (*p, t.period(p), *p == period))
+        .collect();
+    page.groups = GROUPS.iter().map(|g| (*g, t.group(g), *g == by)).collect();
+    let a = match a {
         Ok(a) => a,
         Err(e) => {
             page.error = Some(e);
-            page.periods = PERIODS
-                .iter()
-                .map(|p| (*p, t.period(p), *p == "daily"))
-                .collect();
-            page.groups = GROUPS
-                .iter()
-                .map(|g| (*g, t.group(g), *g == "queue"))
-                .collect();
             return render(StatusCode::BAD_REQUEST, &page);
         }
     };
     let (y, m, d) = a.day;
     page.date = format!("{y:04}-{m:02}-{d:02}");
-    page.periods = PERIODS
-        .iter()
-        .map(|p| (*p, t.period(p), *p == a.period))
-        .collect();
-    page.groups = GROUPS
-        .iter()
-        .map(|g| (*g, t.group(g), *g == a.by_name))
-        .collect();
     page.query = format!("period={}&date={}&by={}", a.period, page.date, a.by_name);
-    let p = Period::containing(a.kind, a.day, s.reports.utc_offset_min);
-    match run_report(&s, p, a.by).await {
+    match run_report(&s, a.range, a.by).await {
         Ok(r) => {
             page.label = r.period.label.clone();
             page.chart = chart(t, &r.rows);
@@ -201,8 +195,7 @@ pub(crate) async fn csv(
         Ok(a) => a,
         Err(e) => return super::refuse(StatusCode::BAD_REQUEST, &e),
     };
-    let p = Period::containing(a.kind, a.day, s.reports.utc_offset_min);
-    match run_report(&s, p, a.by).await {
+    match run_report(&s, a.range.clone(), a.by).await {
         Ok(r) => {
             let body = report::render(&r, report::Format::Csv, &s.reports, a.by_name, true);
             let name = format!(

@@ -6,15 +6,14 @@
 //! words, colours that carry the meaning together with a label.
 
 use super::auth::Viewer;
-use super::live::{stream, View};
+use super::live::View;
 use super::text::Text;
-use super::{clock_text, forbidden, frame_at, percent, render, Frame};
+use super::{clock_text, live_page, live_stream, percent, Frame};
 use crate::access::Role;
 use crate::http::Shared;
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,29 +162,20 @@ fn fragment(s: &Shared, viewer: &Viewer, view: &View) -> Option<Arc<str>> {
 
 /// `GET /console/wallboard`: supervisors and admins.
 pub(crate) async fn page(State(s): State<Arc<Shared>>, viewer: Viewer) -> Response {
-    let user = viewer.user(&s.console);
-    if user.role < Role::Supervisor {
-        return forbidden(user, &viewer.csrf);
-    }
-    let view = s.console.live.fresh(&s).await;
-    let live = view
-        .as_deref()
-        .and_then(|v| fragment(&s, &viewer, v))
-        .map(|f| f.to_string())
-        .unwrap_or_default();
-    render(
-        StatusCode::OK,
-        &WallboardPage {
-            frame: frame_at(user, &viewer.csrf, "/console/wallboard", view.as_deref()),
-            live,
-        },
+    let allowed = viewer.user(&s.console).role >= Role::Supervisor;
+    live_page(
+        &s,
+        &viewer,
+        "/console/wallboard",
+        allowed,
+        fragment,
+        |frame, live| WallboardPage { frame, live },
     )
+    .await
 }
 
 /// `GET /console/live/wallboard`: the board, as `wallboard` events.
 pub(crate) async fn live(State(s): State<Arc<Shared>>, viewer: Viewer) -> Response {
-    if viewer.user(&s.console).role < Role::Supervisor {
-        return StatusCode::FORBIDDEN.into_response();
-    }
-    stream(s, viewer, "wallboard", fragment).into_response()
+    let allowed = viewer.user(&s.console).role >= Role::Supervisor;
+    live_stream(s, viewer, allowed, "wallboard", fragment)
 }
