@@ -672,3 +672,117 @@ fn metrics_pass_promtool_and_move_as_calls_are_made() {
     assert!(after.contains("switchboard_engine_timer_lag_seconds "));
     assert!(after.contains("switchboard_store_queue_depth "));
 }
+
+/// One raw HTTP exchange: `head` is the request line and headers (without the blank line).
+fn raw(addr: SocketAddr, head: &str, body: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "{head}\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    (status, head.to_string(), body.to_string())
+}
+
+#[test]
+fn console_sessions_are_strict_cookies_and_forged_posts_are_refused() {
+    let e = Engine::start("api-sessions", &["rtp.timer_spin_ms=0"]);
+    let api = api_addr(&e);
+    let form = "Content-Type: application/x-www-form-urlencoded";
+    let (status, head, _) = raw(
+        api,
+        &format!("POST /signin HTTP/1.1\r\n{form}"),
+        "name=supervisor&password=demo-supervisor",
+    );
+    assert_eq!(status, 303, "{head}");
+    assert!(head.contains("location: /console/wallboard"), "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .expect("a session cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(cookie.contains(attr), "{attr} missing: {cookie}");
+    }
+    let session = cookie.split(';').next().expect("value");
+    // The page with the cookie; its CSRF token.
+    let (status, head, page) = raw(
+        api,
+        &format!("GET /console/wallboard HTTP/1.1\r\nCookie: {session}"),
+        "",
+    );
+    assert_eq!(status, 200, "{head}");
+    for h in [
+        "content-security-policy: default-src 'self'",
+        "x-content-type-options: nosniff",
+        "cache-control: no-store",
+    ] {
+        assert!(head.contains(h), "{h} missing: {head}");
+    }
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the page's CSRF token");
+    // A post from another site, even with the cookie and the right token: refused.
+    let act = |extra: &str, body: &str| {
+        raw(
+            api,
+            &format!(
+                "POST /console/agents/1003/pause HTTP/1.1\r\n{form}\r\nCookie: {session}{extra}"
+            ),
+            body,
+        )
+        .0
+    };
+    assert_eq!(
+        act(
+            "\r\nOrigin: http://evil.example",
+            &format!("csrf={csrf}&reason=x")
+        ),
+        403
+    );
+    assert_eq!(act("", "reason=x"), 403, "no token");
+    assert_eq!(
+        act("", &format!("csrf={}&reason=x", "0".repeat(64))),
+        403,
+        "a wrong token"
+    );
+    assert_eq!(
+        act("", &format!("csrf={csrf}&reason=lunch")),
+        204,
+        "the session's own"
+    );
+    // A forged sign-in from another site is refused too.
+    let (status, _, _) = raw(
+        api,
+        &format!("POST /signin HTTP/1.1\r\n{form}\r\nOrigin: http://evil.example"),
+        "name=supervisor&password=demo-supervisor",
+    );
+    assert_eq!(status, 403);
+    // Signed out, the cookie is worth nothing.
+    let (status, head, _) = raw(
+        api,
+        &format!("POST /signout HTTP/1.1\r\n{form}\r\nCookie: {session}"),
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(status, 303, "{head}");
+    assert!(head.contains("Max-Age=0"), "{head}");
+    let (status, head, _) = raw(
+        api,
+        &format!("GET /console/wallboard HTTP/1.1\r\nCookie: {session}\r\nAccept: text/html"),
+        "",
+    );
+    assert_eq!(status, 303, "{head}");
+    assert!(head.contains("location: /signin"), "{head}");
+}

@@ -11,7 +11,6 @@ mod common;
 
 use browser::Browser;
 use common::*;
-use fantoccini::Locator;
 use std::time::Duration;
 
 /// The patient's tone and the agent's.
@@ -102,13 +101,7 @@ fn the_wallboard_shows_patients_joining_at_once_and_highlights_the_fourth() {
                 n + 1,
                 took.as_millis()
             );
-            let crowded = b
-                .find("#queue-consultation")
-                .await
-                .attr("class")
-                .await
-                .expect("class")
-                .unwrap_or_default();
+            let crowded = b.attr("#queue-consultation", "class").await;
             assert_eq!(
                 crowded.contains("crowded"),
                 n + 1 > 3,
@@ -119,19 +112,14 @@ fn the_wallboard_shows_patients_joining_at_once_and_highlights_the_fourth() {
         // The longest wait's clock turns amber a ring before the threshold and red after.
         b.wait_for("#queue-consultation.over", true, Duration::from_secs(20))
             .await;
-        let clock = b
-            .find("#queue-consultation .longest .clock")
-            .await
-            .text()
-            .await
-            .expect("text");
+        let clock = b.text("#queue-consultation .longest .clock").await;
         assert!(
             clock.starts_with("0:1") || clock.starts_with("0:2"),
             "{clock}"
         );
         b.shot("wallboard-over-threshold").await;
         // Agents' states with time in state.
-        let row = b.find("#agent-1003").await.text().await.expect("text");
+        let row = b.text("#agent-1003").await;
         assert!(row.contains("1003"), "{row}");
         b.close().await;
     });
@@ -159,7 +147,7 @@ fn an_agent_sees_the_offer_answers_and_holds_from_the_console() {
             .await;
         let secs: u32 = left[2..].parse().expect("seconds");
         assert!((1..=15).contains(&secs), "three rings count down from 15 s: {left}");
-        let offer = b.find("#offer").await.text().await.expect("text");
+        let offer = b.text("#offer").await;
         assert!(
             offer.contains("****") && !offer.contains("1002"),
             "the number masked: {offer}"
@@ -169,7 +157,7 @@ fn an_agent_sees_the_offer_answers_and_holds_from_the_console() {
         agent.command("accept", "");
         b.wait_for("#caller", true, Duration::from_secs(10)).await;
         assert!(!b.has("#offer").await, "no offer once answered");
-        let call = b.find("#call").await.text().await.expect("text");
+        let call = b.text("#call").await;
         assert!(call.contains("8000") && call.contains("appointments"), "{call}");
         b.shot("agent-on-call").await;
         std::thread::sleep(Duration::from_secs(4));
@@ -177,8 +165,7 @@ fn an_agent_sees_the_offer_answers_and_holds_from_the_console() {
         // Hold by clicking: the patient hears music, the agent nothing.
         b.click("#hold").await;
         b.wait_for("#held", true, Duration::from_secs(5)).await;
-        let pressed = b.find("#hold").await.attr("aria-pressed").await.expect("attr");
-        assert_eq!(pressed.as_deref(), Some("true"));
+        assert_eq!(b.attr("#hold", "aria-pressed").await, "true");
         b.shot("agent-holding").await;
         std::thread::sleep(Duration::from_secs(4));
         b.click("#hold").await;
@@ -192,19 +179,10 @@ fn an_agent_sees_the_offer_answers_and_holds_from_the_console() {
         other
             .wait_text("#my-state h2", Duration::from_secs(5), |t| t == "My state")
             .await;
-        let nav = other.find("header.top").await.text().await.expect("text");
+        let nav = other.text("header.top").await;
         assert!(nav.contains("Agent console") && nav.contains("Sign out"), "{nav}");
         other.shot("agent-english").await;
-        let id = b
-            .find("#hold")
-            .await
-            .find(Locator::XPath(".."))
-            .await
-            .expect("form")
-            .attr("hx-post")
-            .await
-            .expect("attr")
-            .expect("hx-post");
+        let id = b.attr("form:has(> #hold)", "hx-post").await;
         let answer = other
             .run(&format!(
                 "const csrf = document.querySelector('input[name=csrf]').value;
@@ -247,7 +225,7 @@ fn an_agent_sees_the_offer_answers_and_holds_from_the_console() {
             assert!(std::time::Instant::now() < deadline, "the call never reached the report");
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        assert_eq!(sup.find(row).await.text().await.expect("text"), "1");
+        assert_eq!(sup.text(row).await, "1");
         sup.find("#chart canvas").await;
         sup.shot("reports-daily-by-queue").await;
         let csv = sup
@@ -375,18 +353,8 @@ fn an_operator_finds_a_department_and_transfers_the_call_by_clicking() {
         .await;
         // Search as you type: only the entries holding the text stay.
         b.type_into("#search", "2001").await;
-        assert!(b
-            .find("#dir-2001")
-            .await
-            .is_displayed()
-            .await
-            .expect("shown"));
-        assert!(!b
-            .find("#dir-1001")
-            .await
-            .is_displayed()
-            .await
-            .expect("shown"));
+        assert!(b.shown("#dir-2001").await);
+        assert!(!b.shown("#dir-1001").await);
         b.shot("operator-search").await;
 
         // A patient presses 0: the operator's phone answers; the console shows the call.
@@ -409,7 +377,7 @@ fn an_operator_finds_a_department_and_transfers_the_call_by_clicking() {
         .await;
         b.wait_for("#came-back", true, Duration::from_secs(15))
             .await;
-        let back = b.find("#came-back").await.text().await.expect("text");
+        let back = b.text("#came-back").await;
         assert!(back.contains("2002"), "{back}");
         b.shot("operator-transfer-came-back").await;
         let (ok, log) = e.wait_log(Duration::from_secs(20), |l| {

@@ -52,13 +52,19 @@
   document.addEventListener("htmx:sendError", function () {
     flash(document.getElementById("lost").textContent);
   });
+  // A live stream that keeps failing is most often a session that ended: reloading the page
+  // leads to the sign-in page if so.
+  var sseErrors = 0;
   document.addEventListener("htmx:sseError", function () {
     var el = document.getElementById("lost");
     if (el) el.hidden = false;
+    sseErrors += 1;
+    if (sseErrors >= 3) location.reload();
   });
   document.addEventListener("htmx:sseOpen", function () {
     var el = document.getElementById("lost");
     if (el) el.hidden = true;
+    sseErrors = 0;
   });
   // The operator's search: as the text is typed, only the directory's entries holding it
   // stay shown (number or name); kept as the live part is replaced.

@@ -112,12 +112,20 @@ impl Browser {
         el.send_keys(text).await.expect("type");
     }
 
+    /// Clicks `css`. A live update may replace the element between finding and clicking it
+    /// (a stale element): then it is found again, as a person's second click would.
     pub(crate) async fn click(&self, css: &str) {
-        self.find(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let mut tries = 0;
+        loop {
+            match self.find(css).await.click().await {
+                Ok(_) => return,
+                Err(_) if tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     /// The element, waited for (10 s).
@@ -133,6 +141,39 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The text of `css`, found again if a live update replaced it while it was read.
+    pub(crate) async fn text(&self, css: &str) -> String {
+        for _ in 0..20 {
+            if let Ok(t) = self.find(css).await.text().await {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the text of {css} could not be read");
+    }
+
+    /// The attribute `name` of `css` (empty when absent), found again as `text` does.
+    pub(crate) async fn attr(&self, css: &str, name: &str) -> String {
+        for _ in 0..20 {
+            if let Ok(v) = self.find(css).await.attr(name).await {
+                return v.unwrap_or_default();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{name} of {css} could not be read");
+    }
+
+    /// Whether `css` is shown, found again as `text` does.
+    pub(crate) async fn shown(&self, css: &str) -> bool {
+        for _ in 0..20 {
+            if let Ok(v) = self.find(css).await.is_displayed().await {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("whether {css} is shown could not be read");
     }
 
     /// Whether `css` is on the page now.

@@ -111,7 +111,7 @@ impl Sessions {
     }
 
     /// Whether the session behind a cookie's value is still open, without counting this as
-    /// activity (a live stream asking).
+    /// activity.
     pub fn alive(&self, now: Instant, secret: &str) -> bool {
         self.by_secret
             .get(secret)

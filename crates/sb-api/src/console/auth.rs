@@ -52,12 +52,14 @@ impl Viewer {
         Text::of(self.user(console).language)
     }
 
-    /// Whether the session is still open (asked by live streams: not activity).
+    /// Whether the session is still open, asked by its live stream at each update: a
+    /// console open on a screen (a wallboard on the wall) is in use, so this counts as
+    /// activity; the session still ends at its lifetime.
     pub(crate) fn still_signed_in(&self, s: &Shared) -> bool {
         s.console
             .sessions
             .lock()
-            .is_ok_and(|sessions| sessions.alive(clock(), &self.secret))
+            .is_ok_and(|mut sessions| sessions.touch(clock(), &self.secret).is_some())
     }
 
     /// Whether a state-changing request is the session's own: its CSRF token (header or
