@@ -37,27 +37,14 @@ fn request(
     token: Option<&str>,
     body: &str,
 ) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
     let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .map(|t| format!("\r\nAuthorization: Bearer {t}"))
         .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: switchboard\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    raw(
+        addr,
+        &format!("{method} {path} HTTP/1.1{auth}\r\nContent-Type: application/json"),
+        body,
     )
-    .expect("send");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status");
-    (status, head.to_string(), body.to_string())
 }
 
 fn error_of(body: &str) -> String {

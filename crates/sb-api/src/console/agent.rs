@@ -275,11 +275,10 @@ pub(crate) async fn act_on_call(
     Path((id, action)): Path<(u64, String)>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    let user = viewer.user(&s.console);
-    let t = Text::of(user.language);
-    if !viewer.checks(&headers, f.csrf.as_deref()) {
-        return refuse(StatusCode::FORBIDDEN, t.stale_form);
+    if let Some(refused) = viewer.forged(&s.console, &headers, f.csrf.as_deref()) {
+        return refused;
     }
+    let t = viewer.text(&s.console);
     let Some(act) = call_action(&action, &f) else {
         return refuse(StatusCode::BAD_REQUEST, t.unknown_target);
     };
@@ -303,11 +302,11 @@ pub(crate) async fn act_on_agent(
     Path((ext, action)): Path<(String, String)>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    let user = viewer.user(&s.console);
-    let t = Text::of(user.language);
-    if !viewer.checks(&headers, f.csrf.as_deref()) {
-        return refuse(StatusCode::FORBIDDEN, t.stale_form);
+    if let Some(refused) = viewer.forged(&s.console, &headers, f.csrf.as_deref()) {
+        return refused;
     }
+    let t = viewer.text(&s.console);
+    let user = viewer.user(&s.console);
     let own = user.agent.as_deref() == Some(ext.as_str());
     if !own && user.role < Role::Supervisor {
         return refuse(StatusCode::FORBIDDEN, t.not_yours);

@@ -62,6 +62,18 @@ impl Viewer {
             .is_ok_and(|mut sessions| sessions.touch(clock(), &self.secret).is_some())
     }
 
+    /// The refusal (403) of a state-changing request that is not the session's own (see
+    /// `checks`), in the viewer's words.
+    pub(crate) fn forged(
+        &self,
+        console: &Console,
+        headers: &HeaderMap,
+        field: Option<&str>,
+    ) -> Option<Response> {
+        (!self.checks(headers, field))
+            .then(|| refuse(StatusCode::FORBIDDEN, self.text(console).stale_form))
+    }
+
     /// Whether a state-changing request is the session's own: its CSRF token (header or
     /// form field) and, if the browser sent one, an Origin of this host.
     pub(crate) fn checks(&self, headers: &HeaderMap, field: Option<&str>) -> bool {
@@ -333,8 +345,8 @@ pub(crate) async fn sign_out(
     headers: HeaderMap,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if !viewer.checks(&headers, f.csrf.as_deref()) {
-        return refuse(StatusCode::FORBIDDEN, viewer.text(&s.console).stale_form);
+    if let Some(refused) = viewer.forged(&s.console, &headers, f.csrf.as_deref()) {
+        return refused;
     }
     if let Ok(mut sessions) = s.console.sessions.lock() {
         sessions.close(&viewer.secret);

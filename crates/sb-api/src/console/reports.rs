@@ -124,16 +124,22 @@ fn chart(t: &Text, rows: &[Row]) -> String {
     .replace('<', "\\u003c")
 }
 
+/// The 403 page, unless the viewer is a supervisor or admin.
+fn not_supervisor(s: &Shared, viewer: &Viewer) -> Option<Response> {
+    let user = viewer.user(&s.console);
+    (user.role < Role::Supervisor).then(|| forbidden(user, &viewer.csrf))
+}
+
 /// `GET /console/reports?period=daily|weekly|monthly&date=YYYY-MM-DD&by=queue|...`
 pub(crate) async fn page(
     State(s): State<Arc<Shared>>,
     viewer: Viewer,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let user = viewer.user(&s.console);
-    if user.role < Role::Supervisor {
-        return forbidden(user, &viewer.csrf);
+    if let Some(refused) = not_supervisor(&s, &viewer) {
+        return refused;
     }
+    let user = viewer.user(&s.console);
     let t = Text::of(user.language);
     let mut page = ReportsPage {
         frame: frame(user, &viewer.csrf, "/console/reports"),
@@ -186,11 +192,10 @@ pub(crate) async fn csv(
     viewer: Viewer,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let user = viewer.user(&s.console);
-    if user.role < Role::Supervisor {
-        return forbidden(user, &viewer.csrf);
+    if let Some(refused) = not_supervisor(&s, &viewer) {
+        return refused;
     }
-    let t = Text::of(user.language);
+    let t = viewer.text(&s.console);
     let a = match asked(&s, &q, t) {
         Ok(a) => a,
         Err(e) => return super::refuse(StatusCode::BAD_REQUEST, &e),
