@@ -37,6 +37,17 @@ pub struct EngineConfig {
     pub outside: OutsideConfig,
 }
 
+impl EngineConfig {
+    /// The engine's wall clock: its instants as Unix milliseconds (call records, opening
+    /// hours, the consoles' clocks).
+    pub fn wall_clock(&self) -> crate::control::WallClock {
+        crate::control::WallClock {
+            origin: self.origin,
+            origin_ms: self.wall_at_origin * 1000,
+        }
+    }
+}
+
 /// How the switchboard reaches the phone network and is reached from it.
 #[derive(Debug, Clone)]
 pub struct OutsideConfig {

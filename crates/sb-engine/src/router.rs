@@ -186,10 +186,7 @@ impl Engine {
 
     /// The mapping `wall_ms` uses, to take outside the engine.
     pub fn wall_clock(&self) -> crate::control::WallClock {
-        crate::control::WallClock {
-            origin: self.cfg.origin,
-            origin_ms: self.cfg.wall_at_origin * 1000,
-        }
+        self.cfg.wall_clock()
     }
 
     // ---- inputs -------------------------------------------------------------------------

@@ -60,10 +60,18 @@ pub(crate) struct Ctx<'a> {
     pub(crate) seed: u64,
 }
 
+/// What a dialplan session noted (its variables, by name) and the nodes it went through.
+fn notes(s: &sb_ivr::Session) -> (Vec<(String, String)>, Vec<String>) {
+    (
+        s.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        s.path.clone(),
+    )
+}
+
 impl Ctx<'_> {
     /// Unix seconds at `now` on the engine's wall clock (opening hours).
     pub(crate) fn wall(&self, now: Instant) -> i64 {
-        self.cfg.wall_at_origin + now.saturating_duration_since(self.cfg.origin).as_secs() as i64
+        self.cfg.wall_clock().ms(now).div_euclid(1000)
     }
 
     pub(crate) fn prompt(&self, language: &str, name: &str) -> Option<&Arc<Prompt>> {
@@ -565,8 +573,7 @@ impl Call {
         let old = std::mem::replace(&mut self.state, next);
         if let CallState::Ivr(s) = &old {
             self.language = s.language().to_string();
-            self.vars = s.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            self.path.clone_from(&s.path);
+            (self.vars, self.path) = notes(s);
         }
         old
     }
@@ -764,6 +771,10 @@ impl Call {
             .and_then(|l| self.leg(l))
             .map(|l| l.party.clone());
         let talk = self.state.talk().unwrap_or_default();
+        let (vars, path) = match &self.state {
+            CallState::Ivr(s) => notes(s),
+            _ => (self.vars.clone(), self.path.clone()),
+        };
         let state = match &self.state {
             CallState::Closing {
                 reason: EndReason::CallbackArranged,
@@ -781,14 +792,8 @@ impl Call {
             muted: talk.muted,
             strangers_caller: self.caller_leg().strangers(),
             strangers_agents: self.legs[1..].iter().map(Leg::strangers).sum(),
-            vars: match &self.state {
-                CallState::Ivr(s) => s.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                _ => self.vars.clone(),
-            },
-            path: match &self.state {
-                CallState::Ivr(s) => s.path.clone(),
-                _ => self.path.clone(),
-            },
+            vars,
+            path,
             queued_at: self.queued_at,
             answered_at: None,
             consult: self.state.consult().and_then(|c| {
