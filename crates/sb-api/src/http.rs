@@ -70,20 +70,25 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn caller<'a>(s: &'a Shared, headers: &HeaderMap) -> Result<&'a ApiToken, ApiError> {
-    let given = headers
+/// The bearer token a request carries (`Authorization: Bearer <token>`).
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError(
-                StatusCode::UNAUTHORIZED,
-                "missing bearer token (Authorization: Bearer <token>)".into(),
-            )
-        })?;
+        .map(str::trim)
+}
+
+pub(crate) fn caller<'a>(s: &'a Shared, headers: &HeaderMap) -> Result<&'a ApiToken, ApiError> {
+    let given = bearer(headers).ok_or_else(|| {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token (Authorization: Bearer <token>)".into(),
+        )
+    })?;
     let mut found = None;
     for t in &s.tokens {
-        if crate::session::same_secret(&t.token, given.trim()) {
+        if crate::session::same_secret(&t.token, given) {
             found = Some(t);
         }
     }

@@ -347,22 +347,12 @@ pub(crate) fn text_format(open_metrics: &str) -> String {
 
 /// Whether the request may read the metrics on `http.listen`.
 fn allowed(s: &Shared, headers: &HeaderMap) -> bool {
-    let Some(given) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-    else {
-        return false;
-    };
     let by_metrics_token = s
         .metrics_token
         .as_deref()
-        .is_some_and(|t| crate::session::same_secret(t, given));
-    by_metrics_token
-        || s.tokens
-            .iter()
-            .any(|t| t.role >= Role::Supervisor && crate::session::same_secret(&t.token, given))
+        .zip(crate::http::bearer(headers))
+        .is_some_and(|(t, given)| crate::session::same_secret(t, given));
+    by_metrics_token || crate::http::caller(s, headers).is_ok_and(|t| t.role >= Role::Supervisor)
 }
 
 /// `GET /metrics` on `http.listen`: a token is needed.

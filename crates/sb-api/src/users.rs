@@ -44,12 +44,18 @@ pub struct ConsoleUser {
 impl ConsoleUser {
     /// Whether `password` is this user's. A hash that does not parse matches nothing.
     pub fn verify(&self, password: &str) -> bool {
-        PasswordHash::new(&self.password_hash).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
+        verify_hash(&self.password_hash, password)
     }
+}
+
+/// Whether `password` is the one `hash` (a PHC string) was made of; a hash that does not
+/// parse matches nothing.
+pub fn verify_hash(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// An Argon2id hash of `password` with a fresh random salt and the crate's default cost

@@ -186,8 +186,8 @@ fn note(e: &str, calls_ended: &mut bool, returned: &mut HashMap<u64, String>) {
     }
 }
 
-/// The next event's text; `None` at once-a-second pace when there is no stream, or when
-/// this listener fell behind (the snapshot catches up anyway).
+/// The next event's text; `None` when this listener fell behind (the snapshot catches up
+/// anyway) or the stream closed; never ready while there is no stream.
 async fn next_event(
     events: &mut Option<tokio::sync::broadcast::Receiver<Arc<str>>>,
 ) -> Option<Arc<str>> {
