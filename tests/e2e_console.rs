@@ -28,13 +28,6 @@ fn base(e: &Engine) -> String {
     format!("http://{}", e.api())
 }
 
-fn registered(e: &Engine, user: &str) {
-    let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
-        l.contains(&format!("registered extension={user}"))
-    });
-    assert!(ok, "{user} did not register: {log}");
-}
-
 /// A patient (extension `from`, saying 600 Hz) dials 8000 and presses `key` at the menu.
 fn patient(e: &Engine, from: &str, key: char) -> Phone {
     let p = Phone::start(e, from, Some(PATIENT as f32), Some("8000"));
@@ -130,7 +123,7 @@ fn an_agent_sees_the_offer_answers_and_holds_from_the_console() {
     let e = media_engine("console-agent", &[]);
     // The agent's phone rings until picked up by hand.
     let agent = Phone::start_with(&e, "1001", Some(AGENT as f32), None, false);
-    registered(&e, "1001");
+    e.registered("1001");
     rt().block_on(async {
         let b = Browser::open("agent", &base(&e)).await;
         b.sign_in("agent1001", "demo-agent1001").await;
@@ -331,7 +324,7 @@ fn an_operator_finds_a_department_and_transfers_the_call_by_clicking() {
     let department = Phone::start(&e, "2001", Some(DEPARTMENT as f32), None);
     let silent = Phone::ringing_only(&e, "2002");
     for ext in ["1100", "2001", "2002"] {
-        registered(&e, ext);
+        e.registered(ext);
     }
     rt().block_on(async {
         let b = Browser::open("operator", &base(&e)).await;

@@ -18,21 +18,14 @@ const AGENT: f64 = 1000.0;
 const COLLEAGUE: f64 = 1200.0;
 const DEPARTMENT: f64 = 1500.0;
 
-fn registered(e: &Engine, user: &str) {
-    let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
-        l.contains(&format!("registered extension={user}"))
-    });
-    assert!(ok, "{user} did not register: {log}");
-}
-
 /// An engine named `name`, agent 1003 and colleague 1005 registered, and a patient who
 /// pressed 2 and reached 1003: (engine, agent, colleague, patient).
 fn patient_with_agent_and_colleague(name: &str) -> (Engine, Phone, Phone, Phone) {
     let e = media_engine(name, &[]);
     let agent = Phone::start(&e, "1003", Some(AGENT as f32), None);
     let colleague = Phone::start(&e, "1005", Some(COLLEAGUE as f32), None);
-    registered(&e, "1003");
-    registered(&e, "1005");
+    e.registered("1003");
+    e.registered("1005");
     let patient = patient_reaches(&e, '2', "1003");
     (e, agent, colleague, patient)
 }
@@ -63,7 +56,7 @@ fn wait_for(e: &Engine, what: &[&str], secs: u64) -> String {
 fn the_agent_holds_and_mutes_and_each_side_hears_what_it_should() {
     let e = media_engine("xfer-hold", &[]);
     let agent = Phone::start(&e, "1003", Some(AGENT as f32), None);
-    registered(&e, "1003");
+    e.registered("1003");
     let patient = patient_reaches(&e, '2', "1003");
     std::thread::sleep(Duration::from_secs(4));
     agent.keys("*1");
@@ -104,7 +97,7 @@ fn the_agent_consults_a_colleague_returns_then_transfers_blind_by_refer() {
     let colleague = Phone::start(&e, "1005", Some(COLLEAGUE as f32), None);
     let department = Phone::start(&e, "2001", Some(DEPARTMENT as f32), None);
     for user in ["1003", "1005", "2001"] {
-        registered(&e, user);
+        e.registered(user);
     }
     // 1005 belongs to the consultation queue too: keep it out of the ACD's way.
     let patient = patient_reaches(&e, '2', "1003");
@@ -156,8 +149,8 @@ fn an_operators_transfer_that_is_not_answered_comes_back_to_the_operator() {
     let e = media_engine("xfer-operator", &["features.transfer_ring_seconds=5"]);
     let operator = Phone::start(&e, "1100", Some(AGENT as f32), None);
     let department = Phone::ringing_only(&e, "2002");
-    registered(&e, "1100");
-    registered(&e, "2002");
+    e.registered("1100");
+    e.registered("2002");
     // 0 at the menu: the operators.
     let patient = patient_reaches(&e, '0', "1100");
     std::thread::sleep(Duration::from_secs(3));

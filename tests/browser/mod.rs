@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use crate::common::{free_port, require_tool, scratch};
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -112,24 +113,14 @@ impl Browser {
         el.send_keys(text).await.expect("type");
     }
 
-    /// Clicks `css`. A live update may replace the element between finding and clicking it
-    /// (a stale element): then it is found again, as a person's second click would.
+    /// Clicks `css`, as a person's second click would if a live update replaced it first.
     pub(crate) async fn click(&self, css: &str) {
-        let mut tries = 0;
-        loop {
-            match self.find(css).await.click().await {
-                Ok(_) => return,
-                Err(_) if tries < 20 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("click {css}: {e}"),
-            }
-        }
+        self.on(css, "click", async |el| el.click().await.map(|_| ()))
+            .await
     }
 
     /// The element, waited for (10 s).
-    pub(crate) async fn find(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn find(&self, css: &str) -> Element {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(el) = self.client.find(Locator::Css(css)).await {
@@ -143,37 +134,41 @@ impl Browser {
         }
     }
 
-    /// The text of `css`, found again if a live update replaced it while it was read.
+    /// What `act` gets from the element `css`. A live update may replace the element
+    /// between finding it and using it (a stale element): then it is found again.
+    async fn on<T>(
+        &self,
+        css: &str,
+        what: &str,
+        act: impl AsyncFn(Element) -> Result<T, fantoccini::error::CmdError>,
+    ) -> T {
+        let mut last = None;
+        for _ in 0..20 {
+            match act(self.find(css).await).await {
+                Ok(v) => return v,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{what} {css}: {last:?}");
+    }
+
+    /// The text of `css`.
     pub(crate) async fn text(&self, css: &str) -> String {
-        for _ in 0..20 {
-            if let Ok(t) = self.find(css).await.text().await {
-                return t;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the text of {css} could not be read");
+        self.on(css, "text of", async |el| el.text().await).await
     }
 
-    /// The attribute `name` of `css` (empty when absent), found again as `text` does.
+    /// The attribute `name` of `css` (empty when absent).
     pub(crate) async fn attr(&self, css: &str, name: &str) -> String {
-        for _ in 0..20 {
-            if let Ok(v) = self.find(css).await.attr(name).await {
-                return v.unwrap_or_default();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{name} of {css} could not be read");
+        self.on(css, name, async |el| el.attr(name).await)
+            .await
+            .unwrap_or_default()
     }
 
-    /// Whether `css` is shown, found again as `text` does.
+    /// Whether `css` is shown.
     pub(crate) async fn shown(&self, css: &str) -> bool {
-        for _ in 0..20 {
-            if let Ok(v) = self.find(css).await.is_displayed().await {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("whether {css} is shown could not be read");
+        self.on(css, "shown", async |el| el.is_displayed().await)
+            .await
     }
 
     /// Whether `css` is on the page now.

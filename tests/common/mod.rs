@@ -152,6 +152,14 @@ impl Engine {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits (10 s) until the engine logs extension `user`'s phone registered.
+    pub(crate) fn registered(&self, user: &str) {
+        let (ok, log) = self.wait_log(Duration::from_secs(10), |l| {
+            l.contains(&format!("registered extension={user}"))
+        });
+        assert!(ok, "{user} did not register: {log}");
+    }
+
     /// Where the control API and the consoles listen (`http.listen` is port 0 in tests).
     pub(crate) fn api(&self) -> SocketAddr {
         let (ok, log) = self.wait_log(Duration::from_secs(10), |l| {
