@@ -78,7 +78,7 @@ fn one_call(e: &Engine, name: &str, hold_ms: u32) -> std::process::Command {
         .args(["-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
         .arg(free_port().to_string())
         .arg("-mp")
-        .arg((free_port() & !1).to_string())
+        .arg(free_media_port().to_string())
         .args(["-timeout", "40s", "-nostdin"])
         .arg(e.addr().to_string());
     sipp
@@ -628,12 +628,15 @@ fn metrics_pass_promtool_and_move_as_calls_are_made() {
     let started = sample(&before, "switchboard_calls_started_total");
     let invites = sample(&before, invites_in);
     // One call through the IVR for a few seconds, with its media.
-    let status = one_call(&e, "api-metrics-call", 3000)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
+    let out = one_call(&e, "api-metrics-call", 3000)
+        .output()
         .expect("sipp");
-    assert!(status.success(), "the call went through");
+    assert!(
+        out.status.success(),
+        "the call went through: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     let after = loop {
         let (_, _, page) = get(metrics, "/metrics", None);

@@ -214,7 +214,7 @@ fn sipp_calls(
         ])
         .arg(free_port().to_string())
         .arg("-mp")
-        .arg((free_port() & !1).to_string())
+        .arg(free_media_port().to_string())
         .args(["-timeout", "40s", "-nostdin", "-trace_err"])
         .arg(engine.addr().to_string())
         .output()

@@ -78,7 +78,7 @@ fn kill_9_under_load_loses_no_completed_call() {
         .arg("-p")
         .arg(free_port().to_string())
         .arg("-mp")
-        .arg((free_port() & !1).to_string())
+        .arg(free_media_port().to_string())
         .args(["-recv_timeout", "3000", "-timeout", "60s", "-nostdin"])
         .args(["-trace_stat", "-stf", "stat.csv", "-fd", "1"])
         .arg(e.addr().to_string())

@@ -14,8 +14,8 @@
 mod common;
 
 use common::{
-    best_match, config_file, free_port, read_wav, require_tool, rtp_range, runs_follow, scratch,
-    tone_runs, workspace, Engine, Phone,
+    best_match, config_file, free_media_port, free_port, read_wav, require_tool, rtp_range,
+    runs_follow, scratch, tone_runs, workspace, Engine, Phone,
 };
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -223,7 +223,7 @@ fn sipp(
     cmd.args(["-m", "1", "-i", local_ip, "-mi", local_ip, "-p"])
         .arg(free_port().to_string())
         .arg("-mp")
-        .arg((free_port() & !1).to_string())
+        .arg(free_media_port().to_string())
         .args(["-timeout", "30s", "-nostdin", "-trace_err"])
         .arg(target);
     let out: Output = cmd.output().expect("run sipp");
@@ -308,7 +308,7 @@ fn network_phone(port: u16, calls: u32) -> Child {
         .args(["-sn", "uas", "-i", "127.0.0.3", "-mi", "127.0.0.3", "-p"])
         .arg(port.to_string())
         .arg("-mp")
-        .arg((free_port() & !1).to_string())
+        .arg(free_media_port().to_string())
         .arg("-m")
         .arg(calls.to_string())
         // It says back what it hears: audio both ways shows in the caller's recording.

@@ -69,6 +69,17 @@ pub(crate) fn free_port() -> u16 {
     panic!("no free port pair found");
 }
 
+/// An even port free with the next one (UDP and TCP): a SIPp media port (`-mp`), RTP on
+/// it and RTCP above. Rounding any free port down to even could land on a taken one.
+pub(crate) fn free_media_port() -> u16 {
+    loop {
+        let p = free_port();
+        if p.is_multiple_of(2) {
+            return p;
+        }
+    }
+}
+
 /// Panics (a failed test, never a skip) when a peer the test needs is not installed.
 pub(crate) fn require_tool(tool: &str) {
     let found = Command::new("sh")
