@@ -105,6 +105,15 @@ def render_music(out: pathlib.Path) -> None:
         subprocess.run(["sox", *parts, str(out)], check=True)
 
 
+def render_ringback(out: pathlib.Path) -> None:
+    """The ringback a phone placing a call hears while the one dialled rings: 450 Hz, one
+    second on and four off (the tone of China's phone network), one cycle; the engine
+    repeats it."""
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(out),
+                    "synth", "1", "sine", "450", "vol", "0.3", "fade", "t", "0.01", "1", "0.01",
+                    "pad", "0", "4"], check=True)
+
+
 def render(voice: str, text: str, out: pathlib.Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         raw = pathlib.Path(tmp) / "raw.wav"
@@ -138,6 +147,9 @@ def main() -> None:
         if not args.only or "hold-music" in args.only:
             render_music(d / "hold-music.wav")
             print(f"prompts/{lang}/hold-music.wav")
+        if not args.only or "ringback" in args.only:
+            render_ringback(d / "ringback.wav")
+            print(f"prompts/{lang}/ringback.wav")
 
 
 if __name__ == "__main__":

@@ -776,3 +776,65 @@ fn console_sessions_are_strict_cookies_and_forged_posts_are_refused() {
     assert_eq!(status, 303, "{head}");
     assert!(head.contains("location: /signin"), "{head}");
 }
+
+#[test]
+fn calls_are_placed_over_http_from_the_token_s_own_extension() {
+    let e = media_engine("api-place", &[]);
+    let api = api_addr(&e);
+    let agent = Phone::start(&e, "1001", Some(1000.0), None);
+    let department = Phone::start(&e, "2001", Some(1500.0), None);
+    for ext in ["1001", "2001"] {
+        e.registered(ext);
+    }
+    // Refusals, each naming what is wrong; nothing rings.
+    for (token, body, status, start) in [
+        (OPERATOR, "{}", 400, "body: missing field `to`"),
+        (OPERATOR, "{\"to\": \"2001\"}", 400, "from:"),
+        (OPERATOR, "{\"from\": \"1001\", \"to\": \" \"}", 400, "to:"),
+        (
+            OPERATOR,
+            "{\"from\": \"1100\", \"to\": \"2001\"}",
+            409,
+            "from: extension 1100 has no phone registered",
+        ),
+        (
+            OPERATOR,
+            "{\"from\": \"1001\", \"to\": \"nobody\"}",
+            400,
+            "to: `nobody` is no other extension",
+        ),
+        (
+            AGENT,
+            "{\"from\": \"1002\", \"to\": \"2001\"}",
+            403,
+            "extension 1002",
+        ),
+    ] {
+        let (got, _, text) = post(api, "/api/v1/calls", Some(token), body);
+        assert_eq!(got, status, "{body}: {text}");
+        assert!(error_of(&text).starts_with(start), "{body}: {text}");
+    }
+    assert!(calls(api, OPERATOR).is_empty());
+    // The agent's token calls 2001 from its own phone: both answer and are bridged.
+    let (status, _, text) = post(api, "/api/v1/calls", Some(AGENT), "{\"to\": \"2001\"}");
+    assert_eq!(status, 200, "{text}");
+    let placed: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(placed["from"], "1001");
+    let id = placed["call"].as_u64().expect("the call's id");
+    let (ok, log) = e.wait_log(Duration::from_secs(20), |l| {
+        l.contains("caller and agent bridged") && l.contains("agent=2001")
+    });
+    assert!(ok, "{log}");
+    let mine = calls(api, AGENT);
+    assert_eq!(mine.len(), 1, "the agent sees the call placed for it");
+    assert_eq!(mine[0]["id"].as_u64(), Some(id));
+    assert_eq!(mine[0]["state"], "talking");
+    let (status, _, text) = post(api, &format!("/api/v1/calls/{id}/hangup"), Some(AGENT), "");
+    assert_eq!(status, 200, "{text}");
+    let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
+        l.contains("call ended") && l.contains("reason=\"control_api\"")
+    });
+    assert!(ok, "{log}");
+    assert!(calls(api, OPERATOR).is_empty());
+    drop((agent, department));
+}

@@ -400,3 +400,71 @@ fn an_operator_finds_a_department_and_transfers_the_call_by_clicking() {
     });
     drop((operator, department, silent));
 }
+
+#[test]
+fn an_operator_calls_a_department_by_clicking_and_hangs_up_from_the_console() {
+    const OPERATOR: f64 = 1000.0;
+    const DEPARTMENT: f64 = 1500.0;
+    let e = media_engine("console-dial", &[]);
+    let operator = Phone::start(&e, "1100", Some(OPERATOR as f32), None);
+    let department = Phone::start(&e, "2001", Some(DEPARTMENT as f32), None);
+    for ext in ["1100", "2001"] {
+        e.registered(ext);
+    }
+    rt().block_on(async {
+        let b = Browser::open("operator-dial", &base(&e)).await;
+        b.sign_in("operator", "demo-operator").await;
+        b.wait_text("#dir-2001 .presence", Duration::from_secs(5), |t| {
+            t == "空闲"
+        })
+        .await;
+        // Call 2001 from the directory: the operator's phone rings (and answers), then
+        // 2001's, and the two are bridged.
+        b.type_into("#search", "2001").await;
+        b.click("#dir-2001 .dial-to").await;
+        let (ok, log) = e.wait_log(Duration::from_secs(20), |l| {
+            l.contains("caller and agent bridged") && l.contains("agent=2001")
+        });
+        assert!(ok, "the operator and 2001 are bridged: {log}");
+        let started = log
+            .lines()
+            .find(|l| l.contains("call started"))
+            .expect("started");
+        assert!(
+            started.contains("dialled=2001") && started.contains("direction=\"internal\""),
+            "an internal call to 2001: {started}"
+        );
+        b.wait_text("#placing", Duration::from_secs(5), |t| t.contains("2001"))
+            .await;
+        b.wait_text("#dir-2001 .presence", Duration::from_secs(5), |t| {
+            t == "通话中"
+        })
+        .await;
+        assert!(
+            !b.has("#dir-2002 .dial-to").await,
+            "no second call while one is placed"
+        );
+        b.shot("operator-dialled").await;
+        std::thread::sleep(Duration::from_secs(4));
+        // Hang up from the console: both phones are released.
+        b.click("#hangup").await;
+        let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
+            l.contains("call ended") && l.contains("reason=\"control_api\"")
+        });
+        assert!(ok, "{log}");
+        b.wait_for("#no-call", true, Duration::from_secs(5)).await;
+        b.wait_for("#dir-2002 .dial-to", true, Duration::from_secs(5))
+            .await;
+        b.close().await;
+    });
+    let heard = tone_runs(&operator.finish(), &[DEPARTMENT]);
+    assert!(
+        runs_follow(&heard, &[('a', 3)]),
+        "the operator heard 2001: {heard:?}"
+    );
+    let heard = tone_runs(&department.finish(), &[OPERATOR]);
+    assert!(
+        runs_follow(&heard, &[('a', 3)]),
+        "2001 heard the operator: {heard:?}"
+    );
+}

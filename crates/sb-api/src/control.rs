@@ -26,6 +26,11 @@ pub enum Command {
         agent: String,
         command: AgentCommand,
     },
+    /// Place a call from extension `from` to `to` (an agent: from its own extension).
+    Place {
+        from: String,
+        to: String,
+    },
     /// Calls, agents and queues at one instant, for the consoles (an agent: its own calls
     /// and itself).
     Snapshot,
@@ -81,6 +86,8 @@ pub enum Reply {
     Snapshot(Box<Snapshot>),
     Metrics(Box<MetricsFigures>),
     Done,
+    /// The call placed.
+    Placed(CallId),
     Failed(ControlError),
     /// An agent's token asked about a call that is not theirs.
     NotYours,
@@ -104,10 +111,11 @@ pub fn channel() -> (ControlSender, ControlReceiver) {
 /// Carries out one request on the engine; `store` is the records' store now (the runtime's
 /// own figures, for the metrics).
 pub fn serve(engine: &mut Engine, now: Instant, req: ControlRequest, store: StoreFigures) {
+    // An agent's own calls: those it talks on, and those placed for it.
     let mine = |c: &LiveCall| {
         req.agent
             .as_ref()
-            .is_none_or(|a| c.agent.as_ref() == Some(a))
+            .is_none_or(|a| c.agent.as_ref() == Some(a) || (c.placed && c.caller == *a))
     };
     let agents = || -> Vec<AgentView> {
         engine
@@ -162,6 +170,13 @@ pub fn serve(engine: &mut Engine, now: Instant, req: ControlRequest, store: Stor
                 Err(e) => Reply::Failed(e),
             }
         }
+        Command::Place { from, .. } if req.agent.as_ref().is_some_and(|me| me != from) => {
+            Reply::NotYours
+        }
+        Command::Place { from, to } => match engine.place_call(now, from, to) {
+            Ok(id) => Reply::Placed(id),
+            Err(e) => Reply::Failed(e),
+        },
         Command::Call { call, action } => match engine.live_call(CallId(*call)) {
             None => Reply::Failed(ControlError::NoSuchCall),
             Some(c) if !mine(&c) => Reply::NotYours,

@@ -335,6 +335,53 @@ async fn call_action(
     )
 }
 
+/// The body of placing a call: `{"from": "1100", "to": "2001"}` (`from` left out with an
+/// agent's token: its own extension).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaceBody {
+    from: Option<String>,
+    to: String,
+}
+
+/// `POST /api/v1/calls`: places a call: the `from` extension's phone rings, and once
+/// answered `to` (an extension, the on-duty number or an outside number) is rung and
+/// bridged. An agent's token places calls from its own extension only.
+async fn place_call(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = caller(&s, &headers)?;
+    let bad = |msg: String| ApiError(StatusCode::BAD_REQUEST, msg);
+    let b: PlaceBody = serde_json::from_slice(&body).map_err(|e| {
+        bad(format!(
+            "body: {e} (expected {{\"from\": \"extension\", \"to\": \"number\"}})"
+        ))
+    })?;
+    let from = b
+        .from
+        .or_else(|| who.agent.clone())
+        .ok_or_else(|| bad("from: which extension places the call?".to_string()))?;
+    let to = b.to.trim().to_string();
+    if to.is_empty() {
+        return Err(bad("to: a number to call".to_string()));
+    }
+    let reply = ask(
+        &s,
+        who,
+        Command::Place {
+            from: from.clone(),
+            to,
+        },
+    )
+    .await?;
+    if let Reply::Placed(id) = reply {
+        return Ok(Json(json!({ "call": id.0, "from": from })));
+    }
+    outcome(reply, &format!("extension {from}"), json!({}))
+}
+
 /// An action's answer from the engine as HTTP: `done` or the refusal naming `subject`.
 fn outcome(
     reply: Reply,
@@ -380,12 +427,19 @@ fn outcome(
             StatusCode::BAD_REQUEST,
             format!("queues: {subject} is not a member of `{q}`"),
         ),
+        Reply::Failed(e @ ControlError::PhoneOffline(_)) => {
+            (StatusCode::CONFLICT, format!("from: {e}"))
+        }
+        Reply::Failed(e @ ControlError::Stopping) => {
+            (StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
         Reply::Calls(_)
         | Reply::Agents(_)
         | Reply::Queues(_)
         | Reply::Trunks(_)
         | Reply::Snapshot(_)
-        | Reply::Metrics(_) => return Err(unexpected()),
+        | Reply::Metrics(_)
+        | Reply::Placed(_) => return Err(unexpected()),
     };
     Err(ApiError(status, msg))
 }
@@ -616,7 +670,7 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
         .route("/assets/{name}", get(crate::console::assets::serve))
         .route("/api/v1/health", get(health))
         .route("/api/v1/reports/{period}", get(reports))
-        .route("/api/v1/calls", get(list_calls))
+        .route("/api/v1/calls", get(list_calls).post(place_call))
         .route("/api/v1/calls/{id}/{action}", post(call_action))
         .route("/api/v1/agents", get(list_agents))
         .route("/api/v1/agents/{agent}/{action}", post(agent_action))

@@ -24,12 +24,17 @@ impl Assets {
 }
 
 /// The prompts the engine plays by itself while patients wait (hold music, the callback
-/// offer and its confirmation, the place in the queue, the expected wait): every language
-/// needs them.
+/// offer and its confirmation, the place in the queue, the expected wait) and the ringback
+/// the phone placing a call hears: every language needs them.
 pub fn engine_prompts() -> Vec<String> {
-    let mut needed: Vec<String> = ["hold-music", "callback-offer", "callback-confirmed"]
-        .map(String::from)
-        .to_vec();
+    let mut needed: Vec<String> = [
+        "hold-music",
+        "ringback",
+        "callback-offer",
+        "callback-confirmed",
+    ]
+    .map(String::from)
+    .to_vec();
     needed.extend((0..=10).map(crate::call::position_prompt));
     needed.extend((1..=11).map(|m| crate::call::wait_prompt(Duration::from_secs(m * 60))));
     needed

@@ -41,6 +41,9 @@ pub struct LiveCall {
     pub answered_at: Option<Instant>,
     /// The consultation under way, if any.
     pub consult: Option<LiveConsult>,
+    /// The switchboard placed the call for `caller`, the extension that asked
+    /// ([`crate::Engine::place_call`]).
+    pub placed: bool,
 }
 
 /// A phone as the operators' directory shows it.
@@ -107,6 +110,10 @@ pub enum ControlError {
     NobodyFree(String),
     /// The outbound dial plan refused the outside number (why).
     OutsideRefused(&'static str),
+    /// The extension that would place a call has no phone registered.
+    PhoneOffline(String),
+    /// The switchboard is stopping: it places no more calls.
+    Stopping,
 }
 
 impl std::fmt::Display for ControlError {
@@ -129,6 +136,8 @@ impl std::fmt::Display for ControlError {
             ControlError::NoSuchQueue(q) => write!(f, "no queue {q}"),
             ControlError::NobodyFree(q) => write!(f, "nobody in queue {q} is free"),
             ControlError::OutsideRefused(why) => write!(f, "{why}"),
+            ControlError::PhoneOffline(e) => write!(f, "extension {e} has no phone registered"),
+            ControlError::Stopping => write!(f, "the switchboard is stopping"),
         }
     }
 }

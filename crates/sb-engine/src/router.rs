@@ -11,7 +11,7 @@ use crate::call::leg::{LegId, LegRef};
 use crate::call::playout::{PHASES, PHASE_CALLS};
 use crate::call::{
     features, AcdInput, Call, CallTimer, Callee, Ctx, InDialog, NewCall, OutIntent, OutRoute,
-    Output, RouteRefusal, SipInput,
+    Output, PlaceCall, RouteRefusal, SipInput,
 };
 use crate::config::EngineConfig;
 use crate::control::{
@@ -1172,6 +1172,76 @@ impl Engine {
         result
     }
 
+    /// Places a call from extension `from` to `to` (an extension, the on-duty number, or
+    /// an outside number `from` may dial): `from`'s phone rings first, then `to`, and the
+    /// two are bridged. Refused when `from` has no phone, `to` is no number it may call,
+    /// or the switchboard is stopping.
+    pub fn place_call(
+        &mut self,
+        now: Instant,
+        from: &str,
+        to: &str,
+    ) -> Result<CallId, ControlError> {
+        if self.draining {
+            return Err(ControlError::Stopping);
+        }
+        let Some((contact, flow)) = self
+            .sip
+            .location()
+            .lookup(from, now)
+            .first()
+            .map(|b| (b.contact.uri.clone(), b.flow))
+        else {
+            return Err(ControlError::PhoneOffline(from.to_string()));
+        };
+        if to == from {
+            return Err(ControlError::UnknownExtension(to.to_string()));
+        }
+        let (callee, dialled, outside) = if self.sip.has_user(to) || ctx!(self).is_roster(to) {
+            (Callee::Extension(to.to_string()), to.to_string(), None)
+        } else {
+            let route = match self.outside_route(from, to, true) {
+                Ok(Some(route)) => route,
+                Ok(None) => return Err(ControlError::UnknownExtension(to.to_string())),
+                Err(r) => {
+                    let why = r.why;
+                    self.refused_outside(from, r);
+                    return Err(ControlError::OutsideRefused(why));
+                }
+            };
+            let side = Outside {
+                trunk: None,
+                did: None,
+                withheld: false,
+                purpose: Some(sb_types::vocab::OutboundPurpose::Dialled),
+            };
+            let number = route.number.clone();
+            (Callee::Outside(route), number, Some(Box::new(side)))
+        };
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let tick_phase = self.take_phase();
+        let call = Call::place(
+            PlaceCall {
+                id,
+                from: from.to_string(),
+                contact,
+                flow,
+                callee,
+                dialled,
+                sip_call_id: self.sip.new_call_id(),
+                tick_phase,
+                outside,
+                ring: self.cfg.transfer_ring,
+            },
+            now,
+            &self.cfg.default_language,
+        );
+        self.calls.insert(id, call);
+        self.flush(now, id);
+        Ok(id)
+    }
+
     /// Every extension's phone now: on a call, ringing, registered or offline.
     pub fn live_presence(&self, now: Instant) -> Vec<(String, crate::control::Presence)> {
         use crate::call::leg::Role;
@@ -1183,6 +1253,8 @@ impl Engine {
                     continue;
                 }
                 let p = match leg.role {
+                    // The phone placing a call rings until it answers.
+                    Role::Caller if call.is_placed() && leg.dialog.is_none() => Presence::Ringing,
                     // A phone that dialled is busy from its first INVITE.
                     Role::Caller => Presence::OnCall,
                     _ if leg.connected => Presence::OnCall,

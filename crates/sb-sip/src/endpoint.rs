@@ -314,6 +314,9 @@ pub struct OutgoingCall {
     pub headers: Vec<(&'static str, String)>,
     /// Credentials to answer a 401 or 407 with (a carrier's trunk).
     pub credentials: Option<Credentials>,
+    /// The Call-ID, when the call's records name it already ([`Endpoint::new_call_id`]);
+    /// otherwise a fresh one.
+    pub call_id: Option<String>,
 }
 
 #[derive(Debug)]
@@ -1255,6 +1258,13 @@ impl Endpoint {
         self.guard.housekeeping(now);
     }
 
+    /// A fresh Call-ID, for a call the switchboard places (its records name it before the
+    /// INVITE goes).
+    pub fn new_call_id(&mut self) -> String {
+        let realm = self.cfg.realm.clone();
+        self.ids.call_id(&realm)
+    }
+
     /// Sends an INVITE (to an agent's phone). Responses come back as `Outgoing*` events.
     pub fn invite(&mut self, now: Instant, call: OutgoingCall) -> TxId {
         let via = self.local_via(call.peer);
@@ -1275,7 +1285,7 @@ impl Endpoint {
                 via: vec![via],
                 from,
                 to: call.to,
-                call_id: self.ids.call_id(&realm),
+                call_id: call.call_id.unwrap_or_else(|| self.ids.call_id(&realm)),
                 cseq: CSeq {
                     seq: 1,
                     method: Method::Invite,

@@ -17,6 +17,7 @@ fn call() -> OutgoingCall {
         sdp: b"v=0\r\n".to_vec(),
         headers: Vec::new(),
         credentials: None,
+        call_id: None,
     }
 }
 

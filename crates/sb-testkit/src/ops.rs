@@ -382,6 +382,16 @@ impl Driver {
     }
 
     fn control(&mut self, c: &mut dyn Choices) {
+        if c.pick(4) == 0 {
+            // A call placed from an agent's phone (registered or not) to another, to
+            // itself, or to no extension.
+            let (from, _) = AGENTS[c.pick(AGENTS.len())];
+            let to = ["2001", "1004", "1003", "6002"][c.pick(4)];
+            let now = self.s.clock.now();
+            let _ = self.s.engine.place_call(now, from, to);
+            self.s.pump();
+            return;
+        }
         let live = self.s.engine.live_calls();
         if live.is_empty() {
             return;

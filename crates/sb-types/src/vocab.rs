@@ -203,6 +203,9 @@ vocabulary! {
         UnusableSdpAnswer = "unusable_sdp_answer",
         /// The caller offered no codec the switchboard speaks.
         NoCommonCodec = "no_common_codec",
+        /// The phone of the extension placing a call (from the console or the API) did
+        /// not answer it.
+        PlacerNotAnswered = "placer_not_answered",
         /// The extension dialled has no phone registered.
         ExtensionNotRegistered = "extension_not_registered",
         /// The extension dialled refused the call.

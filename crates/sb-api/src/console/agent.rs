@@ -35,6 +35,15 @@ pub(crate) struct Consulting {
     pub(crate) joined: bool,
 }
 
+/// A call the switchboard places for this extension: its phone rings first, then the one
+/// dialled.
+pub(crate) struct Placing {
+    pub(crate) id: u64,
+    pub(crate) dialled: String,
+    /// The one dialled answered: the two talk.
+    pub(crate) talking: bool,
+}
+
 /// The current call.
 pub(crate) struct CallPanel {
     pub(crate) id: u64,
@@ -64,6 +73,7 @@ pub(crate) struct AgentLive {
     pub(crate) logged_in: bool,
     pub(crate) offer: Option<Offer>,
     pub(crate) call: Option<CallPanel>,
+    pub(crate) placing: Option<Placing>,
     /// Wrap-up's end (Unix ms) and the time left when rendered.
     pub(crate) wrap: Option<(i64, String)>,
     pub(crate) answered: i64,
@@ -107,6 +117,15 @@ pub(crate) fn live_for(
         .iter()
         .find(|c| c.agent.as_deref() == Some(ext))
         .map(|c| panel(c, &wall, &secs));
+    let placing = snap
+        .calls
+        .iter()
+        .find(|c| c.placed && c.caller == ext)
+        .map(|c| Placing {
+            id: c.id.0,
+            dialled: c.dialled.clone(),
+            talking: c.state == sb_types::vocab::LiveState::Talking,
+        });
     let day = view.today.agents.get(ext);
     Some(AgentLive {
         t,
@@ -119,6 +138,7 @@ pub(crate) fn live_for(
         logged_in,
         offer,
         call,
+        placing,
         wrap: me.wrap_until.map(|w| {
             (
                 wall(w),
@@ -256,7 +276,7 @@ async fn carry_out(s: &Shared, viewer: &Viewer, command: Command) -> Response {
     let user = viewer.user(&s.console);
     let t = Text::of(user.language);
     match ask_as(s, user.role, user.agent.as_deref(), command).await {
-        Ok(Reply::Done) => {
+        Ok(Reply::Done | Reply::Placed(_)) => {
             s.console.live.nudge();
             StatusCode::NO_CONTENT.into_response()
         }
@@ -291,6 +311,26 @@ pub(crate) async fn act_on_call(
         },
     )
     .await
+}
+
+/// `POST /console/calls`: places a call from the viewer's own extension to `to`.
+pub(crate) async fn place(
+    State(s): State<Arc<Shared>>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    if let Some(refused) = viewer.forged(&s.console, &headers, f.csrf.as_deref()) {
+        return refused;
+    }
+    let t = viewer.text(&s.console);
+    let Some(from) = viewer.user(&s.console).agent.clone() else {
+        return refuse(StatusCode::FORBIDDEN, t.phone_offline);
+    };
+    let Some(to) = given(&f.to) else {
+        return refuse(StatusCode::BAD_REQUEST, t.unknown_target);
+    };
+    carry_out(&s, &viewer, Command::Place { from, to }).await
 }
 
 /// `POST /console/agents/{ext}/{action}` (`login`, `logout`, `pause` with a `reason`,

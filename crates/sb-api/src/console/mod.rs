@@ -42,6 +42,7 @@ pub(crate) fn routes() -> axum::Router<std::sync::Arc<crate::http::Shared>> {
         .route("/console/live/wallboard", get(wallboard::live))
         .route("/console/reports", get(reports::page))
         .route("/console/reports.csv", get(reports::csv))
+        .route("/console/calls", post(agent::place))
         .route("/console/calls/{id}/{action}", post(agent::act_on_call))
         .route("/console/agents/{ext}/{action}", post(agent::act_on_agent))
 }

@@ -1,8 +1,8 @@
 //! The operators' console: the hospital's directory (extensions, departments, today's
 //! on-duty roster) with each phone's presence live and a search as you type; every call
 //! now; the operator's own call with transfer (blind) or consult (attended) to any
-//! directory entry or an outside number; a transfer nobody answered is shown as having come
-//! back.
+//! directory entry or an outside number; a call to any entry or typed number, placed from
+//! the operator's phone; a transfer nobody answered is shown as having come back.
 
 use super::agent::live_for;
 use super::auth::Viewer;
@@ -48,6 +48,9 @@ pub(crate) struct OperatorLive {
     pub(crate) me: String,
     /// The operator's call now, which the directory's buttons act on.
     pub(crate) my_call: Option<u64>,
+    /// The operator has an extension and no call placed for it under way: the directory
+    /// offers to call each entry.
+    pub(crate) can_dial: bool,
     pub(crate) came_back: Option<String>,
     pub(crate) directory: Vec<DirRow>,
     pub(crate) calls: Vec<CallRow>,
@@ -113,9 +116,11 @@ pub(crate) fn board(s: &Shared, t: &'static Text, ext: Option<&str>, view: &View
             came_back: view.returned.get(&c.id.0).cloned(),
         })
         .collect();
+    let can_dial = ext.is_some_and(|e| !snap.calls.iter().any(|c| c.placed && c.caller == e));
     OperatorLive {
         t,
         me,
+        can_dial,
         came_back: my_call.and_then(|id| view.returned.get(&id).cloned()),
         my_call,
         directory,

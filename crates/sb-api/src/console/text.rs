@@ -107,6 +107,11 @@ pub(crate) struct Text {
     pub(crate) call: &'static str,
     pub(crate) in_ivr: &'static str,
     pub(crate) consult_to: &'static str,
+    /// Place a call to the number picked.
+    pub(crate) dial: &'static str,
+    /// A call placed: the phone rings first, then the one dialled.
+    pub(crate) calling: &'static str,
+    pub(crate) pick_up_first: &'static str,
     pub(crate) came_back: &'static str,
     pub(crate) no_calls: &'static str,
 
@@ -149,6 +154,7 @@ pub(crate) struct Text {
     pub(crate) already_joined: &'static str,
     pub(crate) no_such_agent: &'static str,
     pub(crate) not_a_member: &'static str,
+    pub(crate) phone_offline: &'static str,
     pub(crate) engine_down: &'static str,
 }
 
@@ -249,6 +255,9 @@ pub(crate) static ZH: Text = Text {
     call: "通话",
     in_ivr: "语音导航中",
     consult_to: "咨询转",
+    dial: "呼叫",
+    calling: "正在呼叫",
+    pick_up_first: "请先接起您的话机，随后拨打对方。",
     came_back: "转接无人接听，通话已回到您：",
     no_calls: "暂无通话",
 
@@ -289,6 +298,7 @@ pub(crate) static ZH: Text = Text {
     already_joined: "已经是三方通话。",
     no_such_agent: "没有这个坐席。",
     not_a_member: "该坐席不属于这个队列。",
+    phone_offline: "您的话机未注册，无法发起呼叫。",
     engine_down: "交换引擎未运行。",
 };
 
@@ -389,6 +399,9 @@ pub(crate) static EN: Text = Text {
     call: "Call",
     in_ivr: "In the menu",
     consult_to: "Consult",
+    dial: "Call",
+    calling: "Calling",
+    pick_up_first: "Pick up your phone: the number is dialled once you answer.",
     came_back: "Nobody answered the transfer; the call is back with you:",
     no_calls: "No calls",
 
@@ -429,6 +442,7 @@ pub(crate) static EN: Text = Text {
     already_joined: "All three are already together.",
     no_such_agent: "No such agent.",
     not_a_member: "That agent is not a member of the queue.",
+    phone_offline: "Your phone is not registered: no call can be placed.",
     engine_down: "The engine is not running.",
 };
 
@@ -519,6 +533,8 @@ impl Text {
             ControlError::NotConsulting => self.not_consulting,
             ControlError::NotAnswered => self.not_answered,
             ControlError::Joined => self.already_joined,
+            ControlError::PhoneOffline(_) => self.phone_offline,
+            ControlError::Stopping => self.engine_down,
         }
     }
 }

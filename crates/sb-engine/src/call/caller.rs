@@ -92,30 +92,43 @@ impl Call {
             .map(|_| Box::default());
         leg.our_sdp = Some(sdp);
         let tx = leg.tx;
-        if let Some(Callee::Outside(route)) = self.callee.clone() {
-            // A call out is answered when the far end answers.
-            return match (self.dial_out(now, ctx, Role::Outside, route), tx) {
-                (Some(_), Some(tx)) => {
-                    self.set_state(CallState::Dialling { answered: None });
-                    self.respond(tx, Reply::status(180));
+        if self.callee.is_some() {
+            // A call between extensions (or out) is answered when the one dialled answers.
+            match (self.ring_callee(now, ctx), tx) {
+                (Ok(()), Some(tx)) => self.respond(tx, Reply::status(180)),
+                (Ok(()), None) => {}
+                (Err(reason), _) => {
+                    let status = if reason == EndReason::NoTrunk {
+                        503
+                    } else {
+                        480
+                    };
+                    self.end(status, reason, Side::Engine);
                 }
-                _ => self.end(503, EndReason::NoTrunk, Side::Engine),
-            };
-        }
-        if let Some(Callee::Extension(callee)) = self.callee.clone() {
-            // A call between extensions is answered when the one dialled answers (the
-            // on-duty number: the first person on duty with a phone).
-            let target = ctx.resolve(now, &callee);
-            let rung = target.and_then(|t| self.new_leg(now, ctx, &t, Role::Direct));
-            return match (rung, tx) {
-                (Some(_), Some(tx)) => {
-                    self.set_state(CallState::Dialling { answered: None });
-                    self.respond(tx, Reply::status(180));
-                }
-                _ => self.end(480, EndReason::ExtensionNotRegistered, Side::Engine),
-            };
+            }
+            return;
         }
         self.answer_caller();
+    }
+
+    /// Rings the one a call between extensions (or out through a carrier) dialled: the
+    /// on-duty number rings the first person on duty with a phone. The call is `Dialling`
+    /// until it answers; `Err` says why nobody could be rung.
+    pub(super) fn ring_callee(&mut self, now: Instant, ctx: &Ctx<'_>) -> Result<(), EndReason> {
+        match self.callee.clone() {
+            Some(Callee::Outside(route)) => {
+                self.dial_out(now, ctx, Role::Outside, route)
+                    .ok_or(EndReason::NoTrunk)?;
+            }
+            Some(Callee::Extension(callee)) => {
+                ctx.resolve(now, &callee)
+                    .and_then(|t| self.new_leg(now, ctx, &t, Role::Direct))
+                    .ok_or(EndReason::ExtensionNotRegistered)?;
+            }
+            None => return Ok(()),
+        }
+        self.set_state(CallState::Dialling { answered: None });
+        Ok(())
     }
 
     /// 200 OK with our SDP to the caller; the router forms the dialog.
@@ -271,7 +284,9 @@ impl Call {
             .as_ref()
             .map(|s| s.session_version + 1)
             .unwrap_or(2);
-        let local = ctx.local_media(port, id.0, version);
+        // The session keeps the id it was offered or answered with (RFC 4566 §5.2).
+        let session = leg.our_sdp.as_ref().map_or(id.0, |s| s.session_id);
+        let local = ctx.local_media(port, session, version);
         let outcome = renegotiate(now, req, &local, &mut leg.media, leg.rtp.as_mut());
         if let Ok(sdp) = &outcome {
             leg.our_sdp = Some(sdp.clone());

@@ -74,6 +74,12 @@ impl Call {
         let realm = ctx.sip.realm().to_string();
         let session = 1_000_000 + self.id.0 * 1_000 + id.0;
         let local = ctx.local_media(port, session, 1);
+        // The phone placing a call shows whom it is about to call; others, the hospital.
+        let call_id = self.placed_call_id(id);
+        let from = match call_id {
+            Some(_) => format!("\"{0}\" <sip:{0}@{realm}>", self.dialled),
+            None => format!("\"Hospital\" <sip:queue@{realm}>"),
+        };
         let Some(leg) = self.leg_mut(id) else {
             return;
         };
@@ -92,8 +98,7 @@ impl Call {
             return;
         };
         leg.our_sdp = Some(sdp.clone());
-        let from = NameAddr::parse(&format!("\"Hospital\" <sip:queue@{realm}>"))
-            .unwrap_or_else(|_| NameAddr::new(contact.clone()));
+        let from = NameAddr::parse(&from).unwrap_or_else(|_| NameAddr::new(contact.clone()));
         let to = NameAddr::parse(&format!("<sip:{}@{realm}>", leg.party))
             .unwrap_or_else(|_| NameAddr::new(contact.clone()));
         let call = OutgoingCall {
@@ -104,6 +109,7 @@ impl Call {
             sdp: sdp.to_bytes(),
             headers: Vec::new(),
             credentials: None,
+            call_id,
         };
         self.out.push_back(Output::Invite {
             leg: id,
@@ -167,14 +173,16 @@ impl Call {
             Role::Transfer { .. } => self.transfer_answered(ctx, id),
             Role::Consult { agent } => self.consult_answered(id, agent),
             Role::Direct | Role::Outside => {
-                // The extension (or outside number) dialled picked up: now the caller's INVITE is answered.
-                if self.caller_leg().port.is_some() {
+                // The extension (or outside number) dialled picked up: now the caller's
+                // INVITE is answered (a placed call's first phone answered already).
+                if self.caller_leg().port.is_some() && !self.is_placed() {
                     self.set_state(CallState::Dialling { answered: Some(id) });
                     self.answer_caller();
                 } else {
                     self.bridge_leg(id);
                 }
             }
+            Role::Caller if self.is_placed() => self.placed_answered(now, ctx),
             Role::Caller => {}
         }
     }
@@ -202,6 +210,9 @@ impl Call {
             Role::Consult { agent } => {
                 self.consult_over(now, ctx, agent, &shown, ConsultStep::Failed)
             }
+            Role::Direct | Role::Outside if self.is_placed() => {
+                self.hang_up(EndReason::callee(reason), Side::Engine)
+            }
             Role::Direct | Role::Outside => {
                 // The caller hears why: busy, declined; no answer or no phone is 480.
                 let status = if (400..700).contains(&status) && status != 408 && status != 487 {
@@ -211,7 +222,7 @@ impl Call {
                 };
                 self.end(status, EndReason::callee(reason), Side::Engine)
             }
-            Role::Caller => {}
+            Role::Caller => self.placed_failed(reason),
         }
     }
 

@@ -13,6 +13,7 @@ mod ivr;
 pub(crate) mod leg;
 mod legs;
 mod outside;
+mod placed;
 pub(crate) mod playout;
 mod queue;
 mod relay;
@@ -46,6 +47,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::rtp_out::RtpQueue;
+pub(crate) use placed::PlaceCall;
 pub(crate) use playout::{position_prompt, wait_prompt};
 
 /// What a call may read of the world around it while it handles an input.
@@ -392,6 +394,9 @@ pub struct Call {
     callee: Option<Callee>,
     /// An agent's service code to carry out once answered (`None` inside: not valid).
     service: Option<Option<AgentCommand>>,
+    /// The switchboard placed the call: its first leg is a phone it rings (see
+    /// [`placed`]).
+    placed: Option<placed::Placed>,
     playout: Playout,
     digits: DigitCollector,
     /// In-band keys heard in one packet (kept to avoid allocating per packet).
@@ -438,44 +443,28 @@ impl Call {
             (None, Some(Callee::Extension(_))) => CallDirection::Internal,
             (None, None) => CallDirection::Inbound,
         };
-        let mut call = Call {
-            id: n.id,
-            caller: n.caller.clone(),
-            dialled: n.dialled.clone(),
-            // Room for the caller and one agent from the start: a vector of one would grow
-            // to room for four at the first offer, two of them never used by most calls.
-            legs: {
-                let mut legs = Vec::with_capacity(2);
-                let mut caller = Leg::caller(&n.caller, n.tx, n.source, n.offer);
-                caller.trunk = n.trunk_in.map(|trunk| {
-                    Box::new(TrunkLeg {
-                        trunk,
-                        number: n.caller.clone(),
-                        rest: Vec::new(),
-                        progressed: true,
-                    })
-                });
-                legs.push(caller);
-                legs
-            },
-            next_leg: 1,
-            state: CallState::Setup {
+        let mut caller = Leg::caller(&n.caller, n.tx, n.source, n.offer);
+        caller.trunk = n.trunk_in.map(|trunk| {
+            Box::new(TrunkLeg {
+                trunk,
+                number: n.caller.clone(),
+                rest: Vec::new(),
+                progressed: true,
+            })
+        });
+        let mut call = Call::with_first_leg(
+            n.id,
+            &n.caller,
+            &n.dialled,
+            caller,
+            CallState::Setup {
                 ivr: n.ivr.map(Box::new),
             },
             language,
-            last_queue: None,
-            queued_at: None,
-            vars: Vec::new(),
-            path: Vec::new(),
-            callee: n.callee.clone(),
-            service: n.service.map(|(_, cmd)| cmd),
-            playout: Playout::new(n.tick_phase),
-            digits: DigitCollector::default(),
-            scratch_digits: Vec::new(),
-            out: VecDeque::new(),
-            scheduled: None,
-            ended: false,
-        };
+            n.tick_phase,
+        );
+        call.callee = n.callee.clone();
+        call.service = n.service.map(|(_, cmd)| cmd);
         call.respond(n.tx, Reply::status(100));
         call.event(EngineEvent::CallStarted {
             call: n.id,
@@ -494,6 +483,45 @@ impl Call {
         }
         call.out.push_back(Output::OpenPort { leg: LegId::CALLER });
         call
+    }
+
+    /// A call with its first leg (the caller's, or the phone a placed call rings first),
+    /// nothing queued yet.
+    fn with_first_leg(
+        id: CallId,
+        caller: &str,
+        dialled: &str,
+        first: Leg,
+        state: CallState,
+        language: String,
+        tick_phase: usize,
+    ) -> Call {
+        // Room for the caller and one agent from the start: a vector of one would grow to
+        // room for four at the first offer, two of them never used by most calls.
+        let mut legs = Vec::with_capacity(2);
+        legs.push(first);
+        Call {
+            id,
+            caller: caller.to_string(),
+            dialled: dialled.to_string(),
+            legs,
+            next_leg: 1,
+            state,
+            language,
+            last_queue: None,
+            queued_at: None,
+            vars: Vec::new(),
+            path: Vec::new(),
+            callee: None,
+            service: None,
+            placed: None,
+            playout: Playout::new(tick_phase),
+            digits: DigitCollector::default(),
+            scratch_digits: Vec::new(),
+            out: VecDeque::new(),
+            scheduled: None,
+            ended: false,
+        }
     }
 
     /// The call's id.
@@ -655,7 +683,7 @@ impl Call {
 
     /// The router bound `port` for `leg` (or could not: `None`).
     pub(crate) fn on_port(&mut self, now: Instant, ctx: &Ctx<'_>, leg: LegId, port: Option<u16>) {
-        match (leg == LegId::CALLER, port) {
+        match (leg == LegId::CALLER && !self.is_placed(), port) {
             (true, Some(p)) => self.caller_port(now, ctx, p),
             (true, None) => self.end(503, EndReason::NoMediaPort, Side::Engine),
             (false, Some(p)) => self.leg_port(ctx, leg, p),
@@ -759,6 +787,7 @@ impl Call {
         if self.is_answered() {
             self.hang_up(EndReason::SwitchboardStopping, Side::Engine);
         } else {
+            self.cancel_placing();
             self.end(503, EndReason::SwitchboardStopping, Side::Engine);
         }
     }
@@ -796,6 +825,7 @@ impl Call {
             path,
             queued_at: self.queued_at,
             answered_at: None,
+            placed: self.is_placed(),
             consult: self.state.consult().and_then(|c| {
                 Some(crate::control::LiveConsult {
                     colleague: self.leg(c.colleague)?.shown().to_string(),
@@ -810,6 +840,7 @@ impl Call {
 
     /// We end an answered call: BYE, then forget it.
     pub(crate) fn hang_up(&mut self, reason: EndReason, by: Side) {
+        self.cancel_placing();
         if let Some(d) = self.caller_leg().dialog.clone() {
             self.bye(&d);
         }
@@ -833,7 +864,8 @@ impl Call {
         let caller = &self.legs[0];
         let (tx, dialog, port) = (caller.tx, caller.dialog.clone(), caller.port);
         let quality = caller.quality(self.id);
-        if status != 0 && self.is_waiting_for_answer() {
+        // (A placed call's first INVITE is ours: nothing to answer.)
+        if status != 0 && self.is_waiting_for_answer() && !self.is_placed() {
             if let Some(tx) = tx {
                 self.respond(tx, Reply::status(status));
             }

@@ -106,6 +106,7 @@ impl Call {
             sdp: sdp.to_bytes(),
             headers,
             credentials: plan.credentials.clone(),
+            call_id: None,
         })
     }
 

@@ -191,6 +191,9 @@ impl Call {
                 // Held by the agent: the music, round and round.
                 self.play(ctx, "hold-music");
             }
+            if self.hears_ringback() && self.playout.playlist.is_empty() {
+                self.play(ctx, "ringback");
+            }
             if self.state.waits() {
                 self.announce(ctx, t);
                 if self.playout.playlist.is_empty() {
