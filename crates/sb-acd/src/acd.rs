@@ -490,12 +490,19 @@ impl Acd {
         self.enqueue(now, call, queue, priority, true);
     }
 
-    /// The patient chose a callback after an overflow: they leave, the callback keeps their
-    /// place (the callback list is worked in order of request).
-    pub fn handle_callback(&mut self, now: Instant, call: CallId, queue: &str) {
-        if self.waiting.contains_key(&call) {
-            // Still waiting (a callback chosen before the overflow): leave like an abandon,
-            // but reported as the callback it is.
+    /// The patient chose to be called back: they leave, and `callback` (the call that will
+    /// ring them back; none outside the callbacks' hours) takes their place in `queue`: the
+    /// very place when they were still waiting in it, else (after an overflow) the back of
+    /// the queue. It is offered to an agent as any waiting call, and never overflows.
+    pub fn handle_callback(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        queue: &str,
+        callback: Option<CallId>,
+        priority: i32,
+    ) {
+        let Some(callback) = callback else {
             if let Some(w) = self.waiting.remove(&call) {
                 for &a in w.offers.keys() {
                     self.actions.push_back(AcdAction::CancelOffer {
@@ -504,13 +511,54 @@ impl Acd {
                     });
                     self.set_idle(a, now);
                 }
+                self.dispatch(now);
             }
-            self.dispatch(now);
+            self.events.push_back(AcdEvent::CallbackRequested {
+                call,
+                queue: queue.to_string(),
+            });
+            return;
+        };
+        match self.waiting.remove(&call) {
+            Some(mut w) => {
+                for &a in w.offers.keys() {
+                    self.actions.push_back(AcdAction::CancelOffer {
+                        call,
+                        agent: self.agents[a].id.clone(),
+                    });
+                    self.set_idle(a, now);
+                }
+                w.offers.clear();
+                w.stays = true;
+                let q = w.queue;
+                self.waiting.insert(callback, w);
+                let position = self.position(callback).map_or(1, |p| p + 1);
+                self.events.push_back(AcdEvent::Joined {
+                    call: callback,
+                    queue: self.queues[q].name.clone(),
+                    position,
+                });
+                self.schedule_call(callback);
+                self.events.push_back(AcdEvent::CallbackRequested {
+                    call,
+                    queue: queue.to_string(),
+                });
+                self.dispatch(now);
+            }
+            None => {
+                self.events.push_back(AcdEvent::CallbackRequested {
+                    call,
+                    queue: queue.to_string(),
+                });
+                self.enqueue(now, callback, queue, priority, true);
+            }
         }
-        self.events.push_back(AcdEvent::CallbackRequested {
-            call,
-            queue: queue.to_string(),
-        });
+    }
+
+    /// A callback whose time has come again (a retry, or the callbacks' hours opened): it
+    /// waits in `queue` at the back, and never overflows.
+    pub fn handle_callback_retry(&mut self, now: Instant, callback: CallId, queue: &str) {
+        self.enqueue(now, callback, queue, 0, true);
     }
 
     fn enqueue(&mut self, now: Instant, call: CallId, queue: &str, priority: i32, stays: bool) {

@@ -488,7 +488,16 @@ fn no_agent_is_ever_stuck() {
                         .copied()
                     {
                         if rng.chance(0.3) {
-                            h.acd.handle_callback(now, CallId(c), "consultation");
+                            // The callback call takes the patient's place.
+                            h.acd.handle_callback(
+                                now,
+                                CallId(c),
+                                "consultation",
+                                Some(CallId(next_call)),
+                                0,
+                            );
+                            live.push(next_call);
+                            next_call += 1;
                         } else {
                             h.acd.handle_abandon(now, CallId(c));
                         }
@@ -645,4 +654,60 @@ fn the_agents_view_tells_the_consoles_time_in_state_the_ringing_offer_and_wrap_u
     assert_eq!(v.state, "wrap_up");
     assert_eq!(v.wrap_until, Some(h.clock.now() + Duration::from_secs(10)));
     assert_eq!(h.acd.answered_at(CallId(1)), None);
+}
+
+#[test]
+fn a_callback_keeps_the_patient_s_very_place_and_is_served_in_it() {
+    let cfg = AcdConfig {
+        max_waiting: 10,
+        max_wait: Duration::from_secs(3600),
+        wrap_up: Duration::ZERO,
+        ..AcdConfig::default()
+    };
+    let mut h = H::new(Strategy::LongestIdle, &[("1001", 1)], cfg);
+    h.staff(&["1001"]);
+    // 1001 is busy with call 1; patients 2, 3, 4 wait in that order.
+    h.call(1, 0);
+    assert!(h.answer(1, "1001"));
+    for c in [2, 3, 4] {
+        h.advance(1000);
+        h.call(c, 0);
+    }
+    // Patient 3 asks to be called back: callback 100 takes their place, a patient who
+    // comes after waits behind it.
+    let now = h.clock.now();
+    h.acd
+        .handle_callback(now, CallId(3), "consultation", Some(CallId(100)), 0);
+    h.drain();
+    h.call(5, 0);
+    assert!(!h.acd.is_waiting(CallId(3)));
+    assert_eq!(
+        h.acd.position(CallId(100)),
+        Some(1),
+        "behind patient 2 only"
+    );
+    assert_eq!(h.acd.position(CallId(5)), Some(3));
+    assert!(h
+        .events
+        .iter()
+        .any(|e| matches!(e, AcdEvent::CallbackRequested { call, .. } if *call == CallId(3))));
+    // The agent serves them in that order.
+    let mut served = Vec::new();
+    let mut current = 1;
+    for _ in 0..4 {
+        h.actions.clear();
+        h.end(current);
+        let (next, _) = h.offers().first().cloned().expect("an offer");
+        assert!(h.answer(next, "1001"));
+        served.push(next);
+        current = next;
+    }
+    assert_eq!(served, [2, 100, 4, 5]);
+    // A callback chosen after an overflow (no longer waiting) goes to the back.
+    h.call(6, 0);
+    let now = h.clock.now();
+    h.acd
+        .handle_callback(now, CallId(7), "consultation", Some(CallId(101)), 0);
+    h.drain();
+    assert_eq!(h.acd.position(CallId(101)), Some(1), "behind patient 6");
 }

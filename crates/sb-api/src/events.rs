@@ -213,6 +213,34 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
             "callback_requested",
             json!({ "call": call.0, "queue": queue }),
         ),
+        EngineEvent::CallbackStarted {
+            call,
+            item,
+            attempt,
+        } => (
+            "callback_started",
+            json!({ "call": call.0, "item": item.0, "attempt": attempt }),
+        ),
+        EngineEvent::CallbackReached {
+            call,
+            item,
+            waited_ms,
+        } => (
+            "callback_reached",
+            json!({ "call": call.0, "item": item.0, "waited_ms": waited_ms }),
+        ),
+        EngineEvent::CallbackDeferred { item, at_ms, tries } => (
+            "callback_deferred",
+            json!({ "item": item.0, "next_ms": at_ms, "tries": tries }),
+        ),
+        EngineEvent::CallbackClosed {
+            item,
+            reached,
+            tries,
+        } => (
+            "callback_closed",
+            json!({ "item": item.0, "reached": reached, "tries": tries }),
+        ),
         EngineEvent::Overflowed { call, queue, to } => (
             "overflowed",
             json!({ "call": call.0, "queue": queue, "to": to }),

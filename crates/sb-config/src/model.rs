@@ -128,6 +128,10 @@ pub struct Model {
     pub regions: Vec<(String, String)>,
     /// Trunks, numbering and the outbound dial plan.
     pub outside: Outside,
+    /// The hospital's holidays, (year, month, day).
+    pub holidays: Vec<(i32, u8, u8)>,
+    /// Keep-my-place callbacks (`[callbacks]`).
+    pub callbacks: sb_engine::CallbackRules,
 }
 
 /// The phone network's side of the configuration.

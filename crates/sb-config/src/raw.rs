@@ -46,6 +46,61 @@ pub struct RawConfig {
     /// The outbound dial plan: who may dial which numbers out, on which trunks.
     #[serde(default)]
     pub outbound: Vec<OutboundRule>,
+    #[serde(default)]
+    pub calendar: Calendar,
+    #[serde(default)]
+    pub callbacks: Callbacks,
+}
+
+/// The hospital's calendar: the days it keeps as holidays (no callbacks, no working days
+/// counted towards what is due).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calendar {
+    /// `YYYY-MM-DD` dates.
+    #[serde(default)]
+    pub holidays: Vec<Spanned<String>>,
+}
+
+/// Keep-my-place callbacks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Callbacks {
+    /// When callbacks are placed, as a dialplan's `open` windows (`mon-fri 08:00-17:30`),
+    /// in the reports' time zone; empty: at any time.
+    #[serde(default)]
+    pub open: Vec<Spanned<String>>,
+    /// Tries before a patient not reached goes to the worklist.
+    #[serde(default = "d3")]
+    pub attempts: Spanned<u64>,
+    /// Minutes between two tries.
+    #[serde(default = "d15")]
+    pub retry_minutes: Spanned<u64>,
+    /// A patient waiting this long in any queue is offered a callback; 0: only when the
+    /// queue overflows with nowhere to go.
+    #[serde(default = "d0")]
+    pub offer_after_seconds: Spanned<u64>,
+}
+
+impl Default for Callbacks {
+    fn default() -> Self {
+        Callbacks {
+            open: Vec::new(),
+            attempts: d3(),
+            retry_minutes: d15(),
+            offer_after_seconds: d0(),
+        }
+    }
+}
+
+fn d0() -> Spanned<u64> {
+    Spanned::new(0..0, 0)
+}
+fn d3() -> Spanned<u64> {
+    Spanned::new(0..0, 3)
+}
+fn d15() -> Spanned<u64> {
+    Spanned::new(0..0, 15)
 }
 
 #[derive(Debug, Deserialize)]

@@ -884,6 +884,8 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
     }
 
     let reports = reports(&mut c, &raw.reports);
+    let holidays = holidays(&mut c, &raw.calendar);
+    let utc_offset_min = reports.utc_offset_min;
     let api_tokens = api_tokens(&mut c, &raw.http.tokens, &extensions);
     let console_users = console_users(&mut c, &raw.http.users, &extensions);
     let mut regions = Vec::new();
@@ -1004,7 +1006,82 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             .collect(),
         roster_number: raw.roster.number.as_ref().map(|n| n.get_ref().clone()),
         outside,
+        callbacks: callbacks(&mut c, &raw.callbacks, utc_offset_min, &holidays),
+        holidays,
     })
+}
+
+/// The hospital's holidays (SB146).
+fn holidays(c: &mut Checker, cal: &crate::raw::Calendar) -> Vec<(i32, u8, u8)> {
+    let mut out = Vec::new();
+    for h in &cal.holidays {
+        match crate::dialplan::parse_date(h.get_ref()) {
+            Some(d) => out.push(d),
+            None => c.error(
+                "SB146",
+                h,
+                format!(
+                    "calendar.holidays: `{}` is not a YYYY-MM-DD date",
+                    h.get_ref()
+                ),
+            ),
+        }
+    }
+    out
+}
+
+/// Keep-my-place callbacks (SB145): hours as a dialplan's windows, 1 to 10 tries, 1 to
+/// 1,440 minutes apart.
+fn callbacks(
+    c: &mut Checker,
+    cb: &crate::raw::Callbacks,
+    utc_offset_min: i32,
+    holidays: &[(i32, u8, u8)],
+) -> sb_engine::CallbackRules {
+    let mut windows = Vec::new();
+    for w in &cb.open {
+        match crate::dialplan::parse_window(w.get_ref()) {
+            Some(win) => windows.push(win),
+            None => c.error(
+                "SB145",
+                w,
+                format!(
+                    "callbacks.open: `{}` is not a window like `mon-fri 08:00-17:30`",
+                    w.get_ref()
+                ),
+            ),
+        }
+    }
+    if cb.open.is_empty() {
+        windows.push((0x7F, 0, 24 * 60));
+    }
+    let attempts = *cb.attempts.get_ref();
+    if !(1..=10).contains(&attempts) {
+        c.error(
+            "SB145",
+            &cb.attempts,
+            format!("callbacks.attempts ({attempts}) must be between 1 and 10"),
+        );
+    }
+    let retry = *cb.retry_minutes.get_ref();
+    if !(1..=1440).contains(&retry) {
+        c.error(
+            "SB145",
+            &cb.retry_minutes,
+            format!("callbacks.retry_minutes ({retry}) must be between 1 and 1440"),
+        );
+    }
+    let offer_after = *cb.offer_after_seconds.get_ref();
+    sb_engine::CallbackRules {
+        hours: sb_ivr::Schedule {
+            utc_offset_min,
+            windows,
+            holidays: holidays.to_vec(),
+        },
+        attempts: attempts.clamp(1, 10) as u32,
+        retry: Duration::from_secs(retry.clamp(1, 1440) * 60),
+        offer_after: (offer_after > 0).then(|| Duration::from_secs(offer_after)),
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,38 @@ pub struct EngineConfig {
     pub queue_numbers: Vec<(String, String)>,
     /// The outside world: trunks, numbering and the outbound dial plan.
     pub outside: OutsideConfig,
+    /// Keep-my-place callbacks: when they are placed, how often they are tried.
+    pub callbacks: CallbackRules,
+}
+
+/// How keep-my-place callbacks are worked (`[callbacks]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackRules {
+    /// When callbacks are placed (the hospital's local time, its holidays closed).
+    pub hours: sb_ivr::Schedule,
+    /// Tries before a patient not reached goes to the worklist.
+    pub attempts: u32,
+    /// Between two tries.
+    pub retry: Duration,
+    /// A patient waiting this long in a queue is offered a callback (`None`: only when the
+    /// queue overflows with nowhere to go).
+    pub offer_after: Option<Duration>,
+}
+
+impl Default for CallbackRules {
+    fn default() -> CallbackRules {
+        CallbackRules {
+            // Any day, any time.
+            hours: sb_ivr::Schedule {
+                utc_offset_min: 480,
+                windows: vec![(0x7F, 0, 24 * 60)],
+                holidays: Vec::new(),
+            },
+            attempts: 3,
+            retry: Duration::from_secs(15 * 60),
+            offer_after: None,
+        }
+    }
 }
 
 impl EngineConfig {

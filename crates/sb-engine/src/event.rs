@@ -253,6 +253,45 @@ pub enum EngineEvent {
         /// The queue.
         queue: String,
     },
+    /// A callback call works the callback the patient asked for on call `item`: waiting in
+    /// the queue for an agent (try `attempt`, counting from 1).
+    CallbackStarted {
+        /// The callback call.
+        call: CallId,
+        /// The call the patient asked on.
+        item: CallId,
+        /// Which try this is, from 1.
+        attempt: u32,
+    },
+    /// The patient answered the callback: `waited_ms` since they asked.
+    CallbackReached {
+        /// The callback call.
+        call: CallId,
+        /// The call the patient asked on.
+        item: CallId,
+        /// From the request to the patient answering: the callback's own service measure.
+        waited_ms: u64,
+    },
+    /// The callback for `item` is tried again at `at_ms` (Unix ms): the patient was not
+    /// reached, or the callbacks' hours are closed.
+    CallbackDeferred {
+        /// The call the patient asked on.
+        item: CallId,
+        /// When it is tried next (Unix ms).
+        at_ms: i64,
+        /// Times the patient's phone was dialled so far.
+        tries: u32,
+    },
+    /// The callback for `item` is closed: the patient reached, or every try spent (it goes
+    /// to the worklist).
+    CallbackClosed {
+        /// The call the patient asked on.
+        item: CallId,
+        /// The patient answered a callback.
+        reached: bool,
+        /// Times the patient's phone was dialled.
+        tries: u32,
+    },
     /// A call refused before it was taken (404, 400, 488, 503): no call exists for it.
     Rejected {
         /// The number called.

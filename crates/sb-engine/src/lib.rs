@@ -25,6 +25,7 @@
 
 pub mod assets;
 mod call;
+mod callbacks;
 mod config;
 mod control;
 mod event;
@@ -40,7 +41,7 @@ pub use assets::{engine_prompts, Assets};
 pub use call::features::FeatureCodes;
 pub use call::leg::{LegId, LegRef};
 pub use call::{Call, CallTimer};
-pub use config::{EngineConfig, OutsideConfig};
+pub use config::{CallbackRules, EngineConfig, OutsideConfig};
 pub use control::{
     AgentCommand, CallAction, ControlError, LiveCall, LiveConsult, Presence, WallClock,
 };

@@ -10,9 +10,10 @@ use crate::assets::Assets;
 use crate::call::leg::{LegId, LegRef};
 use crate::call::playout::{PHASES, PHASE_CALLS};
 use crate::call::{
-    features, AcdInput, Call, CallTimer, Callee, Ctx, InDialog, NewCall, OutIntent, OutRoute,
-    Output, PlaceCall, RouteRefusal, SipInput,
+    features, AcdInput, Call, CallTimer, CallbackCall, Callee, Ctx, InDialog, NewCall, OutIntent,
+    OutRoute, Output, PatientRoute, PlaceCall, RouteRefusal, SipInput,
 };
+use crate::callbacks::{next_open, Callbacks, Item, Next};
 use crate::config::EngineConfig;
 use crate::control::{
     apply_agent_command, check_agent_command, AgentCommand, CallAction, ControlError, LiveCall,
@@ -61,6 +62,8 @@ pub enum Wake {
     Acd,
     /// One of a call's timers.
     Call(CallId, CallTimer),
+    /// A callback's try is due.
+    Callback,
 }
 
 /// The engine. See the crate's documentation for how it is driven.
@@ -74,6 +77,8 @@ pub struct Engine {
     index: Index,
     /// Calls by when they next need the engine (stale entries are skipped).
     due: DeadlineQueue<CallId>,
+    /// Keep-my-place callbacks under way.
+    callbacks: Callbacks,
     /// Calls per media grid.
     phase_load: [u32; PHASES],
     media: VecDeque<MediaRequest>,
@@ -139,6 +144,7 @@ impl Engine {
             next_call: 1,
             index: Index::default(),
             due: DeadlineQueue::default(),
+            callbacks: Callbacks::default(),
             phase_load: [0; PHASES],
             media: VecDeque::new(),
             rtp_out: RtpQueue::default(),
@@ -219,6 +225,7 @@ impl Engine {
         self.drain_sip(now);
         self.acd.handle_timeout(now);
         self.run_acd(now);
+        self.callbacks_due(now);
         while let Some(id) = self.due.pop_due(now) {
             let ctx = ctx!(self);
             let Some(call) = self.calls.get_mut(&id) else {
@@ -281,6 +288,7 @@ impl Engine {
             self.sip.poll_timeout(),
             self.due.next(),
             self.acd.poll_timeout(),
+            self.callbacks.next_due(),
         ]
         .into_iter()
         .flatten()
@@ -305,6 +313,7 @@ impl Engine {
             self.sip.poll_timeout().map(|t| (t, Wake::Sip)),
             call,
             self.acd.poll_timeout().map(|t| (t, Wake::Acd)),
+            self.callbacks.next_due().map(|t| (t, Wake::Callback)),
         ]
         .into_iter()
         .flatten()
@@ -448,6 +457,11 @@ impl Engine {
             } => {
                 let _ = self.route_out(now, id, &user, &number, intent);
             }
+            Output::CallbackDone {
+                item,
+                dialled,
+                reached,
+            } => self.callback_done(now, item, dialled, reached),
             Output::Ended => {
                 if let Some(c) = self.calls.remove(&id) {
                     if let Some(n) = self.phase_load.get_mut(c.tick_phase()) {
@@ -494,7 +508,7 @@ impl Engine {
                 self.acd.handle_enqueue(now, id, &queue, priority)
             }
             AcdInput::Stay { queue, priority } => self.acd.handle_stay(now, id, &queue, priority),
-            AcdInput::Callback { queue } => self.acd.handle_callback(now, id, &queue),
+            AcdInput::Callback { queue } => self.callback_requested(now, id, queue),
             AcdInput::Answered { agent, leg } => {
                 if !self.acd.handle_answered(now, id, &agent) {
                     // The offer was withdrawn meanwhile (the caller left, another agent
@@ -1010,7 +1024,8 @@ impl Engine {
     /// The outbound dial plan's decision for extension `user` calling `dialled` out:
     /// `None` when no rule covers it; refused when no rule lets `user` dial it, when they
     /// have their limit of outside calls already (`limited`: they stay on the call), or
-    /// when no trunk that may carry it is up and has room.
+    /// when no trunk that may carry it is up and has room. An empty `user` is the
+    /// switchboard itself (a callback), which only the rules for the engine let out.
     fn outside_route(
         &self,
         user: &str,
@@ -1019,7 +1034,11 @@ impl Engine {
     ) -> Result<Option<OutRoute>, OutRefusal> {
         let o = &self.cfg.outside;
         let role = o.kind_of(user).unwrap_or_default();
-        let who = Dialler::Extension { number: user, role };
+        let who = if user.is_empty() {
+            Dialler::Engine
+        } else {
+            Dialler::Extension { number: user, role }
+        };
         let refusal = OutRefusal::new;
         match route(&o.rules, &o.trunks, who, dialled) {
             Route::NoRule => Ok(None),
@@ -1077,10 +1096,28 @@ impl Engine {
         number: &str,
         intent: OutIntent,
     ) -> Result<(), ControlError> {
+        if intent == OutIntent::Callback {
+            return self.route_callback(now, id, number);
+        }
         // A blind transfer leaves the agent free: it is not one of their outside calls.
         let limited = !matches!(intent, OutIntent::Transfer(_) | OutIntent::Refer(_));
-        let decided = self.outside_route(user, number, limited);
-        let result = match decided {
+        let result = self.decide_out(user, number, limited);
+        let ctx = ctx!(self);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Err(ControlError::NoSuchCall);
+        };
+        call.routed_out(now, &ctx, intent, result)
+    }
+
+    /// The dial plan's way out for `user` (empty: the switchboard itself, for a callback)
+    /// to `number`, or the refusal, which is a security event.
+    fn decide_out(
+        &mut self,
+        user: &str,
+        number: &str,
+        limited: bool,
+    ) -> Result<OutRoute, RouteRefusal> {
+        match self.outside_route(user, number, limited) {
             Ok(Some(route)) => Ok(route),
             Ok(None) => Err(RouteRefusal {
                 status: 404,
@@ -1093,15 +1130,160 @@ impl Engine {
                     why: r.why,
                     error: ControlError::OutsideRefused(r.why),
                 };
-                self.refused_outside(user, r);
+                let by = if user.is_empty() { "callback" } else { user };
+                self.refused_outside(by, r);
                 Err(refused)
             }
+        }
+    }
+
+    /// The callback call `id` reached its patient's turn: the patient is dialled, on their
+    /// extension when they called from one, else through a carrier as the engine's rules
+    /// allow.
+    fn route_callback(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        number: &str,
+    ) -> Result<(), ControlError> {
+        let way = match self.sip.location().lookup(number, now).first() {
+            Some(b) => Ok(PatientRoute::Extension(b.contact.uri.clone(), b.flow)),
+            None => self.decide_out("", number, false).map(PatientRoute::Trunk),
         };
         let ctx = ctx!(self);
         let Some(call) = self.calls.get_mut(&id) else {
             return Err(ControlError::NoSuchCall);
         };
-        call.routed_out(now, &ctx, intent, result)
+        call.patient_routed(now, &ctx, way);
+        Ok(())
+    }
+
+    /// The first instant from `t` on inside the callbacks' hours.
+    fn callbacks_open(&self, t: Instant) -> Option<Instant> {
+        let clock = self.cfg.wall_clock();
+        next_open(&self.cfg.callbacks, t, |x| clock.ms(x))
+    }
+
+    /// The patient on call `id` pressed 1 to be called back from `queue`: inside the
+    /// callbacks' hours a callback call takes their place in the queue at once; outside
+    /// them it waits for the hours to open.
+    fn callback_requested(&mut self, now: Instant, id: CallId, queue: String) {
+        let Some(c) = self.calls.get(&id) else {
+            return;
+        };
+        let item = Item {
+            number: c.caller_number().to_string(),
+            queue: queue.clone(),
+            language: c.language_now().to_string(),
+            requested: now,
+            tries: 0,
+            call: None,
+        };
+        let priority = c.priority();
+        let open_now = self.callbacks_open(now) == Some(now);
+        if open_now && !self.draining {
+            let cb = self.start_callback(now, id, &item);
+            self.callbacks.add(id, item, None);
+            self.callbacks.working(id, cb);
+            self.acd
+                .handle_callback(now, id, &queue, Some(cb), priority);
+            return;
+        }
+        self.acd.handle_callback(now, id, &queue, None, priority);
+        match self.callbacks_open(now) {
+            Some(at) => {
+                self.callbacks.add(id, item, Some(at));
+                self.events.push_back(EngineEvent::CallbackDeferred {
+                    item: id,
+                    at_ms: self.cfg.wall_clock().ms(at),
+                    tries: 0,
+                });
+            }
+            None => self.events.push_back(EngineEvent::CallbackClosed {
+                item: id,
+                reached: false,
+                tries: 0,
+            }),
+        }
+    }
+
+    /// A callback call for the item asked on call `asked`, its events out; the caller puts
+    /// it in the queue.
+    fn start_callback(&mut self, now: Instant, asked: CallId, item: &Item) -> CallId {
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let tick_phase = self.take_phase();
+        let call = Call::callback(CallbackCall {
+            id,
+            item: asked,
+            number: item.number.clone(),
+            queue: item.queue.clone(),
+            requested: item.requested,
+            sip_call_id: self.sip.new_call_id(),
+            tick_phase,
+            language: item.language.clone(),
+        });
+        self.calls.insert(id, call);
+        self.flush(now, id);
+        self.events.push_back(EngineEvent::CallbackStarted {
+            call: id,
+            item: asked,
+            attempt: item.tries + 1,
+        });
+        id
+    }
+
+    /// Callbacks whose time has come: each takes the back of its queue (outside the
+    /// callbacks' hours, it waits on).
+    fn callbacks_due(&mut self, now: Instant) {
+        while let Some((asked, item)) = self.callbacks.pop_due(now) {
+            if self.draining {
+                continue;
+            }
+            match self.callbacks_open(now) {
+                Some(t) if t == now => {}
+                Some(later) => {
+                    self.callbacks.defer(asked, later);
+                    continue;
+                }
+                None => continue,
+            }
+            let cb = self.start_callback(now, asked, &item);
+            self.callbacks.working(asked, cb);
+            self.acd.handle_callback_retry(now, cb, &item.queue);
+            self.run_acd(now);
+        }
+    }
+
+    /// A callback call ended: the item closes (reached, or out of tries) or waits for its
+    /// next try.
+    fn callback_done(&mut self, now: Instant, item: CallId, dialled: bool, reached: bool) {
+        let rules = self.cfg.callbacks.clone();
+        let clock = self.cfg.wall_clock();
+        let next = self
+            .callbacks
+            .done(now, item, dialled, reached, &rules, |t| {
+                next_open(&rules, t, |x| clock.ms(x))
+            });
+        let event = match next {
+            Some(Next::Reached { tries }) => EngineEvent::CallbackClosed {
+                item,
+                reached: true,
+                tries,
+            },
+            Some(Next::Retry { at, tries }) => EngineEvent::CallbackDeferred {
+                item,
+                at_ms: clock.ms(at),
+                tries,
+            },
+            Some(Next::GaveUp { tries }) => EngineEvent::CallbackClosed {
+                item,
+                reached: false,
+                tries,
+            },
+            None => return,
+        };
+        self.events.push_back(event);
     }
 
     /// Where each trunk stands, with its calls now.
@@ -1121,6 +1303,11 @@ impl Engine {
     }
 
     // ---- the control API ------------------------------------------------------------------
+
+    /// Keep-my-place callbacks not yet closed (waiting in a queue, ringing, or due later).
+    pub fn callbacks_pending(&self) -> usize {
+        self.callbacks.len()
+    }
 
     /// Every call now, for the control API.
     pub fn live_calls(&self) -> Vec<LiveCall> {

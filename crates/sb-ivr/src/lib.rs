@@ -14,4 +14,4 @@ pub mod interp;
 pub mod model;
 
 pub use interp::{Action, Input, PromptRef, Session};
-pub use model::{Dialplans, FlowId, Node, NodeId, Target};
+pub use model::{Dialplans, FlowId, Node, NodeId, Schedule, Target};

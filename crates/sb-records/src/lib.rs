@@ -37,7 +37,8 @@
 use sb_acd::AcdEvent;
 use sb_engine::EngineEvent;
 use sb_store::model::{
-    AgentStateRow, CallEvent, CallRecord, Disposition, OfferRow, Op, Party, TransferRow,
+    AgentStateRow, CallEvent, CallRecord, CallbackProgress, Disposition, OfferRow, Op, Party,
+    TransferRow,
 };
 use sb_types::vocab::{CallDirection, EndReason, Named, Side, TransferKind};
 use std::collections::{HashMap, VecDeque};
@@ -85,6 +86,9 @@ struct Open {
     hold_ms: i64,
     muted_at: Option<i64>,
     mute_ms: i64,
+    /// Progress of the callback the patient asked for on this call, written once its own
+    /// record (and so its row in the callback list) is.
+    callback_ops: Vec<CallbackProgress>,
 }
 
 /// Opens or closes a span (hold, mute) at `at_ms`; a closed span adds to `total`.
@@ -111,6 +115,8 @@ pub struct Recorder {
     rejected: u64,
     /// Each agent's current state and since when.
     agents: HashMap<String, (String, i64)>,
+    /// When a callback's patient answered, by the call they asked on, until it closes.
+    reached: HashMap<u64, i64>,
 }
 
 impl Recorder {
@@ -122,6 +128,7 @@ impl Recorder {
             agent_seq: 0,
             rejected: 0,
             agents: HashMap::new(),
+            reached: HashMap::new(),
         }
     }
 
@@ -312,6 +319,45 @@ impl Recorder {
                 o.callback = true;
                 push_event(o, at_ms, "callback_requested", None, Some(queue.clone()));
             }),
+            EngineEvent::CallbackStarted {
+                call,
+                item,
+                attempt,
+            } => {
+                let detail = format!("{}-{} try {attempt}", self.cfg.run, item.0);
+                self.with(call.0, |o| {
+                    push_event(o, at_ms, "callback_of", None, Some(detail))
+                })
+            }
+            EngineEvent::CallbackReached {
+                call,
+                item,
+                waited_ms,
+            } => {
+                self.reached.insert(item.0, at_ms);
+                self.with(call.0, |o| {
+                    push_event(
+                        o,
+                        at_ms,
+                        "callback_reached",
+                        None,
+                        Some(waited_ms.to_string()),
+                    )
+                })
+            }
+            EngineEvent::CallbackDeferred {
+                item,
+                at_ms: next,
+                tries,
+            } => self.callback_progress(at_ms, item.0, "pending", *tries, Some(*next)),
+            EngineEvent::CallbackClosed {
+                item,
+                reached,
+                tries,
+            } => {
+                let status = if *reached { "reached" } else { "worklist" };
+                self.callback_progress(at_ms, item.0, status, *tries, None);
+            }
             EngineEvent::TrunkAttempt {
                 call,
                 trunk,
@@ -530,10 +576,40 @@ impl Recorder {
         }
     }
 
+    /// A callback's progress for the list's row of call `item` (held back until that
+    /// call's own record is written).
+    fn callback_progress(
+        &mut self,
+        at_ms: i64,
+        item: u64,
+        status: &str,
+        tries: u32,
+        next_ms: Option<i64>,
+    ) {
+        let reached_ms = if status == "pending" {
+            None
+        } else {
+            self.reached.remove(&item)
+        };
+        let progress = CallbackProgress {
+            call_id: format!("{}-{item}", self.cfg.run),
+            status: status.to_string(),
+            attempts: i64::from(tries),
+            next_ms,
+            reached_ms,
+            at_ms,
+        };
+        match self.calls.get_mut(&item) {
+            Some(o) => o.callback_ops.push(progress),
+            None => self.out.push_back(Op::Callback(progress)),
+        }
+    }
+
     fn end(&mut self, at_ms: i64, call: u64, reason: EndReason, by: Side) {
         let Some(mut o) = self.calls.remove(&call) else {
             return;
         };
+        let later = std::mem::take(&mut o.callback_ops);
         withdraw_all(&mut o, at_ms);
         // A call that ends on hold or muted: the span runs to the end.
         span(&mut o.held_at, &mut o.hold_ms, false, at_ms);
@@ -583,6 +659,7 @@ impl Recorder {
             offers: o.offers,
             transfers: o.transfers,
         });
+        self.out.extend(later.into_iter().map(Op::Callback));
     }
 }
 

@@ -724,3 +724,100 @@ fn trunk_calls_are_reported_by_trunk_and_hospital_number() {
         "calls out are not patients' figures"
     );
 }
+
+#[test]
+fn callback_progress_reaches_the_callback_list() {
+    let dir = scratch("callbacks");
+    let store = Store::start(settings(&dir, "run1", 64)).expect("store");
+    let mut w = World {
+        rec: recorder("run1"),
+        store,
+    };
+    let q = "consultation";
+    // Two patients ask for callbacks; the first outside the callbacks' hours: its next
+    // try is known before its own call has ended, and waits for the call's record.
+    for (n, number) in [(1, "13812345001"), (2, "13812345002")] {
+        w.start(n, at(10, 0, 0), "8000", number);
+        w.queue(n, at(10, 0, 5), q);
+        w.emit(
+            at(10, 0, 30),
+            EngineEvent::CallbackRequested {
+                call: CallId(n),
+                queue: q.into(),
+            },
+        );
+    }
+    w.emit(
+        at(10, 0, 30),
+        EngineEvent::CallbackDeferred {
+            item: CallId(1),
+            at_ms: at(14, 0, 0),
+            tries: 0,
+        },
+    );
+    w.end(1, at(10, 0, 35), Side::Engine);
+    w.end(2, at(10, 0, 35), Side::Engine);
+    // The first is reached at its first try; the second never is.
+    w.emit(
+        at(14, 1, 0),
+        EngineEvent::CallbackReached {
+            call: CallId(3),
+            item: CallId(1),
+            waited_ms: 14_430_000,
+        },
+    );
+    w.emit(
+        at(14, 3, 0),
+        EngineEvent::CallbackClosed {
+            item: CallId(1),
+            reached: true,
+            tries: 1,
+        },
+    );
+    w.emit(
+        at(10, 20, 0),
+        EngineEvent::CallbackDeferred {
+            item: CallId(2),
+            at_ms: at(10, 35, 0),
+            tries: 1,
+        },
+    );
+    w.emit(
+        at(11, 0, 0),
+        EngineEvent::CallbackClosed {
+            item: CallId(2),
+            reached: false,
+            tries: 3,
+        },
+    );
+    assert_eq!(w.rec.open_calls(), 0);
+    w.store.close().expect("close");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        let mut conn = sb_store::db::open(&dir.join("records.db"), sb_store::db::Access::Read)
+            .await
+            .expect("open");
+        type Progress = (String, String, i64, Option<i64>, Option<i64>);
+        let rows: Vec<Progress> = sqlx::query_as(
+            "SELECT call_id, status, attempts, next_ms, reached_ms FROM callbacks ORDER BY call_id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("callbacks");
+        assert_eq!(
+            rows,
+            [
+                (
+                    "run1-1".into(),
+                    "reached".into(),
+                    1,
+                    None,
+                    Some(at(14, 1, 0))
+                ),
+                ("run1-2".into(), "worklist".into(), 3, None, None),
+            ]
+        );
+    });
+}

@@ -85,6 +85,7 @@ pub async fn build(model: &Model, assets: Assets) -> Result<Switchboard, BuildEr
         roster_number: model.roster_number.clone(),
         queue_numbers: model.queue_numbers(),
         outside: sb_config::build::outside(model),
+        callbacks: model.callbacks.clone(),
     };
     let acd = sb_config::build::acd(model, now);
     let engine = Engine::new(sip, Arc::new(assets), cfg, acd, seed);

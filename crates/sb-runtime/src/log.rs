@@ -119,6 +119,24 @@ pub(crate) fn log_event(ev: EngineEvent) {
         EngineEvent::CallbackRequested { call, queue } => {
             tracing::info!(%call, %queue, "callback requested")
         }
+        EngineEvent::CallbackStarted {
+            call,
+            item,
+            attempt,
+        } => tracing::info!(%call, %item, attempt, "callback waits for an agent"),
+        EngineEvent::CallbackReached {
+            call,
+            item,
+            waited_ms,
+        } => tracing::info!(%call, %item, waited_ms, "callback reached the patient"),
+        EngineEvent::CallbackDeferred { item, at_ms, tries } => {
+            tracing::info!(%item, next_ms = at_ms, tries, "callback tried later")
+        }
+        EngineEvent::CallbackClosed {
+            item,
+            reached,
+            tries,
+        } => tracing::info!(%item, reached, tries, "callback closed"),
         EngineEvent::Overflowed { call, queue, to } => {
             tracing::info!(%call, %queue, to = ?to, "queue overflow")
         }

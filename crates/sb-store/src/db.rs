@@ -519,6 +519,7 @@ pub async fn apply<'a>(
     let mut progress = Vec::new();
     let mut ends = Vec::new();
     let mut states = Vec::new();
+    let mut callbacks = Vec::new();
     for op in ops {
         match op {
             Op::Begin(r) => begins.push(r),
@@ -530,6 +531,7 @@ pub async fn apply<'a>(
                 transfers,
             } => ends.push((record, &events[..], &offers[..], &transfers[..])),
             Op::AgentState(a) => states.push(a),
+            Op::Callback(c) => callbacks.push(c),
         }
     }
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
@@ -539,6 +541,20 @@ pub async fn apply<'a>(
         write_calls(conn, "", &st.upsert_tail, &progress).await?;
         write_ends(conn, st, &ends, &mut rollup).await?;
         insert_states(conn, &states, &mut rollup).await?;
+        for c in &callbacks {
+            sqlx::query(
+                "UPDATE callbacks SET status = ?1, attempts = ?2, next_ms = ?3, \
+                 reached_ms = coalesce(?4, reached_ms), updated_ms = ?5 WHERE call_id = ?6",
+            )
+            .bind(&c.status)
+            .bind(c.attempts)
+            .bind(c.next_ms)
+            .bind(c.reached_ms)
+            .bind(c.at_ms)
+            .bind(&c.call_id)
+            .execute(&mut *conn)
+            .await?;
+        }
         rollup.write(conn).await
     }
     .await;

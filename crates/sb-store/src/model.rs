@@ -241,4 +241,20 @@ pub enum Op {
         transfers: Vec<TransferRow>,
     },
     AgentState(AgentStateRow),
+    /// How a keep-my-place callback is going: applied to the callback list's row of the
+    /// call the patient asked on (after that call's end in the same batch).
+    Callback(CallbackProgress),
+}
+
+/// A callback's progress (see [`Op::Callback`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackProgress {
+    /// The call the patient asked on.
+    pub call_id: String,
+    /// `pending`, `reached` or `worklist`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_ms: Option<i64>,
+    pub reached_ms: Option<i64>,
+    pub at_ms: i64,
 }

@@ -191,6 +191,7 @@ impl Sim {
             roster_number: model.roster_number.clone(),
             queue_numbers: model.queue_numbers(),
             outside: sb_config::build::outside(model),
+            callbacks: model.callbacks.clone(),
         };
         let acd = sb_config::build::acd(model, clock.now());
         let engine = Engine::new(sip, assets.clone(), ecfg, acd, 99);

@@ -206,6 +206,8 @@ vocabulary! {
         /// The phone of the extension placing a call (from the console or the API) did
         /// not answer it.
         PlacerNotAnswered = "placer_not_answered",
+        /// A callback's patient did not answer (or could not be dialled).
+        CallbackNotReached = "callback_not_reached",
         /// The extension dialled has no phone registered.
         ExtensionNotRegistered = "extension_not_registered",
         /// The extension dialled refused the call.

@@ -111,7 +111,7 @@ pub fn parse_window(s: &str) -> Option<(u8, u16, u16)> {
     (from < to).then_some((mask, from, to))
 }
 
-fn parse_date(s: &str) -> Option<(i32, u8, u8)> {
+pub(crate) fn parse_date(s: &str) -> Option<(i32, u8, u8)> {
     let mut it = s.split('-');
     let (y, m, d) = (
         it.next()?.parse().ok()?,

@@ -57,7 +57,7 @@ impl Call {
                     var,
                     value,
                 }),
-                Action::Queue(queue) => self.enqueue(now, queue),
+                Action::Queue(queue) => self.enqueue(now, ctx, queue),
                 Action::Transfer(extension) => {
                     self.event(EngineEvent::Transfer {
                         call: self.id,

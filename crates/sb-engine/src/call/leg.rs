@@ -157,6 +157,12 @@ impl Leg {
         }
     }
 
+    /// A leg with nowhere to call yet (a callback's patient, until an agent answers).
+    pub(crate) fn waiting(id: LegId, role: Role, party: &str) -> Leg {
+        let nowhere = Peer::udp(SocketAddr::from(([0, 0, 0, 0], 0)));
+        Leg::new(id, role, party, nowhere)
+    }
+
     /// The leg a call came in on, its INVITE in transaction `tx`.
     pub(crate) fn caller(
         user: &str,

@@ -74,18 +74,24 @@ impl Call {
         let realm = ctx.sip.realm().to_string();
         let session = 1_000_000 + self.id.0 * 1_000 + id.0;
         let local = ctx.local_media(port, session, 1);
-        // The phone placing a call shows whom it is about to call; others, the hospital.
+        // The phone placing a call shows whom it is about to call; an agent offered a
+        // callback, whom for (masked); others, the hospital.
         let call_id = self.placed_call_id(id);
-        let from = match call_id {
-            Some(_) => format!("\"{0}\" <sip:{0}@{realm}>", self.dialled),
-            None => format!("\"Hospital\" <sip:queue@{realm}>"),
+        let from = match (&call_id, self.callback_of()) {
+            (Some(_), None) => format!("\"{0}\" <sip:{0}@{realm}>", self.dialled),
+            (None, Some(_)) => format!(
+                "\"Callback {}\" <sip:queue@{realm}>",
+                sb_types::pii::mask_number(&self.caller)
+            ),
+            _ => format!("\"Hospital\" <sip:queue@{realm}>"),
         };
         let Some(leg) = self.leg_mut(id) else {
             return;
         };
         leg.port = Some(port);
         if leg.trunk.is_some() {
-            if let Some(call) = self.trunk_invite(ctx, id, &local) {
+            if let Some(mut call) = self.trunk_invite(ctx, id, &local) {
+                call.call_id = call_id;
                 self.out.push_back(Output::Invite {
                     leg: id,
                     call: Box::new(call),
@@ -182,6 +188,7 @@ impl Call {
                     self.bridge_leg(id);
                 }
             }
+            Role::Caller if self.callback_of().is_some() => self.patient_answered(now),
             Role::Caller if self.is_placed() => self.placed_answered(now, ctx),
             Role::Caller => {}
         }
@@ -309,8 +316,16 @@ impl Call {
             .iter()
             .find(|l| l.party == agent.0 && l.role == Role::Offer)
             .map(|l| l.id);
-        if let Some(id) = found {
-            self.bridge_leg(id);
+        match found {
+            // A callback: the agent is on the line; now the patient is dialled.
+            Some(id) if self.callback_of().is_some() => {
+                if let Some(l) = self.leg_mut(id) {
+                    l.connected = true;
+                }
+                self.call_patient(id);
+            }
+            Some(id) => self.bridge_leg(id),
+            None => {}
         }
     }
 
@@ -391,6 +406,12 @@ impl Call {
             // The colleague hung up: the agent is back with the patient.
             self.drop_leg(id, false);
             return self.consult_over(now, ctx, agent, &who, ConsultStep::Ended);
+        }
+        if self.waits_for_patient(id) {
+            // The agent gave up on a callback while the patient's phone rang.
+            self.acd(AcdInput::CallEnded);
+            self.drop_leg(id, false);
+            return self.hang_up(EndReason::AgentHungUp, Side::Agent);
         }
         if self.state.agent_leg() != Some(id) {
             // A leg the patient no longer talks to (already transferred away).

@@ -5,6 +5,7 @@
 //! media ports to open and close, inputs for the ACD, events. A call never touches the SIP
 //! endpoint, the ACD or another call itself, so it can be driven alone in a unit test.
 
+mod callback;
 mod caller;
 pub(crate) mod conference;
 mod consult;
@@ -47,6 +48,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::rtp_out::RtpQueue;
+pub(crate) use callback::{CallbackCall, PatientRoute};
 pub(crate) use placed::PlaceCall;
 pub(crate) use playout::{position_prompt, wait_prompt};
 
@@ -256,6 +258,13 @@ pub(crate) enum Output {
         number: String,
         intent: OutIntent,
     },
+    /// A callback call is over: whether the patient's phone was dialled and whether they
+    /// answered (the router tries again, or closes the item).
+    CallbackDone {
+        item: CallId,
+        dialled: bool,
+        reached: bool,
+    },
     /// The call is over; the router forgets it.
     Ended,
 }
@@ -267,6 +276,9 @@ pub(crate) enum OutIntent {
     Consult(Control),
     /// The agent's phone sent REFER in this transaction: answered once decided.
     Refer(TxId),
+    /// A callback's patient, dialled by the switchboard itself: answered with
+    /// [`Call::patient_routed`].
+    Callback,
 }
 
 /// Why the dial plan would not route an agent's transfer or consultation out.
@@ -538,6 +550,21 @@ impl Call {
         !self.out.is_empty()
     }
 
+    /// The caller's number (personal data: never logged unredacted).
+    pub(crate) fn caller_number(&self) -> &str {
+        &self.caller
+    }
+
+    /// The language the call's prompts are in now.
+    pub(crate) fn language_now(&self) -> &str {
+        self.language()
+    }
+
+    /// The priority the call waits (or last waited) with.
+    pub(crate) fn priority(&self) -> i32 {
+        self.last_queue.as_ref().map_or(0, |(_, p)| *p)
+    }
+
     /// The queue the call waits in or last waited in.
     pub(crate) fn queue_name(&self) -> Option<String> {
         self.last_queue.as_ref().map(|(q, _)| q.clone())
@@ -794,11 +821,12 @@ impl Call {
 
     /// The call as the control API lists it.
     pub(crate) fn live(&self) -> LiveCall {
-        let agent = self
-            .state
-            .agent_leg()
-            .and_then(|l| self.leg(l))
-            .map(|l| l.party.clone());
+        let agent_leg = match self.state {
+            // A callback's agent, on the line while the patient's phone rings.
+            CallState::CallingBack { agent } => Some(agent),
+            _ => self.state.agent_leg(),
+        };
+        let agent = agent_leg.and_then(|l| self.leg(l)).map(|l| l.party.clone());
         let talk = self.state.talk().unwrap_or_default();
         let (vars, path) = match &self.state {
             CallState::Ivr(s) => notes(s),
@@ -879,6 +907,7 @@ impl Call {
             reason,
             by,
         });
+        self.callback_over();
         self.out.push_back(Output::Ended);
     }
 
@@ -903,7 +932,7 @@ impl Call {
             _ => None,
         };
         let callback = match &self.state {
-            CallState::Queued(q) => q.callback_until,
+            CallState::Queued(q) => q.callback_until.or(q.callback_at),
             _ => None,
         };
         let rings = self

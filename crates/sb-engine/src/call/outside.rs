@@ -46,6 +46,23 @@ impl Call {
     }
 
     fn trunk_leg(&mut self, now: Instant, ctx: &Ctx<'_>, role: Role, t: TrunkLeg) -> Option<LegId> {
+        let id = LegId(self.next_leg);
+        let leg = self.trunk_leg_as(now, ctx, id, role, t)?;
+        self.next_leg += 1;
+        self.legs.push(leg);
+        self.out.push_back(Output::OpenPort { leg: id });
+        Some(id)
+    }
+
+    /// Leg `id` out on trunk `t` (not yet part of the call; its port is still to open).
+    pub(super) fn trunk_leg_as(
+        &self,
+        now: Instant,
+        ctx: &Ctx<'_>,
+        id: LegId,
+        role: Role,
+        t: TrunkLeg,
+    ) -> Option<Leg> {
         let settings = ctx.sip.trunk_settings(t.trunk)?;
         let plan = ctx.cfg.outside.trunks.get(t.trunk)?;
         let number = ctx
@@ -54,14 +71,10 @@ impl Call {
             .numbering
             .for_carrier(&t.number, plan.format);
         let uri = Uri::parse(&format!("sip:{number}@{}", settings.domain)).ok()?;
-        let id = LegId(self.next_leg);
-        self.next_leg += 1;
         let mut leg = Leg::outgoing(id, role, &t.number, uri, settings.carrier);
         leg.ring_until = Some(now + ctx.cfg.outside.setup_timeout);
         leg.trunk = Some(Box::new(t));
-        self.legs.push(leg);
-        self.out.push_back(Output::OpenPort { leg: id });
-        Some(id)
+        Some(leg)
     }
 
     /// The INVITE for a leg out on a trunk, offering `local`.
@@ -215,13 +228,30 @@ impl Call {
         let Some(next) = next else {
             return false;
         };
-        self.drop_leg(id, false);
         let next = TrunkLeg {
             trunk: next,
             number: t.number,
             rest: rest.collect(),
             progressed: false,
         };
+        if id == LegId::CALLER {
+            // A callback's patient: the first leg starts again on the next trunk.
+            let old = self.caller_leg().port;
+            return match self.trunk_leg_as(now, ctx, id, role, next) {
+                Some(leg) => {
+                    self.out.push_back(Output::LegGone {
+                        tx: None,
+                        dialog: None,
+                        port: old,
+                    });
+                    self.legs[0] = leg;
+                    self.out.push_back(Output::OpenPort { leg: id });
+                    true
+                }
+                None => false,
+            };
+        }
+        self.drop_leg(id, false);
         if self.trunk_leg(now, ctx, role, next).is_none() {
             self.end(503, EndReason::NoTrunk, Side::Engine);
         }

@@ -23,6 +23,9 @@ pub(crate) struct Placed {
     /// The Call-ID the first INVITE carries (its records name it from the start); taken
     /// when that INVITE is built.
     pub(crate) call_id: Option<String>,
+    /// A keep-my-place callback: its first leg is the patient's, rung once an agent has
+    /// answered.
+    pub(crate) callback: Option<super::callback::CallbackOf>,
 }
 
 /// What the router knows of a call it places.
@@ -65,6 +68,7 @@ impl Call {
         call.callee = Some(p.callee);
         call.placed = Some(Placed {
             call_id: Some(p.sip_call_id.clone()),
+            callback: None,
         });
         call.event(EngineEvent::CallStarted {
             call: p.id,
@@ -114,6 +118,7 @@ impl Call {
     pub(super) fn placed_failed(&mut self, failure: LegFailure) {
         let reason = match failure {
             LegFailure::NoMediaPort => EndReason::NoMediaPort,
+            _ if self.callback_of().is_some() => EndReason::CallbackNotReached,
             _ => EndReason::PlacerNotAnswered,
         };
         self.end(0, reason, Side::Engine);
@@ -132,5 +137,10 @@ impl Call {
     /// Whether the placing phone hears ringback now: answered, the one dialled ringing.
     pub(super) fn hears_ringback(&self) -> bool {
         self.placed.is_some() && matches!(self.state, CallState::Dialling { .. })
+    }
+
+    /// Whether leg `id` is the agent waiting on the line while a callback rings the patient.
+    pub(super) fn waits_for_patient(&self, id: LegId) -> bool {
+        matches!(self.state, CallState::CallingBack { agent } if agent == id)
     }
 }

@@ -159,7 +159,9 @@ impl Call {
         }
         if let CallState::Queued(q) = &self.state {
             if q.callback_until.is_some_and(|t| t <= now) {
-                self.decline_callback(now);
+                self.decline_callback(now, ctx);
+            } else if q.callback_at.is_some_and(|t| t <= now) {
+                self.offer_callback(now, ctx);
             }
         }
         let wall = ctx.wall(now);

@@ -14,7 +14,7 @@ const CALLBACK_ANSWER_TIME: Duration = Duration::from_secs(8);
 
 impl Call {
     /// The ACD takes the call over; a dialplan may have set `priority` (higher first).
-    pub(super) fn enqueue(&mut self, now: Instant, queue: String) {
+    pub(super) fn enqueue(&mut self, now: Instant, ctx: &Ctx<'_>, queue: String) {
         let priority = match &self.state {
             CallState::Ivr(s) => s
                 .vars
@@ -40,6 +40,8 @@ impl Call {
             priority,
             announce_at: Some(announce),
             callback_until: None,
+            // After a while a patient may ask to be called back, keeping their place.
+            callback_at: ctx.cfg.callbacks.offer_after.map(|after| now + after),
         }));
     }
 
@@ -90,9 +92,9 @@ impl Call {
     }
 
     /// The call overflowed with nowhere to go (the operators' own queue is full or the
-    /// wait too long): the patient may press 1 to be called back, keeping their place, or
-    /// stay on the line.
-    fn offer_callback(&mut self, now: Instant, ctx: &Ctx<'_>) {
+    /// wait too long), or waited `callbacks.offer_after_seconds`: the patient may press 1
+    /// to be called back, keeping their place, or stay on the line.
+    pub(super) fn offer_callback(&mut self, now: Instant, ctx: &Ctx<'_>) {
         self.playout.playlist.clear();
         let mut offer_ms = 0;
         if let Some(p) = ctx.prompt(self.language(), "callback-offer") {
@@ -100,6 +102,7 @@ impl Call {
             self.playout.playlist.push(p.clone());
         }
         if let CallState::Queued(q) = &mut self.state {
+            q.callback_at = None;
             q.callback_until = Some(now + Duration::from_millis(offer_ms) + CALLBACK_ANSWER_TIME);
             // The offer, not the place in a queue the call has left, is what they hear now.
             q.announce_at = None;
@@ -129,11 +132,15 @@ impl Call {
         });
     }
 
-    /// No key within the offer's time: the patient stays in the queue, overflow or not.
-    pub(super) fn decline_callback(&mut self, now: Instant) {
+    /// No key within the offer's time: the patient stays in the queue, overflow or not
+    /// (after an overflow they join it again; offered while waiting, they never left it).
+    pub(super) fn decline_callback(&mut self, now: Instant, ctx: &Ctx<'_>) {
         if let CallState::Queued(q) = &mut self.state {
             q.callback_until = None;
             q.announce_at = Some(now);
+        }
+        if ctx.acd.is_waiting(self.id) {
+            return;
         }
         if let Some((queue, priority)) = self.last_queue.clone() {
             self.acd(AcdInput::Stay { queue, priority });

@@ -23,8 +23,11 @@ pub(crate) struct Queued {
     pub(crate) priority: i32,
     /// When the patient next hears their place in the queue.
     pub(crate) announce_at: Option<Instant>,
-    /// Overflowed with nowhere to go: offered a callback until then.
+    /// Overflowed with nowhere to go (or waited long enough): offered a callback until
+    /// then.
     pub(crate) callback_until: Option<Instant>,
+    /// When the patient is offered a callback for waiting so long, if they will be.
+    pub(crate) callback_at: Option<Instant>,
 }
 
 /// A consultation: the agent on `agent` talks to the colleague on `colleague` (or, after a
@@ -53,6 +56,9 @@ pub(crate) enum CallState {
     Queued(Queued),
     /// A transfer target rings while the patient waits with music.
     Transferring,
+    /// A callback: the agent on `agent` answered it and waits on the line while the
+    /// patient's phone rings.
+    CallingBack { agent: LegId },
     /// The patient talks to the agent on `agent`.
     Bridged { agent: LegId, talk: Talk },
     /// The agent consults a colleague, the patient on hold (or talking to the agent after
@@ -118,7 +124,9 @@ impl CallState {
             CallState::Bridged { .. }
             | CallState::Consulting { .. }
             | CallState::Conference { .. } => LiveState::Talking,
-            CallState::Queued(_) | CallState::Transferring => LiveState::Waiting,
+            CallState::Queued(_) | CallState::Transferring | CallState::CallingBack { .. } => {
+                LiveState::Waiting
+            }
             _ => LiveState::Ivr,
         }
     }

@@ -36,6 +36,7 @@ impl World {
                 roster_number: None,
                 queue_numbers: Vec::new(),
                 outside: crate::config::OutsideConfig::default(),
+                callbacks: crate::config::CallbackRules::default(),
             },
             assets: Assets {
                 plans: Arc::new(Dialplans {

@@ -134,7 +134,7 @@ impl Call {
             // Into the queue: the agent is done, the patient waits for its next agent.
             self.drop_leg(leg, true);
             self.acd(AcdInput::CallEnded);
-            self.enqueue(now, q);
+            self.enqueue(now, ctx, q);
             return Ok(());
         }
         self.leave_for_transfer(leg, by);
@@ -222,6 +222,10 @@ impl Call {
             (OutIntent::Refer(tx), Err(r)) => {
                 let warning = format!("399 switchboard \"{}\"", r.why);
                 self.respond(tx, Reply::status(r.status).header("Warning", warning));
+                Ok(())
+            }
+            (OutIntent::Callback, r) => {
+                self.patient_routed(now, ctx, r.map(super::PatientRoute::Trunk));
                 Ok(())
             }
             (_, Err(r)) => Err(r.error),
@@ -313,7 +317,7 @@ impl Call {
             .map(|(q, _)| q.clone())
             .or_else(|| ctx.acd.has_queue(OPERATORS).then(|| OPERATORS.to_string()));
         match queue {
-            Some(q) => self.enqueue(now, q),
+            Some(q) => self.enqueue(now, ctx, q),
             None => self.hang_up(EndReason::TransferNotAnswered, Side::Engine),
         }
     }
