@@ -295,6 +295,13 @@ impl Acd {
         )
     }
 
+    /// How long `call` has waited in its queue, if it is waiting.
+    pub fn waited(&self, call: CallId, now: Instant) -> Option<Duration> {
+        self.waiting
+            .get(&call)
+            .map(|w| now.saturating_duration_since(w.joined))
+    }
+
     /// How long `call` can expect to wait: the patients ahead and itself, served by the
     /// queue's staffed agents (logged in, reachable, not paused) at the queue's recent
     /// handle time. `None` when nobody staffs the queue.

@@ -8,6 +8,7 @@ use sb_acd::AcdEvent;
 use sb_engine::EngineEvent;
 use sb_sip::SecurityKind;
 use sb_types::pii::mask_number;
+use sb_types::vocab::Named;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -235,11 +236,19 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
         ),
         EngineEvent::CallbackClosed {
             item,
-            reached,
+            outcome,
             tries,
         } => (
             "callback_closed",
-            json!({ "item": item.0, "reached": reached, "tries": tries }),
+            json!({ "item": item.0, "outcome": outcome.name(), "tries": tries }),
+        ),
+        EngineEvent::CallbackRecovered {
+            item,
+            queue,
+            waited_ms,
+        } => (
+            "callback_recovered",
+            json!({ "item": item.0, "queue": queue, "waited_ms": waited_ms }),
         ),
         EngineEvent::Overflowed { call, queue, to } => (
             "overflowed",

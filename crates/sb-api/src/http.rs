@@ -234,8 +234,10 @@ async fn list_calls(
         .map(|c| {
             json!({
                 "id": c.id.0,
-                "dialled": c.dialled,
+                // A callback dials the patient's own number.
+                "dialled": if show_numbers || c.callback_requested.is_none() { c.dialled.clone() } else { sb_types::pii::mask_number(&c.dialled) },
                 "caller": if show_numbers { c.caller.clone() } else { sb_types::pii::mask_number(&c.caller) },
+                "callback": c.callback_requested.is_some(),
                 "state": c.state,
                 "queue": c.queue,
                 "agent": c.agent,

@@ -80,6 +80,14 @@ pub struct Callbacks {
     /// queue overflows with nowhere to go.
     #[serde(default = "d0")]
     pub offer_after_seconds: Spanned<u64>,
+    /// A patient who hangs up after waiting longer than `reports.short_abandon_seconds`
+    /// becomes a callback item.
+    #[serde(default = "yes")]
+    pub recover_abandoned: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Callbacks {
@@ -89,6 +97,7 @@ impl Default for Callbacks {
             attempts: d3(),
             retry_minutes: d15(),
             offer_after_seconds: d0(),
+            recover_abandoned: true,
         }
     }
 }

@@ -885,7 +885,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
 
     let reports = reports(&mut c, &raw.reports);
     let holidays = holidays(&mut c, &raw.calendar);
-    let utc_offset_min = reports.utc_offset_min;
+    let callback_rules = callbacks(&mut c, &raw.callbacks, &reports, &holidays);
     let api_tokens = api_tokens(&mut c, &raw.http.tokens, &extensions);
     let console_users = console_users(&mut c, &raw.http.users, &extensions);
     let mut regions = Vec::new();
@@ -1006,7 +1006,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             .collect(),
         roster_number: raw.roster.number.as_ref().map(|n| n.get_ref().clone()),
         outside,
-        callbacks: callbacks(&mut c, &raw.callbacks, utc_offset_min, &holidays),
+        callbacks: callback_rules,
         holidays,
     })
 }
@@ -1035,7 +1035,7 @@ fn holidays(c: &mut Checker, cal: &crate::raw::Calendar) -> Vec<(i32, u8, u8)> {
 fn callbacks(
     c: &mut Checker,
     cb: &crate::raw::Callbacks,
-    utc_offset_min: i32,
+    reports: &model::Reports,
     holidays: &[(i32, u8, u8)],
 ) -> sb_engine::CallbackRules {
     let mut windows = Vec::new();
@@ -1074,13 +1074,14 @@ fn callbacks(
     let offer_after = *cb.offer_after_seconds.get_ref();
     sb_engine::CallbackRules {
         hours: sb_ivr::Schedule {
-            utc_offset_min,
+            utc_offset_min: reports.utc_offset_min,
             windows,
             holidays: holidays.to_vec(),
         },
         attempts: attempts.clamp(1, 10) as u32,
         retry: Duration::from_secs(retry.clamp(1, 1440) * 60),
         offer_after: (offer_after > 0).then(|| Duration::from_secs(offer_after)),
+        recover_after: cb.recover_abandoned.then_some(reports.short_abandon),
     }
 }
 

@@ -143,6 +143,31 @@ impl Callbacks {
         }
     }
 
+    /// Whether a callback is owed to `number` already.
+    pub(crate) fn has_number(&self, number: &str) -> bool {
+        self.items.values().any(|i| i.number == number)
+    }
+
+    /// The patient at `number` got through by calling again: their items close, except one
+    /// whose callback is ringing them already (`dialled`). Returns each item closed with the
+    /// callback call to withdraw from its queue, if it has one.
+    pub(crate) fn close_for_number(
+        &mut self,
+        number: &str,
+        dialled: impl Fn(CallId) -> bool,
+    ) -> Vec<(CallId, Option<CallId>)> {
+        let closing: Vec<(CallId, Option<CallId>)> = self
+            .items
+            .iter()
+            .filter(|(_, i)| i.number == number && !i.call.is_some_and(&dialled))
+            .map(|(k, i)| (*k, i.call))
+            .collect();
+        for (k, _) in &closing {
+            self.items.remove(k);
+        }
+        closing
+    }
+
     /// Items not yet closed.
     pub(crate) fn len(&self) -> usize {
         self.items.len()
@@ -164,6 +189,7 @@ mod tests {
             attempts: 3,
             retry: Duration::from_secs(600),
             offer_after: None,
+            recover_after: None,
         }
     }
 

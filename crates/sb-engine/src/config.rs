@@ -51,6 +51,9 @@ pub struct CallbackRules {
     /// A patient waiting this long in a queue is offered a callback (`None`: only when the
     /// queue overflows with nowhere to go).
     pub offer_after: Option<Duration>,
+    /// A patient who hangs up after waiting this long becomes a callback item (abandoned-
+    /// call recovery; `None`: off).
+    pub recover_after: Option<Duration>,
 }
 
 impl Default for CallbackRules {
@@ -65,6 +68,7 @@ impl Default for CallbackRules {
             attempts: 3,
             retry: Duration::from_secs(15 * 60),
             offer_after: None,
+            recover_after: None,
         }
     }
 }

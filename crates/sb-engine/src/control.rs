@@ -44,6 +44,9 @@ pub struct LiveCall {
     /// The switchboard placed the call for `caller`, the extension that asked
     /// ([`crate::Engine::place_call`]).
     pub placed: bool,
+    /// A keep-my-place callback: `caller` is the patient to ring back, who asked at
+    /// `callback_requested` (an instant on the engine's clock).
+    pub callback_requested: Option<Instant>,
 }
 
 /// A phone as the operators' directory shows it.

@@ -287,10 +287,20 @@ pub enum EngineEvent {
     CallbackClosed {
         /// The call the patient asked on.
         item: CallId,
-        /// The patient answered a callback.
-        reached: bool,
+        /// Reached, on the worklist, or called again.
+        outcome: sb_types::vocab::CallbackOutcome,
         /// Times the patient's phone was dialled.
         tries: u32,
+    },
+    /// A patient who hung up after waiting `waited_ms` in `queue` is to be called back
+    /// (abandoned-call recovery): call `item` becomes a callback item.
+    CallbackRecovered {
+        /// The abandoned call.
+        item: CallId,
+        /// The queue they left.
+        queue: String,
+        /// How long they waited.
+        waited_ms: u64,
     },
     /// A call refused before it was taken (404, 400, 488, 503): no call exists for it.
     Rejected {

@@ -34,12 +34,12 @@ use sb_sip::transaction::TxId;
 use sb_sip::{Endpoint, Event, Origin, Peer};
 use sb_sip_msg::{Message, Method, Request};
 use sb_types::pii::Redacted;
-use sb_types::vocab::{Control, EndReason, Side};
+use sb_types::vocab::{CallbackOutcome, Control, EndReason, Side};
 use sb_types::CallId;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A media port the runtime is asked to open or close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -525,8 +525,9 @@ impl Engine {
                 }
             }
             AcdInput::Abandon => {
-                if self.acd.is_waiting(id) {
+                if let Some(waited) = self.acd.waited(id, now) {
                     self.acd.handle_abandon(now, id);
+                    self.abandoned(now, id, waited);
                 }
             }
             AcdInput::OtherCall { agent, busy } => self.acd.handle_other_call(now, &agent, busy),
@@ -548,6 +549,9 @@ impl Engine {
                 | AcdAction::Connect { call, .. }
                 | AcdAction::Overflow { call, .. } => *call,
             };
+            if matches!(a, AcdAction::Connect { .. }) {
+                self.answered_again(now, id);
+            }
             let ctx = ctx!(self);
             match self.calls.get_mut(&id) {
                 Some(c) => {
@@ -1201,9 +1205,85 @@ impl Engine {
             }
             None => self.events.push_back(EngineEvent::CallbackClosed {
                 item: id,
-                reached: false,
+                outcome: CallbackOutcome::Worklist,
                 tries: 0,
             }),
+        }
+    }
+
+    /// A patient on call `id` hung up after waiting `waited`: past the short-abandon
+    /// threshold (and not already to be called back) they become a callback item, due one
+    /// retry interval later (inside the callbacks' hours) at the back of the queue they
+    /// left; calling again and getting through meanwhile closes it.
+    fn abandoned(&mut self, now: Instant, id: CallId, waited: Duration) {
+        let Some(threshold) = self.cfg.callbacks.recover_after else {
+            return;
+        };
+        let Some(c) = self.calls.get(&id) else {
+            return;
+        };
+        let (Some(queue), false) = (c.queue_name(), c.callback_of().is_some()) else {
+            return;
+        };
+        if waited < threshold || self.callbacks.has_number(c.caller_number()) {
+            return;
+        }
+        let item = Item {
+            number: c.caller_number().to_string(),
+            queue: queue.clone(),
+            language: c.language_now().to_string(),
+            requested: now,
+            tries: 0,
+            call: None,
+        };
+        self.events.push_back(EngineEvent::CallbackRecovered {
+            item: id,
+            queue,
+            waited_ms: waited.as_millis() as u64,
+        });
+        let at = self
+            .callbacks_open(now + self.cfg.callbacks.retry)
+            .filter(|_| !self.draining);
+        self.callbacks.add(id, item, at);
+        if let Some(at) = at {
+            self.events.push_back(EngineEvent::CallbackDeferred {
+                item: id,
+                at_ms: self.cfg.wall_clock().ms(at),
+                tries: 0,
+            });
+        }
+    }
+
+    /// Call `id` was answered by an agent: a callback still owed to the same number is no
+    /// longer needed (the patient called again and got through); one waiting in a queue is
+    /// withdrawn, one ringing the patient already goes on.
+    fn answered_again(&mut self, now: Instant, id: CallId) {
+        let Some(c) = self.calls.get(&id) else {
+            return;
+        };
+        if c.callback_of().is_some() {
+            return;
+        }
+        let number = c.caller_number().to_string();
+        let calls = &self.calls;
+        let dialled = |cb: CallId| {
+            calls
+                .get(&cb)
+                .and_then(Call::callback_of)
+                .is_some_and(|k| k.dialled)
+        };
+        for (item, waiting) in self.callbacks.close_for_number(&number, dialled) {
+            if let Some(cb) = waiting {
+                if let Some(call) = self.calls.get_mut(&cb) {
+                    call.end(0, EndReason::CallbackNotNeeded, Side::Engine);
+                }
+                self.flush(now, cb);
+            }
+            self.events.push_back(EngineEvent::CallbackClosed {
+                item,
+                outcome: CallbackOutcome::CalledAgain,
+                tries: 0,
+            });
         }
     }
 
@@ -1268,7 +1348,7 @@ impl Engine {
         let event = match next {
             Some(Next::Reached { tries }) => EngineEvent::CallbackClosed {
                 item,
-                reached: true,
+                outcome: CallbackOutcome::Reached,
                 tries,
             },
             Some(Next::Retry { at, tries }) => EngineEvent::CallbackDeferred {
@@ -1278,7 +1358,7 @@ impl Engine {
             },
             Some(Next::GaveUp { tries }) => EngineEvent::CallbackClosed {
                 item,
-                reached: false,
+                outcome: CallbackOutcome::Worklist,
                 tries,
             },
             None => return,

@@ -7,6 +7,7 @@
 use sb_engine::EngineEvent;
 use sb_sip_msg::{Message, Method, Request, ResponseBuilder};
 use sb_testkit::*;
+use sb_types::vocab::CallbackOutcome;
 use sb_types::CallId;
 
 /// Department phones calling the hospital number as patients would (they are in no
@@ -114,15 +115,15 @@ fn offered_to_1003(s: &Sim) -> Vec<CallId> {
         .collect()
 }
 
-fn closed(s: &Sim) -> Vec<(CallId, bool, u32)> {
+fn closed(s: &Sim) -> Vec<(CallId, CallbackOutcome, u32)> {
     s.events
         .iter()
         .filter_map(|e| match e {
             EngineEvent::CallbackClosed {
                 item,
-                reached,
+                outcome,
                 tries,
-            } => Some((*item, *reached, *tries)),
+            } => Some((*item, *outcome, *tries)),
             _ => None,
         })
         .collect()
@@ -245,7 +246,7 @@ fn the_callback_keeps_the_patient_s_place_and_bridges_agent_and_patient() {
     // The agent hangs up: the callback is closed, reached at the first try; 2002, who
     // joined before the request but after 2001, is next, then 2003.
     in_leg(&mut s, AGENT, "1003", &offer, "BYE", 7, "", "");
-    assert_eq!(closed(&s), [(asked, true, 1)]);
+    assert_eq!(closed(&s), [(asked, CallbackOutcome::Reached, 1)]);
     assert_eq!(s.engine.callbacks_pending(), 0);
     live(&mut s, 10_500);
     let next = agent_takes_next(&mut s);
@@ -289,7 +290,7 @@ fn a_patient_not_reached_is_tried_again_then_goes_to_the_worklist() {
     }
     assert_eq!(
         closed(&s),
-        [(asked, false, 3)],
+        [(asked, CallbackOutcome::Worklist, 3)],
         "three tries, then the worklist"
     );
     assert_eq!(s.engine.callbacks_pending(), 0);
@@ -337,4 +338,62 @@ fn outside_the_callbacks_hours_the_request_waits_for_them_to_open() {
             Message::Request(r) if r.method == Method::Invite && r.uri.as_sip().and_then(|u| u.user.as_deref()) == Some(P1.0))),
         "the patient is dialled once the agent answers"
     );
+}
+
+#[test]
+fn an_abandoned_patient_is_called_back_unless_they_call_again_and_get_through() {
+    let mut s = Sim::with_config(MONDAY + 10 * 3600, "\n[callbacks]\nretry_minutes = 2\n");
+    let busy = bridged_to_1003(&mut s);
+    // 2001 and 2002 wait 30 s (past the short-abandon threshold) and hang up.
+    register_agent(&mut s, P1.0, P1.1);
+    register_agent(&mut s, P2.0, P2.1);
+    let p1 = Patient::dials(&mut s, P1, "p1");
+    let p2 = Patient::dials(&mut s, P2, "p2");
+    live(&mut s, 30_000);
+    p1.send(&mut s, "BYE", 5, "");
+    p2.send(&mut s, "BYE", 5, "");
+    let hung_up = s.clock.now();
+    let (a1, a2) = (call_of(&s, "p1"), call_of(&s, "p2"));
+    let recovered: Vec<CallId> = s
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::CallbackRecovered { item, .. } => Some(*item),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recovered, [a1, a2]);
+    assert_eq!(s.engine.callbacks_pending(), 2);
+    // 2001 calls again at once and the agent, free again, answers: 2001's callback is no
+    // longer needed.
+    let _again = Patient::dials(&mut s, P1, "p1-again");
+    agent_hangs_up(&mut s, &busy);
+    live(&mut s, 10_500);
+    let offer = agent_takes_next(&mut s);
+    assert_eq!(offered_to_1003(&s).last(), Some(&call_of(&s, "p1-again")));
+    assert_eq!(closed(&s), [(a1, CallbackOutcome::CalledAgain, 0)]);
+    in_leg(&mut s, AGENT, "1003", &offer, "BYE", 9, "", "");
+    // Two minutes after hanging up, 2002's callback waits in the queue and is offered.
+    let started = |s: &Sim| {
+        s.events.iter().any(
+            |e| matches!(e, EngineEvent::CallbackStarted { item, attempt: 1, .. } if *item == a2),
+        )
+    };
+    while !started(&s) {
+        live(&mut s, 1_000);
+        assert!(s.clock.now() - hung_up < std::time::Duration::from_secs(130));
+    }
+    assert!(s.clock.now() - hung_up >= std::time::Duration::from_secs(120));
+    assert!(!s
+        .events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::CallbackStarted { item, .. } if *item == a1)));
+    agent_takes_next(&mut s);
+    let ring = invite_to(&s, P2.0).expect("2002's phone rings");
+    answers_at(&mut s, P2.1, P2.0, &ring, &sdp(P2.2));
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::CallbackReached { item, .. } if *item == a2)));
+    s.engine.check_invariants().expect("index clean");
 }

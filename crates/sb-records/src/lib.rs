@@ -352,11 +352,36 @@ impl Recorder {
             } => self.callback_progress(at_ms, item.0, "pending", *tries, Some(*next)),
             EngineEvent::CallbackClosed {
                 item,
-                reached,
+                outcome,
                 tries,
+            } => self.callback_progress(at_ms, item.0, outcome.name(), *tries, None),
+            EngineEvent::CallbackRecovered {
+                item,
+                queue,
+                waited_ms,
             } => {
-                let status = if *reached { "reached" } else { "worklist" };
-                self.callback_progress(at_ms, item.0, status, *tries, None);
+                // The abandoned call joins the callback list (its record is still open).
+                let call_id = format!("{}-{}", self.cfg.run, item.0);
+                self.with(item.0, |o| {
+                    push_event(
+                        o,
+                        at_ms,
+                        "callback_recovered",
+                        None,
+                        Some(waited_ms.to_string()),
+                    );
+                    let number = o.record.as_ref().map(|r| r.caller.clone());
+                    o.callback_ops.push(CallbackProgress {
+                        call_id,
+                        status: "pending".into(),
+                        attempts: 0,
+                        next_ms: None,
+                        reached_ms: None,
+                        at_ms,
+                        number,
+                        queue: Some(queue.clone()),
+                    });
+                });
             }
             EngineEvent::TrunkAttempt {
                 call,
@@ -598,6 +623,8 @@ impl Recorder {
             next_ms,
             reached_ms,
             at_ms,
+            number: None,
+            queue: None,
         };
         match self.calls.get_mut(&item) {
             Some(o) => o.callback_ops.push(progress),

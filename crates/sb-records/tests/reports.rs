@@ -770,7 +770,7 @@ fn callback_progress_reaches_the_callback_list() {
         at(14, 3, 0),
         EngineEvent::CallbackClosed {
             item: CallId(1),
-            reached: true,
+            outcome: sb_types::vocab::CallbackOutcome::Reached,
             tries: 1,
         },
     );
@@ -786,10 +786,22 @@ fn callback_progress_reaches_the_callback_list() {
         at(11, 0, 0),
         EngineEvent::CallbackClosed {
             item: CallId(2),
-            reached: false,
+            outcome: sb_types::vocab::CallbackOutcome::Worklist,
             tries: 3,
         },
     );
+    // A third hangs up after 40 s in the queue: the abandoned call joins the list.
+    w.start(4, at(11, 0, 0), "8000", "13812345004");
+    w.queue(4, at(11, 0, 5), q);
+    w.emit(
+        at(11, 0, 45),
+        EngineEvent::CallbackRecovered {
+            item: CallId(4),
+            queue: q.into(),
+            waited_ms: 40_000,
+        },
+    );
+    w.end(4, at(11, 0, 45), Side::Caller);
     assert_eq!(w.rec.open_calls(), 0);
     w.store.close().expect("close");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -817,7 +829,14 @@ fn callback_progress_reaches_the_callback_list() {
                     Some(at(14, 1, 0))
                 ),
                 ("run1-2".into(), "worklist".into(), 3, None, None),
+                ("run1-4".into(), "pending".into(), 0, None, None),
             ]
         );
+        let number: String =
+            sqlx::query_scalar("SELECT number FROM callbacks WHERE call_id = 'run1-4'")
+                .fetch_one(&mut conn)
+                .await
+                .expect("recovered");
+        assert_eq!(number, "13812345004", "in full, to dial");
     });
 }

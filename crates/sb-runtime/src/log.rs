@@ -134,9 +134,14 @@ pub(crate) fn log_event(ev: EngineEvent) {
         }
         EngineEvent::CallbackClosed {
             item,
-            reached,
+            outcome,
             tries,
-        } => tracing::info!(%item, reached, tries, "callback closed"),
+        } => tracing::info!(%item, outcome = outcome.name(), tries, "callback closed"),
+        EngineEvent::CallbackRecovered {
+            item,
+            queue,
+            waited_ms,
+        } => tracing::info!(%item, %queue, waited_ms, "abandoned call to be called back"),
         EngineEvent::Overflowed { call, queue, to } => {
             tracing::info!(%call, %queue, to = ?to, "queue overflow")
         }

@@ -542,6 +542,18 @@ pub async fn apply<'a>(
         write_ends(conn, st, &ends, &mut rollup).await?;
         insert_states(conn, &states, &mut rollup).await?;
         for c in &callbacks {
+            if let Some(number) = &c.number {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO callbacks (call_id, requested_ms, number, queue) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .bind(&c.call_id)
+                .bind(c.at_ms)
+                .bind(number)
+                .bind(&c.queue)
+                .execute(&mut *conn)
+                .await?;
+            }
             sqlx::query(
                 "UPDATE callbacks SET status = ?1, attempts = ?2, next_ms = ?3, \
                  reached_ms = coalesce(?4, reached_ms), updated_ms = ?5 WHERE call_id = ?6",

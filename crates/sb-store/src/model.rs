@@ -257,4 +257,10 @@ pub struct CallbackProgress {
     pub next_ms: Option<i64>,
     pub reached_ms: Option<i64>,
     pub at_ms: i64,
+    /// For a request the list does not hold yet (an abandoned call to be called back):
+    /// the number and queue; the request's time is `at_ms`.
+    #[serde(default)]
+    pub number: Option<String>,
+    #[serde(default)]
+    pub queue: Option<String>,
 }

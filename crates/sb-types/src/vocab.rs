@@ -81,6 +81,18 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// How a keep-my-place callback ended.
+    pub enum CallbackOutcome {
+        /// The patient answered a callback.
+        Reached = "reached",
+        /// Every try spent without reaching them: it waits on the worklist.
+        Worklist = "worklist",
+        /// The patient called again and was answered before the callback reached them.
+        CalledAgain = "called_again",
+    }
+}
+
+vocabulary! {
     /// Why a call went out to the phone network.
     pub enum OutboundPurpose {
         /// An extension dialled the number.
@@ -208,6 +220,8 @@ vocabulary! {
         PlacerNotAnswered = "placer_not_answered",
         /// A callback's patient did not answer (or could not be dialled).
         CallbackNotReached = "callback_not_reached",
+        /// A callback no longer needed: the patient called again and was answered.
+        CallbackNotNeeded = "callback_not_needed",
         /// The extension dialled has no phone registered.
         ExtensionNotRegistered = "extension_not_registered",
         /// The extension dialled refused the call.

@@ -23,6 +23,8 @@ use std::sync::Arc;
 /// The ringing offer.
 pub(crate) struct Offer {
     pub(crate) caller: String,
+    /// A callback: when the patient asked (Unix ms) and how long ago, as rendered.
+    pub(crate) callback: Option<(i64, String)>,
     /// When the three rings are over (Unix ms), and the seconds left when rendered.
     pub(crate) deadline_ms: i64,
     pub(crate) left: String,
@@ -108,6 +110,9 @@ pub(crate) fn live_for(
         let deadline = since + sla;
         Some(Offer {
             caller: mask_number(&call.caller),
+            callback: call
+                .callback_requested
+                .map(|at| (wall(at), clock_text(secs(at)))),
             deadline_ms: wall(deadline),
             left: clock_text(deadline.saturating_duration_since(snap.now).as_secs() as i64),
         })
@@ -165,7 +170,12 @@ fn panel(
     CallPanel {
         id: c.id.0,
         caller: mask_number(&c.caller),
-        dialled: c.dialled.clone(),
+        // A callback dials the patient's own number.
+        dialled: if c.callback_requested.is_some() {
+            mask_number(&c.dialled)
+        } else {
+            c.dialled.clone()
+        },
         path: c
             .path
             .iter()

@@ -853,7 +853,8 @@ impl Call {
             path,
             queued_at: self.queued_at,
             answered_at: None,
-            placed: self.is_placed(),
+            placed: self.is_placed() && self.callback_of().is_none(),
+            callback_requested: self.callback_of().map(|c| c.requested),
             consult: self.state.consult().and_then(|c| {
                 Some(crate::control::LiveConsult {
                     colleague: self.leg(c.colleague)?.shown().to_string(),
