@@ -397,3 +397,126 @@ fn an_abandoned_patient_is_called_back_unless_they_call_again_and_get_through() 
         .any(|e| matches!(e, EngineEvent::CallbackReached { item, .. } if *item == a2)));
     s.engine.check_invariants().expect("index clean");
 }
+
+/// A carrier that trusts the hospital's address, the hospital number 8000 behind its DID,
+/// and the rule that lets the switchboard's own callbacks out to national numbers.
+const CARRIER: &str = "127.0.0.3:5060";
+const FAR_RTP: &str = "127.0.0.9:40000";
+const THROUGH_CARRIER: &str = r#"
+[callbacks]
+offer_after_seconds = 20
+
+[[trunks]]
+name = "carrier"
+address = "127.0.0.3:5060"
+domain = "carrier.test"
+numbers = "e164"
+dids = { "+862088880000" = "8000" }
+caller_id = "+862088880000"
+caller_name = "Demo Hospital"
+options_seconds = 0
+
+[[outbound]]
+name = "callbacks"
+patterns = ["0X.", "1XXXXXXXXXX"]
+engine = true
+"#;
+
+/// A request from the carrier in the patient's call `id` (To tag `tag`).
+fn from_carrier(s: &mut Sim, id: &str, tag: &str, method: &str, cseq: u32, body: &str) {
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/dtmf-relay\n".to_string()
+    };
+    s.send_from(CARRIER, &format!("{method} sip:8000@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CARRIER};branch=z9hG4bK{id}{method}{cseq}\nFrom: <sip:+8613912345678@carrier.test>;tag=c{id}\nTo: <sip:+862088880000@carrier.test>;tag={tag}\nCall-ID: {id}\nCSeq: {cseq} {method}\nMax-Forwards: 70\n{ct}Content-Length: {}\n\n{body}", body.len()));
+}
+
+#[test]
+fn a_patient_of_the_phone_network_is_called_back_through_the_carrier_with_the_hospital_s_number() {
+    let mut s = Sim::with_config(MONDAY + 10 * 3600, THROUGH_CARRIER);
+    let busy = bridged_to_1003(&mut s);
+    // The patient calls the hospital's DID through the carrier and presses 2.
+    let body = OFFER_PLAIN.replace('\n', "\r\n");
+    s.send_from(CARRIER, &format!("INVITE sip:+862088880000@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CARRIER};branch=z9hG4bKnet1\nFrom: <sip:+8613912345678@carrier.test>;tag=cnet1\nTo: <sip:+862088880000@carrier.test>\nCall-ID: net1\nCSeq: 1 INVITE\nContact: <sip:gw@{CARRIER}>\nMax-Forwards: 70\nContent-Type: application/sdp\nContent-Length: {}\n\n{body}", body.len()));
+    let ok = s.last_response().clone();
+    assert_eq!(ok.status, 200);
+    let tag = ok.core.to.tag().expect("tag").to_string();
+    from_carrier(&mut s, "net1", &tag, "ACK", 1, "");
+    past_the_menu(&mut s);
+    from_carrier(&mut s, "net1", &tag, "INFO", 2, "Signal=2\r\n");
+    live(&mut s, 20_500);
+    from_carrier(&mut s, "net1", &tag, "INFO", 3, "Signal=1\r\n");
+    live(&mut s, 8_000);
+    let asked = call_of(&s, "net1");
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::CallbackStarted { item, .. } if *item == asked)));
+    // The agent takes the callback; the switchboard dials the patient through the carrier
+    // with the hospital's number.
+    agent_hangs_up(&mut s, &busy);
+    live(&mut s, 10_500);
+    agent_takes_next(&mut s);
+    let out = s
+        .ladder
+        .iter()
+        .rev()
+        .find_map(|h| match &h.msg {
+            Message::Request(r) if r.method == Method::Invite && h.to == addr(CARRIER) => {
+                Some(r.clone())
+            }
+            _ => None,
+        })
+        .expect("an INVITE to the carrier");
+    assert_eq!(out.uri.to_string(), "sip:+8613912345678@carrier.test");
+    assert_eq!(
+        out.core.from.uri.to_string(),
+        "sip:+862088880000@carrier.test",
+        "the hospital's number as caller ID"
+    );
+    let far_sdp = "v=0\r\no=- 5 5 IN IP4 127.0.0.9\r\ns=-\r\nc=IN IP4 127.0.0.9\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+    let ring = ResponseBuilder::new(&out, 180).to_tag("far").build();
+    s.send_from(CARRIER, &String::from_utf8(ring.to_bytes()).expect("utf8"));
+    let answer = ResponseBuilder::new(&out, 200)
+        .to_tag("far")
+        .header("Contact", format!("<sip:far@{CARRIER}>"))
+        .body("application/sdp", far_sdp.as_bytes().to_vec())
+        .build();
+    s.send_from(
+        CARRIER,
+        &String::from_utf8(answer.to_bytes()).expect("utf8"),
+    );
+    let cb = s
+        .events
+        .iter()
+        .find_map(|e| match e {
+            EngineEvent::CallbackReached { call, item, .. } if *item == asked => Some(*call),
+            _ => None,
+        })
+        .expect("reached");
+    assert!(s.events.iter().any(|e| matches!(e,
+        EngineEvent::TrunkAttempt { call, status: 200, .. } if *call == cb)));
+    let mark = s.rtp.len();
+    rtp_to_port(
+        &mut s,
+        20_000 + 2 * cb.0 as u16,
+        FAR_RTP,
+        0,
+        5,
+        &[0x11; 160],
+    );
+    assert_eq!(
+        sent_to(&s, mark, AGENT_RTP).len(),
+        1,
+        "the agent hears the patient"
+    );
+    let mark = s.rtp.len();
+    rtp_to_port(&mut s, 30_004, AGENT_RTP, 8, 5, &[0x22; 160]);
+    assert_eq!(
+        sent_to(&s, mark, FAR_RTP).len(),
+        1,
+        "the patient hears the agent"
+    );
+    s.engine.check_invariants().expect("index clean");
+}
