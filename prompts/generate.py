@@ -40,6 +40,8 @@ TEXTS = {
         "agent-paused": "您已暂停接听。",
         "agent-unpaused": "您已恢复接听。",
         "agent-failed": "操作未成功。",
+        "survey": "请您对刚才的服务进行评价：非常满意请按5，满意请按4，一般请按3，不满意请按2，非常不满意请按1。",
+        "survey-thanks": "感谢您的评价，祝您早日康复，再见。",
     },
     "yue": {
         "greeting": "你好，{name}，好高興為你服務。",
@@ -62,6 +64,8 @@ TEXTS = {
         "agent-paused": "你已經暫停接聽。",
         "agent-unpaused": "你已經恢復接聽。",
         "agent-failed": "操作唔成功。",
+        "survey": "請你為剛才嘅服務評分：非常滿意請按5，滿意請按4，一般請按3，唔滿意請按2，非常唔滿意請按1。",
+        "survey-thanks": "多謝你嘅評分，祝你早日康復，再見。",
     },
     "en": {
         "greeting": "Hello, this is {name}. How may we help you?",
@@ -86,6 +90,8 @@ TEXTS = {
         "agent-paused": "You are paused.",
         "agent-unpaused": "You are taking calls again.",
         "agent-failed": "That did not work.",
+        "survey": "Please rate the service you just had: very satisfied, press 5; satisfied, 4; neutral, 3; dissatisfied, 2; very dissatisfied, 1.",
+        "survey-thanks": "Thank you for your rating. We wish you a speedy recovery. Goodbye.",
     },
 }
 

@@ -214,6 +214,12 @@ pub fn to_json(at_ms: i64, ev: &EngineEvent) -> Option<Value> {
             "callback_requested",
             json!({ "call": call.0, "queue": queue }),
         ),
+        EngineEvent::SurveyOffered { call, agent } => {
+            ("survey_offered", json!({ "call": call.0, "agent": agent }))
+        }
+        EngineEvent::SurveyAnswered { call, score } => {
+            ("survey_answered", json!({ "call": call.0, "score": score }))
+        }
         EngineEvent::CallbackStarted {
             call,
             item,

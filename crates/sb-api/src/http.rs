@@ -322,10 +322,11 @@ async fn call_action(
         "swap" => CallAction::Swap,
         "complete" => CallAction::Complete,
         "join" => CallAction::Join,
+        "survey" => CallAction::Survey,
         other => {
             return Err(ApiError(
                 StatusCode::NOT_FOUND,
-                format!("{other}: no such action (hold, mute, hangup, transfer, consult, back, swap, complete, join)"),
+                format!("{other}: no such action (hold, mute, hangup, transfer, consult, back, swap, complete, join, survey)"),
             ))
         }
     };

@@ -34,6 +34,8 @@ pub struct Queue {
     /// The queue's own overflow limits, when it sets them.
     pub max_waiting: Option<usize>,
     pub max_wait: Option<Duration>,
+    /// The patient hears the satisfaction survey when the agent hangs up first.
+    pub survey: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +182,15 @@ impl Model {
         self.queues
             .iter()
             .filter_map(|q| q.number.clone().map(|n| (n, q.name.clone())))
+            .collect()
+    }
+
+    /// The queues whose patients hear the satisfaction survey.
+    pub fn survey_queues(&self) -> Vec<String> {
+        self.queues
+            .iter()
+            .filter(|q| q.survey)
+            .map(|q| q.name.clone())
             .collect()
     }
 

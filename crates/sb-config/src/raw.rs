@@ -543,6 +543,9 @@ pub struct Features {
     pub swap: Spanned<String>,
     #[serde(default = "star6")]
     pub join: Spanned<String>,
+    /// The agent leaves and the patient hears the satisfaction survey.
+    #[serde(default = "star9")]
+    pub survey: Spanned<String>,
     /// How long a transfer target rings before the call comes back.
     #[serde(default = "d20")]
     pub transfer_ring_seconds: Spanned<u64>,
@@ -604,6 +607,9 @@ fn star0() -> Spanned<String> {
 fn star5() -> Spanned<String> {
     code("*5")
 }
+fn star9() -> Spanned<String> {
+    code("*9")
+}
 fn star6() -> Spanned<String> {
     code("*6")
 }
@@ -622,6 +628,7 @@ impl Default for Features {
             back: star0(),
             swap: star5(),
             join: star6(),
+            survey: star9(),
             transfer_ring_seconds: d20(),
             login: star71(),
             logout: star72(),
@@ -693,6 +700,9 @@ pub struct Queue {
     /// A patient waiting longer overflows (default 120).
     #[serde(default)]
     pub max_wait_seconds: Option<Spanned<u64>>,
+    /// When the agent hangs up first, the patient is asked their satisfaction (1 to 5).
+    #[serde(default)]
+    pub survey: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

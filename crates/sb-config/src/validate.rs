@@ -602,6 +602,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
         ("features.back", &f.back),
         ("features.swap", &f.swap),
         ("features.join", &f.join),
+        ("features.survey", &f.survey),
     ];
     for (i, (key, v)) in codes.iter().enumerate() {
         let s = v.get_ref();
@@ -849,6 +850,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             overflow_to_callback,
             max_waiting,
             max_wait,
+            survey: q.survey,
         });
     }
     for d in &raw.roster.on_duty {
@@ -982,6 +984,7 @@ pub fn validate(source: &Source, raw: &RawConfig) -> Result<Model, Vec<Diagnosti
             back: raw.features.back.get_ref().clone(),
             swap: raw.features.swap.get_ref().clone(),
             join: raw.features.join.get_ref().clone(),
+            survey: raw.features.survey.get_ref().clone(),
             login: raw.features.login.get_ref().clone(),
             logout: raw.features.logout.get_ref().clone(),
             pause: raw.features.pause.get_ref().clone(),

@@ -22,7 +22,7 @@ fn model() -> sb_config::Model {
 fn the_shipped_assets_load() {
     let a = load_assets(&model(), AssetSource::Dir(&root().join("config")))
         .unwrap_or_else(|e| panic!("{e:#?}"));
-    assert_eq!(a.prompts.len(), 117);
+    assert_eq!(a.prompts.len(), 123);
     assert!(a.prompt("yue", "greeting").is_some());
     assert!(a.plans.entry("8000").is_some());
 }

@@ -24,14 +24,16 @@ impl Assets {
 }
 
 /// The prompts the engine plays by itself while patients wait (hold music, the callback
-/// offer and its confirmation, the place in the queue, the expected wait) and the ringback
-/// the phone placing a call hears: every language needs them.
+/// offer and its confirmation, the place in the queue, the expected wait), the ringback the
+/// phone placing a call hears and the satisfaction survey: every language needs them.
 pub fn engine_prompts() -> Vec<String> {
     let mut needed: Vec<String> = [
         "hold-music",
         "ringback",
         "callback-offer",
         "callback-confirmed",
+        "survey",
+        "survey-thanks",
     ]
     .map(String::from)
     .to_vec();

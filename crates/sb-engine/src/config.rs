@@ -37,6 +37,9 @@ pub struct EngineConfig {
     pub outside: OutsideConfig,
     /// Keep-my-place callbacks: when they are placed, how often they are tried.
     pub callbacks: CallbackRules,
+    /// The queues whose patients hear the satisfaction survey when the agent hangs up
+    /// first.
+    pub survey_queues: Vec<String>,
 }
 
 /// How keep-my-place callbacks are worked (`[callbacks]`).

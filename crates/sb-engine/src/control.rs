@@ -169,6 +169,8 @@ pub enum CallAction {
     Complete,
     /// The patient, the agent and the consulted colleague all hear each other.
     Join,
+    /// The agent leaves; the patient hears the satisfaction survey.
+    Survey,
 }
 
 /// What an agent (or a supervisor for them) asks of the ACD.

@@ -302,6 +302,22 @@ pub enum EngineEvent {
         /// How long they waited.
         waited_ms: u64,
     },
+    /// The agent left and the patient hears the satisfaction survey, about `agent` (in
+    /// `queue`).
+    SurveyOffered {
+        /// The call.
+        call: CallId,
+        /// The agent the patient talked to.
+        agent: Option<String>,
+    },
+    /// The patient's answer to the survey: 1 (very dissatisfied) to 5 (very satisfied), or
+    /// none keyed in time.
+    SurveyAnswered {
+        /// The call.
+        call: CallId,
+        /// The score.
+        score: Option<u8>,
+    },
     /// A call refused before it was taken (404, 400, 488, 503): no call exists for it.
     Rejected {
         /// The number called.

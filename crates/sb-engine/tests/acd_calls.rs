@@ -87,8 +87,31 @@ fn a_waiting_patient_is_offered_bridged_to_the_agent_and_released_when_the_agent
         "an answer to the hold offer: {body}"
     );
     assert_eq!(s.engine.calls(), 1);
-    // The agent hangs up: the patient's leg gets a BYE and the call ends.
+    // The agent hangs up: the patient hears the satisfaction survey and keys 4; the thanks
+    // play, then the patient's leg gets a BYE and the call ends.
     agent_hangs_up(&mut s, &inv);
+    assert!(s.events.iter().any(|e| matches!(e,
+        EngineEvent::SurveyOffered { agent, .. } if agent.as_deref() == Some("1003"))));
+    let mark = s.rtp.len();
+    s.advance(1_000);
+    let survey = &s.assets.prompt("zh-CN", "survey").expect("survey").ulaw;
+    let heard: Vec<u8> = sent_to(&s, mark, PHONE_RTP)
+        .iter()
+        .flat_map(|p| rtp_rs::RtpReader::new(p).expect("rtp").payload().to_vec())
+        .collect();
+    assert_eq!(heard.len(), 50 * 160, "a second of it");
+    assert!(
+        survey.windows(160).any(|w| w == &heard[160..320]),
+        "the survey prompt"
+    );
+    assert_eq!(s.engine.calls(), 1, "the patient is still on the line");
+    s.rfc4733(4, 90_000);
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::SurveyAnswered { score: Some(4), .. })));
+    let thanks = s.assets.prompt("zh-CN", "survey-thanks").expect("thanks");
+    s.advance(thanks.duration_ms() + 500);
     assert!(s.events.iter().any(|e| matches!(
         e,
         EngineEvent::CallEnded {

@@ -243,13 +243,19 @@ fn the_callback_keeps_the_patient_s_place_and_bridges_agent_and_patient() {
     let mark = s.rtp.len();
     rtp_to_port(&mut s, 30_004, AGENT_RTP, 8, 5, &[0x22; 160]);
     assert_eq!(sent_to(&s, mark, P1.2).len(), 1, "2001 hears the agent");
-    // The agent hangs up: the callback is closed, reached at the first try; 2002, who
-    // joined before the request but after 2001, is next, then 2003.
+    // The agent hangs up: 2001 hears the satisfaction survey; unanswered, the call ends
+    // and the callback is closed, reached at the first try. 2002, who joined before the
+    // request but after 2001, is next, then 2003.
     in_leg(&mut s, AGENT, "1003", &offer, "BYE", 7, "", "");
-    assert_eq!(closed(&s), [(asked, CallbackOutcome::Reached, 1)]);
-    assert_eq!(s.engine.callbacks_pending(), 0);
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::SurveyOffered { call, .. } if *call == cb)));
     live(&mut s, 10_500);
     let next = agent_takes_next(&mut s);
+    live(&mut s, 20_000);
+    assert_eq!(closed(&s), [(asked, CallbackOutcome::Reached, 1)]);
+    assert_eq!(s.engine.callbacks_pending(), 0);
     in_leg(&mut s, AGENT, "1003", &next, "BYE", 8, "", "");
     live(&mut s, 10_500);
     assert_eq!(offered_to_1003(&s)[first_offer.len()..], [cb, p2, p3]);

@@ -23,5 +23,5 @@ fn every_prompt_loads_and_causes_no_talk_off() {
             n += 1;
         }
     }
-    assert_eq!(n, 117);
+    assert_eq!(n, 123);
 }

@@ -319,6 +319,19 @@ impl Recorder {
                 o.callback = true;
                 push_event(o, at_ms, "callback_requested", None, Some(queue.clone()));
             }),
+            EngineEvent::SurveyOffered { call, agent } => self.with(call.0, |o| {
+                if let Some(r) = o.record.as_mut() {
+                    r.survey_ms = Some(at_ms);
+                }
+                push_event(o, at_ms, "survey_offered", agent.clone(), None);
+            }),
+            EngineEvent::SurveyAnswered { call, score } => self.with(call.0, |o| {
+                if let Some(r) = o.record.as_mut() {
+                    r.survey_score = score.map(i64::from);
+                }
+                let detail = score.map_or_else(|| "none".to_string(), |s| s.to_string());
+                push_event(o, at_ms, "survey_answered", None, Some(detail));
+            }),
             EngineEvent::CallbackStarted {
                 call,
                 item,

@@ -52,7 +52,12 @@ fn an_answered_call_through_the_engine_is_recorded_as_it_happened() {
         .expect("mute by the API");
     s.pump();
     s.advance(8_000);
+    // The agent hangs up: the patient hears the satisfaction survey, keys 5, hears the
+    // thanks and is hung up.
     agent_hangs_up(&mut s, &inv);
+    s.advance(2_000);
+    s.rfc4733(5, 90_000);
+    s.advance(8_000);
     assert!(s
         .inbox
         .iter()
@@ -126,8 +131,11 @@ fn an_answered_call_through_the_engine_is_recorded_as_it_happened() {
         assert_eq!(get("rings"), 1);
         assert_eq!(r.get::<Option<bool>, _>("within_rings"), Some(true));
         assert_eq!(get("answered_ms") - get("queued_ms"), get("wait_ms"));
-        let talk = get("ended_ms") - get("answered_ms");
+        // The talk ends when the agent leaves; the patient then rates the call 5.
+        let talk = get("survey_ms") - get("answered_ms");
         assert!((30_000..=30_100).contains(&talk), "talked {talk} ms");
+        assert!(get("ended_ms") > get("survey_ms"));
+        assert_eq!(get("survey_score"), 5);
         assert!(get("first_offer_ms") >= get("queued_ms"));
         assert!(r.get::<Option<f64>, _>("caller_loss").is_some());
         let kinds: Vec<String> =
@@ -137,7 +145,16 @@ fn an_answered_call_through_the_engine_is_recorded_as_it_happened() {
                 .expect("events");
         assert_eq!((get("hold_ms"), get("mute_ms")), (5_000, 2_000));
         let want = [
-            "joined", "offered", "answered", "bridged", "held", "resumed", "muted", "unmuted",
+            "joined",
+            "offered",
+            "answered",
+            "bridged",
+            "held",
+            "resumed",
+            "muted",
+            "unmuted",
+            "survey_offered",
+            "survey_answered",
             "ended",
         ];
         let found: Vec<&str> = kinds

@@ -840,3 +840,63 @@ fn callback_progress_reaches_the_callback_list() {
         assert_eq!(number, "13812345004", "in full, to dial");
     });
 }
+
+#[test]
+fn surveys_are_reported_by_queue_and_agent_and_the_talk_ends_when_the_agent_leaves() {
+    let dir = scratch("surveys");
+    let store = Store::start(settings(&dir, "run1", 64)).expect("store");
+    let mut w = World {
+        rec: recorder("run1"),
+        store,
+    };
+    let q = "consultation";
+    // Four calls answered by 1003 after 60 s of talk: rated 5, rated 3, asked but not
+    // answered, not asked.
+    for (n, score) in [
+        (1, Some(Some(5))),
+        (2, Some(Some(3))),
+        (3, Some(None)),
+        (4, None),
+    ] {
+        let t0 = at(10, n as i64 * 5, 0);
+        w.start(n, t0, "8000", "13800000000");
+        w.queue(n, t0 + 1_000, q);
+        w.offer(n, t0 + 2_000, "1003");
+        w.answer(n, t0 + 4_000, "1003", 2, 3);
+        let left = t0 + 64_000;
+        if let Some(answer) = score {
+            w.emit(
+                left,
+                EngineEvent::SurveyOffered {
+                    call: CallId(n),
+                    agent: Some("1003".into()),
+                },
+            );
+            w.emit(
+                left + 15_000,
+                EngineEvent::SurveyAnswered {
+                    call: CallId(n),
+                    score: answer,
+                },
+            );
+            w.end(n, left + 20_000, Side::Agent);
+        } else {
+            w.end(n, left, Side::Agent);
+        }
+    }
+    w.store.close().expect("close");
+    for by in [GroupBy::Queue, GroupBy::Agent] {
+        let r = run_report(&dir, PeriodKind::Daily, by);
+        let key = if by == GroupBy::Queue { q } else { "1003" };
+        let w = row(&r, key);
+        assert_eq!(w.surveys, 3, "{by:?}");
+        assert!(
+            close(w.survey_rate, 2.0 / 3.0),
+            "{by:?}: {:?}",
+            w.survey_rate
+        );
+        assert!(close(w.survey_avg, 4.0), "{by:?}: {:?}", w.survey_avg);
+        // 60 s of talk and the recorder's 10 s of wrap-up: the survey is not handle time.
+        assert!(close(w.aht_s, 70.0), "{by:?}: {:?}", w.aht_s);
+    }
+}

@@ -86,6 +86,7 @@ pub async fn build(model: &Model, assets: Assets) -> Result<Switchboard, BuildEr
         queue_numbers: model.queue_numbers(),
         outside: sb_config::build::outside(model),
         callbacks: model.callbacks.clone(),
+        survey_queues: model.survey_queues(),
     };
     let acd = sb_config::build::acd(model, now);
     let engine = Engine::new(sip, Arc::new(assets), cfg, acd, seed);

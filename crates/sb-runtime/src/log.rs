@@ -119,6 +119,13 @@ pub(crate) fn log_event(ev: EngineEvent) {
         EngineEvent::CallbackRequested { call, queue } => {
             tracing::info!(%call, %queue, "callback requested")
         }
+        EngineEvent::SurveyOffered { call, agent } => {
+            tracing::info!(%call, agent = agent.as_deref().unwrap_or("-"), "survey offered")
+        }
+        EngineEvent::SurveyAnswered { call, score } => match score {
+            Some(score) => tracing::info!(%call, score, "survey answered"),
+            None => tracing::info!(%call, "survey not answered"),
+        },
         EngineEvent::CallbackStarted {
             call,
             item,

@@ -185,7 +185,7 @@ async fn check_identity(conn: &mut SqliteConnection, path: &Path) -> Result<(), 
     Ok(())
 }
 
-const CALL_COLUMNS: [&str; 37] = [
+const CALL_COLUMNS: [&str; 39] = [
     "call_id",
     "direction",
     "caller",
@@ -223,6 +223,8 @@ const CALL_COLUMNS: [&str; 37] = [
     "purpose",
     "carrier_status",
     "carrier_cause",
+    "survey_ms",
+    "survey_score",
 ];
 
 /// The column list of `calls`, for multi-row statements.
@@ -313,7 +315,9 @@ async fn write_calls(
                 .push_bind(r.withheld)
                 .push_bind(&r.purpose)
                 .push_bind(r.carrier_status)
-                .push_bind(&r.carrier_cause);
+                .push_bind(&r.carrier_cause)
+                .push_bind(r.survey_ms)
+                .push_bind(r.survey_score);
         });
         q.push(tail);
         q.build().execute(&mut *conn).await?;

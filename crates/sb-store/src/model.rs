@@ -130,6 +130,12 @@ pub struct CallRecord {
     pub carrier_status: Option<i64>,
     #[serde(default)]
     pub carrier_cause: Option<String>,
+    /// When the patient began to hear the satisfaction survey (the agent had left).
+    #[serde(default)]
+    pub survey_ms: Option<i64>,
+    /// What they keyed: 1 (very dissatisfied) to 5 (very satisfied).
+    #[serde(default)]
+    pub survey_score: Option<i64>,
 }
 
 impl CallRecord {
@@ -172,6 +178,8 @@ impl CallRecord {
             purpose: None,
             carrier_status: None,
             carrier_cause: None,
+            survey_ms: None,
+            survey_score: None,
         }
     }
 }

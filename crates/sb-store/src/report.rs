@@ -14,7 +14,9 @@
 //! - three-ring rate: offers picked up within three rings / offers (agents), or answered
 //!   calls picked up within three rings / answered calls (other groupings);
 //! - occupancy (agents): time on calls and in wrap-up / time available, ringing, on calls
-//!   and in wrap-up.
+//!   and in wrap-up;
+//! - surveys: calls whose patient heard the satisfaction survey; rated: the share of them
+//!   who keyed a score; score: the average of those scores (1 to 5).
 
 use crate::rollup::Counts;
 use crate::StoreError;
@@ -177,6 +179,12 @@ pub struct Row {
     pub mute_s: f64,
     /// Agents only.
     pub occupancy: Option<f64>,
+    /// Satisfaction surveys asked.
+    pub surveys: i64,
+    /// The share of them answered, a fraction in [0, 1].
+    pub survey_rate: Option<f64>,
+    /// The average score of those answered (1 to 5).
+    pub survey_avg: Option<f64>,
 }
 
 /// The raw sums behind a row's averages and rates, so rows of a partition add up to the
@@ -256,6 +264,9 @@ impl Row {
             } else {
                 None
             },
+            surveys: c.surveys,
+            survey_rate: ratio(c.survey_answers, c.surveys),
+            survey_avg: ratio(c.survey_sum, c.survey_answers),
         }
     }
 }
@@ -277,7 +288,8 @@ async fn sums(
          sum(in_rings) AS in_rings, sum(wait_ms) AS wait_ms, sum(handle_ms) AS handle_ms, \
          sum(hold_ms) AS hold_ms, sum(mute_ms) AS mute_ms, max(longest_wait_ms) AS longest, \
          sum(offers) AS offers, sum(offers_in_rings) AS offers_in_rings, \
-         sum(busy_ms) AS busy_ms, sum(staffed_ms) AS staffed_ms \
+         sum(busy_ms) AS busy_ms, sum(staffed_ms) AS staffed_ms, sum(surveys) AS surveys, \
+         sum(survey_answers) AS survey_answers, sum(survey_sum) AS survey_sum \
          FROM interval_stats WHERE dim = ?1 AND bucket_ms >= ?2 AND bucket_ms < ?3 \
          AND ((bucket_ms / 60000 + ?4) % 1440 + 1440) % 1440 >= ?5 \
          AND ((bucket_ms / 60000 + ?4) % 1440 + 1440) % 1440 < ?6 \
@@ -316,6 +328,9 @@ async fn sums(
                 offers_in_rings: get("offers_in_rings"),
                 busy_ms: get("busy_ms"),
                 staffed_ms: get("staffed_ms"),
+                surveys: get("surveys"),
+                survey_answers: get("survey_answers"),
+                survey_sum: get("survey_sum"),
             };
             (r.try_get::<String, _>("key").unwrap_or_default(), c)
         })
@@ -444,7 +459,7 @@ fn local_stamp(ms: i64, offset_min: i32) -> String {
     )
 }
 
-const CSV_HEADER: &str = "key,calls,offered,answered,abandoned,short_abandoned,callbacks,overflowed,service_level,asa_s,aht_s,longest_wait_s,three_ring_rate,hold_s,mute_s,occupancy";
+const CSV_HEADER: &str = "key,calls,offered,answered,abandoned,short_abandoned,callbacks,overflowed,service_level,asa_s,aht_s,longest_wait_s,three_ring_rate,hold_s,mute_s,occupancy,surveys,survey_rate,survey_avg";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -470,7 +485,7 @@ pub fn render(
             out.push('\n');
             for w in &r.rows {
                 out.push_str(&format!(
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{}\n",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{},{},{},{}\n",
                     csv_field(&w.key),
                     w.calls,
                     w.offered,
@@ -486,7 +501,10 @@ pub fn render(
                     opt(w.three_ring_rate),
                     w.hold_s,
                     w.mute_s,
-                    opt(w.occupancy)
+                    opt(w.occupancy),
+                    w.surveys,
+                    opt(w.survey_rate),
+                    opt(w.survey_avg)
                 ));
             }
             out
@@ -513,6 +531,9 @@ pub fn render(
                 "hold s",
                 "mute s",
                 "occupancy",
+                "surveys",
+                "rated",
+                "score",
             ];
             let mut lines: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
             for w in &r.rows {
@@ -533,6 +554,10 @@ pub fn render(
                     format!("{:.0}", w.hold_s),
                     format!("{:.0}", w.mute_s),
                     pct(w.occupancy),
+                    w.surveys.to_string(),
+                    pct(w.survey_rate),
+                    w.survey_avg
+                        .map_or_else(|| "-".to_string(), |v| format!("{v:.1}")),
                 ]);
             }
             let widths: Vec<usize> = (0..head.len())

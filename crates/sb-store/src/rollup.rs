@@ -56,6 +56,10 @@ pub struct Counts {
     pub offers_in_rings: i64,
     pub busy_ms: i64,
     pub staffed_ms: i64,
+    /// Satisfaction surveys asked, answered, and the answers' sum.
+    pub surveys: i64,
+    pub survey_answers: i64,
+    pub survey_sum: i64,
 }
 
 impl Counts {
@@ -81,6 +85,9 @@ impl Counts {
         self.offers_in_rings += o.offers_in_rings;
         self.busy_ms += o.busy_ms;
         self.staffed_ms += o.staffed_ms;
+        self.surveys += o.surveys;
+        self.survey_answers += o.survey_answers;
+        self.survey_sum += o.survey_sum;
     }
 }
 
@@ -108,13 +115,24 @@ fn call_counts(r: &CallRecord, t: &Thresholds) -> Counts {
         hold_ms: r.hold_ms,
         mute_ms: r.mute_ms,
         longest_wait_ms: r.wait_ms,
+        ..survey_counts(r)
+    }
+}
+
+/// A call's satisfaction survey: asked, answered, the score.
+fn survey_counts(r: &CallRecord) -> Counts {
+    Counts {
+        surveys: r.survey_ms.is_some() as i64,
+        survey_answers: r.survey_score.is_some() as i64,
+        survey_sum: r.survey_score.unwrap_or(0),
         ..Counts::default()
     }
 }
 
-/// Talk and hold (the connected time) plus wrap-up.
+/// Talk and hold (the connected time, up to the survey when the patient heard one) plus
+/// wrap-up.
 fn handle(r: &CallRecord) -> i64 {
-    match (r.answered_ms, r.ended_ms) {
+    match (r.answered_ms, r.survey_ms.or(r.ended_ms)) {
         (Some(a), Some(e)) => (e - a).max(0) + r.wrapup_ms,
         _ => 0,
     }
@@ -190,7 +208,7 @@ impl Rollup {
                 hold_ms: r.hold_ms,
                 mute_ms: r.mute_ms,
                 longest_wait_ms: r.wait_ms,
-                ..Counts::default()
+                ..survey_counts(r)
             };
             self.add("agent", agent, b, &a);
         }
@@ -243,7 +261,8 @@ impl Rollup {
                 "INSERT INTO interval_stats (dim, key, bucket_ms, calls, offered, answered, \
                  abandoned, short_abandoned, callbacks, overflowed, in_sla, in_rings, wait_ms, \
                  handle_ms, hold_ms, mute_ms, longest_wait_ms, offers, offers_in_rings, busy_ms, \
-                 staffed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 staffed_ms, surveys, survey_answers, survey_sum) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (dim, key, bucket_ms) DO UPDATE SET \
                  calls = calls + excluded.calls, offered = offered + excluded.offered, \
                  answered = answered + excluded.answered, abandoned = abandoned + excluded.abandoned, \
@@ -256,7 +275,10 @@ impl Rollup {
                    WHEN excluded.longest_wait_ms IS NULL THEN longest_wait_ms \
                    ELSE max(longest_wait_ms, excluded.longest_wait_ms) END, \
                  offers = offers + excluded.offers, offers_in_rings = offers_in_rings + excluded.offers_in_rings, \
-                 busy_ms = busy_ms + excluded.busy_ms, staffed_ms = staffed_ms + excluded.staffed_ms",
+                 busy_ms = busy_ms + excluded.busy_ms, staffed_ms = staffed_ms + excluded.staffed_ms, \
+                 surveys = surveys + excluded.surveys, \
+                 survey_answers = survey_answers + excluded.survey_answers, \
+                 survey_sum = survey_sum + excluded.survey_sum",
             )
             .bind(dim)
             .bind(&key)
@@ -279,6 +301,9 @@ impl Rollup {
             .bind(c.offers_in_rings)
             .bind(c.busy_ms)
             .bind(c.staffed_ms)
+            .bind(c.surveys)
+            .bind(c.survey_answers)
+            .bind(c.survey_sum)
             .execute(&mut *conn)
             .await?;
         }

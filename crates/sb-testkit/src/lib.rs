@@ -192,6 +192,7 @@ impl Sim {
             queue_numbers: model.queue_numbers(),
             outside: sb_config::build::outside(model),
             callbacks: model.callbacks.clone(),
+            survey_queues: model.survey_queues(),
         };
         let acd = sb_config::build::acd(model, clock.now());
         let engine = Engine::new(sip, assets.clone(), ecfg, acd, 99);

@@ -180,8 +180,12 @@ fn a_patient_queues_an_agent_answers_and_hangs_up() {
     let mut s = Sim::new(MONDAY + 10 * 3600);
     let inv = bridged_to_1003(&mut s);
     s.advance(5_000);
+    // The agent hangs up; the patient rates the call 4 during the survey and is hung up
+    // after the thanks.
     agent_hangs_up(&mut s, &inv);
-    s.advance(1_000);
+    s.advance(2_000);
+    s.rfc4733(4, 90_000);
+    s.advance(8_000);
     check("queue_answered", &s);
 }
 
@@ -219,6 +223,7 @@ fn an_agent_consults_a_colleague_who_takes_the_patient() {
     agent_keys(&mut s, &mut seq, "#");
     s.advance(5_000);
     in_leg(&mut s, COLLEAGUE, "1005", &c, "BYE", 2, "", "");
-    s.advance(1_000);
+    // The patient hears the survey and keys nothing: hung up once its time is up.
+    s.advance(30_000);
     check("consult_complete", &s);
 }

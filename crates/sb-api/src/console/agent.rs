@@ -276,6 +276,7 @@ fn call_action(name: &str, f: &ActionForm) -> Option<CallAction> {
         "swap" => CallAction::Swap,
         "complete" => CallAction::Complete,
         "join" => CallAction::Join,
+        "survey" => CallAction::Survey,
         _ => return None,
     })
 }

@@ -38,6 +38,9 @@ pub(crate) struct Line {
     pub(crate) longest: String,
     pub(crate) in_rings: String,
     pub(crate) occupancy: String,
+    pub(crate) surveys: i64,
+    pub(crate) survey_rate: String,
+    pub(crate) survey_avg: String,
 }
 
 #[derive(Template)]
@@ -107,6 +110,11 @@ fn line(r: &Row) -> Line {
         longest: secs(r.longest_wait_s),
         in_rings: percent(r.three_ring_rate),
         occupancy: percent(r.occupancy),
+        surveys: r.surveys,
+        survey_rate: percent(r.survey_rate),
+        survey_avg: r
+            .survey_avg
+            .map_or_else(|| "–".to_string(), |v| format!("{v:.1}")),
     }
 }
 

@@ -112,6 +112,8 @@ pub(crate) struct Text {
     pub(crate) consult_to: &'static str,
     /// Place a call to the number picked.
     pub(crate) dial: &'static str,
+    /// Leave the call; the patient hears the satisfaction survey.
+    pub(crate) to_survey: &'static str,
     /// A call placed: the phone rings first, then the one dialled.
     pub(crate) calling: &'static str,
     pub(crate) pick_up_first: &'static str,
@@ -140,6 +142,9 @@ pub(crate) struct Text {
     pub(crate) overflowed: &'static str,
     pub(crate) asa: &'static str,
     pub(crate) occupancy: &'static str,
+    pub(crate) surveys: &'static str,
+    pub(crate) survey_rate: &'static str,
+    pub(crate) survey_avg: &'static str,
     pub(crate) no_rows: &'static str,
     pub(crate) confidential: &'static str,
 
@@ -261,6 +266,7 @@ pub(crate) static ZH: Text = Text {
     in_ivr: "语音导航中",
     consult_to: "咨询转",
     dial: "呼叫",
+    to_survey: "转满意度评价",
     calling: "正在呼叫",
     pick_up_first: "请先接起您的话机，随后拨打对方。",
     came_back: "转接无人接听，通话已回到您：",
@@ -287,6 +293,9 @@ pub(crate) static ZH: Text = Text {
     overflowed: "溢出",
     asa: "平均应答(秒)",
     occupancy: "占用率",
+    surveys: "满意度调查",
+    survey_rate: "评价率",
+    survey_avg: "平均满意度",
     no_rows: "本期没有通话。",
     confidential: "内部资料，注意保密",
 
@@ -407,6 +416,7 @@ pub(crate) static EN: Text = Text {
     in_ivr: "In the menu",
     consult_to: "Consult",
     dial: "Call",
+    to_survey: "Survey and leave",
     calling: "Calling",
     pick_up_first: "Pick up your phone: the number is dialled once you answer.",
     came_back: "Nobody answered the transfer; the call is back with you:",
@@ -433,6 +443,9 @@ pub(crate) static EN: Text = Text {
     overflowed: "Overflowed",
     asa: "ASA (s)",
     occupancy: "Occupancy",
+    surveys: "Surveys",
+    survey_rate: "Rated",
+    survey_avg: "Score",
     no_rows: "No calls in this period.",
     confidential: "Confidential",
 

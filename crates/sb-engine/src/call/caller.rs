@@ -205,6 +205,7 @@ impl Call {
         self.play(ctx, super::features::service_prompt(outcome));
         self.set_state(CallState::Closing {
             reason: EndReason::ServiceCodeDone,
+            by: Side::Engine,
         });
         self.event(EngineEvent::AgentService {
             call: self.id,

@@ -28,6 +28,8 @@ pub struct FeatureCodes {
     pub swap: String,
     /// While consulting: the patient, the agent and the colleague all hear each other.
     pub join: String,
+    /// The agent leaves; the patient hears the satisfaction survey.
+    pub survey: String,
     /// Dialled outside calls (the agent hears a confirmation): log in to every queue the
     /// agent belongs to, log out, pause (followed by a reason code), unpause.
     pub login: String,
@@ -52,6 +54,7 @@ impl Default for FeatureCodes {
             back: "*0".into(),
             swap: "*5".into(),
             join: "*6".into(),
+            survey: "*9".into(),
             login: "*71".into(),
             logout: "*72".into(),
             pause: "*73".into(),
@@ -85,6 +88,7 @@ pub(crate) enum Feature {
     Back,
     Swap,
     Join,
+    Survey,
 }
 
 /// What an agent has keyed of a feature code so far.
@@ -149,6 +153,7 @@ impl FeatureKeys {
             (&codes.back, Feature::Back),
             (&codes.swap, Feature::Swap),
             (&codes.join, Feature::Join),
+            (&codes.survey, Feature::Survey),
         ]
         .into_iter()
         .find_map(|(c, f)| (c == t).then_some(f));
@@ -212,8 +217,10 @@ mod tests {
         // A second star starts over; an unknown code is dropped.
         assert_eq!(k.push(t, '*', &codes), None);
         assert_eq!(k.push(t, '*', &codes), None);
-        assert_eq!(k.push(t, '9', &codes), None);
-        assert_eq!(k.push(t, '1', &codes), None, "*91 is no code");
+        assert_eq!(k.push(t, '8', &codes), None);
+        assert_eq!(k.push(t, '1', &codes), None, "*81 is no code");
+        assert_eq!(k.push(t, '*', &codes), None);
+        assert_eq!(k.push(t, '9', &codes), Some(Feature::Survey));
         let mut k = FeatureKeys::default();
         let custom = FeatureCodes {
             hold: "*77".into(),

@@ -25,6 +25,9 @@ impl Call {
         if offered && digit == '1' {
             return self.accept_callback(ctx);
         }
+        if matches!(self.state, CallState::Survey { .. }) {
+            return self.survey_key(ctx, digit);
+        }
         let wall = ctx.wall(now);
         let actions = match &mut self.state {
             CallState::Ivr(s) => s.handle(now, wall, Input::Digit(digit)),

@@ -428,9 +428,14 @@ impl Call {
             let _ = self.consult_complete(now, ctx, Control::Phone);
             return self.drop_leg(id, false);
         }
-        // The agent hung up: the patient's call ends with the standard BYE.
+        // The agent hung up: the patient hears the survey where their queue asks it, else
+        // the call ends with the standard BYE.
         self.acd(AcdInput::CallEnded);
+        let agent = self.leg(id).map(|l| l.party.clone());
         self.drop_leg(id, false);
+        if self.survey_due(ctx, agent.as_deref()) {
+            return self.start_survey(now, ctx, agent);
+        }
         self.hang_up(EndReason::AgentHungUp, Side::Agent);
     }
 

@@ -19,6 +19,7 @@ pub(crate) mod playout;
 mod queue;
 mod relay;
 pub(crate) mod state;
+mod survey;
 mod talk;
 #[cfg(test)]
 mod tests;
@@ -806,6 +807,7 @@ impl Call {
             CallAction::Swap => self.consult_swap(now, ctx, by),
             CallAction::Complete => self.consult_complete(now, ctx, by),
             CallAction::Join => self.consult_join(now, ctx, by),
+            CallAction::Survey => self.send_to_survey(now, ctx),
         }
     }
 
@@ -835,6 +837,7 @@ impl Call {
         let state = match &self.state {
             CallState::Closing {
                 reason: EndReason::CallbackArranged,
+                ..
             } => sb_types::vocab::LiveState::Waiting,
             s => s.live(),
         };
@@ -934,6 +937,7 @@ impl Call {
         };
         let callback = match &self.state {
             CallState::Queued(q) => q.callback_until.or(q.callback_at),
+            CallState::Survey { until } => Some(*until),
             _ => None,
         };
         let rings = self

@@ -9,7 +9,6 @@ use crate::rtp_out::RtpQueue;
 use sb_ivr::Input;
 use sb_media::negotiate::Codec;
 use sb_media::prompt::{Playlist, FRAME};
-use sb_types::vocab::Side;
 use std::time::{Duration, Instant};
 
 pub(crate) const PTIME: Duration = Duration::from_millis(20);
@@ -157,6 +156,9 @@ impl Call {
             self.playout.next_tick = None;
             return;
         }
+        if matches!(self.state, CallState::Survey { until } if until <= now) {
+            return self.survey_unanswered();
+        }
         if let CallState::Queued(q) = &self.state {
             if q.callback_until.is_some_and(|t| t <= now) {
                 self.decline_callback(now, ctx);
@@ -265,8 +267,8 @@ impl Call {
             }
         }
         if finished {
-            if let CallState::Closing { reason } = self.state {
-                return self.hang_up(reason, Side::Engine);
+            if let CallState::Closing { reason, by } = self.state {
+                return self.hang_up(reason, by);
             }
         }
         self.apply_ivr(now, ctx, actions);

@@ -122,6 +122,7 @@ impl Call {
         self.play(ctx, "callback-confirmed");
         self.set_state(CallState::Closing {
             reason: EndReason::CallbackArranged,
+            by: sb_types::vocab::Side::Engine,
         });
         self.acd(AcdInput::Callback {
             queue: queue.clone(),

@@ -5,7 +5,7 @@
 use super::conference::Mix;
 use super::leg::LegId;
 use sb_ivr::Session;
-use sb_types::vocab::{Control, EndReason, LiveState};
+use sb_types::vocab::{Control, EndReason, LiveState, Side};
 use std::time::Instant;
 
 /// The patient's side of a talk with an agent: held (music, and by whom), muted (the
@@ -50,8 +50,12 @@ pub(crate) enum CallState {
     Dialling { answered: Option<LegId> },
     /// Answered; the dialplan runs.
     Ivr(Box<Session>),
-    /// The confirmation of a service code or a callback plays; then the call ends.
-    Closing { reason: EndReason },
+    /// The confirmation of a service code or a callback (or the survey's thanks) plays;
+    /// then the call ends, as ended by `by`.
+    Closing { reason: EndReason, by: Side },
+    /// The agent left: the patient hears the satisfaction survey and may key 1 to 5 until
+    /// `until`.
+    Survey { until: Instant },
     /// Waiting for an agent: music, and the place in the queue every so often.
     Queued(Queued),
     /// A transfer target rings while the patient waits with music.

@@ -95,6 +95,7 @@ impl Call {
             Feature::Back => self.consult_back(now, ctx, by),
             Feature::Swap => self.consult_swap(now, ctx, by),
             Feature::Join => self.consult_join(now, ctx, by),
+            Feature::Survey => self.send_to_survey(now, ctx),
         };
     }
 }

@@ -37,6 +37,7 @@ impl World {
                 queue_numbers: Vec::new(),
                 outside: crate::config::OutsideConfig::default(),
                 callbacks: crate::config::CallbackRules::default(),
+                survey_queues: Vec::new(),
             },
             assets: Assets {
                 plans: Arc::new(Dialplans {
