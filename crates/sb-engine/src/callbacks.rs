@@ -25,6 +25,20 @@ pub(crate) struct Item {
     pub(crate) call: Option<CallId>,
 }
 
+impl Item {
+    /// The patient of call `c` asks (now) to be called back from `queue`.
+    pub(crate) fn asked_on(c: &crate::call::Call, queue: String, now: Instant) -> Item {
+        Item {
+            number: c.caller_number().to_string(),
+            queue,
+            language: c.language_now().to_string(),
+            requested: now,
+            tries: 0,
+            call: None,
+        }
+    }
+}
+
 /// What became of a callback call, for the router to tell the records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Next {

@@ -1175,14 +1175,7 @@ impl Engine {
         let Some(c) = self.calls.get(&id) else {
             return;
         };
-        let item = Item {
-            number: c.caller_number().to_string(),
-            queue: queue.clone(),
-            language: c.language_now().to_string(),
-            requested: now,
-            tries: 0,
-            call: None,
-        };
+        let item = Item::asked_on(c, queue.clone(), now);
         let priority = c.priority();
         let open_now = self.callbacks_open(now) == Some(now);
         if open_now && !self.draining {
@@ -1228,14 +1221,7 @@ impl Engine {
         if waited < threshold || self.callbacks.has_number(c.caller_number()) {
             return;
         }
-        let item = Item {
-            number: c.caller_number().to_string(),
-            queue: queue.clone(),
-            language: c.language_now().to_string(),
-            requested: now,
-            tries: 0,
-            call: None,
-        };
+        let item = Item::asked_on(c, queue.clone(), now);
         self.events.push_back(EngineEvent::CallbackRecovered {
             item: id,
             queue,
