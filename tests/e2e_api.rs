@@ -113,6 +113,20 @@ fn tokens_roles_and_the_reports() {
         assert!(error_of(&body).contains("supervisor"));
     }
 
+    // The callback list: operators and up, a status it knows; a fresh database holds none.
+    let (status, _, body) = get(api, "/api/v1/callbacks", Some(AGENT));
+    assert_eq!(status, 403, "{body}");
+    for (path, field) in [
+        ("/api/v1/callbacks?status=lost", "status:"),
+        ("/api/v1/callbacks?queue=x", "queue:"),
+    ] {
+        let (status, _, body) = get(api, path, Some(OPERATOR));
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(error_of(&body).starts_with(field), "{path}: {body}");
+    }
+    let (status, _, body) = get(api, "/api/v1/callbacks?status=worklist", Some(OPERATOR));
+    assert_eq!((status, body.as_str()), (200, "{\"callbacks\":[]}"));
+
     for (path, field) in [
         ("/api/v1/reports/daily?by=colour", "by:"),
         ("/api/v1/reports/daily?date=2026-02-30", "date:"),

@@ -164,22 +164,82 @@ pub(crate) async fn run_report(
     p: Period,
     by: GroupBy,
 ) -> Result<report::Report, ApiError> {
-    // sqlx's opening future is not provably Send (a higher-ranked lifetime in its migrator),
-    // so the report runs on a blocking thread with a runtime of its own.
-    let s2 = s.clone();
+    let settings = s.reports.clone();
+    on_store(s, move |conn, path| {
+        Box::pin(async move { report::run(conn, path, p, by, &settings).await })
+    })
+    .await
+}
+
+/// What a job on the store returns: its future, borrowing the connection.
+type StoreJob<'c, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, sb_store::StoreError>> + 'c>>;
+
+/// Runs `job` on the store opened for reading. sqlx's opening future is not provably Send
+/// (a higher-ranked lifetime in its migrator), so the job runs on a blocking thread with a
+/// runtime of its own.
+async fn on_store<T, F>(s: &Arc<Shared>, job: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: for<'c> FnOnce(&'c mut sb_store::db::Db, &'c std::path::Path) -> StoreJob<'c, T>
+        + Send
+        + 'static,
+{
+    let path = s.store_path.clone();
     tokio::task::spawn_blocking(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(|e| e.to_string())?;
         rt.block_on(async {
-            let mut conn = sb_store::db::open(&s2.store_path, sb_store::db::Access::Read).await?;
-            report::run(&mut conn, &s2.store_path, p, by, &s2.reports).await
+            let mut conn = sb_store::db::open(&path, sb_store::db::Access::Read).await?;
+            job(&mut conn, &path).await
         })
         .map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e))
+}
+
+/// `GET /api/v1/callbacks?status=pending|worklist|reached|called_again`: the callback list,
+/// oldest request first (operators and up; numbers in full).
+async fn callbacks(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = caller(&s, &headers)?;
+    if who.role < Role::Operator {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "the callback list needs the operator role".into(),
+        ));
+    }
+    if let Some(k) = q.keys().find(|k| *k != "status") {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("{k}: unknown parameter (status is known)"),
+        ));
+    }
+    let status = q.get("status").cloned();
+    if let Some(st) = status.as_deref() {
+        if !sb_store::worklist::STATUSES.contains(&st) {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "status: `{st}` is none of {}",
+                    sb_store::worklist::STATUSES.join(", ")
+                ),
+            ));
+        }
+    }
+    let list: Vec<sb_store::worklist::CallbackEntry> = on_store(&s, move |conn, path| {
+        Box::pin(
+            async move { sb_store::worklist::callback_list(conn, path, status.as_deref()).await },
+        )
+    })
+    .await?;
+    Ok(Json(json!({ "callbacks": list })))
 }
 
 /// Sends `command` to the engine's loop and waits for its answer.
@@ -674,6 +734,7 @@ pub fn spawn(settings: ApiSettings) -> std::io::Result<SocketAddr> {
         .route("/api/v1/health", get(health))
         .route("/api/v1/reports/{period}", get(reports))
         .route("/api/v1/calls", get(list_calls).post(place_call))
+        .route("/api/v1/callbacks", get(callbacks))
         .route("/api/v1/calls/{id}/{action}", post(call_action))
         .route("/api/v1/agents", get(list_agents))
         .route("/api/v1/agents/{agent}/{action}", post(agent_action))

@@ -838,6 +838,18 @@ fn callback_progress_reaches_the_callback_list() {
                 .await
                 .expect("recovered");
         assert_eq!(number, "13812345004", "in full, to dial");
+        // The list as people work it: by status, oldest request first.
+        let path = dir.join("records.db");
+        let owed = sb_store::worklist::callback_list(&mut conn, &path, Some("worklist"))
+            .await
+            .expect("worklist");
+        assert_eq!(owed.len(), 1);
+        assert_eq!((owed[0].call_id.as_str(), owed[0].attempts), ("run1-2", 3));
+        let all = sb_store::worklist::callback_list(&mut conn, &path, None)
+            .await
+            .expect("all");
+        let ids: Vec<&str> = all.iter().map(|c| c.call_id.as_str()).collect();
+        assert_eq!(ids, ["run1-1", "run1-2", "run1-4"]);
     });
 }
 

@@ -85,6 +85,9 @@ pub async fn migrate_to(conn: &mut SqliteConnection, version: i64) -> Result<(),
         .map(|_| ())
 }
 
+/// A connection to the records' database (what [`open`] gives).
+pub type Db = SqliteConnection;
+
 pub async fn open(path: &Path, access: Access) -> Result<SqliteConnection, StoreError> {
     match access {
         Access::Write => create_private(path)?,

@@ -16,6 +16,7 @@ pub mod journal;
 pub mod model;
 pub mod report;
 pub mod rollup;
+pub mod worklist;
 pub mod writer;
 
 pub use model::{CallRecord, Disposition, Op, Party};

@@ -229,7 +229,7 @@ fn ratio(n: i64, d: i64) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
 }
 
-fn sql_err(path: &Path) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+pub(crate) fn sql_err(path: &Path) -> impl Fn(sqlx::Error) -> StoreError + '_ {
     move |e| StoreError::Sql {
         path: path.to_path_buf(),
         detail: e.to_string(),
