@@ -220,10 +220,20 @@ fn the_callback_keeps_the_patient_s_place_and_bridges_agent_and_patient() {
         "the phone shows a callback, the number masked: {:?}",
         offer.core.from.display
     );
-    // Once the agent answers, the patient's phone rings with the hospital's name.
+    // Once the agent answers, the patient's phone rings with the hospital's name; the
+    // agent hears ringback meanwhile (A-law, as the agent's phone asked).
     let ring = invite_to(&s, P1.0).expect("the patient's phone rings");
     assert_eq!(ring.core.from.display.as_deref(), Some("\"Hospital\""));
     rings_at(&mut s, P1.1, &ring);
+    let mark = s.rtp.len();
+    live(&mut s, 200);
+    let ringback = &s.assets.prompt("zh-CN", "ringback").expect("ringback").alaw;
+    let heard = sent_to(&s, mark, AGENT_RTP);
+    assert!(heard.len() >= 9, "{} frames", heard.len());
+    assert!(heard.iter().all(|p| {
+        let payload = rtp_rs::RtpReader::new(p).expect("rtp").payload().to_vec();
+        ringback.windows(160).any(|w| w == payload.as_slice())
+    }));
     answers_at(&mut s, P1.1, P1.0, &ring, &sdp(P1.2));
     assert!(s.events.iter().any(|e| matches!(e,
         EngineEvent::CallbackReached { call, item, waited_ms } if *call == cb && *item == asked && *waited_ms > 30_000)));

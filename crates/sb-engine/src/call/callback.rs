@@ -7,6 +7,7 @@
 
 use super::leg::{Leg, LegId, Role, TrunkLeg};
 use super::placed::Placed;
+use super::playout::grid_after;
 use super::state::{CallState, Queued};
 use super::{Call, Ctx, OutIntent, OutRoute, Output, RouteRefusal};
 use crate::event::{EngineEvent, Outside};
@@ -113,9 +114,11 @@ impl Call {
     }
 
     /// The agent on leg `agent` answered the callback: the patient is dialled (the router
-    /// finds the way).
-    pub(super) fn call_patient(&mut self, agent: LegId) {
+    /// finds the way); the agent hears ringback meanwhile.
+    pub(super) fn call_patient(&mut self, now: Instant, ctx: &Ctx<'_>, agent: LegId) {
         self.set_state(CallState::CallingBack { agent });
+        self.playout.stop();
+        self.playout.next_tick = Some(grid_after(ctx.cfg.origin, self.playout.tick_phase, now));
         if let Some(cb) = self.callback_mut() {
             cb.dialled = true;
         }

@@ -311,7 +311,7 @@ impl Call {
     }
 
     /// The ACD connected the patient to `agent`, whose phone answered the offer.
-    pub(super) fn connect(&mut self, agent: &AgentId) {
+    pub(super) fn connect(&mut self, now: Instant, ctx: &Ctx<'_>, agent: &AgentId) {
         let found = self.legs[1..]
             .iter()
             .find(|l| l.party == agent.0 && l.role == Role::Offer)
@@ -322,7 +322,7 @@ impl Call {
                 if let Some(l) = self.leg_mut(id) {
                     l.connected = true;
                 }
-                self.call_patient(id);
+                self.call_patient(now, ctx, id);
             }
             Some(id) => self.bridge_leg(id),
             None => {}

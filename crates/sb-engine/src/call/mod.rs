@@ -759,7 +759,7 @@ impl Call {
         match action {
             AcdAction::Offer { agent, .. } => self.offer_to(now, ctx, agent),
             AcdAction::CancelOffer { agent, .. } => self.withdraw(&agent),
-            AcdAction::Connect { agent, .. } => self.connect(&agent),
+            AcdAction::Connect { agent, .. } => self.connect(now, ctx, &agent),
             AcdAction::Overflow { queue, to, .. } => self.overflowed(now, ctx, queue, to),
         }
     }

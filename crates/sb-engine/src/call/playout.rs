@@ -184,6 +184,11 @@ impl Call {
                 break;
             }
             self.playout.next_tick = Some(t + PTIME);
+            if let CallState::CallingBack { agent } = self.state {
+                // The agent waits on the line while the patient's phone rings: ringback.
+                self.ringback_to(ctx, now, rtp, agent);
+                continue;
+            }
             let Some(codec) = self.caller_leg().media.as_ref().map(|m| m.codec) else {
                 continue;
             };
@@ -272,6 +277,28 @@ impl Call {
             }
         }
         self.apply_ivr(now, ctx, actions);
+    }
+
+    /// One frame of ringback to leg `id` (an agent waiting for a callback's patient).
+    fn ringback_to(
+        &mut self,
+        ctx: &Ctx<'_>,
+        now: Instant,
+        rtp: &mut RtpQueue,
+        id: super::leg::LegId,
+    ) {
+        let Some(codec) = self.leg(id).and_then(|l| l.media.as_ref()).map(|m| m.codec) else {
+            return;
+        };
+        if self.playout.playlist.is_empty() {
+            self.play(ctx, "ringback");
+        }
+        let Some(frame) = self.playout.playlist.next_frame(codec).copied() else {
+            return;
+        };
+        relay::send_frame(&mut self.legs, rtp, now, id, |_, out| {
+            out.copy_from_slice(&frame)
+        });
     }
 
     /// The agent leg that hears silence while the patient is held: the agent's, unless the
