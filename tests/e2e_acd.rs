@@ -24,15 +24,12 @@ fn seconds_of(rec: &[i16], f: f64, other: f64) -> usize {
         .count()
 }
 
-#[test]
-fn a_patient_is_bridged_to_an_agent_within_three_rings_and_they_hear_each_other() {
-    let e = media_engine("acd", &[]);
-    let agent = Phone::start(&e, "1003", Some(1000.0), None);
-    let (ok, log) = e.wait_log(Duration::from_secs(10), |l| {
-        l.contains("registered extension=1003")
-    });
-    assert!(ok, "the agent's phone did not register: {log}");
-    let caller = Phone::start(&e, "1001", Some(600.0), Some("8000"));
+/// Agent 1003's softphone (1000 Hz) registered; patient 1001 (600 Hz) dials 8000, presses 2
+/// and is bridged to it. Returns both phones and the engine's log so far.
+fn patient_with_agent(e: &Engine) -> (Phone, Phone, String) {
+    let agent = Phone::start(e, "1003", Some(1000.0), None);
+    e.registered("1003");
+    let caller = Phone::start(e, "1001", Some(600.0), Some("8000"));
     let (ok, log) = e.wait_log(Duration::from_secs(20), |l| l.contains("node=main/menu"));
     assert!(ok, "{log}");
     caller.press('2');
@@ -40,6 +37,13 @@ fn a_patient_is_bridged_to_an_agent_within_three_rings_and_they_hear_each_other(
         l.contains("caller and agent bridged")
     });
     assert!(ok, "no bridge: {log}");
+    (agent, caller, log)
+}
+
+#[test]
+fn a_patient_is_bridged_to_an_agent_within_three_rings_and_they_hear_each_other() {
+    let e = media_engine("acd", &[]);
+    let (agent, caller, log) = patient_with_agent(&e);
     assert!(
         log.contains("offered to agent") && log.contains("agent=1003"),
         "{log}"
@@ -63,39 +67,10 @@ fn a_patient_is_bridged_to_an_agent_within_three_rings_and_they_hear_each_other(
     );
 }
 
-/// The survey score and when the survey began, of the one call in the records (if written).
-fn survey_of(db: &std::path::Path) -> Option<(Option<i64>, Option<i64>, String)> {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("rt")
-        .block_on(async {
-            let mut c = sb_store::db::open(db, sb_store::db::Access::Read)
-                .await
-                .ok()?;
-            sqlx::query_as(
-                "SELECT survey_score, survey_ms, coalesce(hangup_by, '') FROM calls \
-                 WHERE ended_ms IS NOT NULL AND direction = 'inbound'",
-            )
-            .fetch_optional(&mut c)
-            .await
-            .ok()
-            .flatten()
-        })
-}
-
 #[test]
 fn when_the_agent_hangs_up_the_patient_rates_the_call_and_the_score_is_recorded() {
     let e = media_engine("survey", &[]);
-    let agent = Phone::start(&e, "1003", Some(1000.0), None);
-    e.registered("1003");
-    let caller = Phone::start(&e, "1001", Some(600.0), Some("8000"));
-    let (ok, log) = e.wait_log(Duration::from_secs(20), |l| l.contains("node=main/menu"));
-    assert!(ok, "{log}");
-    caller.press('2');
-    let (ok, log) = e.wait_log(Duration::from_secs(20), |l| {
-        l.contains("caller and agent bridged")
-    });
-    assert!(ok, "no bridge: {log}");
+    let (agent, caller, _) = patient_with_agent(&e);
     std::thread::sleep(Duration::from_secs(2));
     // The agent hangs up on the softphone: the patient hears the survey and keys 4.
     agent.command("hangup", "");
@@ -115,8 +90,13 @@ fn when_the_agent_hangs_up_the_patient_rates_the_call_and_the_score_is_recorded(
     assert!(ok, "the call did not end after the thanks: {log}");
     let db = e.dir.join("switchboard.db");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let record = loop {
-        if let Some(r) = survey_of(&db) {
+    let record: (Option<i64>, Option<i64>, String) = loop {
+        let ended = records(
+            &db,
+            "SELECT survey_score, survey_ms, coalesce(hangup_by, '') FROM calls \
+             WHERE ended_ms IS NOT NULL AND direction = 'inbound'",
+        );
+        if let Some(r) = ended.into_iter().next() {
             break r;
         }
         assert!(std::time::Instant::now() < deadline, "no record written");

@@ -149,18 +149,10 @@ fn kill_9_under_load_loses_no_completed_call() {
 
 /// The calls rows (disposition, hangup_by, ended) of the records at `db`.
 fn calls_in(db: &std::path::Path) -> Vec<(String, Option<String>, Option<i64>)> {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("rt")
-        .block_on(async {
-            let mut c = sb_store::db::open(db, sb_store::db::Access::Read)
-                .await
-                .expect("open the records");
-            sqlx::query_as("SELECT disposition, hangup_by, ended_ms FROM calls ORDER BY started_ms")
-                .fetch_all(&mut c)
-                .await
-                .expect("calls")
-        })
+    records(
+        db,
+        "SELECT disposition, hangup_by, ended_ms FROM calls ORDER BY started_ms",
+    )
 }
 
 /// An engine with `grace_seconds`, a baresip caller in its IVR, and SIGTERM sent: the

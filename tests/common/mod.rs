@@ -632,3 +632,23 @@ pub(crate) fn media_engine(name: &str, extra: &[&str]) -> Engine {
     sets.extend_from_slice(extra);
     Engine::start(name, &sets)
 }
+
+/// The rows `sql` selects from the call records' database at `db` (none while it cannot be
+/// opened yet).
+pub(crate) fn records<T>(db: &Path, sql: &str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+{
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt")
+        .block_on(async {
+            let Ok(mut c) = sb_store::db::open(db, sb_store::db::Access::Read).await else {
+                return Vec::new();
+            };
+            sqlx::query_as(sql)
+                .fetch_all(&mut c)
+                .await
+                .expect("the records")
+        })
+}

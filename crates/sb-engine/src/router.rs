@@ -457,6 +457,7 @@ impl Engine {
             } => {
                 let _ = self.route_out(now, id, &user, &number, intent);
             }
+            Output::CallPatient { number } => self.route_callback(now, id, &number),
             Output::CallbackDone {
                 item,
                 dialled,
@@ -1007,7 +1008,7 @@ impl Engine {
         user: &str,
         dialled: &str,
     ) -> Result<Option<(OutRoute, Outside)>, Answered> {
-        match self.outside_route(user, dialled, true) {
+        match self.outside_route(Some(user), dialled, true) {
             Ok(None) => Ok(None),
             Err(r) => {
                 self.refuse_outside(now, tx, user, r);
@@ -1028,21 +1029,23 @@ impl Engine {
     /// The outbound dial plan's decision for extension `user` calling `dialled` out:
     /// `None` when no rule covers it; refused when no rule lets `user` dial it, when they
     /// have their limit of outside calls already (`limited`: they stay on the call), or
-    /// when no trunk that may carry it is up and has room. An empty `user` is the
-    /// switchboard itself (a callback), which only the rules for the engine let out.
+    /// when no trunk that may carry it is up and has room. No `user` is the switchboard
+    /// itself (a callback), which only the rules for the engine let out.
     fn outside_route(
         &self,
-        user: &str,
+        user: Option<&str>,
         dialled: &str,
         limited: bool,
     ) -> Result<Option<OutRoute>, OutRefusal> {
         let o = &self.cfg.outside;
-        let role = o.kind_of(user).unwrap_or_default();
-        let who = if user.is_empty() {
-            Dialler::Engine
-        } else {
-            Dialler::Extension { number: user, role }
+        let who = match user {
+            Some(number) => Dialler::Extension {
+                number,
+                role: o.kind_of(number).unwrap_or_default(),
+            },
+            None => Dialler::Engine,
         };
+        let user = user.unwrap_or_default();
         let refusal = OutRefusal::new;
         match route(&o.rules, &o.trunks, who, dialled) {
             Route::NoRule => Ok(None),
@@ -1100,12 +1103,9 @@ impl Engine {
         number: &str,
         intent: OutIntent,
     ) -> Result<(), ControlError> {
-        if intent == OutIntent::Callback {
-            return self.route_callback(now, id, number);
-        }
         // A blind transfer leaves the agent free: it is not one of their outside calls.
         let limited = !matches!(intent, OutIntent::Transfer(_) | OutIntent::Refer(_));
-        let result = self.decide_out(user, number, limited);
+        let result = self.decide_out(Some(user), number, limited);
         let ctx = ctx!(self);
         let Some(call) = self.calls.get_mut(&id) else {
             return Err(ControlError::NoSuchCall);
@@ -1113,11 +1113,11 @@ impl Engine {
         call.routed_out(now, &ctx, intent, result)
     }
 
-    /// The dial plan's way out for `user` (empty: the switchboard itself, for a callback)
+    /// The dial plan's way out for `user` (none: the switchboard itself, for a callback)
     /// to `number`, or the refusal, which is a security event.
     fn decide_out(
         &mut self,
-        user: &str,
+        user: Option<&str>,
         number: &str,
         limited: bool,
     ) -> Result<OutRoute, RouteRefusal> {
@@ -1134,8 +1134,7 @@ impl Engine {
                     why: r.why,
                     error: ControlError::OutsideRefused(r.why),
                 };
-                let by = if user.is_empty() { "callback" } else { user };
-                self.refused_outside(by, r);
+                self.refused_outside(user.unwrap_or("callback"), r);
                 Err(refused)
             }
         }
@@ -1144,22 +1143,17 @@ impl Engine {
     /// The callback call `id` reached its patient's turn: the patient is dialled, on their
     /// extension when they called from one, else through a carrier as the engine's rules
     /// allow.
-    fn route_callback(
-        &mut self,
-        now: Instant,
-        id: CallId,
-        number: &str,
-    ) -> Result<(), ControlError> {
+    fn route_callback(&mut self, now: Instant, id: CallId, number: &str) {
         let way = match self.sip.location().lookup(number, now).first() {
             Some(b) => Ok(PatientRoute::Extension(b.contact.uri.clone(), b.flow)),
-            None => self.decide_out("", number, false).map(PatientRoute::Trunk),
+            None => self
+                .decide_out(None, number, false)
+                .map(PatientRoute::Trunk),
         };
         let ctx = ctx!(self);
-        let Some(call) = self.calls.get_mut(&id) else {
-            return Err(ControlError::NoSuchCall);
-        };
-        call.patient_routed(now, &ctx, way);
-        Ok(())
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.patient_routed(now, &ctx, way);
+        }
     }
 
     /// The first instant from `t` on inside the callbacks' hours.
@@ -1453,7 +1447,7 @@ impl Engine {
         let (callee, dialled, outside) = if self.sip.has_user(to) || ctx!(self).is_roster(to) {
             (Callee::Extension(to.to_string()), to.to_string(), None)
         } else {
-            let route = match self.outside_route(from, to, true) {
+            let route = match self.outside_route(Some(from), to, true) {
                 Ok(Some(route)) => route,
                 Ok(None) => return Err(ControlError::UnknownExtension(to.to_string())),
                 Err(r) => {

@@ -9,7 +9,7 @@ use super::leg::{Leg, LegId, Role, TrunkLeg};
 use super::placed::Placed;
 use super::playout::grid_after;
 use super::state::{CallState, Queued};
-use super::{Call, Ctx, OutIntent, OutRoute, Output, RouteRefusal};
+use super::{Call, Ctx, OutRoute, Output, RouteRefusal};
 use crate::event::{EngineEvent, Outside};
 use sb_sip::Peer;
 use sb_sip_msg::Uri;
@@ -122,10 +122,8 @@ impl Call {
         if let Some(cb) = self.callback_mut() {
             cb.dialled = true;
         }
-        self.out.push_back(Output::RouteOut {
-            user: String::new(),
+        self.out.push_back(Output::CallPatient {
             number: self.caller.clone(),
-            intent: OutIntent::Callback,
         });
     }
 

@@ -259,6 +259,11 @@ pub(crate) enum Output {
         number: String,
         intent: OutIntent,
     },
+    /// A callback's agent answered: the router finds the way to the patient at `number`
+    /// and answers with [`Call::patient_routed`].
+    CallPatient {
+        number: String,
+    },
     /// A callback call is over: whether the patient's phone was dialled and whether they
     /// answered (the router tries again, or closes the item).
     CallbackDone {
@@ -277,9 +282,6 @@ pub(crate) enum OutIntent {
     Consult(Control),
     /// The agent's phone sent REFER in this transaction: answered once decided.
     Refer(TxId),
-    /// A callback's patient, dialled by the switchboard itself: answered with
-    /// [`Call::patient_routed`].
-    Callback,
 }
 
 /// Why the dial plan would not route an agent's transfer or consultation out.

@@ -224,10 +224,6 @@ impl Call {
                 self.respond(tx, Reply::status(r.status).header("Warning", warning));
                 Ok(())
             }
-            (OutIntent::Callback, r) => {
-                self.patient_routed(now, ctx, r.map(super::PatientRoute::Trunk));
-                Ok(())
-            }
             (_, Err(r)) => Err(r.error),
         }
     }
